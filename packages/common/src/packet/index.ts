@@ -6,3 +6,4 @@ export * from './tcp-options.js';
 export * from './checksum.js';
 export * from './rewrite.js';
 export * from './write.js';
+export * from './decode.js';

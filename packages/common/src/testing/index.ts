@@ -1,0 +1,2 @@
+export * from './packet-builder.js';
+export * from './pcap-file.js';
