@@ -1,0 +1,63 @@
+import { IPV4_MAX_HEADER_LENGTH, IPV4_MIN_HEADER_LENGTH } from '../packet/ipv4.js';
+import { TCP_MAX_HEADER_LENGTH, TCP_MIN_HEADER_LENGTH } from '../packet/tcp.js';
+
+/**
+ * Wire constants of the native control protocol (copier <-> intercept). The layouts are described
+ * in docs/protocol.md; every number the codecs use is named here once.
+ */
+
+/** Upstream's control port, kept so either half can pair with the C tools (tcpcopy-behaviour §2.1). */
+export const CONTROL_DEFAULT_PORT = 36524;
+
+/** Highest native protocol version this build speaks; a peer's hello may announce a higher one. */
+export const CONTROL_PROTOCOL_VERSION = 1;
+/** Lowest version this build still accepts from a peer. */
+export const CONTROL_MIN_PROTOCOL_VERSION = 1;
+
+/** Every frame starts with its payload length as a big-endian u32. */
+export const CONTROL_FRAME_HEADER_BYTES = 4;
+/**
+ * Largest payload a decoder accepts (and an encoder produces). A declared length above it kills the
+ * connection before any allocation. A legacy (upstream v6) peer's first 4 bytes are all zero, and a
+ * native frame never declares length 0: that is how a server tells the two protocols apart.
+ */
+export const CONTROL_MAX_FRAME_BYTES = 1 << 20;
+
+/** Message type tags (the `type` field of every payload). New types need a version bump. */
+export const ControlMessageType = {
+  Hello: 1,
+  Heartbeat: 2,
+  RouteAdd: 3,
+  RouteDel: 4,
+  Responses: 5,
+  Stats: 6,
+} as const;
+export type ControlMessageType = (typeof ControlMessageType)[keyof typeof ControlMessageType];
+
+/** Limits on hello and stats fields, so a peer cannot make us hold arbitrary amounts of text. */
+export const CONTROL_MAX_ID_LENGTH = 128;
+export const CONTROL_MAX_AUTH_BYTES = 256;
+export const CONTROL_MAX_STATS_KEYS = 1024;
+
+/**
+ * Route record (routeAdd / routeDel), 12 bytes, big-endian: the flow as the target server sees it.
+ *   0 u32 fake client IPv4 | 4 u16 client port | 6 u32 target IPv4 | 10 u16 target port
+ */
+export const ROUTE_RECORD_BYTES = 12;
+export const ROUTE_OFF_CLIENT_IP = 0;
+export const ROUTE_OFF_CLIENT_PORT = 4;
+export const ROUTE_OFF_TARGET_IP = 6;
+export const ROUTE_OFF_TARGET_PORT = 10;
+/** Routes per message, so a full batch (786 KiB) always fits in one frame. */
+export const CONTROL_MAX_ROUTES_PER_MESSAGE = 65536;
+
+/**
+ * Response record: u16 length of what follows, then the reply's IPv4 header as captured (IHL may
+ * exceed 5) and its TCP header with options (data offset * 4 bytes). The payload is stripped but
+ * the IPv4 total length is kept, so payload length = total length - IHL*4 - doff*4.
+ */
+export const RESPONSE_RECORD_LENGTH_BYTES = 2;
+/** Smallest headers: 20-byte IPv4 (RFC 791 IHL >= 5) + 20-byte TCP (RFC 9293 data offset >= 5). */
+export const RESPONSE_MIN_HEADERS_BYTES = IPV4_MIN_HEADER_LENGTH + TCP_MIN_HEADER_LENGTH;
+/** Largest headers: both header-length fields are 4 bits counting 32-bit words, 15 * 4 each. */
+export const RESPONSE_MAX_HEADERS_BYTES = IPV4_MAX_HEADER_LENGTH + TCP_MAX_HEADER_LENGTH;
