@@ -1,2 +1,3 @@
 export {};
 export * from './packet/index.js';
+export * from './control/index.js';
