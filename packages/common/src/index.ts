@@ -1,3 +1,8 @@
 export {};
 export * from './packet/index.js';
 export * from './control/index.js';
+export * from './errors.js';
+export * from './log.js';
+export * from './cli.js';
+export * from './cli-values.js';
+export * from './cli-daemon.js';

@@ -1,0 +1,255 @@
+/**
+ * Shared command-line machinery of both daemons: a declarative flag table turned into a commander
+ * program, argv -> raw flag values (syntax only), and `runCli`, which maps outcomes to exit codes.
+ * Value checking lives in cli-values.ts; each daemon's config.ts turns raw values into its frozen
+ * Config. Nothing here reads process.argv except runCli's default I/O.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, ErrorCode } from './errors.js';
+import { createLogger, type LogLevel } from './log.js';
+
+/** Exit statuses of both daemons (upstream exits 255 for every argument problem; we distinguish). */
+export const ExitCode = {
+  Ok: 0,
+  /** Start-up or runtime failure, logged. */
+  Failure: 1,
+  /** Bad flags or configuration: one line on stderr. */
+  Usage: 2,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** One command-line flag. */
+export interface FlagSpec {
+  /** Upstream's one-letter form, e.g. '-x'; absent for our long-only additions. */
+  readonly short?: string;
+  /** Long form, e.g. '--transfer' (upstream has none; ours are aliases for readable scripts). */
+  readonly long: string;
+  /** Placeholder of the value, e.g. '<list>'; absent for on/off flags. */
+  readonly value?: string;
+  /** Allowed integer range, inclusive: checked by readInt and shown in errors and help. */
+  readonly range?: readonly [min: number, max: number];
+  /** What a valid value looks like, quoted in error lines ("expected ..."). */
+  readonly expected?: string;
+  readonly help: string;
+  /** Default shown in help. */
+  readonly defaultText?: string;
+}
+
+export type FlagTable<K extends string> = { readonly [P in K]: FlagSpec };
+/** Raw values as typed: a string for value flags, true for on/off flags; absent when not given. */
+export type RawArgs<K extends string> = { readonly [P in K]?: string | true };
+
+export interface CliSpec<K extends string> {
+  /** Program name, e.g. 'tcpcopy'. */
+  readonly name: string;
+  readonly version: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly flags: FlagTable<K>;
+  /** Text after the flag list in -h (examples, notes). */
+  readonly epilog?: string;
+  /** Upstream flags we do not implement, with the reason (a clearer line than "unknown option"). */
+  readonly unsupported?: Readonly<Record<string, string>>;
+}
+
+/** -h or -v was given: print `output` to stdout and exit 0. Not an error: a parse outcome. */
+export class CliExit {
+  constructor(readonly output: string) {}
+}
+
+/** The value of a value flag (commander only yields `true` for on/off flags). */
+export function str(value: string | true | undefined): string | undefined {
+  return value === true ? undefined : value;
+}
+
+/** How users name a flag in messages: its upstream short form when it has one. */
+export function flagLabel(flag: FlagSpec): string {
+  return flag.short ?? flag.long;
+}
+
+/** What a valid value of `flag` looks like. */
+export function flagExpected(flag: FlagSpec): string {
+  if (flag.expected !== undefined) return flag.expected;
+  if (flag.range !== undefined) return `an integer from ${flag.range[0]} to ${flag.range[1]}`;
+  return 'a value';
+}
+
+/** `-x "8000-10.0.0.3": expected [srcIP:]srcPort-dstIP:dstPort[,...]`, as a ConfigError. */
+export function badValue(
+  flag: FlagSpec,
+  value: string,
+  expected: string = flagExpected(flag),
+  code: typeof ErrorCode.BAD_FLAG | typeof ErrorCode.BAD_ADDRESS | typeof ErrorCode.FLAG_CONFLICT = ErrorCode.BAD_FLAG,
+): ConfigError {
+  return new ConfigError(code, `${flagLabel(flag)} ${JSON.stringify(value)}: expected ${expected}`, flagLabel(flag));
+}
+
+/** `-a "2": only valid with --offline <file.pcap>`: a value that is fine alone but not with others. */
+export function flagConflict(flag: FlagSpec, value: string, reason: string): ConfigError {
+  return new ConfigError(ErrorCode.FLAG_CONFLICT, `${flagLabel(flag)} ${JSON.stringify(value)}: ${reason}`, flagLabel(flag));
+}
+
+export function missingFlag(flag: FlagSpec): ConfigError {
+  return new ConfigError(
+    ErrorCode.MISSING_FLAG,
+    `${flagLabel(flag)} is required: expected ${flagExpected(flag)}`,
+    flagLabel(flag),
+  );
+}
+
+/**
+ * argv (without node and script) -> raw values. Throws CliExit for -h / -v and ConfigError for
+ * unknown flags, missing values and positional arguments. Repeated flags: the last one wins, as
+ * with getopt. Combined short flags (`-dO`) and attached values (`-n2`) work as with getopt.
+ */
+export function parseRawArgs<K extends string>(spec: CliSpec<K>, argv: readonly string[]): RawArgs<K> {
+  let output = '';
+  const program = new Command(spec.name)
+    .description(spec.summary)
+    .usage(spec.usage)
+    .helpOption('-h, --help', 'print this help and exit')
+    .version(`${spec.name} ${spec.version}`, '-v, --version', 'print the version and exit')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => (output += s), writeErr: (s) => (output += s), outputError: () => {} })
+    .configureHelp({ sortOptions: false });
+  const keyOf = new Map<string, K>();
+  const labelOf = new Map<string, FlagSpec>();
+  for (const key of Object.keys(spec.flags) as K[]) {
+    const flag = spec.flags[key];
+    const names = flag.short === undefined ? flag.long : `${flag.short}, ${flag.long}`;
+    const option = new Option(flag.value === undefined ? names : `${names} ${flag.value}`, helpLine(flag));
+    program.addOption(option);
+    keyOf.set(option.attributeName(), key);
+    labelOf.set(option.flags, flag);
+  }
+  if (spec.epilog !== undefined) program.addHelpText('after', `\n${spec.epilog}`);
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') throw new CliExit(output);
+    throw fromCommander(err, spec, labelOf);
+  }
+  const raw: { [P in K]?: string | true } = {};
+  for (const [attribute, value] of Object.entries(program.opts())) {
+    const key = keyOf.get(attribute);
+    if (key !== undefined && (typeof value === 'string' || value === true)) raw[key] = value;
+  }
+  return raw;
+}
+
+function helpLine(flag: FlagSpec): string {
+  const range = flag.range === undefined ? '' : ` (${flag.range[0]}..${flag.range[1]})`;
+  const dflt = flag.defaultText === undefined ? '' : ` [default: ${flag.defaultText}]`;
+  return `${flag.help}${range}${dflt}`;
+}
+
+/** commander's multi-line messages -> one ConfigError line naming the flag. */
+function fromCommander<K extends string>(
+  err: CommanderError,
+  spec: CliSpec<K>,
+  labelOf: ReadonlyMap<string, FlagSpec>,
+): ConfigError {
+  const [first = err.message, hint] = err.message.replace(/^error: /, '').split('\n');
+  if (err.code === 'commander.unknownOption') {
+    const name = /'([^']+)'/.exec(first)?.[1] ?? first;
+    const reason = spec.unsupported?.[name];
+    if (reason !== undefined) {
+      return new ConfigError(ErrorCode.UNSUPPORTED_FLAG, `${name} is not supported: ${reason}`, name);
+    }
+    const suggestion = hint === undefined ? '' : ` ${hint.replace(/^\(Did/, '(did')}`;
+    return new ConfigError(ErrorCode.UNKNOWN_FLAG, `unknown option ${name}${suggestion}; see -h`, name);
+  }
+  if (err.code === 'commander.optionMissingArgument') {
+    const flag = labelOf.get(/'([^']+)'/.exec(first)?.[1] ?? '');
+    if (flag !== undefined) {
+      return new ConfigError(
+        ErrorCode.BAD_FLAG,
+        `${flagLabel(flag)} needs a value: expected ${flagExpected(flag)}`,
+        flagLabel(flag),
+      );
+    }
+  }
+  if (err.code === 'commander.excessArguments') {
+    return new ConfigError(ErrorCode.UNEXPECTED_ARGUMENT, `unexpected argument (${spec.name} takes flags only); see -h`);
+  }
+  return new ConfigError(ErrorCode.BAD_FLAG, first);
+}
+
+/** `version` of the package.json one directory above the module at `moduleUrl` (dist/ or src/). */
+export function readPackageVersion(moduleUrl: string): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', moduleUrl), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+}
+
+/** What runCli needs from the process; tests pass their own. */
+export interface CliIo {
+  readonly argv: readonly string[];
+  readonly stdout: { write(s: string): unknown };
+  readonly stderr: { write(s: string): unknown; readonly isTTY?: boolean };
+  exit(code: ExitCode): void;
+}
+
+function processIo(): CliIo {
+  return {
+    argv: process.argv.slice(2),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // stdout and stderr are synchronous for files, pipes and terminals on Linux: nothing is lost.
+    exit: (code) => process.exit(code),
+  };
+}
+
+/** The part of a daemon Config runCli uses to log a failure of main. */
+export interface CliConfig {
+  readonly logFile: string | undefined;
+  readonly logLevel: LogLevel;
+}
+
+/**
+ * Runs a daemon: parse argv, then main. -h/-v print and exit 0; a ConfigError prints
+ * `name: message` as one line on stderr and exits 2; any other failure (of parse or main) is
+ * logged (to the -l file when there is one, with a pointer on stderr) and exits 1. When main
+ * resolves, runCli returns and the process lives on as long as main left work scheduled.
+ */
+export async function runCli<C extends CliConfig>(
+  name: string,
+  parse: (argv: string[]) => C,
+  main: (config: C) => Promise<void> | void,
+  io: CliIo = processIo(),
+): Promise<void> {
+  let config: C | undefined;
+  try {
+    config = parse([...io.argv]);
+    await main(config);
+  } catch (err) {
+    if (err instanceof CliExit) {
+      io.stdout.write(err.output);
+      io.exit(ExitCode.Ok);
+    } else if (err instanceof ConfigError) {
+      io.stderr.write(`${name}: ${oneLine(err.message)}\n`);
+      io.exit(ExitCode.Usage);
+    } else {
+      logFatal(name, config?.logFile, err, io);
+      io.exit(ExitCode.Failure);
+    }
+  }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ');
+}
+
+function logFatal(name: string, logFile: string | undefined, err: unknown, io: CliIo): void {
+  const message = oneLine(err instanceof Error ? err.message : String(err));
+  try {
+    const log = createLogger({ name, level: 'error', file: logFile, stderr: io.stderr });
+    log.fatal({ err }, `${name} failed: ${message}`);
+    log.flush();
+    if (logFile !== undefined) io.stderr.write(`${name}: ${message} (details in ${logFile})\n`);
+  } catch {
+    // The log file itself cannot be opened: stderr is all there is.
+    io.stderr.write(`${name}: ${message}\n`);
+  }
+}
