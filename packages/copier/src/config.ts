@@ -1,0 +1,197 @@
+/**
+ * tcpcopy's command line -> a validated, deeply frozen CopierConfig. Pure: no process state is
+ * read (the package version aside); every problem is a ConfigError naming the flag.
+ */
+import {
+  addrPortToString,
+  badValue,
+  deepFreeze,
+  CONTROL_DEFAULT_PORT,
+  ErrorCode,
+  flagConflict,
+  ipRanges,
+  ipv4ToString,
+  missingFlag,
+  parseRawArgs,
+  readCaptureDevices,
+  readDaemonConfig,
+  readInt,
+  readPackageVersion,
+  readText,
+  str,
+  type CliSpec,
+  type DaemonConfig,
+  type RawArgs,
+} from '@tcpcopy/common';
+import { parseClientIps, parseIntercepts, parseTransfers, type InterceptEndpoint, type Transfer } from './config/addresses.js';
+import * as F from './config/flags.js';
+
+export type { InterceptEndpoint, Transfer } from './config/addresses.js';
+
+/** Offline replay of a capture file (`--offline`, with upstream's -a, -I, -T). */
+export interface OfflineConfig {
+  readonly file: string;
+  /** Replay this many times faster than captured (-a). */
+  readonly speedup: number;
+  /** Gaps between kept packets longer than this are skipped; 0 = never (-I). */
+  readonly gapSkipMs: number;
+  /** Passes over the file (-T). */
+  readonly passes: number;
+}
+
+export interface CopierConfig extends DaemonConfig {
+  /** -x, at least one. */
+  readonly transfers: readonly Transfer[];
+  /** -s, at least one, ports defaulted from -p. */
+  readonly intercepts: readonly InterceptEndpoint[];
+  /** -C */
+  readonly connectionsPerIntercept: number;
+  /** -c, expanded, without -x target addresses; empty = keep the real client addresses. */
+  readonly fakeClientIps: readonly number[];
+  /** -n: sessions per captured session, the original included. */
+  readonly copies: number;
+  /** -f */
+  readonly portShift: number;
+  /** -r: share of sessions copied, 1..100 (100 = all). */
+  readonly samplePercent: number;
+  /** -i: empty = every interface except "any". */
+  readonly devices: readonly string[];
+  /** -F: extra BPF expression ANDed with the filter built from -x. */
+  readonly filter: string | undefined;
+  /** -t */
+  readonly sessionTimeoutMs: number;
+  /** -k */
+  readonly keepaliveTimeoutMs: number;
+  /** -M */
+  readonly mtu: number;
+  /** -D */
+  readonly mss: number;
+  /** -R: undefined = measure the RTT. */
+  readonly fixedRttMs: number | undefined;
+  /** -m */
+  readonly memoryLimitBytes: number;
+  /** -O */
+  readonly onlySyn: boolean;
+  /** -W */
+  readonly noWait: boolean;
+  /** -L */
+  readonly keepRunningWithoutIntercepts: boolean;
+  /** -g */
+  readonly rampUp: boolean;
+  /** --offline with -a/-I/-T; undefined = live capture. */
+  readonly offline: OfflineConfig | undefined;
+}
+
+const MS_PER_SECOND = 1000;
+const BYTES_PER_MB = 1 << 20;
+/** Flags that only mean something when replaying a file. */
+const OFFLINE_ONLY = ['speedup', 'gapSkip', 'passes'] as const;
+/** Flags that only mean something when capturing live. */
+const LIVE_ONLY = ['devices', 'filter'] as const;
+
+let spec: CliSpec<F.CopierFlag> | undefined;
+function copierSpec(): CliSpec<F.CopierFlag> {
+  spec ??= {
+    name: 'tcpcopy',
+    version: readPackageVersion(import.meta.url),
+    summary: F.COPIER_SUMMARY,
+    usage: F.COPIER_USAGE,
+    flags: F.COPIER_FLAGS,
+    epilog: F.COPIER_EPILOG,
+    unsupported: F.COPIER_UNSUPPORTED,
+  };
+  return spec;
+}
+
+/** argv (without node and script) -> CopierConfig. Throws ConfigError, or CliExit for -h / -v. */
+export function parseCopierArgs(argv: string[]): CopierConfig {
+  return validateCopierArgs(parseRawArgs(copierSpec(), argv));
+}
+
+/** The one validation function: raw flag values -> frozen config. */
+export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
+  const flags = F.COPIER_FLAGS;
+  const transferText = str(raw.transfer);
+  if (transferText === undefined) throw missingFlag(flags.transfer);
+  const transfers = parseTransfers(transferText);
+  const interceptText = str(raw.intercepts);
+  if (interceptText === undefined) throw missingFlag(flags.intercepts);
+  const interceptPort = readInt(flags.interceptPort, str(raw.interceptPort), CONTROL_DEFAULT_PORT);
+  const targetIps = new Set(transfers.map((t) => t.targetIp));
+  const clientIpText = str(raw.clientIps);
+
+  const sessionTimeout = readInt(flags.sessionTimeout, str(raw.sessionTimeout), F.DEFAULT_SESSION_TIMEOUT_SECONDS);
+  const keepaliveText = str(raw.keepaliveTimeout);
+  const keepaliveTimeout = readInt(flags.keepaliveTimeout, keepaliveText, sessionTimeout + F.KEEPALIVE_EXTRA_SECONDS);
+  if (keepaliveText !== undefined && keepaliveTimeout < sessionTimeout) {
+    throw badValue(flags.keepaliveTimeout, keepaliveText, `at least the session timeout -t (${sessionTimeout} s)`, ErrorCode.FLAG_CONFLICT);
+  }
+
+  const mtu = readInt(flags.mtu, str(raw.mtu), F.DEFAULT_MTU);
+  const maxMss = mtu - F.IPV4_TCP_HEADERS_LENGTH;
+  const mssText = str(raw.mss);
+  const mss = readInt(flags.mss, mssText, Math.min(F.DEFAULT_MSS, maxMss));
+  if (mssText !== undefined && mss > maxMss) {
+    throw badValue(flags.mss, mssText, `at most ${maxMss} (-M ${mtu} minus 40 bytes of IPv4 and TCP headers)`, ErrorCode.FLAG_CONFLICT);
+  }
+
+  const percent = readInt(flags.percentage, str(raw.percentage), F.ALL_SESSIONS_PERCENT);
+  const rtt = readInt(flags.rtt, str(raw.rtt), 0);
+
+  return deepFreeze({
+    ...readDaemonConfig(raw),
+    transfers,
+    intercepts: parseIntercepts(interceptText, interceptPort),
+    connectionsPerIntercept: readInt(flags.connections, str(raw.connections), F.DEFAULT_CONNECTIONS_PER_INTERCEPT),
+    fakeClientIps: clientIpText === undefined ? [] : parseClientIps(clientIpText, targetIps),
+    copies: readInt(flags.copies, str(raw.copies), 1),
+    portShift: readInt(flags.portShift, str(raw.portShift), 0),
+    samplePercent: percent === 0 ? F.ALL_SESSIONS_PERCENT : percent,
+    devices: readCaptureDevices(raw.devices),
+    filter: readText(flags.filter, str(raw.filter)),
+    sessionTimeoutMs: sessionTimeout * MS_PER_SECOND,
+    keepaliveTimeoutMs: keepaliveTimeout * MS_PER_SECOND,
+    mtu,
+    mss,
+    fixedRttMs: rtt === 0 ? undefined : rtt,
+    memoryLimitBytes: readInt(flags.memory, str(raw.memory), F.DEFAULT_MEMORY_MB) * BYTES_PER_MB,
+    onlySyn: raw.onlySyn === true,
+    noWait: raw.noWait === true,
+    keepRunningWithoutIntercepts: raw.lonely === true,
+    rampUp: raw.rampUp === true,
+    offline: readOffline(raw),
+  });
+}
+
+/** The config for logs and --check: addresses as text, the -c list as ranges. */
+export function describeCopierConfig(config: CopierConfig): Record<string, unknown> {
+  return {
+    ...config,
+    transfers: config.transfers.map(
+      (t) => `${t.matchIp === undefined ? '' : `${ipv4ToString(t.matchIp)}:`}${t.matchPort}-${addrPortToString(t.targetIp, t.targetPort)}`,
+    ),
+    intercepts: config.intercepts.map((s) => addrPortToString(s.ip, s.port)),
+    fakeClientIps: ipRanges(config.fakeClientIps),
+    metrics: config.metrics === undefined ? undefined : addrPortToString(config.metrics.host, config.metrics.port),
+  };
+}
+
+function readOffline(raw: RawArgs<F.CopierFlag>): OfflineConfig | undefined {
+  const flags = F.COPIER_FLAGS;
+  const file = readText(flags.offline, str(raw.offline));
+  const [stray, reason]: readonly [readonly F.CopierFlag[], string] =
+    file === undefined
+      ? [OFFLINE_ONLY, 'only valid with --offline <file.pcap>']
+      : [LIVE_ONLY, 'applies to live capture, not to --offline'];
+  for (const key of stray) {
+    const value = str(raw[key]);
+    if (value !== undefined) throw flagConflict(flags[key], value, reason);
+  }
+  if (file === undefined) return undefined;
+  return {
+    file,
+    speedup: readInt(flags.speedup, str(raw.speedup), 1),
+    gapSkipMs: readInt(flags.gapSkip, str(raw.gapSkip), 0),
+    passes: readInt(flags.passes, str(raw.passes), 1),
+  };
+}

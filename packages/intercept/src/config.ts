@@ -1,0 +1,126 @@
+/**
+ * intercept's command line -> a validated, deeply frozen InterceptConfig (tcpcopy-behaviour.md
+ * §3.2, "advanced mode": libpcap capture with a mandatory -F).
+ */
+import {
+  addrPortToString,
+  AddressUse,
+  checkIpv4,
+  DAEMON_FLAGS,
+  deepFreeze,
+  CONTROL_DEFAULT_PORT,
+  DEVICES_FLAG,
+  ipv4ToString,
+  missingFlag,
+  parseRawArgs,
+  readCaptureDevices,
+  readDaemonConfig,
+  readInt,
+  readPackageVersion,
+  readText,
+  str,
+  type CliSpec,
+  type DaemonConfig,
+  type FlagTable,
+  type RawArgs,
+} from '@tcpcopy/common';
+
+export interface InterceptConfig extends DaemonConfig {
+  /** -i: empty = every interface except "any". */
+  readonly devices: readonly string[];
+  /** -F: BPF expression selecting the test server's replies. */
+  readonly filter: string;
+  /** -p: control-channel listen port. */
+  readonly port: number;
+  /** -b: control-channel listen address (host-order IPv4; 0 = all). */
+  readonly bindAddress: number;
+}
+
+const ANY_ADDRESS = 0; // 0.0.0.0 (INADDR_ANY)
+
+export const INTERCEPT_FLAGS = {
+  devices: DEVICES_FLAG,
+  filter: {
+    short: '-F',
+    long: '--filter',
+    value: '<bpf>',
+    expected: "a pcap filter for the test server's replies, e.g. -F 'tcp and src port 8000'",
+    help: "capture filter for the test server's replies, e.g. 'tcp and src port 8000' (required)",
+  },
+  port: {
+    short: '-p',
+    long: '--port',
+    value: '<port>',
+    range: [1, 0xffff],
+    help: 'control-channel port tcpcopy connects to',
+    defaultText: String(CONTROL_DEFAULT_PORT),
+  },
+  bind: {
+    short: '-b',
+    long: '--bind',
+    value: '<ip>',
+    expected: 'an IPv4 address of this host, e.g. 10.0.0.2',
+    help: 'control-channel listen address',
+    defaultText: '0.0.0.0 (all)',
+  },
+  ...DAEMON_FLAGS,
+} as const satisfies FlagTable<string>;
+export type InterceptFlag = keyof typeof INTERCEPT_FLAGS;
+
+const INTERCEPT_EPILOG = `Example (on the host the test server routes the fake clients' replies to, ip_forward=0):
+  intercept -i eth0 -F 'tcp and src port 8000' -d
+
+Exit status: 0 ok, 1 runtime failure (logged), 2 bad flags (one line on stderr).`;
+
+/** Upstream intercept flags this implementation does not take, and why. */
+const INTERCEPT_UNSUPPORTED: Readonly<Record<string, string>> = {
+  '-x': 'traditional (iptables/nfqueue) mode is not supported; capture replies with -F',
+  '-q': 'traditional (nfqueue) mode is not supported',
+  '-n': 'batching adapts by itself; there is no threshold to set',
+  '-s': 'the delay table sizes itself',
+  '-D': 'container address mapping is not implemented yet',
+  '-c': 'single-tcpcopy (--single) builds are not reproduced; any number of tcpcopy instances may connect',
+};
+
+let spec: CliSpec<InterceptFlag> | undefined;
+function interceptSpec(): CliSpec<InterceptFlag> {
+  spec ??= {
+    name: 'intercept',
+    version: readPackageVersion(import.meta.url),
+    summary: "Capture the test server's replies and stream their headers back to tcpcopy.",
+    usage: "-F 'tcp and src port <port>' [options]",
+    flags: INTERCEPT_FLAGS,
+    epilog: INTERCEPT_EPILOG,
+    unsupported: INTERCEPT_UNSUPPORTED,
+  };
+  return spec;
+}
+
+/** argv (without node and script) -> InterceptConfig. Throws ConfigError, or CliExit for -h / -v. */
+export function parseInterceptArgs(argv: string[]): InterceptConfig {
+  return validateInterceptArgs(parseRawArgs(interceptSpec(), argv));
+}
+
+/** The one validation function: raw flag values -> frozen config. */
+export function validateInterceptArgs(raw: RawArgs<InterceptFlag>): InterceptConfig {
+  const flags = INTERCEPT_FLAGS;
+  const filter = readText(flags.filter, str(raw.filter));
+  if (filter === undefined) throw missingFlag(flags.filter);
+  const bind = str(raw.bind);
+  return deepFreeze({
+    ...readDaemonConfig(raw),
+    devices: readCaptureDevices(raw.devices),
+    filter,
+    port: readInt(flags.port, str(raw.port), CONTROL_DEFAULT_PORT),
+    bindAddress: bind === undefined ? ANY_ADDRESS : checkIpv4(flags.bind, bind, AddressUse.Listen),
+  });
+}
+
+/** The config for logs and --check: addresses as text. */
+export function describeInterceptConfig(config: InterceptConfig): Record<string, unknown> {
+  return {
+    ...config,
+    bindAddress: ipv4ToString(config.bindAddress),
+    metrics: config.metrics === undefined ? undefined : addrPortToString(config.metrics.host, config.metrics.port),
+  };
+}
