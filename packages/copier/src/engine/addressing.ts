@@ -1,0 +1,89 @@
+/**
+ * How a captured client becomes the client the test server sees: fake address (-c), source port
+ * (-f shift, -n replicas), and session sampling (-r). Every choice is checked against the live
+ * and lingering sessions of that test-server endpoint, so no two sessions ever share a 4-tuple.
+ */
+import type { EngineTarget } from './config.js';
+import type { Tuple } from './wire.js';
+
+/** ip:port as one exact integer (48 bits fit a double): the key of every session table. */
+export function endpointKey(ip: number, port: number): number {
+  return ip * 0x10000 + port;
+}
+
+/** Sticky fake-address choices kept at most (upstream: a 65,536-entry table). */
+const MAX_STICKY_ADDRESSES = 65536;
+
+/** Ports below this are never used as fake source ports (privileged, and rarely client ports). */
+export const FIRST_FAKE_PORT = 1024;
+const PORT_SPACE = 0x10000 - FIRST_FAKE_PORT;
+/** Replicas that share a fake address are spread this far apart in port space. */
+export const REPLICA_PORT_STRIDE = 4099; // prime, so strides never line up with the -f shift
+
+function wrapPort(port: number): number {
+  return FIRST_FAKE_PORT + ((((port - FIRST_FAKE_PORT) % PORT_SPACE) + PORT_SPACE) % PORT_SPACE);
+}
+
+/** 32-bit avalanche mix (murmur3 finaliser): sampling decisions spread evenly over ip:port. */
+function mix(ip: number, port: number): number {
+  let h = (ip ^ Math.imul(port, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** -r: whether a client session is copied; stable per (ip, port), so whole sessions are kept. */
+export function sampled(ip: number, port: number, percent: number): boolean {
+  return percent >= 100 || mix(ip, port) % 100 < percent;
+}
+
+/** Anything that can say whether a fake ip:port is taken at one test-server endpoint. */
+export interface TupleOccupancy {
+  has(fakeEndpoint: number): boolean;
+}
+
+export class FakeAddressPlan {
+  private readonly pool: readonly number[];
+  private readonly portShift: number;
+  /** Sticky real-address -> pool index (upstream keeps this for the process lifetime too). */
+  private readonly poolIndexOf = new Map<number, number>();
+  private nextPoolIndex = 0;
+
+  constructor(pool: readonly number[], portShift: number) {
+    this.pool = pool;
+    this.portShift = portShift;
+  }
+
+  /**
+   * The tuple for replica `replica` of client ip:port toward `target`, or undefined when every
+   * port of its fake address is taken there. Replicas first take different fake addresses from
+   * the pool; only when the pool is smaller than -n do they share one on spread-out ports.
+   */
+  allocate(clientIp: number, clientPort: number, replica: number, target: EngineTarget, taken: TupleOccupancy): Tuple | undefined {
+    const pool = this.pool;
+    let srcIp = clientIp;
+    let round = replica;
+    if (pool.length > 0) {
+      const base = this.poolIndex(clientIp);
+      srcIp = pool[(base + replica) % pool.length]!;
+      round = Math.floor(replica / pool.length);
+    }
+    const preferred = clientPort + this.portShift + round * REPLICA_PORT_STRIDE;
+    for (let probe = 0; probe < PORT_SPACE; probe++) {
+      const srcPort = probe === 0 && preferred <= 0xffff ? preferred : wrapPort(preferred + probe);
+      if (!taken.has(endpointKey(srcIp, srcPort))) return { srcIp, srcPort, dstIp: target.targetIp, dstPort: target.targetPort };
+    }
+    return undefined;
+  }
+
+  private poolIndex(clientIp: number): number {
+    let index = this.poolIndexOf.get(clientIp);
+    if (index === undefined) {
+      if (this.poolIndexOf.size >= MAX_STICKY_ADDRESSES) this.poolIndexOf.clear();
+      index = this.nextPoolIndex;
+      this.nextPoolIndex = (this.nextPoolIndex + 1) % this.pool.length;
+      this.poolIndexOf.set(clientIp, index);
+    }
+    return index;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The session engine's settings (a projection of the CLI config) and its fixed constants, with
+ * the upstream values they mirror or replace (tcpcopy-behaviour.md §1.8).
+ */
+
+export interface EngineTarget {
+  /** Production address to match (0 = any local address), as in `-x [srcIP:]srcPort-...`. */
+  readonly matchIp: number;
+  readonly matchPort: number;
+  readonly targetIp: number;
+  readonly targetPort: number;
+}
+
+export interface EngineConfig {
+  readonly targets: readonly EngineTarget[];
+  /** Fake client addresses (-c); empty = keep the client's own address. */
+  readonly fakeIps: readonly number[];
+  /** Sessions per captured session (-n). */
+  readonly copies: number;
+  /** Source-port shift added to every session (-f), already multiplied out. */
+  readonly portShift: number;
+  /** Percentage of client sessions copied (-r); 100 = all. */
+  readonly samplePercent: number;
+  /** MSS option of faked SYNs (-D). */
+  readonly fakeSynMss: number;
+  /** Larger captured packets are split to this IP size (-M). */
+  readonly mtu: number;
+  /** Copy only sessions whose SYN was captured (-O). */
+  readonly onlySyn: boolean;
+  /** Don't hold requests until the previous response is in (-W). */
+  readonly noWait: boolean;
+  readonly sessionTimeoutMs: number;
+  readonly keepaliveTimeoutMs: number;
+  /** Fixed RTT for pacing (-R); 0 = measure. */
+  readonly fixedRttMs: number;
+  /** Stop starting sessions while more than this many bytes are buffered (-m). */
+  readonly maxBufferedBytes: number;
+  /** How long a closed session's tuple stays reserved (answering strays with RST). */
+  readonly lingerMs: number;
+}
+
+/** Upstream SESS_EST_MS_TIMEOUT: no SYN-ACK within 3 s means the replies do not come back. */
+export const ESTABLISH_TIMEOUT_MS = 3000;
+/** RFC 6298 starts at 1 s; the test server is on the same LAN, so we start lower. */
+export const INITIAL_RTO_MS = 200;
+/** Upstream uses a fixed 100 ms RTO (DEFAULT_RTO). */
+export const MIN_RTO_MS = 100;
+export const MAX_RTO_MS = 3000;
+export const MAX_RETRANSMISSIONS = 8;
+/** RFC 5681 §3.2. */
+export const DUP_ACK_THRESHOLD = 3;
+/** A missing captured client segment is waited for this long (the client's own RTO resends it). */
+export const GAP_TIMEOUT_MS = 3000;
+/** After one side's FIN, how long the other side has to close. */
+export const FIN_WAIT_MS = 5000;
+/** Upstream's per-session limit ("slide win: too many packs"). */
+export const MAX_SESSION_SEGMENTS = 32768;
+/** The largest unscaled window value; what faked packets advertise (as upstream). */
+export const UNSCALED_MAX_WINDOW = 65535;
+/** A request is released this long after the test server went quiet without any answer. */
+export const NO_RESPONSE_RELEASE_MS = 500;
+/** Sessions whose IP/port hash falls below the -r percentage are copied. */
+export const PERCENT = 100;
+
+/** How long a response must pause before it counts as complete: two RTTs, within bounds. */
+export function responseQuietMs(rttMs: number): number {
+  return Math.min(500, Math.max(20, 2 * rttMs));
+}

@@ -1,0 +1,278 @@
+/**
+ * The copier's session engine: captured client packets and intercept's header records in,
+ * packets for the test server and route updates out. Pure: no sockets, no timers, no clock;
+ * the daemon calls tick() at nextDeadline() and flush() after each batch of input.
+ */
+import {
+  IPV4_OFF_DST,
+  IPV4_OFF_ID,
+  IPV4_OFF_SRC,
+  TCP_OFF_DST_PORT,
+  TCP_OFF_SRC_PORT,
+  TcpFlag,
+  decodeIpv4, decodeTcp, type Ipv4View, type TcpView } from '@tcpcopy/common';
+import { SessionEndReason, newCounters, type EngineCounters } from './counters.js';
+import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
+import { segmentFromCapture, splitToMtu, type Segment } from './segment.js';
+import { Session, SessionState, type SessionContext } from './session.js';
+import { TimerHeap } from './timer-heap.js';
+import { PacketScratch, writeMadePacket, type Tuple } from './wire.js';
+import { UNSCALED_MAX_WINDOW, type EngineConfig } from './config.js';
+
+/** Where the engine's output goes: the raw socket and the intercept control channels. */
+export interface EngineHost {
+  /** Sends packet[0, length) to dstIp. The buffer is reused right after the call: copy it. */
+  inject(packet: Buffer, length: number, dstIp: number): void;
+  /** Tells every intercept to route the test server's replies for this tuple to us. */
+  routeAdd(tuple: Tuple): void;
+  routeDel(tuple: Tuple): void;
+}
+
+/** A captured client session and its replicas (one per -n copy). */
+interface Flow {
+  readonly key: number;
+  readonly targetIndex: number;
+  readonly isn: number;
+  readonly sessions: Session[];
+}
+
+/** Largest IP packet the engine writes: captured packets are at most 65535 bytes. */
+const SCRATCH_SIZE = 65536;
+/** IPv4 + TCP headers with MSS and timestamps options. */
+const FAKED_SYN_MAX_LENGTH = 64;
+/** IP ID offset of a faked SYN from the first captured packet's, as upstream. */
+const FAKED_SYN_IP_ID_OFFSET = -2;
+
+export class Engine {
+  readonly counters: EngineCounters = newCounters();
+  private readonly config: EngineConfig;
+  private readonly host: EngineHost;
+  private readonly timers = new TimerHeap<Session>();
+  private readonly flows: Map<number, Flow>[];
+  /** Live and lingering sessions by test-server endpoint, then by fake client ip:port. */
+  private readonly byTarget = new Map<number, Map<number, Session>>();
+  private readonly flowOf = new Map<Session, Flow>();
+  private readonly addresses: FakeAddressPlan;
+  private readonly ctx: SessionContext;
+  private readonly acksDue: Session[] = [];
+  private readonly expired: Session[] = [];
+  private readonly synScratch = new PacketScratch(FAKED_SYN_MAX_LENGTH);
+  private bufferedBytes = 0;
+  private liveSessions = 0;
+
+  constructor(config: EngineConfig, host: EngineHost, addresses: FakeAddressPlan) {
+    this.config = config;
+    this.host = host;
+    this.addresses = addresses;
+    this.flows = config.targets.map(() => new Map<number, Flow>());
+    const scratch = new PacketScratch(SCRATCH_SIZE);
+    const counters = this.counters;
+    this.ctx = {
+      config,
+      counters,
+      scratch,
+      inject: (length, dstIp) => {
+        counters.packetsInjected++;
+        counters.bytesInjected += length;
+        host.inject(scratch.buf, length, dstIp);
+      },
+      arm: (session, deadline) => this.timers.arm(session, deadline),
+      ackPending: (session) => this.acksDue.push(session),
+      ended: (session) => this.forget(session),
+      buffered: (delta) => {
+        this.bufferedBytes += delta;
+      },
+    };
+  }
+
+  get sessionCount(): number {
+    return this.liveSessions;
+  }
+
+  get totalBufferedBytes(): number {
+    return this.bufferedBytes;
+  }
+
+  /** Index of the -x entry a client->server packet is addressed to, or -1. */
+  matchTarget(dstIp: number, dstPort: number): number {
+    const targets = this.config.targets;
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      if (t.matchPort === dstPort && (t.matchIp === 0 || t.matchIp === dstIp)) return i;
+    }
+    return -1;
+  }
+
+  /** A captured client->server packet (already decoded). Returns false when it was not ours. */
+  onClientPacket(buf: Buffer, ip: Ipv4View, tcp: TcpView, now: number): boolean {
+    const targetIndex = this.matchTarget(ip.dst, tcp.dstPort);
+    if (targetIndex < 0) return false;
+    const counters = this.counters;
+    counters.clientPackets++;
+    counters.clientPayloadBytes += tcp.payloadLength;
+    if (ip.capturedLength < ip.totalLength) {
+      counters.truncatedPackets++;
+      return true;
+    }
+    const flows = this.flows[targetIndex]!;
+    const key = endpointKey(ip.src, tcp.srcPort);
+    let flow = flows.get(key);
+    const flags = tcp.flags;
+    if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) {
+      if (flow !== undefined && flow.isn === tcp.seq) return true; // the client retransmitting its SYN
+      if (flow !== undefined) this.retire(flow, now, SessionEndReason.Superseded);
+      this.startFlow(targetIndex, key, ip.src, tcp.srcPort, segmentFromCapture(buf, ip, tcp), false, now);
+      return true;
+    }
+    if (flow === undefined) {
+      if (tcp.payloadLength === 0 || flags & TcpFlag.RST || this.config.onlySyn) {
+        counters.orphanPackets++;
+        return true;
+      }
+      const first = segmentFromCapture(buf, ip, tcp);
+      flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, now);
+      if (flow === undefined) return true;
+    }
+    this.feed(flow, segmentFromCapture(buf, ip, tcp), now);
+    return true;
+  }
+
+  /** A header record from intercept: a packet the test server sent toward a fake client. */
+  onTargetPacket(ip: Ipv4View, tcp: TcpView, now: number): void {
+    this.counters.targetPackets++;
+    const session = this.byTarget.get(endpointKey(ip.src, tcp.srcPort))?.get(endpointKey(ip.dst, tcp.dstPort));
+    if (session === undefined) {
+      this.counters.targetUnknownSession++;
+      return;
+    }
+    session.onTargetPacket(tcp, now);
+  }
+
+  /** Sends the ACKs deferred while a batch of header records was processed. */
+  flush(): void {
+    const due = this.acksDue;
+    for (let i = 0; i < due.length; i++) due[i]!.flushAck();
+    due.length = 0;
+  }
+
+  /** Earliest time tick() has work to do (Infinity when idle). */
+  nextDeadline(): number {
+    return this.timers.peekDeadline();
+  }
+
+  tick(now: number): void {
+    const expired = this.timers.popExpired(now, this.expired);
+    for (let i = 0; i < expired.length; i++) expired[i]!.onTimer(now);
+    expired.length = 0;
+    this.flush();
+  }
+
+  /** Ends every session with a last RST (daemon shutdown) and withdraws their routes. */
+  shutdown(now: number): void {
+    for (const sessions of this.byTarget.values()) {
+      for (const session of sessions.values()) {
+        session.abort(now, SessionEndReason.Shutdown);
+        this.forget(session);
+      }
+    }
+  }
+
+  // --- flows ---------------------------------------------------------------------------
+
+  private startFlow(targetIndex: number, key: number, clientIp: number, clientPort: number, syn: Segment, faked: boolean, now: number): Flow | undefined {
+    const counters = this.counters;
+    if (!sampled(clientIp, clientPort, this.config.samplePercent)) {
+      counters.sessionsSampledOut++;
+      return undefined;
+    }
+    if (this.bufferedBytes > this.config.maxBufferedBytes) {
+      counters.sessionsShed++;
+      return undefined;
+    }
+    const target = this.config.targets[targetIndex]!;
+    const flow: Flow = { key, targetIndex, isn: syn.seq, sessions: [] };
+    const endpoint = endpointKey(target.targetIp, target.targetPort);
+    let tuples = this.byTarget.get(endpoint);
+    if (tuples === undefined) this.byTarget.set(endpoint, (tuples = new Map()));
+    for (let replica = 0; replica < this.config.copies; replica++) {
+      const tuple = this.addresses.allocate(clientIp, clientPort, replica, target, tuples);
+      if (tuple === undefined) {
+        counters.tupleSpaceExhausted++;
+        continue;
+      }
+      counters.sessionsStarted++;
+      if (faked) counters.sessionsJoinedMidStream++;
+      this.host.routeAdd(tuple);
+      const session = new Session(this.ctx, { tuple, syn, faked, now });
+      tuples.set(endpointKey(tuple.srcIp, tuple.srcPort), session);
+      this.flowOf.set(session, flow);
+      flow.sessions.push(session);
+      this.liveSessions++;
+    }
+    if (flow.sessions.length === 0) return undefined;
+    this.flows[targetIndex]!.set(key, flow);
+    return flow;
+  }
+
+  private feed(flow: Flow, seg: Segment, now: number): void {
+    const pieces = seg.packet.length > this.config.mtu ? splitToMtu(seg, this.config.mtu) : undefined;
+    if (pieces !== undefined) this.counters.segmentsSplit += pieces.length;
+    for (const session of flow.sessions) {
+      if (pieces === undefined) session.onClientSegment(seg, now);
+      else for (const piece of pieces) session.onClientSegment(piece, now);
+    }
+  }
+
+  private retire(flow: Flow, now: number, reason: SessionEndReason): void {
+    for (const session of flow.sessions) session.abort(now, reason);
+    this.flows[flow.targetIndex]!.delete(flow.key);
+  }
+
+  /** Called when a closed session's linger ends: free its tuple and withdraw its route. */
+  private forget(session: Session): void {
+    const t = session.tuple;
+    const tuples = this.byTarget.get(endpointKey(t.dstIp, t.dstPort));
+    if (tuples?.get(endpointKey(t.srcIp, t.srcPort)) !== session) return;
+    tuples.delete(endpointKey(t.srcIp, t.srcPort));
+    this.timers.disarm(session);
+    this.host.routeDel(t);
+    this.liveSessions--;
+    const flow = this.flowOf.get(session);
+    this.flowOf.delete(session);
+    if (flow === undefined) return;
+    const i = flow.sessions.indexOf(session);
+    if (i >= 0) flow.sessions.splice(i, 1);
+    const flows = this.flows[flow.targetIndex]!;
+    if (flow.sessions.length === 0 && flows.get(flow.key) === flow) flows.delete(flow.key);
+  }
+
+  /**
+   * The SYN of a session joined mid-stream (tcpcopy-behaviour.md §1.8): seq = first seq - 1, MSS
+   * from -D, window 65535. Unlike upstream it also offers timestamps when the client uses them,
+   * so the test server keeps PAWS and RTT measurement as production had them.
+   */
+  private fakeSyn(first: Segment): Segment {
+    const p = first.packet;
+    const tuple: Tuple = {
+      srcIp: p.readUInt32BE(IPV4_OFF_SRC),
+      dstIp: p.readUInt32BE(IPV4_OFF_DST),
+      srcPort: p.readUInt16BE(first.ipHeaderLength + TCP_OFF_SRC_PORT),
+      dstPort: p.readUInt16BE(first.ipHeaderLength + TCP_OFF_DST_PORT),
+    };
+    const mss = this.config.fakeSynMss;
+    const out = this.synScratch;
+    const length = writeMadePacket(out.buf, tuple, {
+      seq: (first.seq - 1) >>> 0,
+      ack: 0,
+      flags: TcpFlag.SYN,
+      window: UNSCALED_MAX_WINDOW,
+      ipId: p.readUInt16BE(IPV4_OFF_ID) + FAKED_SYN_IP_ID_OFFSET,
+      options: first.hasTimestamps ? { mss, timestamps: { val: (first.tsVal - 1) >>> 0, ecr: 0 } } : { mss },
+    });
+    decodeIpv4(out.buf, 0, length, out.ip);
+    decodeTcp(out.buf, out.ip, out.tcp);
+    return segmentFromCapture(out.buf, out.ip, out.tcp);
+  }
+}
+
+export { SessionState };

@@ -1,0 +1,574 @@
+/**
+ * One replica session: the copier acting as the real client toward the test server. It replays
+ * the client's byte stream (its own sequence numbers, never translated) and translates acks and
+ * TSecr into the test server's sequence space, as learned from intercept's header records.
+ *
+ * Pure: time comes in as arguments; packets go out through the SessionContext.
+ */
+import { TcpFlag, type TcpView } from '@tcpcopy/common';
+import { SessionEndReason, type EngineCounters } from './counters.js';
+import { segmentEnd, type Segment } from './segment.js';
+import { SegmentQueue } from './segment-queue.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
+import type { TimerOwner } from './timer-heap.js';
+import { writeMadePacket, writeSegment, type PacketScratch, type SendState, type Tuple } from './wire.js';
+import {
+  DUP_ACK_THRESHOLD,
+  ESTABLISH_TIMEOUT_MS,
+  FIN_WAIT_MS,
+  GAP_TIMEOUT_MS,
+  INITIAL_RTO_MS,
+  MAX_RETRANSMISSIONS,
+  MAX_RTO_MS,
+  MAX_SESSION_SEGMENTS,
+  MIN_RTO_MS,
+  NO_RESPONSE_RELEASE_MS,
+  UNSCALED_MAX_WINDOW,
+  responseQuietMs,
+  type EngineConfig,
+} from './config.js';
+
+export const SessionState = { SynSent: 0, Established: 1, Closed: 2 } as const;
+export type SessionState = (typeof SessionState)[keyof typeof SessionState];
+
+/** What a session needs from its engine. */
+export interface SessionContext {
+  readonly config: EngineConfig;
+  readonly counters: EngineCounters;
+  /** Shared scratch buffer packets are written into before injection. */
+  readonly scratch: PacketScratch;
+  inject(length: number, dstIp: number): void;
+  arm(session: Session, deadline: number): void;
+  ackPending(session: Session): void;
+  ended(session: Session, now: number): void;
+  /** Global accounting of buffered bytes (memory cap, -m). */
+  buffered(delta: number): void;
+}
+
+export interface SessionStart {
+  tuple: Tuple;
+  /** The SYN to send: the captured one, or a faked one for a session joined mid-stream. */
+  syn: Segment;
+  faked: boolean;
+  now: number;
+}
+
+export class Session implements TimerOwner {
+  timerGeneration = 0;
+  timerDeadline = Infinity;
+
+  readonly tuple: Tuple;
+  readonly faked: boolean;
+  readonly isn: number;
+  state: SessionState = SessionState.SynSent;
+  endReason: SessionEndReason | undefined;
+  /** When the session may be forgotten (Closed only): a TIME_WAIT analogue. */
+  lingerUntil = 0;
+
+  private readonly ctx: SessionContext;
+  private readonly queue = new SegmentQueue();
+  private readonly outOfOrder = new SegmentQueue();
+  /** Index in `queue` of the next segment to send. */
+  private sendIndex = 0;
+  /** End of the contiguous client stream captured so far. */
+  private clientNext: number;
+  private sndUna: number;
+  private sndNxt: number;
+  private sndMax: number;
+
+  private targetIsn = 0;
+  private rcvNxt = 0;
+  private targetWindowShift = 0;
+  private sendWindow = 0;
+  private targetFin = false;
+  private clientFinSent = false;
+  private readonly synHadWindowScale: boolean;
+  private readonly synHadTimestamps: boolean;
+  private readonly send: SendState;
+  private clientWindow: number;
+  private ipId: number;
+
+  // Request/response pacing: the client ack number says how much production response the real
+  // client had received before sending a segment; a segment whose ack advanced starts a request.
+  private ackBase: number | undefined;
+  private epochAck = 0;
+  private epochTargetBytes = 0;
+  private targetResponseBytes = 0;
+  private lastDataSentAt = 0;
+  private lastTargetDataAt = 0;
+  private responseSinceSend = false;
+  /** The test server sent something that our next packet must acknowledge. */
+  private ackDue = false;
+  /** Data waits for a zero window to open: probe it on the retransmission timer. */
+  private windowBlocked = false;
+
+  private srtt = 0;
+  private rttvar = 0;
+  private rto = INITIAL_RTO_MS;
+  private rtoDeadline = Infinity;
+  private retransmitCount = 0;
+  private rttSeq: number | undefined;
+  private rttSentAt = 0;
+  private dupAcks = 0;
+  private lastAckSeen = 0;
+  private lastWindowSeen = -1;
+
+  private readonly createdAt: number;
+  private lastActivityAt: number;
+  private gapSince = Infinity;
+  private finWaitSince = Infinity;
+  private paceDeadline = Infinity;
+
+  constructor(ctx: SessionContext, start: SessionStart) {
+    this.ctx = ctx;
+    this.tuple = start.tuple;
+    this.faked = start.faked;
+    const syn = start.syn;
+    this.isn = syn.seq;
+    this.clientNext = seqAdd(syn.seq, 1);
+    this.sndUna = syn.seq;
+    this.sndNxt = syn.seq;
+    this.sndMax = syn.seq;
+    this.synHadWindowScale = syn.windowScale >= 0;
+    this.synHadTimestamps = syn.hasTimestamps;
+    this.clientWindow = syn.window;
+    this.ipId = syn.packet.readUInt16BE(4);
+    this.send = {
+      ack: 0,
+      window: start.faked ? UNSCALED_MAX_WINDOW : -1,
+      tsOn: false,
+      tsEcr: 0,
+      tsValFloor: syn.tsVal,
+    };
+    this.createdAt = start.now;
+    this.lastActivityAt = start.now;
+    this.enqueue(syn);
+    this.trySend(start.now);
+  }
+
+  /** A captured client segment of this session's flow (after the engine's own filtering). */
+  onClientSegment(seg: Segment, now: number): void {
+    if (this.state === SessionState.Closed) return;
+    this.lastActivityAt = now;
+    if (seg.flags & TcpFlag.SYN) return; // the client retransmitting its SYN: we retransmit ours
+    if (this.ackBase === undefined && seg.flags & TcpFlag.ACK) {
+      this.ackBase = seg.clientAck;
+      this.epochAck = seg.clientAck;
+    }
+    if (seg.flags & TcpFlag.RST) {
+      // A client reset ends the stream wherever it is: queue it behind what was captured.
+      this.enqueue(seg);
+      this.trySend(now);
+      return;
+    }
+    if (seg.seqLength === 0) {
+      // Pure ACKs: the copier acknowledges the test server's data itself.
+      this.ctx.counters.clientPureAcksDropped++;
+      if (seg.window !== 0) this.clientWindow = seg.window;
+      return;
+    }
+    if (seqLe(segmentEnd(seg), this.clientNext)) {
+      this.ctx.counters.clientRetransmissionsDropped++;
+      return;
+    }
+    if (seqGt(seg.seq, this.clientNext)) {
+      this.outOfOrder.insertSorted(seg, (a, b) => seqLt(a.seq, b.seq));
+      this.ctx.buffered(seg.packet.length);
+      if (this.gapSince === Infinity) this.gapSince = now;
+      if (!this.checkBufferLimit(now)) this.rearm(now);
+      return;
+    }
+    // In order, or overlapping what we hold (the test server's TCP trims the overlap).
+    this.enqueue(seg);
+    this.drainOutOfOrder();
+    if (this.checkBufferLimit(now)) return;
+    this.trySend(now);
+  }
+
+  /** A header record of a packet the test server sent to this session's tuple. */
+  onTargetPacket(tcp: TcpView, now: number): void {
+    const counters = this.ctx.counters;
+    if (this.state === SessionState.Closed) {
+      if (tcp.payloadLength > 0 || tcp.flags & (TcpFlag.SYN | TcpFlag.FIN)) {
+        if (!(tcp.flags & TcpFlag.RST)) {
+          counters.resetsToStrays++;
+          this.sendMade(this.strayResetSeq(tcp), 0, TcpFlag.RST);
+        }
+      }
+      return;
+    }
+    this.lastActivityAt = now;
+    const flags = tcp.flags;
+    if (flags & TcpFlag.RST) {
+      if (this.acceptableReset(tcp)) this.end(SessionEndReason.TargetReset, now, false);
+      return;
+    }
+    if (flags & TcpFlag.SYN) {
+      if (flags & TcpFlag.ACK) this.onSynAck(tcp, now);
+      return;
+    }
+    if (this.state !== SessionState.Established || !(flags & TcpFlag.ACK)) return;
+    this.processAck(tcp, now);
+    this.processTargetData(tcp, now);
+    if (this.state === SessionState.Established) {
+      this.maybeFinish(now);
+      this.trySend(now);
+    }
+  }
+
+  /** Sends the ACK the engine deferred to the end of a batch of records (one per batch). */
+  flushAck(): void {
+    if (this.state === SessionState.Established && this.ackDue) this.sendPureAck();
+  }
+
+  onTimer(now: number): void {
+    if (this.state === SessionState.Closed) {
+      if (now >= this.lingerUntil) this.ctx.ended(this, now);
+      else this.ctx.arm(this, this.lingerUntil);
+      return;
+    }
+    if (this.state === SessionState.SynSent && now - this.createdAt >= ESTABLISH_TIMEOUT_MS) {
+      this.end(SessionEndReason.EstablishTimeout, now, true);
+      return;
+    }
+    if (now - this.gapSince >= GAP_TIMEOUT_MS) {
+      this.end(SessionEndReason.CaptureGap, now, true);
+      return;
+    }
+    const pending = this.hasPendingData();
+    const idleLimit = pending ? this.ctx.config.sessionTimeoutMs : this.ctx.config.keepaliveTimeoutMs;
+    if (now - this.lastActivityAt >= idleLimit) {
+      this.end(SessionEndReason.IdleTimeout, now, true);
+      return;
+    }
+    if (now - this.finWaitSince >= FIN_WAIT_MS) {
+      // One side closed long ago and the other never followed: everything was delivered.
+      this.end(SessionEndReason.Finished, now, true);
+      return;
+    }
+    if (now >= this.rtoDeadline) {
+      if (!this.retransmitOnTimeout(now)) return;
+    }
+    if (now >= this.paceDeadline) this.paceDeadline = Infinity;
+    this.trySend(now);
+  }
+
+  /** Ends the session at shutdown: a last RST so the test server frees the connection. */
+  abort(now: number, reason: SessionEndReason): void {
+    this.end(reason, now, true);
+  }
+
+  get bufferedBytes(): number {
+    return this.queue.bytes + this.outOfOrder.bytes;
+  }
+
+  // --- client stream ------------------------------------------------------------------
+
+  private enqueue(seg: Segment): void {
+    this.queue.push(seg);
+    this.ctx.buffered(seg.packet.length);
+    const end = segmentEnd(seg);
+    if (seqGt(end, this.clientNext)) this.clientNext = end;
+  }
+
+  private drainOutOfOrder(): void {
+    for (;;) {
+      const next = this.outOfOrder.first();
+      if (next === undefined || seqGt(next.seq, this.clientNext)) break;
+      this.outOfOrder.shift();
+      this.ctx.buffered(-next.packet.length);
+      if (seqGt(segmentEnd(next), this.clientNext)) this.enqueue(next);
+      else this.ctx.counters.clientRetransmissionsDropped++;
+    }
+    this.gapSince = this.outOfOrder.length > 0 ? this.gapSince : Infinity;
+  }
+
+  private checkBufferLimit(now: number): boolean {
+    if (this.queue.length + this.outOfOrder.length <= MAX_SESSION_SEGMENTS) return false;
+    this.end(SessionEndReason.BufferLimit, now, true);
+    return true;
+  }
+
+  private hasPendingData(): boolean {
+    return this.sendIndex < this.queue.length || this.sndUna !== this.sndMax || this.outOfOrder.length > 0;
+  }
+
+  // --- sending ------------------------------------------------------------------------
+
+  private trySend(now: number): void {
+    if (this.state === SessionState.Closed) return;
+    if (this.state === SessionState.SynSent) {
+      if (this.sndNxt === this.isn) this.sendQueued(0, now); // the SYN itself
+      this.rearm(now);
+      return;
+    }
+    this.windowBlocked = false;
+    while (this.sendIndex < this.queue.length) {
+      const seg = this.queue.at(this.sendIndex)!;
+      if (!this.released(seg, now)) break;
+      const inFlight = seqDiff(this.sndNxt, this.sndUna);
+      if (seg.payloadLength > 0 && inFlight + seg.payloadLength > this.sendWindow && (inFlight > 0 || this.sendWindow === 0)) {
+        this.windowBlocked = inFlight === 0;
+        if (this.windowBlocked && this.rtoDeadline === Infinity) this.rtoDeadline = now + this.rto;
+        break;
+      }
+      if (seg.flags & TcpFlag.FIN && this.sndUna !== this.sndNxt) break; // FIN after all data is acked
+      if (seg.flags & TcpFlag.RST) {
+        if (this.sndUna !== this.sndNxt) break;
+        this.sendMade(this.sndNxt, this.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
+        this.end(SessionEndReason.ClientReset, now, false);
+        return;
+      }
+      this.sendQueued(this.sendIndex, now);
+      this.sendIndex++;
+    }
+    this.rearm(now);
+  }
+
+  /** Pacing (DESIGN §3): hold a new request until the test server has answered the previous one. */
+  private released(seg: Segment, now: number): boolean {
+    if (this.ctx.config.noWait || this.ackBase === undefined) return true;
+    if (!(seg.flags & TcpFlag.ACK) || seqLe(seg.clientAck, this.epochAck)) return true;
+    const productionBytes = seqDiff(seg.clientAck, this.epochAck);
+    const targetBytes = this.targetResponseBytes - this.epochTargetBytes;
+    let go = targetBytes >= productionBytes;
+    if (!go && this.sndUna === this.sndNxt) {
+      const quietSince = Math.max(this.lastDataSentAt, this.lastTargetDataAt);
+      const wait = this.responseSinceSend
+        ? responseQuietMs(this.ctx.config.fixedRttMs || this.srtt)
+        : NO_RESPONSE_RELEASE_MS;
+      if (now - quietSince >= wait) go = true;
+      else this.paceDeadline = quietSince + wait;
+    }
+    if (!go) return false;
+    this.epochAck = seg.clientAck;
+    this.epochTargetBytes = this.targetResponseBytes;
+    this.paceDeadline = Infinity;
+    return true;
+  }
+
+  private sendQueued(index: number, now: number): void {
+    const seg = this.queue.at(index)!;
+    const send = this.send;
+    send.ack = this.rcvNxt;
+    if (seg.flags & TcpFlag.ACK) this.ackDue = false;
+    const length = writeSegment(this.ctx.scratch, seg, this.tuple, send);
+    this.ctx.inject(length, this.tuple.dstIp);
+    const end = segmentEnd(seg);
+    const resend = seqLt(seg.seq, this.sndMax);
+    if (seqGt(end, this.sndNxt)) this.sndNxt = end;
+    if (seqGt(end, this.sndMax)) this.sndMax = end;
+    if (resend) this.ctx.counters.retransmissions++;
+    if (seg.payloadLength > 0 && !resend) {
+      this.lastDataSentAt = now;
+      this.responseSinceSend = false;
+    }
+    if (seg.flags & TcpFlag.FIN) {
+      this.clientFinSent = true;
+      if (this.finWaitSince === Infinity) this.finWaitSince = now;
+    }
+    if (this.rttSeq === undefined && !resend && seg.seqLength > 0) {
+      this.rttSeq = end;
+      this.rttSentAt = now;
+    }
+    if (this.rtoDeadline === Infinity) this.rtoDeadline = now + this.rto;
+  }
+
+  private sendPureAck(): void {
+    this.sendMade(this.sndNxt, this.rcvNxt, TcpFlag.ACK);
+  }
+
+  private sendMade(seq: number, ack: number, flags: number): void {
+    const send = this.send;
+    if (flags & TcpFlag.ACK) {
+      send.ack = ack;
+      this.ackDue = false;
+    }
+    this.ipId = (this.ipId + 1) & 0xffff;
+    const length = writeMadePacket(this.ctx.scratch.buf, this.tuple, {
+      seq,
+      ack,
+      flags,
+      window: flags & TcpFlag.RST ? 0 : this.faked ? UNSCALED_MAX_WINDOW : this.clientWindow,
+      ipId: this.ipId,
+      options: send.tsOn && !(flags & TcpFlag.RST) ? { timestamps: { val: send.tsValFloor, ecr: send.tsEcr } } : undefined,
+    });
+    this.ctx.inject(length, this.tuple.dstIp);
+  }
+
+  private retransmitOnTimeout(now: number): boolean {
+    this.rtoDeadline = Infinity;
+    if (this.windowBlocked) {
+      // RFC 9293 §3.8.6.1: probe a zero window. An old sequence number draws an ACK carrying
+      // the current window, in case the test server's window update was lost.
+      this.sendMade(seqAdd(this.sndNxt, -1), this.rcvNxt, TcpFlag.ACK);
+      this.rto = Math.min(this.rto * 2, MAX_RTO_MS);
+      return true;
+    }
+    if (this.sndUna === this.sndMax) return true;
+    if (++this.retransmitCount > MAX_RETRANSMISSIONS) {
+      this.end(SessionEndReason.RetransmitLimit, now, true);
+      return false;
+    }
+    this.rto = Math.min(this.rto * 2, MAX_RTO_MS);
+    this.rttSeq = undefined; // Karn: no RTT sample from retransmitted data
+    // Go back N: resend from the oldest unacknowledged segment as the window allows.
+    this.sndNxt = this.sndUna;
+    this.sendIndex = 0;
+    this.sendQueued(0, now);
+    this.sendIndex = 1;
+    return true;
+  }
+
+  // --- the test server's side ---------------------------------------------------------
+
+  private onSynAck(tcp: TcpView, now: number): void {
+    if (this.state === SessionState.Established) {
+      if (tcp.seq === this.targetIsn) this.sendPureAck(); // our handshake ACK was lost
+      return;
+    }
+    if (tcp.ack !== seqAdd(this.isn, 1)) return; // an older incarnation's SYN-ACK
+    this.targetIsn = tcp.seq;
+    this.rcvNxt = seqAdd(tcp.seq, 1);
+    const opts = tcp.options;
+    // RFC 7323 §2.2: scaling is on only when both SYNs carried the option.
+    this.targetWindowShift = this.synHadWindowScale && opts.windowScale >= 0 ? opts.windowScale : 0;
+    this.sendWindow = tcp.window; // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
+    this.send.tsOn = this.synHadTimestamps && opts.hasTimestamps;
+    if (this.send.tsOn) this.send.tsEcr = opts.tsVal;
+    this.state = SessionState.Established;
+    this.ctx.counters.sessionsEstablished++;
+    this.lastAckSeen = tcp.ack;
+    this.lastWindowSeen = tcp.window;
+    this.acknowledge(tcp.ack, now);
+    this.sendPureAck();
+    this.trySend(now);
+  }
+
+  private processAck(tcp: TcpView, now: number): void {
+    this.sendWindow = tcp.window << this.targetWindowShift;
+    if (this.send.tsOn && tcp.options.hasTimestamps && seqGe(tcp.options.tsVal, this.send.tsEcr)) {
+      this.send.tsEcr = tcp.options.tsVal;
+    }
+    const ack = tcp.ack;
+    if (seqGt(ack, this.sndUna) && seqLe(ack, this.sndMax)) {
+      this.acknowledge(ack, now);
+    } else if (
+      ack === this.sndUna &&
+      this.sndUna !== this.sndMax &&
+      tcp.payloadLength === 0 &&
+      !(tcp.flags & TcpFlag.FIN) &&
+      ack === this.lastAckSeen &&
+      tcp.window === this.lastWindowSeen
+    ) {
+      // RFC 5681 §3.2: the third duplicate ACK triggers one fast retransmission.
+      if (++this.dupAcks === DUP_ACK_THRESHOLD) {
+        this.ctx.counters.fastRetransmissions++;
+        this.sendQueued(0, now);
+      }
+    }
+    this.lastAckSeen = ack;
+    this.lastWindowSeen = tcp.window;
+  }
+
+  private acknowledge(ack: number, now: number): void {
+    this.sndUna = ack;
+    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    this.dupAcks = 0;
+    for (;;) {
+      const first = this.queue.first();
+      if (first === undefined || seqGt(segmentEnd(first), ack)) break;
+      this.queue.shift();
+      this.ctx.buffered(-first.packet.length);
+      this.ctx.counters.payloadBytesAcked += first.payloadLength;
+      this.sendIndex = Math.max(0, this.sendIndex - 1);
+    }
+    if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
+      this.sampleRtt(now - this.rttSentAt);
+      this.rttSeq = undefined;
+    }
+    this.retransmitCount = 0;
+    this.rtoDeadline = this.sndUna === this.sndMax ? Infinity : now + this.rto;
+  }
+
+  /** RFC 6298 §2: smoothed RTT and RTO from one measurement. */
+  private sampleRtt(rtt: number): void {
+    if (this.srtt === 0) {
+      this.srtt = rtt;
+      this.rttvar = rtt / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt);
+      this.srtt = 0.875 * this.srtt + 0.125 * rtt;
+    }
+    this.rto = Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, this.srtt + 4 * this.rttvar));
+  }
+
+  private processTargetData(tcp: TcpView, now: number): void {
+    const length = tcp.payloadLength;
+    const fin = (tcp.flags & TcpFlag.FIN) !== 0;
+    if (length === 0 && !fin) return;
+    this.ctx.counters.targetPayloadBytes += length;
+    if (tcp.seq === this.rcvNxt) {
+      this.rcvNxt = seqAdd(this.rcvNxt, length);
+      if (length > 0) {
+        this.targetResponseBytes += length;
+        this.lastTargetDataAt = now;
+        this.responseSinceSend = true;
+      }
+      if (fin) {
+        this.rcvNxt = seqAdd(this.rcvNxt, 1);
+        this.targetFin = true;
+        if (this.finWaitSince === Infinity) this.finWaitSince = now;
+      }
+    }
+    // In order, duplicate or beyond a gap: an ACK answers all three (a duplicate ACK makes the
+    // test server retransmit what intercept did not report).
+    if (!this.ackDue) {
+      this.ackDue = true;
+      this.ctx.ackPending(this);
+    }
+  }
+
+  /** Both directions closed and our FIN acknowledged: a clean end. */
+  private maybeFinish(now: number): void {
+    if (this.targetFin && this.clientFinSent && this.sndUna === this.sndMax) {
+      this.sendPureAck();
+      this.end(SessionEndReason.Finished, now, false);
+    }
+  }
+
+  private acceptableReset(tcp: TcpView): boolean {
+    if (this.state === SessionState.SynSent) return (tcp.flags & TcpFlag.ACK) !== 0 && tcp.ack === seqAdd(this.isn, 1);
+    // RFC 5961 §3.2 in spirit: only a reset inside the receive window ends the session.
+    const distance = seqDiff(tcp.seq, this.rcvNxt);
+    return distance >= -UNSCALED_MAX_WINDOW && distance <= UNSCALED_MAX_WINDOW << 4;
+  }
+
+  private strayResetSeq(tcp: TcpView): number {
+    return tcp.flags & TcpFlag.ACK ? tcp.ack : this.sndMax;
+  }
+
+  // --- end ----------------------------------------------------------------------------
+
+  private end(reason: SessionEndReason, now: number, resetTarget: boolean): void {
+    if (this.state === SessionState.Closed) return;
+    if (resetTarget) this.sendMade(this.sndMax, this.rcvNxt, this.state === SessionState.SynSent ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK);
+    this.state = SessionState.Closed;
+    this.endReason = reason;
+    this.ctx.counters.sessionsEnded[reason]++;
+    this.ctx.buffered(-this.bufferedBytes);
+    this.queue.clear();
+    this.outOfOrder.clear();
+    this.lingerUntil = now + this.ctx.config.lingerMs;
+    this.ctx.arm(this, this.lingerUntil);
+  }
+
+  private rearm(now: number): void {
+    if (this.state === SessionState.Closed) return;
+    let deadline = Math.min(this.rtoDeadline, this.paceDeadline, this.gapSince + GAP_TIMEOUT_MS, this.finWaitSince + FIN_WAIT_MS);
+    if (this.state === SessionState.SynSent) deadline = Math.min(deadline, this.createdAt + ESTABLISH_TIMEOUT_MS);
+    const idle = this.hasPendingData() ? this.ctx.config.sessionTimeoutMs : this.ctx.config.keepaliveTimeoutMs;
+    deadline = Math.min(deadline, this.lastActivityAt + idle);
+    this.ctx.arm(this, Math.max(deadline, now));
+  }
+}
