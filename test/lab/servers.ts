@@ -1,0 +1,189 @@
+/**
+ * Real servers inside lab hosts: nginx (static files, JSON access log), redis-server, and our
+ * echo server (records request bodies' SHA-256, which nginx cannot do with a static config).
+ * Each is started in the foreground under lab.spawn and awaited until its port listens.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Lab } from './lab.js';
+import type { LabProcess } from './process.js';
+
+export const HTTP_PORT = 80;
+export const REDIS_PORT = 6379;
+export const ECHO_PORT = 8080;
+
+export interface NginxOptions {
+  port?: number;
+  /** Document root; default a fresh directory with DEFAULT_FILES. */
+  root?: string;
+  /** Files to create in the document root (path relative to the root). */
+  files?: Readonly<Record<string, string | Buffer>>;
+  keepaliveTimeoutS?: number;
+  keepaliveRequests?: number;
+}
+
+/** One line of nginx's access log as configured here. */
+export interface AccessLogEntry {
+  method: string;
+  path: string;
+  /** Request line, headers and body, in bytes. */
+  requestLength: number;
+  /** `ip:port` of the connection as nginx saw it. */
+  client: string;
+  status: number;
+  bodyBytesSent: number;
+  /** nginx's connection serial number and the request's position on that connection. */
+  connection: number;
+  connectionRequests: number;
+}
+
+export interface NginxServer {
+  readonly process: LabProcess;
+  readonly host: string;
+  readonly port: number;
+  readonly root: string;
+  readonly accessLogPath: string;
+  url(path?: string): string;
+  readAccessLog(): AccessLogEntry[];
+}
+
+/** Deterministic bodies of a few sizes, so a test can request a response of known length. */
+export const DEFAULT_FILES: Readonly<Record<string, string | Buffer>> = {
+  'index.html': 'hello from the lab\n',
+  '1k.bin': patternBytes(1024),
+  '64k.bin': patternBytes(64 * 1024),
+  '1m.bin': patternBytes(1024 * 1024),
+};
+
+export function patternBytes(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + (i >> 8)) & 0xff;
+  return b;
+}
+
+const ACCESS_LOG_FORMAT =
+  `'{"method":"$request_method","path":"$request_uri","requestLength":$request_length,` +
+  `"client":"$remote_addr:$remote_port","status":$status,"bodyBytesSent":$body_bytes_sent,` +
+  `"connection":$connection,"connectionRequests":$connection_requests}'`;
+
+export async function startNginx(lab: Lab, host: string, opts: NginxOptions = {}): Promise<NginxServer> {
+  const h = lab.host(host);
+  const port = opts.port ?? HTTP_PORT;
+  const dir = join(lab.logDir, `nginx-${host}-${port}`);
+  const root = opts.root ?? join(dir, 'www');
+  mkdirSync(root, { recursive: true });
+  for (const [file, body] of Object.entries(opts.root === undefined ? { ...DEFAULT_FILES, ...opts.files } : (opts.files ?? {}))) {
+    mkdirSync(dirname(join(root, file)), { recursive: true });
+    writeFileSync(join(root, file), body);
+  }
+  const accessLogPath = join(dir, 'access.log');
+  writeFileSync(accessLogPath, '');
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `daemon off;
+worker_processes 1;
+user root;
+pid ${dir}/nginx.pid;
+error_log stderr info;
+events { worker_connections 4096; }
+http {
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  default_type application/octet-stream;
+  types { text/html html; }
+  log_format lab escape=json ${ACCESS_LOG_FORMAT};
+  access_log ${accessLogPath} lab;
+  keepalive_timeout ${opts.keepaliveTimeoutS ?? 65}s;
+  keepalive_requests ${opts.keepaliveRequests ?? 1000};
+  server {
+    listen ${h.ip}:${port};
+    root ${root};
+  }
+}
+`,
+  );
+  // -e: the error log before the config is read goes to stderr too, not /var/log/nginx.
+  const proc = lab.spawn(host, 'nginx', ['-e', 'stderr', '-p', dir, '-c', conf], { name: 'nginx' });
+  await lab.waitForPort(host, port, 10_000, proc);
+  return {
+    process: proc,
+    host,
+    port,
+    root,
+    accessLogPath,
+    url: (path = '/') => `http://${h.ip}:${port}${path}`,
+    readAccessLog: () => readJsonLines<AccessLogEntry>(accessLogPath),
+  };
+}
+
+export interface RedisServer {
+  readonly process: LabProcess;
+  readonly host: string;
+  readonly port: number;
+}
+
+export async function startRedis(lab: Lab, host: string, opts: { port?: number } = {}): Promise<RedisServer> {
+  const port = opts.port ?? REDIS_PORT;
+  const dir = join(lab.logDir, `redis-${host}-${port}`);
+  mkdirSync(dir, { recursive: true });
+  const args = ['--port', String(port), '--bind', lab.host(host).ip, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+  const proc = lab.spawn(host, 'redis-server', args, { name: 'redis' });
+  await lab.waitForPort(host, port, 10_000, proc);
+  return { process: proc, host, port };
+}
+
+/** One request as test/lab/servers/echo-server.ts records it. */
+export interface EchoRecord {
+  method: string;
+  path: string;
+  /** Body length in bytes and its SHA-256 (hex). */
+  length: number;
+  sha256: string;
+  /** `ip:port` of the connection. */
+  client: string;
+}
+
+export interface EchoServer {
+  readonly process: LabProcess;
+  readonly host: string;
+  readonly port: number;
+  readonly logPath: string;
+  url(path?: string): string;
+  readRequests(): EchoRecord[];
+}
+
+const ECHO_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'servers', 'echo-server.js');
+
+export async function startEchoServer(lab: Lab, host: string, opts: { port?: number } = {}): Promise<EchoServer> {
+  const h = lab.host(host);
+  const port = opts.port ?? ECHO_PORT;
+  const logPath = join(lab.logDir, `echo-${host}-${port}.jsonl`);
+  const proc = lab.spawnNode(host, ECHO_SCRIPT, [JSON.stringify({ host: h.ip, port, log: logPath })], { name: 'echo-server' });
+  await lab.waitForPort(host, port, 10_000, proc);
+  return {
+    process: proc,
+    host,
+    port,
+    logPath,
+    url: (path = '/') => `http://${h.ip}:${port}${path}`,
+    readRequests: () => readJsonLines<EchoRecord>(logPath),
+  };
+}
+
+function readJsonLines<T>(path: string): T[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as T);
+}

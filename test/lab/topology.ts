@@ -1,0 +1,127 @@
+/**
+ * Builds the lab network: one switch namespace holding a bridge, one namespace per host with a
+ * veth leg to the bridge. Veth pairs are created from inside the switch namespace with the peer
+ * placed straight into the host namespace, so no interface ever exists in the root namespace.
+ */
+import {
+  BRIDGE_NAME,
+  HOST_INTERFACE,
+  SWITCH_ROLE,
+  fakeSubnet,
+  hostIp,
+  hostMac,
+  labSubnet,
+  namespaceName,
+  switchPortName,
+} from './names.js';
+import { ipBatch, type CommandRunner } from './shell.js';
+
+export interface LabHost {
+  /** Role name: client, prod, aux, target, or an extra host. */
+  readonly name: string;
+  /** Network namespace the host lives in. */
+  readonly ns: string;
+  readonly ip: string;
+  /** The host's interface (inside its namespace). */
+  readonly iface: string;
+  readonly mac: string;
+  /** The host's port on the bridge (inside the switch namespace). */
+  readonly switchPort: string;
+}
+
+export interface Topology {
+  readonly switchNs: string;
+  readonly subnet: string;
+  readonly fakeSubnet: string;
+  readonly hosts: readonly LabHost[];
+}
+
+const PREFIX_LENGTH = 24;
+/** Offloads off, so every frame on a veth is a real, fully checksummed, MTU-sized packet:
+ *  tx checksumming off makes the sender compute checksums; rx off makes the receiver verify
+ *  them (veth otherwise marks locally made packets as already verified); no TSO/GSO/GRO means
+ *  captures show segments as they travel. */
+const ETHTOOL_OFFLOADS_OFF = ['rx', 'off', 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'];
+
+/** Every lab namespace: no IPv6 (no router solicitations or MLD reports in captures). */
+const COMMON_SYSCTLS = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
+/** Hosts: reverse-path filtering off. target receives segments from fake-subnet sources and prod
+ *  sends them; with strict rp_filter they would only pass while the fake-subnet route and the
+ *  arrival interface agree, which a test that moves routes around must not depend on. */
+const HOST_SYSCTLS = ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'];
+/** aux must never forward: the test server's replies to fake clients end their life there. */
+const AUX_SYSCTLS = ['net.ipv4.ip_forward=0'];
+
+export function planTopology(prefix: string, slot: number, hostNames: readonly string[]): Topology {
+  return {
+    switchNs: namespaceName(prefix, SWITCH_ROLE),
+    subnet: labSubnet(slot),
+    fakeSubnet: fakeSubnet(slot),
+    hosts: hostNames.map((name, i) => ({
+      name,
+      ns: namespaceName(prefix, name),
+      ip: hostIp(slot, i),
+      iface: HOST_INTERFACE,
+      mac: hostMac(slot, i),
+      switchPort: switchPortName(name),
+    })),
+  };
+}
+
+/** All namespaces of the topology, switch first. */
+export function namespacesOf(topo: Topology): string[] {
+  return [topo.switchNs, ...topo.hosts.map((h) => h.ns)];
+}
+
+export async function buildTopology(run: CommandRunner, topo: Topology): Promise<void> {
+  await ipBatch(run, namespacesOf(topo).map((ns) => `netns add ${ns}`));
+
+  await Promise.all([
+    sysctl(run, topo.switchNs, COMMON_SYSCTLS),
+    ...topo.hosts.map((h) =>
+      sysctl(run, h.ns, [...COMMON_SYSCTLS, ...HOST_SYSCTLS, ...(h.name === 'aux' ? AUX_SYSCTLS : [])]),
+    ),
+  ]);
+
+  await run.run('ip', ['-n', topo.switchNs, '-batch', '-'], {
+    input: [
+      'link set lo up',
+      `link add ${BRIDGE_NAME} type bridge stp_state 0 mcast_snooping 0`,
+      ...topo.hosts.flatMap((h) => [
+        `link add ${h.switchPort} type veth peer name ${h.iface} netns ${h.ns}`,
+        `link set ${h.switchPort} master ${BRIDGE_NAME}`,
+        `link set ${h.switchPort} up`,
+      ]),
+      `link set ${BRIDGE_NAME} up`,
+    ].join('\n') + '\n',
+  });
+
+  const aux = topo.hosts.find((h) => h.name === 'aux');
+  await Promise.all(
+    topo.hosts.map((h) =>
+      run.run('ip', ['-n', h.ns, '-batch', '-'], {
+        input: [
+          'link set lo up',
+          `link set ${h.iface} address ${h.mac}`,
+          `addr add ${h.ip}/${PREFIX_LENGTH} dev ${h.iface}`,
+          `link set ${h.iface} up`,
+          // The test server answers fake clients through aux, which drops what it cannot forward.
+          ...(h.name === 'target' && aux ? [`route add ${topo.fakeSubnet} via ${aux.ip} dev ${h.iface}`] : []),
+        ].join('\n') + '\n',
+      }),
+    ),
+  );
+
+  await Promise.all([
+    ...topo.hosts.map((h) => ethtoolOff(run, topo.switchNs, h.switchPort)),
+    ...topo.hosts.map((h) => ethtoolOff(run, h.ns, h.iface)),
+  ]);
+}
+
+function sysctl(run: CommandRunner, ns: string, settings: readonly string[]): Promise<unknown> {
+  return run.run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', ...settings]);
+}
+
+function ethtoolOff(run: CommandRunner, ns: string, dev: string): Promise<unknown> {
+  return run.run('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, ...ETHTOOL_OFFLOADS_OFF]);
+}
