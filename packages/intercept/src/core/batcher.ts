@@ -1,0 +1,118 @@
+/**
+ * Per-connection response batching. Records for one copier connection accumulate in a reusable
+ * ResponseBatchBuilder and leave as one responses frame when the batch holds maxRecords records or
+ * maxBytes bytes, or when its oldest record has waited maxDelayMs (upstream flushes within ~2 ms,
+ * tcpcopy-behaviour §2.4). A slow connection never makes us buffer without bound: above its
+ * high-water mark of unsent bytes, new records for it are dropped and counted; the copier treats
+ * them as lost replies.
+ */
+import {
+  CONTROL_FRAME_HEADER_BYTES,
+  CONTROL_MAX_FRAME_BYTES,
+  ControlMessageType,
+  RESPONSE_MAX_HEADERS_BYTES,
+  RESPONSE_RECORD_LENGTH_BYTES,
+  ResponseBatchBuilder,
+  encodeFrame,
+} from '@tcpcopy/common';
+import type { ConnectionId } from './keys.js';
+
+export interface BatcherOptions {
+  /** Flush once a batch holds this many records. */
+  maxRecords: number;
+  /** Flush once a batch holds this many bytes. */
+  maxBytes: number;
+  /** Flush once the oldest record of a batch has waited this long. */
+  maxDelayMs: number;
+  /** Drop records for a connection whose unsent output exceeds this many bytes. */
+  highWaterBytes: number;
+}
+
+export const DEFAULT_BATCHER_OPTIONS: Readonly<BatcherOptions> = Object.freeze({
+  maxRecords: 128,
+  maxBytes: 16 * 1024,
+  maxDelayMs: 2,
+  highWaterBytes: 4 * 1024 * 1024,
+});
+
+/** Room for the msgpack map around the records in a responses frame (type key, records key, bin32 header). */
+const FRAME_OVERHEAD_BYTES = 64;
+
+export const BatchAppend = {
+  /** The record waits in the batch. */
+  Queued: 0,
+  /** The batch reached a size limit: flush it now. */
+  Full: 1,
+  /** Dropped: the connection's output is above its high-water mark. */
+  Dropped: 2,
+} as const;
+export type BatchAppend = (typeof BatchAppend)[keyof typeof BatchAppend];
+
+interface Batch {
+  readonly builder: ResponseBatchBuilder;
+  /** When the oldest record of the current batch was appended. */
+  firstAtMs: number;
+}
+
+export class Batcher {
+  readonly options: Readonly<BatcherOptions>;
+  private readonly batches = new Map<ConnectionId, Batch>();
+
+  /** `pendingBytes` reports a connection's unsent output (e.g. socket.writableLength). */
+  constructor(
+    private readonly pendingBytes: (conn: ConnectionId) => number,
+    options: Partial<BatcherOptions> = {},
+  ) {
+    const o = { ...DEFAULT_BATCHER_OPTIONS, ...options };
+    const largest = CONTROL_FRAME_HEADER_BYTES + FRAME_OVERHEAD_BYTES + o.maxBytes + RESPONSE_RECORD_LENGTH_BYTES + RESPONSE_MAX_HEADERS_BYTES;
+    if (!(o.maxRecords >= 1 && o.maxBytes >= 1 && o.maxDelayMs >= 0 && largest <= CONTROL_MAX_FRAME_BYTES)) {
+      throw new RangeError(`batcher options out of range: ${JSON.stringify(o)}`);
+    }
+    this.options = Object.freeze(o);
+  }
+
+  /** Records waiting in `conn`'s batch. */
+  pendingRecords(conn: ConnectionId): number {
+    return this.batches.get(conn)?.builder.count ?? 0;
+  }
+
+  append(conn: ConnectionId, buf: Buffer, offset: number, length: number, nowMs: number): BatchAppend {
+    if (this.pendingBytes(conn) > this.options.highWaterBytes) return BatchAppend.Dropped;
+    let batch = this.batches.get(conn);
+    if (batch === undefined) {
+      batch = { builder: new ResponseBatchBuilder(), firstAtMs: nowMs };
+      this.batches.set(conn, batch);
+    } else if (batch.builder.count === 0) {
+      batch.firstAtMs = nowMs;
+    }
+    batch.builder.append(buf, offset, length);
+    const full = batch.builder.count >= this.options.maxRecords || batch.builder.byteLength >= this.options.maxBytes;
+    return full ? BatchAppend.Full : BatchAppend.Queued;
+  }
+
+  /** Connections whose oldest waiting record is due (maxDelayMs old). */
+  flushDue(nowMs: number): ConnectionId[] {
+    const due: ConnectionId[] = [];
+    for (const [conn, batch] of this.batches) {
+      if (batch.builder.count > 0 && nowMs - batch.firstAtMs >= this.options.maxDelayMs) due.push(conn);
+    }
+    return due;
+  }
+
+  /** The responses frame for `conn`'s batch, emptying it; null when nothing waits. */
+  flush(conn: ConnectionId): Buffer | null {
+    const batch = this.batches.get(conn);
+    if (batch === undefined || batch.builder.count === 0) return null;
+    // encodeFrame copies the records, so the builder's buffer is free for the next batch.
+    const frame = encodeFrame({ type: ControlMessageType.Responses, records: batch.builder.view() });
+    batch.builder.clear();
+    return frame;
+  }
+
+  /** Forgets `conn` (it closed); returns how many waiting records were discarded. */
+  discard(conn: ConnectionId): number {
+    const n = this.pendingRecords(conn);
+    this.batches.delete(conn);
+    return n;
+  }
+}
