@@ -3,7 +3,7 @@
  * stderr is a terminal). Components take child loggers (`componentLogger(log, 'capture')`);
  * nothing is logged per packet above `debug`.
  */
-import { closeSync, openSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { ErrorCode, RuntimeError } from './errors.js';
 
@@ -57,30 +57,63 @@ function fileLogger(
   options: pino.LoggerOptions,
   stderr: { write(s: string): unknown },
 ): RootLogger {
-  // Fail at start-up, with the path and the OS reason, when the file cannot be opened (as upstream
-  // does); pino's asynchronous destination would only report it later, as an 'error' event.
-  try {
-    closeSync(openSync(file, 'a'));
-  } catch (err) {
-    throw new RuntimeError(ErrorCode.LOG_FILE, `cannot open log file ${file}: ${(err as Error).message}`, { cause: err });
+  const dest = new ReopenableFile(file, (err) => stderr.write(`log file ${file}: ${err.message}\n`));
+  return Object.assign(pino(options, dest), { reopen: () => dest.reopen(), flush: () => dest.flushSync() });
+}
+
+/**
+ * An append-only log file that can be reopened in place. Each generation is a pino.destination
+ * (sync: false: writes are batched off the hot path, and pino flushes it synchronously on exit)
+ * over a descriptor we open synchronously, because:
+ * - a missing directory or permission problem must fail start-up with the path and the reason
+ *   (as upstream does), not surface later as an 'error' event;
+ * - pino's own path-based destination opens asynchronously, and its exit hook throws "sonic boom
+ *   is not ready yet" when the process exits before that open completes (losing the lines).
+ */
+type SonicBoom = ReturnType<typeof pino.destination>;
+
+class ReopenableFile implements DestinationStream {
+  private current: SonicBoom;
+
+  constructor(
+    private readonly path: string,
+    private readonly onError: (err: Error) => void,
+  ) {
+    try {
+      this.current = this.open();
+    } catch (err) {
+      throw new RuntimeError(ErrorCode.LOG_FILE, `cannot open log file ${path}: ${(err as Error).message}`, { cause: err });
+    }
   }
-  // sync: false batches writes off the hot path; pino registers a synchronous flush on exit.
-  const dest = pino.destination({ dest: file, sync: false, append: true });
-  // A failing log file (disk full, removed directory on reopen) must not kill the daemon.
-  dest.on('error', (err: Error) => {
-    stderr.write(`log file ${file}: ${err.message}\n`);
-  });
-  const logger = pino(options, dest);
-  return Object.assign(logger, {
-    reopen: () => dest.reopen(),
-    flush: () => {
-      try {
-        dest.flushSync();
-      } catch {
-        // Not open yet (asynchronous open in progress): nothing has been written to lose.
-      }
-    },
-  });
+
+  write(line: string): void {
+    this.current.write(line);
+  }
+
+  /** New lines go to a freshly opened `path`; what was buffered drains to the old file, then it closes. */
+  reopen(): void {
+    let next: SonicBoom;
+    try {
+      next = this.open();
+    } catch (err) {
+      this.onError(err as Error); // keep logging to the old file rather than nowhere
+      return;
+    }
+    const old = this.current;
+    this.current = next;
+    old.end();
+  }
+
+  flushSync(): void {
+    this.current.flushSync();
+  }
+
+  private open(): SonicBoom {
+    const dest = pino.destination({ fd: openSync(this.path, 'a'), sync: false });
+    // A failing log file (disk full) must not kill the daemon.
+    dest.on('error', this.onError);
+    return dest;
+  }
 }
 
 const LEVEL_LABELS: Readonly<Record<number, string>> = {

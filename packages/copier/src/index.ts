@@ -1,1 +1,2 @@
 export * from './engine/index.js';
+export * from './config.js';

@@ -1,2 +1,3 @@
 export {};
+export * from './config.js';
 export * from './core/index.js';

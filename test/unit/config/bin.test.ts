@@ -1,0 +1,83 @@
+// Runs the real bin scripts as child processes. Only argument errors, -h and -v: none of these
+// reach main, so nothing is captured or sent (a valid command line would start the daemon).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url)); // test/dist/unit/config -> root
+const BINS = {
+  tcpcopy: `${ROOT}packages/copier/bin/tcpcopy`,
+  intercept: `${ROOT}packages/intercept/bin/intercept`,
+} as const;
+
+function run(bin: keyof typeof BINS, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(BINS[bin], args, { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.error, undefined);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function version(pkg: string): string {
+  return (JSON.parse(readFileSync(`${ROOT}packages/${pkg}/package.json`, 'utf8')) as { version: string }).version;
+}
+
+describe('bin scripts', () => {
+  test('are executable', () => {
+    for (const path of Object.values(BINS)) assert.ok((statSync(path).mode & 0o111) === 0o111, path);
+  });
+
+  test('tcpcopy: a bad -x value is one stderr line and exit 2', () => {
+    const r = run('tcpcopy', ['-x', '8000-10.0.0.3', '-s', '10.0.0.2']);
+    assert.deepEqual(r, {
+      status: 2,
+      stdout: '',
+      stderr: 'tcpcopy: -x "8000-10.0.0.3": expected [srcIP:]srcPort-dstIP:dstPort[,...]\n',
+    });
+  });
+
+  test('tcpcopy: unknown and unsupported options, missing values and flags: one line, exit 2', () => {
+    for (const args of [['-z'], ['-x', '80-10.0.0.3:80', '-s', '10.0.0.2', '-U', '4'], ['-n'], [], ['-x', '80-10.0.0.3:80', '-s', '10.0.0.2', '-n', '0']]) {
+      const r = run('tcpcopy', args);
+      assert.equal(r.status, 2, args.join(' '));
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^tcpcopy: [^\n]+\n$/, args.join(' '));
+    }
+  });
+
+  test('tcpcopy -h prints help on stdout and exits 0', () => {
+    const r = run('tcpcopy', ['-h']);
+    assert.equal(r.status, 0);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, /^Usage: tcpcopy /);
+    for (const flag of ['-x', '-s', '-c', '-n', '-f', '-r', '-i', '-F', '-t', '-k', '-M', '-D', '-R', '-m', '-O', '-W', '-L', '-g', '-l', '-d', '-P', '-u', '-a', '-I', '-T', '-p', '-C', '--offline', '--log-level', '--metrics', '--config', '--check']) {
+      assert.ok(r.stdout.includes(`${flag}${flag.startsWith('--') ? ' ' : ','}`), `help lists ${flag}`);
+    }
+  });
+
+  test('tcpcopy -v prints "tcpcopy <version>" and exits 0', () => {
+    assert.deepEqual(run('tcpcopy', ['-v']), { status: 0, stdout: `tcpcopy ${version('copier')}\n`, stderr: '' });
+  });
+
+  test('intercept without -F: one clear line, exit 2', () => {
+    const r = run('intercept', ['-i', 'eth0', '-d']);
+    assert.deepEqual(r, {
+      status: 2,
+      stdout: '',
+      stderr: "intercept: -F is required: expected a pcap filter for the test server's replies, e.g. -F 'tcp and src port 8000'\n",
+    });
+  });
+
+  test('intercept -h and -v', () => {
+    const h = run('intercept', ['-h']);
+    assert.equal(h.status, 0);
+    assert.match(h.stdout, /^Usage: intercept /);
+    assert.deepEqual(run('intercept', ['-v']), { status: 0, stdout: `intercept ${version('intercept')}\n`, stderr: '' });
+  });
+
+  test('intercept: bad -b, exit 2', () => {
+    const r = run('intercept', ['-F', 'tcp', '-b', '10.0.0']);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, 'intercept: -b "10.0.0": expected an IPv4 address of this host, e.g. 10.0.0.2\n');
+  });
+});
