@@ -40,6 +40,8 @@ export interface FrameDecoderHandlers {
  * a frame spanning chunks is copied once into a buffer of its declared size, so every byte is
  * copied at most once whatever the split. Binary fields of delivered messages may alias the
  * pushed chunks: push() takes ownership of them (socket chunks are never reused).
+ * Bad input never throws out of push(); handlers must not throw either (an exception from one
+ * propagates and the rest of that chunk is lost).
  */
 export class FrameDecoder {
   private readonly header = Buffer.alloc(CONTROL_FRAME_HEADER_BYTES);
