@@ -1,12 +1,157 @@
 /**
- * STUB: the daemon wiring (capture -> engine -> inject, control clients) is written separately.
- * It logs the validated configuration and returns, so the CLI can be exercised end to end.
+ * tcpcopy's daemon: capture -> engine -> raw socket, with the intercept control channels
+ * feeding the test server's replies back. Everything per packet lives in the engine and the
+ * pipeline; this file owns process state: sockets, timers, signals, logs.
  */
-import { createLogger } from '@tcpcopy/common';
-import { describeCopierConfig, type CopierConfig } from './config.js';
+import { hostname } from 'node:os';
+import {
+  LiveCapture,
+  RawSocketSink,
+  createLogger,
+  daemonize,
+  ipv4ToString,
+  writePidFile,
+  readPackageVersion,
+  systemClock,
+  type Clock,
+  type PacketSink,
+  type PacketSource,
+} from '@tcpcopy/common';
+import type { CopierConfig } from './config.js';
+import { Engine, FakeAddressPlan, type EngineConfig } from './engine/index.js';
+import { buildCaptureFilter } from './daemon/capture-filter.js';
+import { InterceptLinks } from './daemon/intercept-links.js';
+import { Pipeline } from './daemon/pipeline.js';
+import { DeadlineTimer } from './daemon/deadline-timer.js';
+import { statsSnapshot } from './daemon/stats.js';
 
-export async function main(config: CopierConfig): Promise<void> {
+/** A closed session's tuple stays reserved this long (upstream TCP_MS_TIMEOUT: 6 s). */
+const LINGER_MS = 6000;
+/** Upstream OUTPUT_INTERVAL. */
+const STATS_INTERVAL_MS = 30_000;
+/** How long start-up waits for a first intercept connection before capturing anyway. */
+const FIRST_CONNECTION_WAIT_MS = 3000;
+/** On SIGTERM the last RSTs and route deletes get this long to leave. */
+const SHUTDOWN_GRACE_MS = 500;
+/** -f k shifts ports by k * 2048 plus a per-process random offset, as upstream. */
+const PORT_SHIFT_UNIT = 2048;
+const PORT_SHIFT_RANDOM = 512;
+
+export function engineConfigOf(config: CopierConfig, random: () => number = Math.random): EngineConfig {
+  return {
+    targets: config.transfers.map((t) => ({ matchIp: t.matchIp ?? 0, matchPort: t.matchPort, targetIp: t.targetIp, targetPort: t.targetPort })),
+    fakeIps: config.fakeClientIps,
+    copies: config.copies,
+    portShift: config.portShift === 0 ? 0 : config.portShift * PORT_SHIFT_UNIT + Math.floor(random() * PORT_SHIFT_RANDOM),
+    samplePercent: config.samplePercent,
+    fakeSynMss: config.mss,
+    mtu: config.mtu,
+    onlySyn: config.onlySyn,
+    noWait: config.noWait,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    fixedRttMs: config.fixedRttMs ?? 0,
+    maxBufferedBytes: config.memoryLimitBytes,
+    lingerMs: LINGER_MS,
+  };
+}
+
+export interface CopierIo {
+  source: PacketSource;
+  sink: PacketSink;
+  clock: Clock;
+}
+
+export async function main(config: CopierConfig, io?: CopierIo): Promise<void> {
+  if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
+  const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
   const log = createLogger({ name: 'tcpcopy', level: config.logLevel, file: config.logFile });
-  log.info({ config: describeCopierConfig(config) }, 'configuration accepted (daemon wiring not implemented yet)');
-  log.flush();
+  const engineConfig = engineConfigOf(config);
+  const filter = buildCaptureFilter(engineConfig.targets, config.filter);
+  const devices = config.devices.length > 0 ? config.devices : ['any'];
+  const clock = io?.clock ?? systemClock;
+  const sink = io?.sink ?? new RawSocketSink();
+  const targetNames = new Map<number, string>();
+  const nameOf = (ip: number): string => {
+    let name = targetNames.get(ip);
+    if (name === undefined) targetNames.set(ip, (name = ipv4ToString(ip)));
+    return name;
+  };
+
+  let links: InterceptLinks | undefined;
+  const engine = new Engine(
+    engineConfig,
+    {
+      inject: (packet, length, dstIp) => sink.send(packet, 0, length, nameOf(dstIp)),
+      routeAdd: (tuple) => links?.routeAdd(tuple),
+      routeDel: (tuple) => links?.routeDel(tuple),
+    },
+    new FakeAddressPlan(engineConfig.fakeIps, engineConfig.portShift),
+  );
+  const pipeline = new Pipeline(engine, engineConfig.fakeIps);
+  const timer = new DeadlineTimer(clock, () => engine.nextDeadline(), (now) => engine.tick(now));
+
+  links = new InterceptLinks({
+    intercepts: config.intercepts,
+    connectionsPerIntercept: config.connectionsPerIntercept,
+    instanceId: `${hostname()}:${process.pid}`,
+    software: `tcpcopy ${readPackageVersion(import.meta.url)}`,
+    log: log.child({ component: 'control' }),
+    onRecords: (records) => {
+      pipeline.onRecords(records, clock.now());
+      timer.poke();
+    },
+  });
+  links.start();
+  await waitForFirstConnection(links, FIRST_CONNECTION_WAIT_MS);
+  if (links.readyCount === 0) {
+    log.warn(
+      { intercepts: config.intercepts.map((i) => `${ipv4ToString(i.ip)}:${i.port}`) },
+      'no intercept reachable yet: capturing anyway, routes are sent as soon as one connects',
+    );
+  }
+
+  const source = io?.source ?? new LiveCapture({ devices, filter });
+  source.start((buf, length, linkType) => {
+    pipeline.onFrame(linkType, buf, length, clock.now());
+    timer.poke();
+  });
+  log.info({ devices, filter, targets: config.transfers.length, copies: config.copies }, 'capturing');
+
+  const stats = setInterval(() => {
+    log.info(statsSnapshot(engine, pipeline, links, source, sink), 'stats');
+  }, STATS_INTERVAL_MS);
+  stats.unref();
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'stopping');
+      source.stop();
+      clearInterval(stats);
+      engine.shutdown(clock.now());
+      timer.stop();
+      links?.close();
+      log.info(statsSnapshot(engine, pipeline, links, source, sink), 'final stats');
+      void Promise.race([sink.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))]).then(() => {
+        removePidFile?.();
+        log.flush();
+        resolve();
+      });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  // Native capture handles can outlive stop(); nothing is left to do, so don't wait for them.
+  setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
+}
+
+function waitForFirstConnection(links: InterceptLinks, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const check = (): void => {
+      if (links.readyCount > 0 || Date.now() - started >= timeoutMs) resolve();
+      else setTimeout(check, 20);
+    };
+    check();
+  });
 }
