@@ -28,7 +28,7 @@ export class FaultTable {
   async drop(host: LabHost, permille: number, direction: FaultDirection): Promise<void> {
     checkPermille(permille);
     const hook = direction === 'from' ? 'ingress' : 'egress';
-    const rule = `ip protocol tcp numgen random mod ${PERMILLE} < ${permille} drop`;
+    const rule = `ip protocol tcp ${share(permille)}drop`;
     await this.setChain(this.switchNs, `drop_${direction}_${host.name}`, hook, host.switchPort, permille > 0 ? rule : undefined);
   }
 
@@ -38,7 +38,7 @@ export class FaultTable {
     checkPermille(permille);
     const [ns, dev] = direction === 'from' ? [host.ns, host.iface] : [this.switchNs, host.switchPort];
     const rule =
-      `ip protocol tcp meta mark != ${DUPLICATED_MARK} numgen random mod ${PERMILLE} < ${permille} ` +
+      `ip protocol tcp meta mark != ${DUPLICATED_MARK} ${share(permille)}` +
       `meta mark set ${DUPLICATED_MARK} dup to "${dev}"`;
     await this.setChain(ns, `dup_${direction}_${host.name}`, 'egress', dev, permille > 0 ? rule : undefined);
   }
@@ -64,6 +64,12 @@ export class FaultTable {
     if (rule !== undefined) lines.push(`add rule netdev ${TABLE} ${chain} ${rule}`);
     await this.run.run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: lines.join('\n') + '\n' });
   }
+}
+
+/** The nft expression matching `permille`/1000 of packets (every packet at 1000: numgen's
+ *  range is 0..999, so `< 1000` is rejected). */
+function share(permille: number): string {
+  return permille === PERMILLE ? '' : `numgen random mod ${PERMILLE} < ${permille} `;
 }
 
 function checkPermille(permille: number): void {

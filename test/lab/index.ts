@@ -1,5 +1,5 @@
 /** The network-namespace lab: see lab.ts. */
-export { createLab, sweepStaleLabs, Lab, CORE_HOSTS, DEFAULT_LOG_ROOT, type CoreHost, type LabOptions, type SpawnOptions } from './lab.js';
+export { createLab, sweepStaleLabs, Lab, CORE_HOSTS, DEFAULT_LOG_ROOT, type AgentName, type CoreHost, type LabOptions, type SpawnOptions } from './lab.js';
 export { withLab } from './with-lab.js';
 
 export type { LabHost } from './topology.js';

@@ -6,7 +6,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FAKE_NET_BASE, HOST_NAME_PATTERN, NET_SLOTS, newPrefix, processStartTime } from './names.js';
 import { LabProcess, type ExitInfo } from './process.js';
 import {
@@ -44,6 +45,8 @@ export interface SpawnOptions {
   cwd?: string;
 }
 
+export type AgentName = 'inject' | 'capture';
+const AGENTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'agents');
 const PREFIX_ATTEMPTS = 20;
 const CLAIM_ATTEMPTS = 2 * NET_SLOTS;
 const PORT_POLL_MS = 25;
@@ -109,6 +112,12 @@ export class Lab {
   /** Runs a Node script (e.g. a compiled agent) inside `host`, with this process's node. */
   spawnNode(host: string, script: string, args: readonly string[] = [], opts: SpawnOptions = {}): LabProcess {
     return this.spawn(host, process.execPath, [script, ...args], { name: opts.name ?? basename(script, '.js'), ...opts });
+  }
+
+  /** Starts one of the agents in test/lab/agents (inject, capture) in `host`; each takes one
+   *  JSON argument and prints JSON lines (read them with proc.jsonLines()). */
+  spawnAgent(host: string, agent: AgentName, args: object): LabProcess {
+    return this.spawnNode(host, join(AGENTS_DIR, `${agent}.js`), [JSON.stringify(args)], { name: agent });
   }
 
   /** Resolves once something in `host` listens on TCP `port` (checked with `ss -ltn`). */

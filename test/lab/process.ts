@@ -71,6 +71,14 @@ export class LabProcess {
     return this.err;
   }
 
+  /** stdout as JSON lines (the agents' output protocol); blank and non-JSON lines fail. */
+  jsonLines<T = Record<string, unknown>>(): T[] {
+    return this.out
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as T);
+  }
+
   /** Resolves with the first match of `pattern` in the program's stdout (or stderr with
    *  `stream: 'stderr'`); rejects on timeout or when the program exits first. */
   async waitFor(pattern: RegExp, opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {}): Promise<RegExpExecArray> {

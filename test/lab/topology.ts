@@ -38,9 +38,11 @@ export interface Topology {
 
 const PREFIX_LENGTH = 24;
 /** Offloads off, so every frame on a veth is a real, fully checksummed, MTU-sized packet:
- *  tx checksumming off makes the sender compute checksums; rx off makes the receiver verify
- *  them (veth otherwise marks locally made packets as already verified); no TSO/GSO/GRO means
- *  captures show segments as they travel. */
+ *  with tx checksumming on, a local socket's segments cross the veth with the checksum left
+ *  for "hardware" to fill (captures then show it wrong); off, the sender computes it and the
+ *  receiver verifies it (a corrupted one is dropped: lab-smoke proves it). rx off so no
+ *  receive offload can vouch for a packet either. No TSO/GSO/GRO: captures show segments as
+ *  they travel, never 64 KiB super-packets. */
 const ETHTOOL_OFFLOADS_OFF = ['rx', 'off', 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'];
 
 /** Every lab namespace: no IPv6 (no router solicitations or MLD reports in captures). */

@@ -6,3 +6,4 @@ export * from './log.js';
 export * from './cli.js';
 export * from './cli-values.js';
 export * from './cli-daemon.js';
+export * from './io/index.js';

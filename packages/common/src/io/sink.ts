@@ -1,0 +1,27 @@
+/** Where rewritten packets go. The daemons take a PacketSink, so tests can hand in a recorder. */
+
+export interface SinkStats {
+  /** Packets the kernel accepted. */
+  sent: number;
+  /** Packets given up on, by errno name (EPERM, EMSGSIZE, ENOBUFS, ...) or our own reason
+   *  (EADDRESS: not an IPv4 address; ECLOSED: sent after close). */
+  errors: Readonly<Record<string, number>>;
+  /** Send attempts repeated after a transient error. */
+  retried: number;
+  /** Packets refused because the send queue was full. */
+  queueFull: number;
+  /** Packets accepted but not yet sent. */
+  queued: number;
+}
+
+export interface PacketSink {
+  /**
+   * Queues the IPv4 packet `buf[offset..offset+length)` for `dstIp`. The sink copies it, so the
+   * caller may reuse `buf` at once. Never throws: a packet that cannot be sent is counted in
+   * stats().errors; false means it was refused (queue full, closed, bad address).
+   */
+  send(buf: Buffer, offset: number, length: number, dstIp: string): boolean;
+  stats(): SinkStats;
+  /** Sends what is queued (bounded wait), then releases the socket. */
+  close(): Promise<void>;
+}
