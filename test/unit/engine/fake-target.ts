@@ -319,7 +319,10 @@ export class FakeTarget {
       conn.rcvNxt = seqAdd(conn.rcvNxt, 1);
       this.opts.onFin?.(conn, this.now);
     }
-    if (hadData && conn.state !== TargetConnState.Closed) this.sendAck(conn);
+    // RFC 9293 §3.10.7.4: an unacceptable segment (e.g. a window probe with an old sequence
+    // number) is answered with an ACK, as is every segment carrying data or a FIN.
+    const stale = !hadData && seqLt(p.seq, conn.rcvNxt);
+    if ((hadData || stale) && conn.state !== TargetConnState.Closed) this.sendAck(conn);
     if (conn.finAcked && conn.finReceived) conn.state = TargetConnState.Closed;
   }
 
