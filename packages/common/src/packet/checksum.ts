@@ -30,7 +30,10 @@ export function onesComplementSum(buf: Uint8Array, start: number, end: number, i
   return fold(sum);
 }
 
-/** Unfolded sum of the TCP/UDP pseudo-header: source, destination, zero + protocol, length. */
+/**
+ * Unfolded sum of the TCP/UDP pseudo-header: source, destination, zero + protocol, length.
+ * Addresses as uint32 or int32 (same bits); 32-bit arguments everywhere in this module likewise.
+ */
 export function pseudoHeaderSum(src: number, dst: number, protocol: number, length: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
 }
@@ -68,7 +71,8 @@ export function verifyTcpChecksum(buf: Uint8Array, ip: Ipv4View): boolean {
   if (!isWholePacket(ip)) return false;
   const segmentLength = ip.totalLength - ip.headerLength;
   const start = ip.offset + ip.headerLength;
-  const sum = onesComplementSum(buf, start, start + segmentLength, pseudoHeaderSum(ip.src, ip.dst, IPPROTO_TCP, segmentLength));
+  const pseudo = pseudoHeaderSum(ip.src | 0, ip.dst | 0, IPPROTO_TCP, segmentLength);
+  const sum = onesComplementSum(buf, start, start + segmentLength, pseudo);
   return sum === CHECKSUM_VALID_SUM;
 }
 
@@ -81,7 +85,7 @@ export function writeIpv4Checksum(buf: Uint8Array, ip: Ipv4View): void {
 /** Recomputes and stores the TCP checksum (buffer and view); false when the packet is not whole. */
 export function writeTcpChecksum(buf: Uint8Array, ip: Ipv4View, tcp: TcpView): boolean {
   if (!isWholePacket(ip)) return false;
-  tcp.checksum = tcpChecksum(buf, ip.src, ip.dst, tcp.offset, ip.totalLength - ip.headerLength);
+  tcp.checksum = tcpChecksum(buf, ip.src | 0, ip.dst | 0, tcp.offset, ip.totalLength - ip.headerLength);
   writeU16(buf, tcp.offset + TCP_OFF_CHECKSUM, tcp.checksum);
   return true;
 }

@@ -1,5 +1,5 @@
 /** IPv4 header (RFC 791 §3.1). */
-import { readU16, readU32 } from './bytes.js';
+import { readI32, readU16 } from './bytes.js';
 import { DecodeStatus, type Ipv4View } from './types.js';
 
 export const IPV4_VERSION = 4;
@@ -58,8 +58,8 @@ export function decodeIpv4(buf: Uint8Array, offset: number, length: number, out:
   out.ttl = buf[offset + IPV4_OFF_TTL]!;
   out.protocol = buf[offset + IPV4_OFF_PROTOCOL]!;
   out.checksum = readU16(buf, offset + IPV4_OFF_CHECKSUM);
-  out.src = readU32(buf, offset + IPV4_OFF_SRC);
-  out.dst = readU32(buf, offset + IPV4_OFF_DST);
+  out.src = readI32(buf, offset + IPV4_OFF_SRC) >>> 0;
+  out.dst = readI32(buf, offset + IPV4_OFF_DST) >>> 0;
   // Link padding (Ethernet frames are at least 60 bytes) is not part of the packet.
   out.capturedLength = length < totalLength ? length : totalLength;
   return DecodeStatus.Ok;

@@ -2,7 +2,7 @@
  * Link-layer headers in front of captured IPv4 packets. Numbers are the pcap LINKTYPE/DLT values
  * (https://www.tcpdump.org/linktypes.html); header layouts are cited per decoder.
  */
-import { readU16, readU32 } from './bytes.js';
+import { readI32, readU16 } from './bytes.js';
 import { DecodeStatus, type LinkView } from './types.js';
 
 /** pcap link types this module decodes. */
@@ -131,10 +131,10 @@ function decodeEthernet(buf: Uint8Array, offset: number, length: number, out: Li
 
 function decodeNull(buf: Uint8Array, offset: number, length: number, out: LinkView, networkOrder: boolean): DecodeStatus {
   if (length < NULL_HEADER_LENGTH) return DecodeStatus.Truncated;
-  const be = readU32(buf, offset);
+  const be = readI32(buf, offset);
   // DLT_NULL is in the writer's host order, unknown to a reader; families are small numbers, so
   // a value that reads as AF_INET in either order is AF_INET.
-  const le = (buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24)) >>> 0;
+  const le = buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24);
   const isInet = networkOrder ? be === AF_INET : be === AF_INET || le === AF_INET;
   return finish(isInet ? EtherType.Ipv4 : 0, NULL_HEADER_LENGTH, offset, length, out);
 }

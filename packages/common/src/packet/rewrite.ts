@@ -4,8 +4,12 @@
  * update keeps a correct checksum correct and a wrong one wrong (e.g. a capture on the sending
  * host with checksum offload): use recomputeChecksums when the input cannot be trusted.
  * Views are kept in sync with the buffer.
+ *
+ * 32-bit values may be given as uint32 or int32 (the same bits). Per-packet callers should pass
+ * int32 (`x | 0`): a uint32 >= 2^31 is a heap number in V8 and costs an allocation whenever the
+ * call is not inlined (see bytes.ts).
  */
-import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { readI32, readU16, writeU16, writeU32 } from './bytes.js';
 import { adjustChecksumAt16, adjustChecksumAt32, swapBytesInWords, writeIpv4Checksum, writeTcpChecksum } from './checksum.js';
 import { IPV4_OFF_CHECKSUM, IPV4_OFF_DST, IPV4_OFF_SRC } from './ipv4.js';
 import { TCP_OFF_ACK, TCP_OFF_CHECKSUM, TCP_OFF_DST_PORT, TCP_OFF_SEQ, TCP_OFF_SRC_PORT, TCP_OFF_WINDOW } from './tcp.js';
@@ -13,7 +17,7 @@ import type { Ipv4View, TcpView } from './types.js';
 
 /** Addresses are covered by the IP header checksum and, via the pseudo-header, the TCP one. */
 function setAddress(buf: Uint8Array, ip: Ipv4View, tcp: TcpView, at: number, addr: number): void {
-  const old = readU32(buf, at);
+  const old = readI32(buf, at);
   writeU32(buf, at, addr);
   ip.checksum = adjustChecksumAt32(buf, ip.offset + IPV4_OFF_CHECKSUM, old, addr);
   tcp.checksum = adjustChecksumAt32(buf, tcp.offset + TCP_OFF_CHECKSUM, old, addr);
@@ -28,24 +32,24 @@ function setTcp16(buf: Uint8Array, tcp: TcpView, at: number, v: number): void {
 
 /** A 32-bit TCP field; option fields may sit at an odd offset from the header start. */
 function setTcp32(buf: Uint8Array, tcp: TcpView, at: number, v: number): void {
-  const old = readU32(buf, at);
+  const old = readI32(buf, at);
   writeU32(buf, at, v);
   const odd = ((at - tcp.offset) & 1) === 1;
   tcp.checksum = adjustChecksumAt32(
     buf,
     tcp.offset + TCP_OFF_CHECKSUM,
-    odd ? swapBytesInWords(old) : old,
-    odd ? swapBytesInWords(v >>> 0) : v >>> 0,
+    odd ? swapBytesInWords(old) | 0 : old,
+    odd ? swapBytesInWords(v) | 0 : v | 0,
   );
 }
 
 export function rewriteSrcAddr(buf: Uint8Array, ip: Ipv4View, tcp: TcpView, addr: number): void {
-  setAddress(buf, ip, tcp, ip.offset + IPV4_OFF_SRC, addr);
+  setAddress(buf, ip, tcp, ip.offset + IPV4_OFF_SRC, addr | 0);
   ip.src = addr >>> 0;
 }
 
 export function rewriteDstAddr(buf: Uint8Array, ip: Ipv4View, tcp: TcpView, addr: number): void {
-  setAddress(buf, ip, tcp, ip.offset + IPV4_OFF_DST, addr);
+  setAddress(buf, ip, tcp, ip.offset + IPV4_OFF_DST, addr | 0);
   ip.dst = addr >>> 0;
 }
 
@@ -61,12 +65,12 @@ export function rewriteDstPort(buf: Uint8Array, tcp: TcpView, port: number): voi
 
 /** Sequence number: the copier never translates it, but clamps a client RST's seq. */
 export function rewriteSeq(buf: Uint8Array, tcp: TcpView, seq: number): void {
-  setTcp32(buf, tcp, tcp.offset + TCP_OFF_SEQ, seq);
+  setTcp32(buf, tcp, tcp.offset + TCP_OFF_SEQ, seq | 0);
   tcp.seq = seq >>> 0;
 }
 
 export function rewriteAck(buf: Uint8Array, tcp: TcpView, ack: number): void {
-  setTcp32(buf, tcp, tcp.offset + TCP_OFF_ACK, ack);
+  setTcp32(buf, tcp, tcp.offset + TCP_OFF_ACK, ack | 0);
   tcp.ack = ack >>> 0;
 }
 
@@ -80,7 +84,7 @@ export function rewriteWindow(buf: Uint8Array, tcp: TcpView, window: number): vo
 export function rewriteTsVal(buf: Uint8Array, tcp: TcpView, tsVal: number): boolean {
   const at = tcp.options.tsValOffset;
   if (at < 0) return false;
-  setTcp32(buf, tcp, at, tsVal);
+  setTcp32(buf, tcp, at, tsVal | 0);
   tcp.options.tsVal = tsVal >>> 0;
   return true;
 }
@@ -89,7 +93,7 @@ export function rewriteTsVal(buf: Uint8Array, tcp: TcpView, tsVal: number): bool
 export function rewriteTsEcr(buf: Uint8Array, tcp: TcpView, tsEcr: number): boolean {
   const at = tcp.options.tsValOffset;
   if (at < 0) return false;
-  setTcp32(buf, tcp, at + 4, tsEcr);
+  setTcp32(buf, tcp, at + 4, tsEcr | 0);
   tcp.options.tsEcr = tsEcr >>> 0;
   return true;
 }

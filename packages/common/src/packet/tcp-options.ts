@@ -1,5 +1,5 @@
 /** TCP options: decoding into a reusable view and encoding for crafted packets. */
-import { readU16, readU32, writeU16, writeU32 } from './bytes.js';
+import { readI32, readU16, writeU16, writeU32 } from './bytes.js';
 import { DecodeStatus, MAX_SACK_EDGES, type TcpOptionsView } from './types.js';
 
 /** Option kinds (IANA "TCP Option Kind Numbers"). */
@@ -84,7 +84,7 @@ export function decodeTcpOptions(buf: Uint8Array, start: number, end: number, ou
           return DecodeStatus.BadOptionLength;
         }
         const edges = out.sackBlocks;
-        for (let e = 0; e < blocks * 2; e++) edges[e] = readU32(buf, i + TCP_SACK_HEADER_LENGTH + e * 4);
+        for (let e = 0; e < blocks * 2; e++) edges[e] = readI32(buf, i + TCP_SACK_HEADER_LENGTH + e * 4) >>> 0;
         out.sackBlockCount = blocks;
         break;
       }
@@ -92,8 +92,8 @@ export function decodeTcpOptions(buf: Uint8Array, start: number, end: number, ou
         if (len !== TCP_OPTION_LENGTH_TIMESTAMPS) return DecodeStatus.BadOptionLength;
         out.hasTimestamps = true;
         out.tsValOffset = i + 2;
-        out.tsVal = readU32(buf, i + 2);
-        out.tsEcr = readU32(buf, i + 6);
+        out.tsVal = readI32(buf, i + 2) >>> 0;
+        out.tsEcr = readI32(buf, i + 6) >>> 0;
         break;
       default:
         out.unknownCount++;

@@ -1,5 +1,5 @@
 /** TCP header (RFC 9293 §3.1). */
-import { readU16, readU32 } from './bytes.js';
+import { readI32, readU16 } from './bytes.js';
 import { IPPROTO_TCP } from './ipv4.js';
 import { decodeTcpOptions } from './tcp-options.js';
 import { DecodeStatus, type Ipv4View, type TcpView } from './types.js';
@@ -74,8 +74,8 @@ export function decodeTcpSegment(
   out.offset = offset;
   out.srcPort = readU16(buf, offset + TCP_OFF_SRC_PORT);
   out.dstPort = readU16(buf, offset + TCP_OFF_DST_PORT);
-  out.seq = readU32(buf, offset + TCP_OFF_SEQ);
-  out.ack = readU32(buf, offset + TCP_OFF_ACK);
+  out.seq = readI32(buf, offset + TCP_OFF_SEQ) >>> 0;
+  out.ack = readI32(buf, offset + TCP_OFF_ACK) >>> 0;
   out.headerLength = headerLength;
   out.flags = buf[offset + TCP_OFF_FLAGS]!;
   out.window = readU16(buf, offset + TCP_OFF_WINDOW);

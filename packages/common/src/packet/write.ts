@@ -99,8 +99,8 @@ export function writeTcpPacket(buf: Uint8Array, offset: number, fields: TcpPacke
   buf[ip + IPV4_OFF_TTL] = fields.ttl ?? DEFAULT_TTL;
   buf[ip + IPV4_OFF_PROTOCOL] = IPPROTO_TCP;
   writeU16(buf, ip + IPV4_OFF_CHECKSUM, 0);
-  writeU32(buf, ip + IPV4_OFF_SRC, fields.src);
-  writeU32(buf, ip + IPV4_OFF_DST, fields.dst);
+  writeU32(buf, ip + IPV4_OFF_SRC, fields.src | 0);
+  writeU32(buf, ip + IPV4_OFF_DST, fields.dst | 0);
   if (fields.ipOptions !== undefined) {
     buf.set(fields.ipOptions, ip + IPV4_MIN_HEADER_LENGTH);
     buf.fill(0, ip + IPV4_MIN_HEADER_LENGTH + fields.ipOptions.length, ip + ipLen);
@@ -111,8 +111,8 @@ export function writeTcpPacket(buf: Uint8Array, offset: number, fields: TcpPacke
   const tcpLen = TCP_MIN_HEADER_LENGTH + optLen;
   writeU16(buf, tcp + TCP_OFF_SRC_PORT, fields.srcPort);
   writeU16(buf, tcp + TCP_OFF_DST_PORT, fields.dstPort);
-  writeU32(buf, tcp + TCP_OFF_SEQ, fields.seq);
-  writeU32(buf, tcp + TCP_OFF_ACK, fields.ack);
+  writeU32(buf, tcp + TCP_OFF_SEQ, fields.seq | 0);
+  writeU32(buf, tcp + TCP_OFF_ACK, fields.ack | 0);
   buf[tcp + TCP_OFF_DATA_OFFSET] = (tcpLen / 4) << 4;
   buf[tcp + TCP_OFF_FLAGS] = fields.flags;
   writeU16(buf, tcp + TCP_OFF_WINDOW, fields.window);
@@ -120,6 +120,6 @@ export function writeTcpPacket(buf: Uint8Array, offset: number, fields: TcpPacke
   if (fields.payload !== undefined) buf.set(fields.payload, tcp + tcpLen);
 
   writeU16(buf, ip + IPV4_OFF_CHECKSUM, ipv4HeaderChecksum(buf, ip, ipLen));
-  writeU16(buf, tcp + TCP_OFF_CHECKSUM, tcpChecksum(buf, fields.src, fields.dst, tcp, total - ipLen));
+  writeU16(buf, tcp + TCP_OFF_CHECKSUM, tcpChecksum(buf, fields.src | 0, fields.dst | 0, tcp, total - ipLen));
   return total;
 }
