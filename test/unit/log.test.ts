@@ -66,19 +66,17 @@ describe('createLogger', () => {
     assert.equal(formatLogLine('plain text'), 'plain text\n');
   });
 
-  test('-l: JSON lines appended to the file; flush writes them out synchronously', withDir((dir) => {
+  test('-l: JSON lines appended to the file, there as soon as the call returns', withDir((dir) => {
     const file = join(dir, 'a.log');
     const log = createLogger({ name: 'tcpcopy', level: 'info', file });
     log.info({ n: 1 }, 'first');
-    log.flush();
     assert.deepEqual(lines(file).map((l) => [l['msg'], l['n'], l['name']]), [['first', 1, 'tcpcopy']]);
     const again = createLogger({ name: 'tcpcopy', level: 'info', file });
     again.info('second');
-    again.flush();
     assert.deepEqual(lines(file).map((l) => l['msg']), ['first', 'second'], 'appends, never truncates');
   }));
 
-  test('reopen() after logrotate moved the file writes to a new file at the path', withDir(async (dir) => {
+  test('reopen() after logrotate moved the file writes to a new file at the path', withDir((dir) => {
     const file = join(dir, 'a.log');
     const log = createLogger({ name: 'tcpcopy', level: 'info', file });
     log.info('before');
@@ -88,7 +86,6 @@ describe('createLogger', () => {
     log.reopen();
     log.info('after');
     log.flush();
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the old file drains asynchronously
     assert.deepEqual(lines(`${file}.1`).map((l) => l['msg']), ['before', 'moved with the file']);
     assert.deepEqual(lines(file).map((l) => l['msg']), ['after']);
   }));

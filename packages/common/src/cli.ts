@@ -129,7 +129,7 @@ export function parseRawArgs<K extends string>(spec: CliSpec<K>, argv: readonly 
   } catch (err) {
     if (!(err instanceof CommanderError)) throw err;
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') throw new CliExit(output);
-    throw fromCommander(err, spec, labelOf);
+    throw fromCommander(err, spec, labelOf, program.args);
   }
   const raw: { [P in K]?: string | true } = {};
   for (const [attribute, value] of Object.entries(program.opts())) {
@@ -150,6 +150,7 @@ function fromCommander<K extends string>(
   err: CommanderError,
   spec: CliSpec<K>,
   labelOf: ReadonlyMap<string, FlagSpec>,
+  operands: readonly string[],
 ): ConfigError {
   const [first = err.message, hint] = err.message.replace(/^error: /, '').split('\n');
   if (err.code === 'commander.unknownOption') {
@@ -172,7 +173,11 @@ function fromCommander<K extends string>(
     }
   }
   if (err.code === 'commander.excessArguments') {
-    return new ConfigError(ErrorCode.UNEXPECTED_ARGUMENT, `unexpected argument (${spec.name} takes flags only); see -h`);
+    const word = operands[0] === undefined ? '' : ` ${JSON.stringify(operands[0])}`;
+    return new ConfigError(
+      ErrorCode.UNEXPECTED_ARGUMENT,
+      `unexpected argument${word} (${spec.name} takes flags only; quote values with spaces); see -h`,
+    );
   }
   return new ConfigError(ErrorCode.BAD_FLAG, first);
 }

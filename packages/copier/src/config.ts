@@ -10,7 +10,6 @@ import {
   ErrorCode,
   flagConflict,
   ipRanges,
-  ipv4ToString,
   missingFlag,
   parseRawArgs,
   readCaptureDevices,
@@ -23,7 +22,13 @@ import {
   type DaemonConfig,
   type RawArgs,
 } from '@tcpcopy/common';
-import { parseClientIps, parseIntercepts, parseTransfers, type InterceptEndpoint, type Transfer } from './config/addresses.js';
+import {
+  parseClientIps,
+  parseIntercepts,
+  parseTransfers,
+  type InterceptEndpoint,
+  type Transfer,
+} from './config/addresses.js';
 import * as F from './config/flags.js';
 
 export type { InterceptEndpoint, Transfer } from './config/addresses.js';
@@ -84,6 +89,8 @@ export interface CopierConfig extends DaemonConfig {
 
 const MS_PER_SECOND = 1000;
 const BYTES_PER_MB = 1 << 20;
+/** What upstream's offline builds took with -i: a path or a capture file name. */
+const CAPTURE_FILE_NAME = /\/|\.(?:pcap|pcapng|cap)(?:,|$)/i;
 /** Flags that only mean something when replaying a file. */
 const OFFLINE_ONLY = ['speedup', 'gapSkip', 'passes'] as const;
 /** Flags that only mean something when capturing live. */
@@ -124,7 +131,8 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
   const keepaliveText = str(raw.keepaliveTimeout);
   const keepaliveTimeout = readInt(flags.keepaliveTimeout, keepaliveText, sessionTimeout + F.KEEPALIVE_EXTRA_SECONDS);
   if (keepaliveText !== undefined && keepaliveTimeout < sessionTimeout) {
-    throw badValue(flags.keepaliveTimeout, keepaliveText, `at least the session timeout -t (${sessionTimeout} s)`, ErrorCode.FLAG_CONFLICT);
+    const expected = `at least the session timeout -t (${sessionTimeout} s)`;
+    throw badValue(flags.keepaliveTimeout, keepaliveText, expected, ErrorCode.FLAG_CONFLICT);
   }
 
   const mtu = readInt(flags.mtu, str(raw.mtu), F.DEFAULT_MTU);
@@ -132,7 +140,8 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
   const mssText = str(raw.mss);
   const mss = readInt(flags.mss, mssText, Math.min(F.DEFAULT_MSS, maxMss));
   if (mssText !== undefined && mss > maxMss) {
-    throw badValue(flags.mss, mssText, `at most ${maxMss} (-M ${mtu} minus 40 bytes of IPv4 and TCP headers)`, ErrorCode.FLAG_CONFLICT);
+    const expected = `at most ${maxMss} (-M ${mtu} minus 40 bytes of IPv4 and TCP headers)`;
+    throw badValue(flags.mss, mssText, expected, ErrorCode.FLAG_CONFLICT);
   }
 
   const percent = readInt(flags.percentage, str(raw.percentage), F.ALL_SESSIONS_PERCENT);
@@ -147,7 +156,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     copies: readInt(flags.copies, str(raw.copies), 1),
     portShift: readInt(flags.portShift, str(raw.portShift), 0),
     samplePercent: percent === 0 ? F.ALL_SESSIONS_PERCENT : percent,
-    devices: readCaptureDevices(raw.devices),
+    devices: readDevices(raw),
     filter: readText(flags.filter, str(raw.filter)),
     sessionTimeoutMs: sessionTimeout * MS_PER_SECOND,
     keepaliveTimeoutMs: keepaliveTimeout * MS_PER_SECOND,
@@ -163,13 +172,24 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
   });
 }
 
+/** `-i`, refusing upstream offline builds' `-i file.pcap` with a pointer to --offline. */
+function readDevices(raw: RawArgs<F.CopierFlag>): readonly string[] {
+  const value = str(raw.devices);
+  if (value !== undefined && CAPTURE_FILE_NAME.test(value)) {
+    const expected = 'interface names (a capture file is replayed with --offline <file.pcap>)';
+    throw badValue(F.COPIER_FLAGS.devices, value, expected);
+  }
+  return readCaptureDevices(value);
+}
+
 /** The config for logs and --check: addresses as text, the -c list as ranges. */
 export function describeCopierConfig(config: CopierConfig): Record<string, unknown> {
   return {
     ...config,
-    transfers: config.transfers.map(
-      (t) => `${t.matchIp === undefined ? '' : `${ipv4ToString(t.matchIp)}:`}${t.matchPort}-${addrPortToString(t.targetIp, t.targetPort)}`,
-    ),
+    transfers: config.transfers.map((t) => {
+      const match = t.matchIp === undefined ? String(t.matchPort) : addrPortToString(t.matchIp, t.matchPort);
+      return `${match}-${addrPortToString(t.targetIp, t.targetPort)}`;
+    }),
     intercepts: config.intercepts.map((s) => addrPortToString(s.ip, s.port)),
     fakeClientIps: ipRanges(config.fakeClientIps),
     metrics: config.metrics === undefined ? undefined : addrPortToString(config.metrics.host, config.metrics.port),

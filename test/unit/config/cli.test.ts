@@ -103,10 +103,18 @@ describe('parseRawArgs', () => {
       [['-q', '5'], ErrorCode.UNSUPPORTED_FLAG, '-q is not supported: queues are gone'],
       [['--name'], ErrorCode.BAD_FLAG, '--name needs a value: expected a name'],
       [['-n'], ErrorCode.BAD_FLAG, '-n needs a value: expected an integer from 1 to 9'],
-      [['word'], ErrorCode.UNEXPECTED_ARGUMENT, 'unexpected argument (demo takes flags only); see -h'],
+      [
+        ['-o', 'word'],
+        ErrorCode.UNEXPECTED_ARGUMENT,
+        'unexpected argument "word" (demo takes flags only; quote values with spaces); see -h',
+      ],
     ];
     for (const [argv, code, message] of cases) {
-      assert.throws(() => parseRawArgs(SPEC, argv), (e: unknown) => e instanceof ConfigError && e.code === code && e.message === message, argv.join(' '));
+      assert.throws(
+        () => parseRawArgs(SPEC, argv),
+        (e: unknown) => e instanceof ConfigError && e.code === code && e.message === message,
+        argv.join(' '),
+      );
     }
   });
 });
@@ -146,7 +154,10 @@ describe('runCli', () => {
 
   test('a ConfigError is one stderr line and exit 2', async () => {
     const io = fakeIo(['-n', '0']);
-    await runCli('demo', (argv) => { throw new ConfigError(ErrorCode.BAD_FLAG, `${argv[0]} "${argv[1]}": expected\nmore`, '-n'); }, () => {}, io);
+    const parse = (argv: string[]): CliConfig => {
+      throw new ConfigError(ErrorCode.BAD_FLAG, `${argv[0]} "${argv[1]}": expected\nmore`, '-n');
+    };
+    await runCli('demo', parse, () => {}, io);
     assert.deepEqual([io.code, io.out, io.err], [ExitCode.Usage, '', 'demo: -n "0": expected more\n']);
   });
 

@@ -254,6 +254,13 @@ describe('-i -F', () => {
     rejects([...REQUIRED, '-i', 'eth0,eth0'], ErrorCode.FLAG_CONFLICT, '-i');
     for (const bad of ['', '  ']) rejectsValue('-F', bad);
   });
+
+  test("upstream offline builds' -i file.pcap points to --offline", () => {
+    for (const bad of ['capture.pcap', '/tmp/x', 'eth0,a.pcapng']) {
+      rejects([...REQUIRED, '-i', bad], ErrorCode.BAD_FLAG, '-i', /--offline <file\.pcap>\)$/);
+    }
+    assert.deepEqual(parse('-i', 'eth0.100').devices, ['eth0.100'], 'VLAN interfaces have dots');
+  });
 });
 
 describe('timers and sizes', () => {
@@ -333,7 +340,9 @@ describe('daemon flags', () => {
     rejectsValue('-P', '');
     for (const bad of ['no body', '-x', 'a:b']) rejectsValue('-u', bad);
     rejectsValue('--log-level', 'verbose');
-    for (const bad of ['0', 'x', '1.2.3.4', '1.2.3.4:0', '224.0.0.1:99']) rejects([...REQUIRED, '--metrics', bad], ErrorCode.BAD_ADDRESS, '--metrics');
+    for (const bad of ['0', 'x', '1.2.3.4', '1.2.3.4:0', '224.0.0.1:99']) {
+      rejects([...REQUIRED, '--metrics', bad], ErrorCode.BAD_ADDRESS, '--metrics');
+    }
   });
 });
 
@@ -358,14 +367,18 @@ describe('what the parser refuses as a whole', () => {
   });
 
   test('-h and -v are not errors: CliExit with the text', () => {
-    assert.throws(() => parseCopierArgs(['-h']), (e: unknown) => e instanceof CliExit && /^Usage: tcpcopy -x /.test(e.output) && e.output.includes('--offline'));
+    assert.throws(
+      () => parseCopierArgs(['-h']),
+      (e: unknown) => e instanceof CliExit && /^Usage: tcpcopy -x /.test(e.output) && e.output.includes('--offline'),
+    );
     assert.throws(() => parseCopierArgs(['-v']), (e: unknown) => e instanceof CliExit && /^tcpcopy \d+\.\d+\.\d+\n$/.test(e.output));
     assert.throws(() => parseCopierArgs(['-x', 'bad', '-h']), CliExit, '-h wins over bad values');
   });
 });
 
 test('describeCopierConfig renders addresses as text', () => {
-  const d = describeCopierConfig(parseCopierArgs(['-x', '10.0.0.1:80-10.0.0.3:8080,81-10.0.0.3:81', '-s', '10.0.0.2', '-c', '10.1.1.x,10.2.0.1']));
+  const argv = ['-x', '10.0.0.1:80-10.0.0.3:8080,81-10.0.0.3:81', '-s', '10.0.0.2', '-c', '10.1.1.x,10.2.0.1'];
+  const d = describeCopierConfig(parseCopierArgs(argv));
   assert.deepEqual(d['transfers'], ['10.0.0.1:80-10.0.0.3:8080', '81-10.0.0.3:81']);
   assert.deepEqual(d['intercepts'], ['10.0.0.2:36524']);
   assert.deepEqual(d['fakeClientIps'], ['10.1.1.1-10.1.1.254', '10.2.0.1']);

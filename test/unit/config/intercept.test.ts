@@ -39,7 +39,8 @@ describe('intercept command line', () => {
   });
 
   test('-F is required, with a clear line', () => {
-    rejects(['-i', 'eth0', '-d'], ErrorCode.MISSING_FLAG, '-F', "-F is required: expected a pcap filter for the test server's replies, e.g. -F 'tcp and src port 8000'");
+    const line = "-F is required: expected a pcap filter for the test server's replies, e.g. -F 'tcp and src port 8000'";
+    rejects(['-i', 'eth0', '-d'], ErrorCode.MISSING_FLAG, '-F', line);
     rejects(['-F', ' '], ErrorCode.BAD_FLAG, '-F', '-F " ": expected ');
   });
 
@@ -48,13 +49,21 @@ describe('intercept command line', () => {
     assert.equal(c.port, 4000);
     assert.equal(c.bindAddress, parseIpv4('10.0.0.2'));
     assert.equal(parseInterceptArgs([...FILTER, '-b', '0.0.0.0']).bindAddress, 0);
-    for (const bad of ['0', '65536', 'x']) rejects([...FILTER, '-p', bad], ErrorCode.BAD_FLAG, '-p', `-p "${bad}": expected an integer from 1 to 65535`);
-    for (const bad of ['10.0.0', 'localhost', '10.0.0.2:80']) rejects([...FILTER, '-b', bad], ErrorCode.BAD_ADDRESS, '-b', `-b "${bad}": expected `);
+    for (const bad of ['0', '65536', 'x']) {
+      rejects([...FILTER, '-p', bad], ErrorCode.BAD_FLAG, '-p', `-p "${bad}": expected an integer from 1 to 65535`);
+    }
+    for (const bad of ['10.0.0', 'localhost', '10.0.0.2:80']) {
+      rejects([...FILTER, '-b', bad], ErrorCode.BAD_ADDRESS, '-b', `-b "${bad}": expected `);
+    }
     rejects([...FILTER, '-b', '224.0.0.1'], ErrorCode.BAD_ADDRESS, '-b', '-b "224.0.0.1": expected a unicast address');
   });
 
   test('shared daemon flags', () => {
-    const c = parseInterceptArgs([...FILTER, '-l', 'i.log', '-P', 'i.pid', '-u', 'nobody', '--log-level', 'warn', '--metrics', '10.0.0.2:9101', '--config', 'c', '--check']);
+    const c = parseInterceptArgs([
+      ...FILTER,
+      ...['-l', 'i.log', '-P', 'i.pid', '-u', 'nobody', '--log-level', 'warn'],
+      ...['--metrics', '10.0.0.2:9101', '--config', 'c', '--check'],
+    ]);
     assert.deepEqual(
       [c.logFile, c.pidFile, c.user, c.logLevel, c.configFile, c.check],
       ['i.log', 'i.pid', 'nobody', 'warn', 'c', true],
@@ -71,7 +80,7 @@ describe('intercept command line', () => {
   });
 
   test('an unquoted filter leaves stray words', () => {
-    rejects(['-F', 'tcp', 'and', 'src', 'port', '8000'], ErrorCode.UNEXPECTED_ARGUMENT, undefined, 'unexpected argument');
+    rejects(['-F', 'tcp', 'and', 'src', 'port', '8000'], ErrorCode.UNEXPECTED_ARGUMENT, undefined, 'unexpected argument "and"');
   });
 
   test('-h and -v', () => {

@@ -40,7 +40,8 @@ export function parseTransfers(value: string): Transfer[] {
   transfers.forEach((t, i) => {
     const entry = entries[i]!;
     if (t.matchIp === t.targetIp && t.matchPort === t.targetPort) {
-      throw badValue(flag, entry, 'a target other than the captured address itself (that would loop)', ErrorCode.FLAG_CONFLICT);
+      const expected = 'a target other than the captured address itself (that would loop)';
+      throw badValue(flag, entry, expected, ErrorCode.FLAG_CONFLICT);
     }
     if (transfers.findIndex((u) => u.matchIp === t.matchIp && u.matchPort === t.matchPort) !== i) {
       throw badValue(flag, entry, 'each captured [srcIP:]srcPort once', ErrorCode.FLAG_CONFLICT);
@@ -51,7 +52,8 @@ export function parseTransfers(value: string): Transfer[] {
 
 function parseTransfer(flag: FlagSpec, entry: string): Transfer {
   if (entry.includes('@')) {
-    throw badValue(flag, entry, `${TRANSFER_EXPECTED} (the port@mac form of --pcap-send builds is not supported)`, ErrorCode.BAD_ADDRESS);
+    const expected = `${TRANSFER_EXPECTED} (the port@mac form of --pcap-send builds is not supported)`;
+    throw badValue(flag, entry, expected, ErrorCode.BAD_ADDRESS);
   }
   const parts = entry.split('-');
   const [source, target] = parts;
@@ -64,7 +66,12 @@ function parseTransfer(flag: FlagSpec, entry: string): Transfer {
   const targetProblem = addressProblem(dest.ip, AddressUse.Peer);
   if (matchProblem !== undefined) throw badValue(flag, entry, `srcIP ${matchProblem}`, ErrorCode.BAD_ADDRESS);
   if (targetProblem !== undefined) throw badValue(flag, entry, `dstIP ${targetProblem}`, ErrorCode.BAD_ADDRESS);
-  return { matchIp: match.ip === 0 ? undefined : match.ip, matchPort: match.port, targetIp: dest.ip, targetPort: dest.port };
+  return {
+    matchIp: match.ip === 0 ? undefined : match.ip,
+    matchPort: match.port,
+    targetIp: dest.ip,
+    targetPort: dest.port,
+  };
 }
 
 /** `-s ip[:port][,...]`; a missing port is `defaultPort` (-p). */
@@ -105,7 +112,8 @@ export function parseClientIps(value: string, targetIps: ReadonlySet<number>): n
     }
     const ip = checkIpv4(flag, entry, AddressUse.Source);
     if (targetIps.has(ip)) {
-      throw badValue(flag, entry, 'a fake client address that is not also a -x target address', ErrorCode.FLAG_CONFLICT);
+      const expected = 'a fake client address that is not also a -x target address';
+      throw badValue(flag, entry, expected, ErrorCode.FLAG_CONFLICT);
     }
     ips.add(ip);
   }

@@ -188,7 +188,8 @@ export const COPIER_FLAGS = {
 } as const satisfies FlagTable<string>;
 export type CopierFlag = keyof typeof COPIER_FLAGS;
 
-export const COPIER_SUMMARY = 'Copy live TCP traffic to a test server (needs an intercept on the host the test server routes replies to).';
+export const COPIER_SUMMARY =
+  'Copy live TCP traffic to a test server (needs an intercept on the host the test server routes replies to).';
 export const COPIER_USAGE = '-x [srcIP:]srcPort-dstIP:dstPort -s intercept[:port] [options]';
 
 export const COPIER_EPILOG = `Examples:
