@@ -1,4 +1,3 @@
-export {};
 export * from './packet/index.js';
 export * from './control/index.js';
 export * from './errors.js';
@@ -7,3 +6,4 @@ export * from './cli.js';
 export * from './cli-values.js';
 export * from './cli-daemon.js';
 export * from './io/index.js';
+export * from './daemon.js';
