@@ -60,6 +60,10 @@ export class TargetConn {
   finReceived = false;
   resetByPeer = false;
   resetSent = false;
+  /** Closed by the FIN exchange: later segments are absorbed, not reset. */
+  timeWait = false;
+  /** Segments that arrived after the FIN exchange completed. */
+  timeWaitPackets = 0;
   /** Bytes received in order from the client. */
   private chunks: Buffer[] = [];
   private ooo = new Map<number, Buffer>();
@@ -208,6 +212,13 @@ export class FakeTarget {
       if (conn.state === TargetConnState.SynReceived && conn.irs === p.seq) this.sendSynAck(conn);
       return;
     }
+    if (conn !== undefined && conn.timeWait) {
+      // TIME_WAIT (RFC 9293 §3.6): late segments are absorbed; a retransmitted FIN is re-acked.
+      conn.packets.push(p);
+      conn.timeWaitPackets++;
+      if (p.flags & TcpFlag.FIN) this.sendAck(conn);
+      return;
+    }
     if (conn === undefined || conn.state === TargetConnState.Closed) {
       this.strays.push(p);
       if (conn !== undefined) conn.packets.push(p);
@@ -323,7 +334,10 @@ export class FakeTarget {
     // number) is answered with an ACK, as is every segment carrying data or a FIN.
     const stale = !hadData && seqLt(p.seq, conn.rcvNxt);
     if ((hadData || stale) && conn.state !== TargetConnState.Closed) this.sendAck(conn);
-    if (conn.finAcked && conn.finReceived) conn.state = TargetConnState.Closed;
+    if (conn.finAcked && conn.finReceived) {
+      conn.state = TargetConnState.Closed;
+      conn.timeWait = true;
+    }
   }
 
   private onAck(conn: TargetConn, p: Packet): void {
@@ -375,7 +389,7 @@ export class FakeTarget {
     if (conn.state !== TargetConnState.Established) return;
     const mss = this.segmentSize(conn);
     for (;;) {
-      const sent = seqDiff(conn.sndNxt, conn.sndUna) - (conn.finSent ? 1 : 0);
+      const sent = seqDiff(conn.sndNxt, conn.sndUna) - (conn.finSent && !conn.finAcked ? 1 : 0);
       const unsent = conn.sndBuf.length - sent;
       if (unsent > 0) {
         const room = conn.peerWindow - sent;

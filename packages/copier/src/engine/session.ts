@@ -477,7 +477,8 @@ export class Session implements TimerOwner {
     this.dupAcks = 0;
     for (;;) {
       const first = this.queue.first();
-      if (first === undefined || seqGt(segmentEnd(first), ack)) break;
+      // A queued client RST occupies no sequence space: an ACK up to its seq does not consume it.
+      if (first === undefined || first.flags & TcpFlag.RST || seqGt(segmentEnd(first), ack)) break;
       this.queue.shift();
       this.ctx.buffered(-first.packet.length);
       this.ctx.counters.payloadBytesAcked += first.payloadLength;
@@ -517,6 +518,8 @@ export class Session implements TimerOwner {
       }
       if (fin) {
         this.rcvNxt = seqAdd(this.rcvNxt, 1);
+        // The real client's ack counts production's FIN too: pacing compares sequence space.
+        this.targetResponseBytes++;
         this.targetFin = true;
         if (this.finWaitSince === Infinity) this.finWaitSince = now;
       }
@@ -532,7 +535,8 @@ export class Session implements TimerOwner {
   /** Both directions closed and our FIN acknowledged: a clean end. */
   private maybeFinish(now: number): void {
     if (this.targetFin && this.clientFinSent && this.sndUna === this.sndMax) {
-      this.sendPureAck();
+      // The test server's FIN needs our ACK unless the last packet sent already carried it.
+      if (this.ackDue) this.sendPureAck();
       this.end(SessionEndReason.Finished, now, false);
     }
   }
