@@ -25,9 +25,8 @@ import {
   verifyTcpChecksum,
   type PacketViews,
 } from '@tcpcopy/common';
-import type { PcapFile } from '@tcpcopy/common/testing';
 import type { FixturePacket } from '../../fixtures/tcpdump-text.js';
-import { FIXTURES_DIR, loadFixtures } from './fixtures.js';
+import { FIXTURES_DIR, loadFixtures, type Fixture } from './fixtures.js';
 
 interface FixtureJson {
   linkType: number;
@@ -78,16 +77,19 @@ function optionsFromTcpdump(s: string | undefined) {
   return o;
 }
 
-function decodeRecord(pcap: PcapFile, i: number): PacketViews {
-  const data = pcap.records[i]!.data;
+function decodeFrameOf(linkType: number, data: Buffer, what = 'frame'): PacketViews {
   const v = newPacketViews();
-  assert.equal(decodeFrame(pcap.linkType, data, 0, data.length, v), DecodeStatus.Ok, `record ${i + 1}`);
+  assert.equal(decodeFrame(linkType, data, 0, data.length, v), DecodeStatus.Ok, what);
   return v;
+}
+
+function decodeRecord(fx: Fixture, i: number): PacketViews {
+  return decodeFrameOf(fx.linkType, fx.records[i]!.data, `${fx.name} record ${i + 1}`);
 }
 
 describe('golden fixtures', () => {
   test('fixtures are present (Ethernet and SLL2)', () => {
-    const types = fixtures.map((f) => f.pcap.linkType).sort((a, b) => a - b);
+    const types = fixtures.map((f) => f.linkType).sort((a, b) => a - b);
     assert.deepEqual(types, [LinkType.Ethernet, LinkType.LinuxSll2]);
   });
 
@@ -96,12 +98,12 @@ describe('golden fixtures', () => {
       test('every packet decodes to what tcpdump decoded', () => {
         const exp = fx.expected;
         assert.ok(exp !== undefined, `${fx.name} has no JSON expectations`);
-        assert.equal(fx.pcap.linkType, exp.linkType);
-        assert.equal(fx.pcap.records.length, exp.packetCount);
-        fx.pcap.records.forEach((rec, i) => {
+        assert.equal(fx.linkType, exp.linkType);
+        assert.equal(fx.records.length, exp.packetCount);
+        fx.records.forEach((rec, i) => {
           const e = exp.packets[i]!;
           const at = `${fx.name} #${i + 1}: ${e.tcpdump}`;
-          const { link, ip, tcp } = decodeRecord(fx.pcap, i);
+          const { link, ip, tcp } = decodeRecord(fx, i);
           assert.equal(rec.originalLength, e.frameLength, at);
           if (e.link.direction !== undefined) {
             assert.equal(link.packetType, e.link.direction === 'Out' ? SllPacketType.Outgoing : SllPacketType.Host, at);
@@ -127,15 +129,15 @@ describe('golden fixtures', () => {
       });
 
       test("the kernel's IP and TCP checksums verify with our checksum code", () => {
-        fx.pcap.records.forEach((rec, i) => {
-          const { ip } = decodeRecord(fx.pcap, i);
+        fx.records.forEach((rec, i) => {
+          const { ip } = decodeRecord(fx, i);
           assert.ok(verifyIpv4Checksum(rec.data, ip), `record ${i + 1}: IP checksum`);
           assert.ok(verifyTcpChecksum(rec.data, ip), `record ${i + 1}: TCP checksum`);
         });
       });
 
       test('the handshake and first request, field by field', () => {
-        const [syn, synAck, ack, request] = [0, 1, 2, 3].map((i) => decodeRecord(fx.pcap, i)) as [PacketViews, PacketViews, PacketViews, PacketViews];
+        const [syn, synAck, ack, request] = [0, 1, 2, 3].map((i) => decodeRecord(fx, i)) as [PacketViews, PacketViews, PacketViews, PacketViews];
         // SYN from curl: Linux's option set, 60-byte datagram.
         assert.equal(syn.tcp.flags, TcpFlag.SYN);
         assert.equal(syn.tcp.dstPort, 80);
@@ -164,14 +166,14 @@ describe('golden fixtures', () => {
         assert.equal(request.tcp.flags, TcpFlag.PSH | TcpFlag.ACK);
         assert.equal(request.tcp.seq, (syn.tcp.seq + 1) >>> 0);
         assert.equal(request.tcp.options.tsEcr, synAck.tcp.options.tsVal);
-        const data = fx.pcap.records[3]!.data;
+        const data = fx.records[3]!.data;
         const text = data.subarray(request.tcp.payloadOffset, request.tcp.payloadOffset + request.tcp.payloadLength).toString('latin1');
         assert.match(text, /^GET \/ HTTP\/1\.1\r\n/);
         assert.ok(text.endsWith('\r\n\r\n'));
       });
 
       test('full-sized segments: 1500-byte datagrams with 1448 bytes of payload', () => {
-        const full = fx.pcap.records.map((_, i) => decodeRecord(fx.pcap, i)).filter((v) => v.ip.totalLength === 1500);
+        const full = fx.records.map((_, i) => decodeRecord(fx, i)).filter((v) => v.ip.totalLength === 1500);
         assert.ok(full.length >= 10);
         for (const v of full) {
           assert.equal(v.tcp.payloadLength, 1448);
@@ -180,9 +182,9 @@ describe('golden fixtures', () => {
       });
 
       test('incremental rewrites of real packets keep the kernel checksums valid', () => {
-        fx.pcap.records.forEach((rec, i) => {
+        fx.records.forEach((rec, i) => {
           const data = Buffer.from(rec.data);
-          const { ip, tcp } = decodeRecord({ ...fx.pcap, records: [{ ...rec, data }] }, 0);
+          const { ip, tcp } = decodeFrameOf(fx.linkType, data);
           rewriteDstAddr(data, ip, tcp, 0x0a0b0c0d);
           rewriteSrcAddr(data, ip, tcp, 0xc0000201 + i);
           rewriteAck(data, tcp, (tcp.ack + 0x12345678) >>> 0);
@@ -197,17 +199,17 @@ describe('golden fixtures', () => {
   }
 
   test('the Ethernet and SLL2 captures hold the same IP packets', () => {
-    const eth = fixtures.find((f) => f.pcap.linkType === LinkType.Ethernet);
-    const sll2 = fixtures.find((f) => f.pcap.linkType === LinkType.LinuxSll2);
+    const eth = fixtures.find((f) => f.linkType === LinkType.Ethernet);
+    const sll2 = fixtures.find((f) => f.linkType === LinkType.LinuxSll2);
     assert.ok(eth && sll2);
-    assert.equal(eth.pcap.records.length, sll2.pcap.records.length);
-    eth.pcap.records.forEach((rec, i) => {
-      const a = decodeRecord(eth.pcap, i);
-      const b = decodeRecord(sll2.pcap, i);
+    assert.equal(eth.records.length, sll2.records.length);
+    eth.records.forEach((rec, i) => {
+      const a = decodeRecord(eth, i);
+      const b = decodeRecord(sll2, i);
       assert.equal(a.link.networkOffset, 14);
       assert.equal(b.link.networkOffset, 20);
       const ipA = rec.data.subarray(14, 14 + a.ip.totalLength);
-      const ipB = sll2.pcap.records[i]!.data.subarray(20, 20 + b.ip.totalLength);
+      const ipB = sll2.records[i]!.data.subarray(20, 20 + b.ip.totalLength);
       assert.deepEqual(ipA, ipB, `record ${i + 1}`);
     });
   });

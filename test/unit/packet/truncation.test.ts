@@ -62,8 +62,8 @@ describe('truncation sweep', () => {
     assert.ok(fixtures.length > 0, 'no fixtures under test/fixtures');
     let swept = 0;
     for (const fx of fixtures) {
-      fx.pcap.records.forEach((r, i) => {
-        sweep(fx.pcap.linkType, r.data, `${fx.name} #${i + 1}`);
+      fx.records.forEach((r, i) => {
+        sweep(fx.linkType, r.data, `${fx.name} #${i + 1}`);
         swept++;
       });
     }
