@@ -1,3 +1,4 @@
 export {};
 export * from './config.js';
 export * from './core/index.js';
+export * from './daemon/index.js';

@@ -1,12 +1,79 @@
 /**
- * STUB: the daemon wiring (capture -> route table -> batcher, control server) is written separately.
- * It logs the validated configuration and returns, so the CLI can be exercised end to end.
+ * intercept's process: flags are validated already (config.ts); this file owns what is process
+ * state: -d, the pid file, the log, the live capture, privileges, signals and the exit. The
+ * daemon itself (server + capture + core + timers) is InterceptDaemon.
  */
-import { createLogger } from '@tcpcopy/common';
+import { hostname } from 'node:os';
+import {
+  ErrorCode,
+  LiveCapture,
+  RuntimeError,
+  createLogger,
+  daemonize,
+  ipv4ToString,
+  readPackageVersion,
+  writePidFile,
+} from '@tcpcopy/common';
 import { describeInterceptConfig, type InterceptConfig } from './config.js';
+import { InterceptDaemon, defaultCaptureDevices, dropPrivileges } from './daemon/index.js';
+
+/** On SIGTERM, copier connections get this long to take their last responses frames. */
+const CLOSE_GRACE_MS = 300;
+/** Once stopped, the process exits this soon even if a native handle lingers. */
+const EXIT_GRACE_MS = 100;
 
 export async function main(config: InterceptConfig): Promise<void> {
+  if (config.check) {
+    process.stdout.write(`${JSON.stringify(describeInterceptConfig(config), null, 2)}\n`);
+    return;
+  }
+  if (config.configFile !== undefined) throw new RuntimeError(ErrorCode.NOT_IMPLEMENTED, '--config files are not read yet; use flags');
+  if (config.metrics !== undefined) throw new RuntimeError(ErrorCode.NOT_IMPLEMENTED, '--metrics is not served yet; the stats line is logged every 30 s');
+  if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
+
   const log = createLogger({ name: 'intercept', level: config.logLevel, file: config.logFile });
-  log.info({ config: describeInterceptConfig(config) }, 'configuration accepted (daemon wiring not implemented yet)');
-  log.flush();
+  const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
+  let daemon: InterceptDaemon | undefined;
+  try {
+    const devices = config.devices.length > 0 ? config.devices : defaultCaptureDevices();
+    daemon = new InterceptDaemon({
+      host: ipv4ToString(config.bindAddress),
+      port: config.port,
+      source: new LiveCapture({ devices, filter: config.filter }),
+      log,
+      instanceId: `${hostname()}:${process.pid}`,
+      software: `intercept ${readPackageVersion(import.meta.url)}`,
+      closeGraceMs: CLOSE_GRACE_MS,
+    });
+    const address = await daemon.start();
+    if (config.user !== undefined) dropPrivileges(config.user);
+    log.info({ listen: `${address.address}:${address.port}`, devices, filter: config.filter, user: config.user }, 'intercept running');
+  } catch (err) {
+    await daemon?.stop();
+    removePidFile?.();
+    log.flush();
+    throw err;
+  }
+
+  const reopenLog = (): void => log.reopen(); // logrotate's postrotate sends SIGHUP
+  process.on('SIGHUP', reopenLog);
+  const running = daemon;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      log.info({ signal }, 'stopping');
+      void running.stop().then(() => {
+        log.info(running.stats(), 'final stats');
+        removePidFile?.();
+        log.flush();
+        resolve();
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  process.off('SIGHUP', reopenLog);
+  // The capture handles are closed, but a native binding may still hold the loop: don't wait for it.
+  setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
 }

@@ -1,0 +1,45 @@
+/**
+ * The capture devices when -i is not given: upstream opens "all devices but any"
+ * (tcpcopy-behaviour §1.14). libpcap's own list (cap's deviceList) also holds pseudo-devices
+ * (nflog, nfqueue, dbus-*, bluetooth-monitor, usbmon) that carry no IP and fail to open with a
+ * TCP filter, and libpcap refuses interfaces that are down. So: the kernel's interfaces of this
+ * network namespace, as libpcap itself enumerates them from /proc/net/dev, that are up.
+ * LiveCapture then checks each name against cap's list when it opens them.
+ */
+import { readFileSync } from 'node:fs';
+import { ErrorCode, PacketIoError } from '@tcpcopy/common';
+
+/** <linux/if.h>: IFF_UP, the administrative "up" bit of /sys/class/net/<if>/flags. */
+const IFF_UP = 0x1;
+/** /proc/net/dev opens with two header lines. */
+const PROC_NET_DEV_HEADER_LINES = 2;
+
+/** Interface names from the text of /proc/net/dev ("  eth0: 1234 5 ..."). */
+export function parseProcNetDev(text: string): string[] {
+  const names: string[] = [];
+  for (const line of text.split('\n').slice(PROC_NET_DEV_HEADER_LINES)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) names.push(line.slice(0, colon).trim());
+  }
+  return names;
+}
+
+/** Up, down, or unknown (no sysfs entry, e.g. sysfs mounted for another namespace): then let
+ *  libpcap decide, it reports a down device clearly. */
+function isUp(name: string): boolean {
+  try {
+    return (Number.parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'), 16) & IFF_UP) !== 0;
+  } catch {
+    return true;
+  }
+}
+
+/** Every interface of this namespace that is up; a PacketIoError (DEVICE) when there is none. */
+export function defaultCaptureDevices(procNetDev: () => string = () => readFileSync('/proc/net/dev', 'utf8')): string[] {
+  const all = parseProcNetDev(procNetDev());
+  const up = all.filter(isUp);
+  if (up.length === 0) {
+    throw new PacketIoError(ErrorCode.DEVICE, `no network interface is up (have: ${all.join(', ') || 'none'}); name devices with -i`);
+  }
+  return up;
+}

@@ -1,0 +1,171 @@
+/**
+ * The intercept daemon minus process chores: control server + capture + core + timers. Every
+ * outside dependency (packet source, clock, logger, listen address) is a parameter, so tests run
+ * it on loopback with a fake source; main.ts adds the live capture, signals, pid file and -d.
+ */
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock, type Logger, type PacketSource } from '@tcpcopy/common';
+import { InterceptCore, type ConnectionCounters, type InterceptCoreOptions, type InterceptCounters } from '../core/index.js';
+import { ControlServer, type ControlServerCounters, type PeerInfo } from './control-server.js';
+import { FlushTimer } from './flush-timer.js';
+import { ReplyCapture, type ReplyCaptureStats } from './reply-capture.js';
+
+/** Parked replies and idle routes are expired this often (their lifetimes are 30 s and 30 min). */
+export const HOUSEKEEPING_INTERVAL_MS = 1000;
+/** Upstream's OUTPUT_INTERVAL: a stats line every 30 s. */
+export const STATS_INTERVAL_MS = 30_000;
+
+export interface InterceptDaemonOptions {
+  /** Control listen address, dotted quad ('0.0.0.0' = all). */
+  readonly host: string;
+  /** Control listen port; 0 picks a free one. */
+  readonly port: number;
+  readonly source: PacketSource;
+  readonly log: Logger;
+  /** Our hello's identity, e.g. 'aux:1234' and 'intercept 0.1.0'. */
+  readonly instanceId: string;
+  readonly software: string;
+  readonly clock?: Clock;
+  readonly core?: InterceptCoreOptions;
+  readonly helloTimeoutMs?: number;
+  /** 0 = no periodic stats line. */
+  readonly statsIntervalMs?: number;
+  /** How long connections get to drain on stop. */
+  readonly closeGraceMs?: number;
+}
+
+export interface ConnectionStats extends PeerInfo, Partial<ConnectionCounters> {
+  readonly routes: number;
+}
+
+export interface InterceptStats {
+  readonly replies: Pick<
+    InterceptCounters,
+    'repliesCaptured' | 'routed' | 'parked' | 'released' | 'unroutable' | 'droppedBackpressure' | 'parkedExpired' | 'parkedOverflow' | 'droppedOnClose'
+  >;
+  readonly routes: { live: number } & Pick<InterceptCounters, 'routesAdded' | 'routesRebound' | 'routesDeleted' | 'routeDelIgnored' | 'routesExpired' | 'routesClosed'>;
+  readonly parkedNow: number;
+  readonly sent: Pick<InterceptCounters, 'framesSent' | 'recordsSent' | 'bytesSent'>;
+  readonly capture: ReplyCaptureStats;
+  readonly control: ControlServerCounters & { open: number };
+  readonly connections: ConnectionStats[];
+}
+
+export class InterceptDaemon {
+  readonly core: InterceptCore;
+  readonly server: ControlServer;
+  private readonly capture: ReplyCapture;
+  private readonly flushTimer: FlushTimer;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private housekeeping: NodeJS.Timeout | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: InterceptDaemonOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log;
+    this.server = new ControlServer(
+      {
+        host: options.host,
+        port: options.port,
+        instanceId: options.instanceId,
+        software: options.software,
+        log: options.log.child({ component: 'control' }),
+        ...(options.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: options.helloTimeoutMs }),
+      },
+      {
+        onRouteAdd: (conn, routes) => {
+          const now = this.clock.now();
+          const released = this.core.counters.released;
+          this.core.onRouteAdd(conn, routes, now);
+          if (this.core.counters.released !== released) this.flushTimer.poke(now);
+        },
+        onRouteDel: (conn, routes) => this.core.onRouteDel(conn, routes),
+        onClosed: (conn) => {
+          const counters = this.core.onConnectionClosed(conn);
+          if (counters !== undefined) this.log.info({ conn, ...counters }, 'connection closed; its routes are deleted');
+        },
+      },
+    );
+    this.core = new InterceptCore(this.server, options.core);
+    this.flushTimer = new FlushTimer(this.clock, this.core.batcher.options.maxDelayMs, (now) => this.core.tick(now));
+    this.capture = new ReplyCapture(options.source, this.core, this.clock, (now) => this.flushTimer.poke(now));
+  }
+
+  /**
+   * Listens, then starts capturing. Rejects with the server's RuntimeError (LISTEN) or the
+   * source's PacketIoError (DEVICE, FILTER, CAPTURE_OPEN); nothing is left open then.
+   */
+  async start(): Promise<AddressInfo> {
+    const address = await this.server.listen();
+    try {
+      this.capture.start();
+    } catch (err) {
+      await this.server.close(0);
+      throw err;
+    }
+    this.housekeeping = setInterval(() => this.core.tick(this.clock.now()), HOUSEKEEPING_INTERVAL_MS);
+    this.housekeeping.unref();
+    const statsIntervalMs = this.options.statsIntervalMs ?? STATS_INTERVAL_MS;
+    if (statsIntervalMs > 0) {
+      this.statsTimer = setInterval(() => this.log.info(this.stats(), 'stats'), statsIntervalMs);
+      this.statsTimer.unref();
+    }
+    return address;
+  }
+
+  /**
+   * Stops capturing, sends every waiting batch, then closes the server and its connections
+   * (each drains for up to closeGraceMs). Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.capture.stop();
+      clearInterval(this.housekeeping);
+      clearInterval(this.statsTimer);
+      this.flushTimer.stop();
+      // tick(t) sends the batches whose oldest record is maxDelayMs old at t: with t that far
+      // ahead, that is all of them.
+      this.core.tick(this.clock.now() + this.core.batcher.options.maxDelayMs);
+      await this.server.close(this.options.closeGraceMs);
+    })();
+    return this.stopping;
+  }
+
+  /** The stats line: the core's counters, the capture's, the server's, and per connection. */
+  stats(): InterceptStats {
+    const c = this.core.counters;
+    return {
+      replies: {
+        repliesCaptured: c.repliesCaptured,
+        routed: c.routed,
+        parked: c.parked,
+        released: c.released,
+        unroutable: c.unroutable,
+        droppedBackpressure: c.droppedBackpressure,
+        parkedExpired: c.parkedExpired,
+        parkedOverflow: c.parkedOverflow,
+        droppedOnClose: c.droppedOnClose,
+      },
+      routes: {
+        live: this.core.routes.size,
+        routesAdded: c.routesAdded,
+        routesRebound: c.routesRebound,
+        routesDeleted: c.routesDeleted,
+        routeDelIgnored: c.routeDelIgnored,
+        routesExpired: c.routesExpired,
+        routesClosed: c.routesClosed,
+      },
+      parkedNow: this.core.parking.size,
+      sent: { framesSent: c.framesSent, recordsSent: c.recordsSent, bytesSent: c.bytesSent },
+      capture: this.capture.stats(),
+      control: { open: this.server.connectionCount, ...this.server.counters, rejected: { ...this.server.counters.rejected } },
+      connections: this.server.peerInfo().map((p) => ({
+        ...p,
+        routes: this.core.routes.routesOf(p.conn),
+        ...this.core.connectionCounters(p.conn),
+      })),
+    };
+  }
+}
