@@ -3,6 +3,8 @@ import { readI32, readU16 } from './bytes.js';
 import { DecodeStatus, type Ipv4View } from './types.js';
 
 export const IPV4_VERSION = 4;
+/** IHL counts 32-bit words. */
+export const IPV4_WORD_LENGTH = 4;
 /** Header without options: IHL 5 (32-bit words). */
 export const IPV4_MIN_HEADER_LENGTH = 20;
 /** IHL is 4 bits: at most 15 words. */
@@ -39,7 +41,7 @@ export function decodeIpv4(buf: Uint8Array, offset: number, length: number, out:
   if (length < IPV4_MIN_HEADER_LENGTH) return DecodeStatus.Truncated;
   const versionIhl = buf[offset + IPV4_OFF_VERSION_IHL]!;
   if (versionIhl >> 4 !== IPV4_VERSION) return DecodeStatus.BadIpVersion;
-  const headerLength = (versionIhl & 0x0f) * 4;
+  const headerLength = (versionIhl & 0x0f) * IPV4_WORD_LENGTH;
   // "The minimum value for a correct header is 5" (RFC 791, IHL).
   if (headerLength < IPV4_MIN_HEADER_LENGTH) return DecodeStatus.BadIhl;
   const totalLength = readU16(buf, offset + IPV4_OFF_TOTAL_LENGTH);

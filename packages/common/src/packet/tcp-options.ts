@@ -20,13 +20,14 @@ export const TcpOptionKind = {
   Timestamps: 8,
 } as const;
 
-/** Total option lengths (kind and length bytes included) fixed by each option's RFC. */
+/** Kind and length octets that start every option except EOL and NOP (RFC 9293 §3.1). */
+export const TCP_OPTION_HEADER_LENGTH = 2;
+/** Total option lengths (kind and length octets included) fixed by each option's RFC. */
 export const TCP_OPTION_LENGTH_MSS = 4;
 export const TCP_OPTION_LENGTH_WINDOW_SCALE = 3;
 export const TCP_OPTION_LENGTH_SACK_PERMITTED = 2;
 export const TCP_OPTION_LENGTH_TIMESTAMPS = 10;
 /** SACK: kind + length, then 8 bytes (left, right edge) per block (RFC 2018 §3). */
-export const TCP_SACK_HEADER_LENGTH = 2;
 export const TCP_SACK_BLOCK_LENGTH = 8;
 export const TCP_MAX_SACK_BLOCKS = MAX_SACK_EDGES / 2;
 /** Options fit in the 40 bytes a 4-bit data offset allows beyond the 20-byte header (RFC 9293 §3.1). */
@@ -36,6 +37,11 @@ export const TCP_MAX_OPTIONS_LENGTH = 40;
  * the wire value; flow-control maths must clamp with this.
  */
 export const TCP_MAX_WINDOW_SCALE = 14;
+/** TSecr follows the 4-byte TSval (RFC 7323 §3.2). */
+const TS_ECR_OFFSET = TCP_OPTION_HEADER_LENGTH + 4;
+/** Encoder padding: two NOPs (or the 2-byte SACK-permitted) put a 10-byte option on a 4-byte boundary. */
+const ALIGN_PAIR_LENGTH = 2;
+const NOP_LENGTH = 1;
 
 /**
  * Decodes the option bytes [start, end) of a TCP header. "The option-length counts the two
@@ -63,37 +69,37 @@ export function decodeTcpOptions(buf: Uint8Array, start: number, end: number, ou
     }
     if (i + 1 >= end) return DecodeStatus.BadOptionLength;
     const len = buf[i + 1]!;
-    if (len < 2 || i + len > end) return DecodeStatus.BadOptionLength;
+    if (len < TCP_OPTION_HEADER_LENGTH || i + len > end) return DecodeStatus.BadOptionLength;
     switch (kind) {
       case TcpOptionKind.Mss:
         if (len !== TCP_OPTION_LENGTH_MSS) return DecodeStatus.BadOptionLength;
-        out.mss = readU16(buf, i + 2);
+        out.mss = readU16(buf, i + TCP_OPTION_HEADER_LENGTH);
         break;
       case TcpOptionKind.WindowScale:
         if (len !== TCP_OPTION_LENGTH_WINDOW_SCALE) return DecodeStatus.BadOptionLength;
-        out.windowScale = buf[i + 2]!;
+        out.windowScale = buf[i + TCP_OPTION_HEADER_LENGTH]!;
         break;
       case TcpOptionKind.SackPermitted:
         if (len !== TCP_OPTION_LENGTH_SACK_PERMITTED) return DecodeStatus.BadOptionLength;
         out.sackPermitted = true;
         break;
       case TcpOptionKind.Sack: {
-        const blockBytes = len - TCP_SACK_HEADER_LENGTH;
+        const blockBytes = len - TCP_OPTION_HEADER_LENGTH;
         const blocks = blockBytes / TCP_SACK_BLOCK_LENGTH;
         if (blocks < 1 || blocks > TCP_MAX_SACK_BLOCKS || blockBytes % TCP_SACK_BLOCK_LENGTH !== 0) {
           return DecodeStatus.BadOptionLength;
         }
         const edges = out.sackBlocks;
-        for (let e = 0; e < blocks * 2; e++) edges[e] = readI32(buf, i + TCP_SACK_HEADER_LENGTH + e * 4) >>> 0;
+        for (let e = 0; e < blocks * 2; e++) edges[e] = readI32(buf, i + TCP_OPTION_HEADER_LENGTH + e * 4) >>> 0;
         out.sackBlockCount = blocks;
         break;
       }
       case TcpOptionKind.Timestamps:
         if (len !== TCP_OPTION_LENGTH_TIMESTAMPS) return DecodeStatus.BadOptionLength;
         out.hasTimestamps = true;
-        out.tsValOffset = i + 2;
-        out.tsVal = readI32(buf, i + 2) >>> 0;
-        out.tsEcr = readI32(buf, i + 6) >>> 0;
+        out.tsValOffset = i + TCP_OPTION_HEADER_LENGTH;
+        out.tsVal = readI32(buf, i + TCP_OPTION_HEADER_LENGTH) >>> 0;
+        out.tsEcr = readI32(buf, i + TS_ECR_OFFSET) >>> 0;
         break;
       default:
         out.unknownCount++;
@@ -122,11 +128,11 @@ export interface TcpOptionsSpec {
 export function tcpOptionsLength(opts: TcpOptionsSpec): number {
   let n = 0;
   if (opts.mss !== undefined) n += TCP_OPTION_LENGTH_MSS;
-  if (opts.timestamps !== undefined) n += 2 + TCP_OPTION_LENGTH_TIMESTAMPS;
-  else if (opts.sackPermitted === true) n += 2 + TCP_OPTION_LENGTH_SACK_PERMITTED;
-  if (opts.windowScale !== undefined) n += 1 + TCP_OPTION_LENGTH_WINDOW_SCALE;
+  if (opts.timestamps !== undefined) n += ALIGN_PAIR_LENGTH + TCP_OPTION_LENGTH_TIMESTAMPS;
+  else if (opts.sackPermitted === true) n += ALIGN_PAIR_LENGTH + TCP_OPTION_LENGTH_SACK_PERMITTED;
+  if (opts.windowScale !== undefined) n += NOP_LENGTH + TCP_OPTION_LENGTH_WINDOW_SCALE;
   if (opts.sack !== undefined && opts.sack.length > 0) {
-    n += 2 + TCP_SACK_HEADER_LENGTH + opts.sack.length * TCP_SACK_BLOCK_LENGTH;
+    n += ALIGN_PAIR_LENGTH + TCP_OPTION_HEADER_LENGTH + opts.sack.length * TCP_SACK_BLOCK_LENGTH;
   }
   if (opts.raw !== undefined) n += opts.raw.length;
   return (n + 3) & ~3;
@@ -162,29 +168,29 @@ export function encodeTcpOptions(opts: TcpOptionsSpec, buf: Uint8Array, offset: 
     }
     buf[i + 2] = TcpOptionKind.Timestamps;
     buf[i + 3] = TCP_OPTION_LENGTH_TIMESTAMPS;
-    writeU32(buf, i + 4, opts.timestamps.val);
-    writeU32(buf, i + 8, opts.timestamps.ecr);
-    i += 2 + TCP_OPTION_LENGTH_TIMESTAMPS;
+    writeU32(buf, i + ALIGN_PAIR_LENGTH + TCP_OPTION_HEADER_LENGTH, opts.timestamps.val);
+    writeU32(buf, i + ALIGN_PAIR_LENGTH + TS_ECR_OFFSET, opts.timestamps.ecr);
+    i += ALIGN_PAIR_LENGTH + TCP_OPTION_LENGTH_TIMESTAMPS;
   } else if (opts.sackPermitted === true) {
     buf[i] = TcpOptionKind.Nop;
     buf[i + 1] = TcpOptionKind.Nop;
     buf[i + 2] = TcpOptionKind.SackPermitted;
     buf[i + 3] = TCP_OPTION_LENGTH_SACK_PERMITTED;
-    i += 2 + TCP_OPTION_LENGTH_SACK_PERMITTED;
+    i += ALIGN_PAIR_LENGTH + TCP_OPTION_LENGTH_SACK_PERMITTED;
   }
   if (opts.windowScale !== undefined) {
     buf[i] = TcpOptionKind.Nop;
     buf[i + 1] = TcpOptionKind.WindowScale;
     buf[i + 2] = TCP_OPTION_LENGTH_WINDOW_SCALE;
     buf[i + 3] = opts.windowScale;
-    i += 1 + TCP_OPTION_LENGTH_WINDOW_SCALE;
+    i += NOP_LENGTH + TCP_OPTION_LENGTH_WINDOW_SCALE;
   }
   if (opts.sack !== undefined && opts.sack.length > 0) {
     buf[i] = TcpOptionKind.Nop;
     buf[i + 1] = TcpOptionKind.Nop;
     buf[i + 2] = TcpOptionKind.Sack;
-    buf[i + 3] = TCP_SACK_HEADER_LENGTH + opts.sack.length * TCP_SACK_BLOCK_LENGTH;
-    i += 2 + TCP_SACK_HEADER_LENGTH;
+    buf[i + 3] = TCP_OPTION_HEADER_LENGTH + opts.sack.length * TCP_SACK_BLOCK_LENGTH;
+    i += ALIGN_PAIR_LENGTH + TCP_OPTION_HEADER_LENGTH;
     for (const [left, right] of opts.sack) {
       writeU32(buf, i, left);
       writeU32(buf, i + 4, right);

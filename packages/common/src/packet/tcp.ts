@@ -16,6 +16,8 @@ export const TcpFlag = {
   CWR: 0x80,
 } as const;
 
+/** The data offset counts 32-bit words. */
+export const TCP_WORD_LENGTH = 4;
 /** Header without options: data offset 5 (32-bit words). */
 export const TCP_MIN_HEADER_LENGTH = 20;
 /** Data offset is 4 bits: at most 15 words. */
@@ -65,7 +67,7 @@ export function decodeTcpSegment(
   if (segmentLength < TCP_MIN_HEADER_LENGTH) return DecodeStatus.BadTotalLength;
   const present = capturedLength < segmentLength ? capturedLength : segmentLength;
   if (present < TCP_MIN_HEADER_LENGTH) return DecodeStatus.Truncated;
-  const headerLength = (buf[offset + TCP_OFF_DATA_OFFSET]! >> 4) * 4;
+  const headerLength = (buf[offset + TCP_OFF_DATA_OFFSET]! >> 4) * TCP_WORD_LENGTH;
   // The data offset counts the header in 32-bit words; 5 is the fixed header (RFC 9293 §3.1).
   if (headerLength < TCP_MIN_HEADER_LENGTH || headerLength > segmentLength) return DecodeStatus.BadDataOffset;
   if (present < headerLength) return DecodeStatus.Truncated;

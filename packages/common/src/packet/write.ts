@@ -21,6 +21,7 @@ import {
   IPV4_OFF_TTL,
   IPV4_OFF_VERSION_IHL,
   IPV4_VERSION,
+  IPV4_WORD_LENGTH,
 } from './ipv4.js';
 import {
   TCP_MIN_HEADER_LENGTH,
@@ -33,6 +34,7 @@ import {
   TCP_OFF_SRC_PORT,
   TCP_OFF_URGENT,
   TCP_OFF_WINDOW,
+  TCP_WORD_LENGTH,
 } from './tcp.js';
 import { encodeTcpOptions, tcpOptionsLength, type TcpOptionsSpec } from './tcp-options.js';
 
@@ -91,7 +93,7 @@ export function writeTcpPacket(buf: Uint8Array, offset: number, fields: TcpPacke
   if (offset + total > buf.length) throw new RangeError(`buffer too short: need ${total} bytes at offset ${offset}`);
 
   const ip = offset;
-  buf[ip + IPV4_OFF_VERSION_IHL] = (IPV4_VERSION << 4) | (ipLen / 4);
+  buf[ip + IPV4_OFF_VERSION_IHL] = (IPV4_VERSION << 4) | (ipLen / IPV4_WORD_LENGTH);
   buf[ip + IPV4_OFF_TOS] = fields.tos ?? 0;
   writeU16(buf, ip + IPV4_OFF_TOTAL_LENGTH, total);
   writeU16(buf, ip + IPV4_OFF_ID, fields.ipId ?? 0);
@@ -113,7 +115,7 @@ export function writeTcpPacket(buf: Uint8Array, offset: number, fields: TcpPacke
   writeU16(buf, tcp + TCP_OFF_DST_PORT, fields.dstPort);
   writeU32(buf, tcp + TCP_OFF_SEQ, fields.seq | 0);
   writeU32(buf, tcp + TCP_OFF_ACK, fields.ack | 0);
-  buf[tcp + TCP_OFF_DATA_OFFSET] = (tcpLen / 4) << 4;
+  buf[tcp + TCP_OFF_DATA_OFFSET] = (tcpLen / TCP_WORD_LENGTH) << 4;
   buf[tcp + TCP_OFF_FLAGS] = fields.flags;
   writeU16(buf, tcp + TCP_OFF_WINDOW, fields.window);
   writeU16(buf, tcp + TCP_OFF_URGENT, fields.urgent ?? 0);
