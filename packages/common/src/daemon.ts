@@ -5,8 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { ErrorCode } from './errors.js';
-import { RuntimeError } from './errors.js';
+import { ErrorCode, RuntimeError } from './errors.js';
 
 /** Set in the re-executed child so it does not daemonize again. */
 export const DAEMON_CHILD_ENV = 'TCPCOPY_DAEMON_CHILD';
@@ -65,4 +64,25 @@ export function writePidFile(path: string, pid: number): () => void {
       // Already gone.
     }
   };
+}
+
+/**
+ * -u: after the capture handles and the raw socket are open, run as `user` (and its primary
+ * group). The open sockets keep working; nothing new needing privileges can be opened.
+ */
+export function dropPrivileges(user: string): void {
+  try {
+    const passwd = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .map((line) => line.split(':'))
+      .find((fields) => fields[0] === user || fields[2] === user);
+    const gid = passwd?.[3] === undefined ? undefined : Number.parseInt(passwd[3], 10);
+    if (gid !== undefined) {
+      process.setgroups?.([gid]);
+      process.setgid?.(gid);
+    }
+    process.setuid?.(/^\d+$/.test(user) ? Number(user) : user);
+  } catch (err) {
+    throw new RuntimeError(ErrorCode.USER, `cannot switch to user ${user}: ${(err as Error).message}`);
+  }
 }

@@ -9,6 +9,7 @@ import {
   RawSocketSink,
   createLogger,
   daemonize,
+  dropPrivileges,
   ipv4ToString,
   writePidFile,
   readPackageVersion,
@@ -116,7 +117,9 @@ export async function main(config: CopierConfig, io?: CopierIo): Promise<void> {
     pipeline.onFrame(linkType, buf, length, clock.now());
     timer.poke();
   });
+  if (config.user !== undefined) dropPrivileges(config.user);
   log.info({ devices, filter, targets: config.transfers.length, copies: config.copies }, 'capturing');
+  process.on('SIGHUP', () => log.reopen());
 
   const stats = setInterval(() => {
     log.info(statsSnapshot(engine, pipeline, links, source, sink), 'stats');
