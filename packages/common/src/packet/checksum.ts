@@ -10,6 +10,8 @@ import type { Ipv4View, TcpView } from './types.js';
 
 /** A ones'-complement sum over data that verifies: the checksum made the total all ones. */
 export const CHECKSUM_VALID_SUM = 0xffff;
+/** Both checksums are one 16-bit word, skipped when computing the value to store in it. */
+const CHECKSUM_FIELD_LENGTH = 2;
 
 /** Folds carries above bit 15 back into the low 16 bits (end-around carry). */
 function fold(sum: number): number {
@@ -41,7 +43,7 @@ export function pseudoHeaderSum(src: number, dst: number, protocol: number, leng
 /** The checksum the IPv4 header at `offset` should carry (its checksum field is ignored). */
 export function ipv4HeaderChecksum(buf: Uint8Array, offset: number, headerLength: number): number {
   const csum = offset + IPV4_OFF_CHECKSUM;
-  const sum = onesComplementSum(buf, csum + 2, offset + headerLength, onesComplementSum(buf, offset, csum));
+  const sum = onesComplementSum(buf, csum + CHECKSUM_FIELD_LENGTH, offset + headerLength, onesComplementSum(buf, offset, csum));
   return ~sum & 0xffff;
 }
 
@@ -53,7 +55,7 @@ export function ipv4HeaderChecksum(buf: Uint8Array, offset: number, headerLength
 export function tcpChecksum(buf: Uint8Array, src: number, dst: number, offset: number, segmentLength: number): number {
   const csum = offset + TCP_OFF_CHECKSUM;
   let sum = onesComplementSum(buf, offset, csum, pseudoHeaderSum(src, dst, IPPROTO_TCP, segmentLength));
-  sum = onesComplementSum(buf, csum + 2, offset + segmentLength, sum);
+  sum = onesComplementSum(buf, csum + CHECKSUM_FIELD_LENGTH, offset + segmentLength, sum);
   return ~sum & 0xffff;
 }
 
