@@ -43,6 +43,8 @@ export interface SpawnOptions {
   name?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** spawnNode/spawnAgent only: options for node itself (e.g. --expose-gc). */
+  nodeArgs?: readonly string[];
 }
 
 export type AgentName = 'inject' | 'capture';
@@ -103,7 +105,7 @@ export class Lab {
     const label = `${String(++this.spawnCount).padStart(2, '0')}-${host}-${opts.name ?? basename(cmd)}`;
     const argv = ['ip', 'netns', 'exec', ns, cmd, ...args];
     writeFileSync(join(this.logDir, 'commands.log'), `${new Date().toISOString()} spawn ${label}: ${argv.join(' ')}\n`, { flag: 'a' });
-    const proc = new LabProcess(label, argv, join(this.logDir, `${label}.out`), join(this.logDir, `${label}.err`), opts);
+    const proc = new LabProcess(label, argv, join(this.logDir, `${label}.out`), join(this.logDir, `${label}.err`), { env: opts.env, cwd: opts.cwd });
     this.processes.add(proc);
     void proc.exited.then(() => this.processes.delete(proc));
     return proc;
@@ -111,13 +113,13 @@ export class Lab {
 
   /** Runs a Node script (e.g. a compiled agent) inside `host`, with this process's node. */
   spawnNode(host: string, script: string, args: readonly string[] = [], opts: SpawnOptions = {}): LabProcess {
-    return this.spawn(host, process.execPath, [script, ...args], { name: opts.name ?? basename(script, '.js'), ...opts });
+    return this.spawn(host, process.execPath, [...(opts.nodeArgs ?? []), script, ...args], { name: basename(script, '.js'), ...opts });
   }
 
   /** Starts one of the agents in test/lab/agents (inject, capture) in `host`; each takes one
    *  JSON argument and prints JSON lines (read them with proc.jsonLines()). */
-  spawnAgent(host: string, agent: AgentName, args: object): LabProcess {
-    return this.spawnNode(host, join(AGENTS_DIR, `${agent}.js`), [JSON.stringify(args)], { name: agent });
+  spawnAgent(host: string, agent: AgentName, args: object, opts: SpawnOptions = {}): LabProcess {
+    return this.spawnNode(host, join(AGENTS_DIR, `${agent}.js`), [JSON.stringify(args)], { name: agent, ...opts });
   }
 
   /** Resolves once something in `host` listens on TCP `port` (checked with `ss -ltn`). */

@@ -11,8 +11,10 @@ const PREFIX_HEAD = 'tcl';
 const RANDOM_CHARS = 4;
 const BASE36 = 36;
 
-/** `tcl<pid>-<rand>`; the whole namespace name is `<prefix>-<role>`. */
-export const LAB_NAMESPACE_PATTERN = /^tcl([0-9a-z]{1,8})-([0-9a-z]{4})-([a-z][a-z0-9]{0,9})$/;
+/** A prefix is `tcl<pid>-<rand>`; a namespace name is `<prefix>-<role>`. */
+const PREFIX_SOURCE = `${PREFIX_HEAD}([0-9a-z]{1,8})-[0-9a-z]{${RANDOM_CHARS}}`;
+const PREFIX_PATTERN = new RegExp(`^${PREFIX_SOURCE}$`);
+export const LAB_NAMESPACE_PATTERN = new RegExp(`^(${PREFIX_SOURCE})-([a-z][a-z0-9]{0,9})$`);
 
 /** Host names double as namespace suffixes and as `sw-<host>` switch port names (IFNAMSIZ 16). */
 export const HOST_NAME_PATTERN = /^[a-z][a-z0-9]{0,9}$/;
@@ -48,7 +50,13 @@ export interface ParsedNamespace {
 export function parseNamespaceName(name: string): ParsedNamespace | undefined {
   const m = LAB_NAMESPACE_PATTERN.exec(name);
   if (!m) return undefined;
-  return { prefix: `${PREFIX_HEAD}${m[1]!}-${m[2]!}`, pid: parseInt(m[1]!, BASE36), role: m[3]! };
+  return { prefix: m[1]!, pid: parseInt(m[2]!, BASE36), role: m[3]! };
+}
+
+/** The pid of the process that made the lab `prefix`; undefined if it is not a lab prefix. */
+export function prefixOwner(prefix: string): number | undefined {
+  const m = PREFIX_PATTERN.exec(prefix);
+  return m ? parseInt(m[1]!, BASE36) : undefined;
 }
 
 /** Clock ticks since boot at which `pid` started (field 22 of /proc/pid/stat), or undefined

@@ -4,9 +4,9 @@
  * run that could not clean up (SIGKILL, power loss) are removed by sweepStaleLabs, which only
  * ever touches names matching the lab pattern whose owning process is gone.
  */
-import { readFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseNamespaceName, processStartTime } from './names.js';
+import { parseNamespaceName, prefixOwner, processStartTime } from './names.js';
 import type { CommandRunner } from './shell.js';
 
 export interface Destroyable {
@@ -121,7 +121,26 @@ export function sweepStaleLabs(run: CommandRunner, logRoot: string): string[] {
     removed.push(ns);
   }
   sweepClaims(logRoot);
+  pruneOldLogs(logRoot);
   return removed;
+}
+
+/** Log directories of finished runs are kept for post-mortems, but not forever. */
+const LOG_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+function pruneOldLogs(logRoot: string): void {
+  const cutoff = Date.now() - LOG_RETENTION_MS;
+  for (const name of readdirSync(logRoot)) {
+    const pid = prefixOwner(name);
+    if (pid === undefined) continue;
+    const path = join(logRoot, name);
+    try {
+      if (statSync(path).mtimeMs > cutoff || ownerAlive(logRoot, name, pid)) continue;
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Removed by a parallel sweep.
+    }
+  }
 }
 
 function sweepClaims(logRoot: string): void {

@@ -3,7 +3,7 @@
  * echo server (records request bodies' SHA-256, which nginx cannot do with a static config).
  * Each is started in the foreground under lab.spawn and awaited until its port listens.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './lab.js';
@@ -15,7 +15,7 @@ export const ECHO_PORT = 8080;
 
 export interface NginxOptions {
   port?: number;
-  /** Document root; default a fresh directory with DEFAULT_FILES. */
+  /** Document root; default DEFAULT_FILES (plus `files`, if given). */
   root?: string;
   /** Files to create in the document root (path relative to the root). */
   files?: Readonly<Record<string, string | Buffer>>;
@@ -62,6 +62,44 @@ export function patternBytes(n: number): Buffer {
   return b;
 }
 
+/** Bump when DEFAULT_FILES change: the shared default root is written once per version. */
+const DEFAULT_ROOT_NAME = '.www-default-v1';
+
+/**
+ * Without a root or extra files, every run shares one default root (1 MiB of files written
+ * once under the log root), which keeps each run's log directory small.
+ */
+function documentRoot(lab: Lab, dir: string, opts: NginxOptions): string {
+  if (opts.root !== undefined) {
+    writeFiles(opts.root, opts.files ?? {});
+    return opts.root;
+  }
+  if (opts.files !== undefined) {
+    writeFiles(join(dir, 'www'), { ...DEFAULT_FILES, ...opts.files });
+    return join(dir, 'www');
+  }
+  const shared = join(dirname(lab.logDir), DEFAULT_ROOT_NAME);
+  if (!existsSync(shared)) {
+    // Written aside and renamed into place, so a parallel run never serves half a file.
+    const tmp = `${shared}.${lab.prefix}`;
+    writeFiles(tmp, DEFAULT_FILES);
+    try {
+      renameSync(tmp, shared);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return shared;
+}
+
+function writeFiles(root: string, files: Readonly<Record<string, string | Buffer>>): void {
+  for (const [file, body] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, file)), { recursive: true });
+    writeFileSync(join(root, file), body);
+  }
+  mkdirSync(root, { recursive: true });
+}
+
 const ACCESS_LOG_FORMAT =
   `'{"method":"$request_method","path":"$request_uri","requestLength":$request_length,` +
   `"client":"$remote_addr:$remote_port","status":$status,"bodyBytesSent":$body_bytes_sent,` +
@@ -71,12 +109,8 @@ export async function startNginx(lab: Lab, host: string, opts: NginxOptions = {}
   const h = lab.host(host);
   const port = opts.port ?? HTTP_PORT;
   const dir = join(lab.logDir, `nginx-${host}-${port}`);
-  const root = opts.root ?? join(dir, 'www');
-  mkdirSync(root, { recursive: true });
-  for (const [file, body] of Object.entries(opts.root === undefined ? { ...DEFAULT_FILES, ...opts.files } : (opts.files ?? {}))) {
-    mkdirSync(dirname(join(root, file)), { recursive: true });
-    writeFileSync(join(root, file), body);
-  }
+  mkdirSync(dir, { recursive: true });
+  const root = documentRoot(lab, dir, opts);
   const accessLogPath = join(dir, 'access.log');
   writeFileSync(accessLogPath, '');
   const conf = join(dir, 'nginx.conf');

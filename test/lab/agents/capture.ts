@@ -1,11 +1,12 @@
 /**
- * Agent: captures with LiveCapture (cap) inside a lab host and prints each frame.
+ * Agent: captures with LiveCapture (cap) inside a lab host.
  *   node capture.js '{"devices":["lab0"],"filter":"tcp","count":1,"timeoutMs":5000}'
  * Prints {"event":"ready","linkTypes":{...}} once capturing, {"event":"packet","linkType":N,
- * "hex":"..."} per frame, and {"event":"done","stats":SourceStats,"timedOut":bool} at the end
- * (after `count` frames, the timeout, or SIGTERM).
+ * "hex":"..."} per frame (unless "quiet"), and {"event":"done","stats":SourceStats,
+ * "timedOut":bool} at the end (after `count` frames, the timeout, or SIGTERM). A capture that
+ * cannot start prints {"event":"error","code","message"} and exits 2.
  */
-import { LiveCapture } from '@tcpcopy/common';
+import { LiveCapture, isTcpcopyError } from '@tcpcopy/common';
 import { agentArgs, assertInsideLab, emit } from './guard.js';
 
 export interface CaptureArgs {
@@ -14,11 +15,17 @@ export interface CaptureArgs {
   /** Stop after this many frames (default: only the timeout or a signal stops it). */
   count?: number;
   timeoutMs?: number;
+  /** Count frames without printing them (for bursts). */
+  quiet?: boolean;
+  /** Force a full garbage collection every N frames (needs node --expose-gc): a capture
+   *  buffer that is not held would then be freed under libpcap's feet (DESIGN.md §7). */
+  gcEvery?: number;
 }
 
 assertInsideLab();
 const args = agentArgs<CaptureArgs>();
 const capture = new LiveCapture({ devices: args.devices, filter: args.filter });
+const gc = (globalThis as { gc?: () => void }).gc;
 let seen = 0;
 
 function finish(timedOut: boolean): void {
@@ -27,11 +34,19 @@ function finish(timedOut: boolean): void {
   process.exit(0);
 }
 
-capture.start((buf, length, linkType) => {
-  // The buffer is reused for the next frame: encode it now.
-  emit({ event: 'packet', linkType, hex: buf.toString('hex', 0, length) });
-  if (args.count !== undefined && ++seen >= args.count) finish(false);
-});
+try {
+  capture.start((buf, length, linkType) => {
+    // The buffer is reused for the next frame: encode it now.
+    if (!args.quiet) emit({ event: 'packet', linkType, hex: buf.toString('hex', 0, length) });
+    seen++;
+    if (gc && args.gcEvery && seen % args.gcEvery === 0) gc();
+    if (args.count !== undefined && seen >= args.count) finish(false);
+  });
+} catch (err) {
+  if (!isTcpcopyError(err)) throw err;
+  emit({ event: 'error', code: err.code, message: err.message });
+  process.exit(2);
+}
 emit({ event: 'ready', linkTypes: Object.fromEntries(capture.linkTypes) });
 const timer = setTimeout(() => finish(true), args.timeoutMs ?? 10_000);
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {

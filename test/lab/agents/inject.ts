@@ -1,6 +1,7 @@
 /**
  * Agent: sends IPv4 packets through RawSocketSink from inside a lab host.
- *   node inject.js '{"packets":[{"hex":"4500...","dst":"10.231.7.40"}]}'
+ *   node inject.js '{"packets":[{"hex":"4500...","dst":"10.231.7.40"}],"repeat":1}'
+ * Sends the list `repeat` times (default once), waiting for the sink's queue when it is full.
  * Prints one line: {"event":"done","stats":SinkStats}.
  */
 import { RawSocketSink } from '@tcpcopy/common';
@@ -8,15 +9,19 @@ import { agentArgs, assertInsideLab, assertLabAddress, emit } from './guard.js';
 
 export interface InjectArgs {
   packets: { hex: string; dst: string }[];
+  repeat?: number;
 }
 
 assertInsideLab();
-const { packets } = agentArgs<InjectArgs>();
-for (const p of packets) assertLabAddress(p.dst);
+const args = agentArgs<InjectArgs>();
+for (const p of args.packets) assertLabAddress(p.dst);
+const packets = args.packets.map((p) => ({ buf: Buffer.from(p.hex, 'hex'), dst: p.dst }));
 const sink = new RawSocketSink();
-for (const p of packets) {
-  const buf = Buffer.from(p.hex, 'hex');
-  sink.send(buf, 0, buf.length, p.dst);
+for (let i = 0; i < (args.repeat ?? 1); i++) {
+  for (const { buf, dst } of packets) {
+    // Refused only when the queue is full (addresses are checked above): wait for room.
+    while (!sink.send(buf, 0, buf.length, dst)) await sink.flush();
+  }
 }
 await sink.close();
 emit({ event: 'done', stats: sink.stats() });

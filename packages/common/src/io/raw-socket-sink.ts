@@ -15,9 +15,10 @@ import type { PacketSink, SinkStats } from './sink.js';
 /** IPPROTO_RAW (RFC 790 assigns 255 as reserved; Linux uses it for "raw IP, header included"). */
 export const IPPROTO_RAW = 255;
 
-type SendCallback = (error: Error | null, bytes: number) => void;
-/** The parts of `raw-socket` we use (the package ships no types). */
-interface RawSocket {
+export type SendCallback = (error: Error | null, bytes: number) => void;
+/** The parts of a `raw-socket` Socket the sink uses (the package ships no types); tests hand
+ *  in a fake through RawSocketSinkOptions.createSocket. */
+export interface RawSocket {
   send(buffer: Buffer, offset: number, length: number, address: string, afterCallback: SendCallback): unknown;
   pauseRecv(): unknown;
   close(): unknown;
@@ -41,6 +42,12 @@ export interface RawSocketSinkOptions {
   slotBytes?: number;
   /** Extra attempts for a packet that met a transient error (ENOBUFS, EAGAIN, ...). */
   maxRetries?: number;
+  /** Opens the socket; default raw-socket's createSocket({ protocol: IPPROTO_RAW }). */
+  createSocket?: () => RawSocket;
+}
+
+function createRawSocket(): RawSocket {
+  return loadRawSocket().createSocket({ protocol: IPPROTO_RAW });
 }
 
 export const DEFAULT_SINK_QUEUE = 4096;
@@ -67,6 +74,7 @@ export class RawSocketSink implements PacketSink {
   private readonly capacity: number;
   private readonly slotBytes: number;
   private readonly maxRetries: number;
+  private readonly createSocket: () => RawSocket;
   /** Slot i is pool[i*slotBytes ..]; `buffers[i]` is that view, or an oversize packet's own buffer. */
   private readonly pool: Buffer;
   private readonly buffers: Buffer[];
@@ -90,6 +98,7 @@ export class RawSocketSink implements PacketSink {
     this.capacity = options.queueCapacity ?? DEFAULT_SINK_QUEUE;
     this.slotBytes = options.slotBytes ?? DEFAULT_SLOT_BYTES;
     this.maxRetries = options.maxRetries ?? DEFAULT_SEND_RETRIES;
+    this.createSocket = options.createSocket ?? createRawSocket;
     this.pool = Buffer.alloc(this.capacity * this.slotBytes);
     this.buffers = Array.from({ length: this.capacity }, (_, i) => this.slotView(i));
     this.lengths = new Uint32Array(this.capacity);
@@ -148,7 +157,7 @@ export class RawSocketSink implements PacketSink {
   private openSocket(): RawSocket {
     let socket: RawSocket;
     try {
-      socket = loadRawSocket().createSocket({ protocol: IPPROTO_RAW });
+      socket = this.createSocket();
     } catch (err) {
       throw new PacketIoError(ErrorCode.RAW_SOCKET, `cannot open a raw IPv4 socket: ${(err as Error).message}`, { cause: err });
     }

@@ -1,0 +1,164 @@
+/**
+ * The lab demo (./scripts/demo): brings up the namespace lab, serves HTTP from nginx on prod,
+ * drives real clients (curl, ab) from client, and prints what each side saw. The demo is a
+ * list of steps sharing one context: copying traffic to target is added as more steps
+ * (start intercept on aux, tcpcopy on prod, compare target's log) without touching these.
+ *
+ *   ./scripts/demo [--requests N] [--concurrency C]
+ */
+import { parseArgs } from 'node:util';
+import { createLab, type Lab, type NginxServer } from '../lab/index.js';
+
+interface DemoOptions {
+  requests: number;
+  concurrency: number;
+}
+
+interface DemoContext {
+  readonly options: DemoOptions;
+  readonly lab: Lab;
+  prod?: NginxServer;
+  /** Outcome of each request the client side made, as the client saw it: the status code
+   *  (curl) or ab's classes 2xx, non-2xx, failed. */
+  clientOutcomes: string[];
+}
+
+interface DemoStep {
+  title: string;
+  run(ctx: DemoContext): Promise<void>;
+}
+
+const CURL_PATHS = ['/', '/index.html', '/1k.bin', '/64k.bin', '/no-such-page'];
+const AB_PATH = '/1k.bin';
+
+const say = (line = ''): void => void process.stdout.write(`${line}\n`);
+const indent = (text: string): string =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+
+function countBy<T>(items: readonly T[], key: (item: T) => string | number): Map<string | number, number> {
+  const counts = new Map<string | number, number>();
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+  return counts;
+}
+
+const formatCounts = (counts: Map<string | number, number>): string =>
+  [...counts].map(([k, n]) => `${k} x${n}`).join(', ');
+
+const steps: DemoStep[] = [
+  {
+    title: 'Lab',
+    async run({ lab }) {
+      say(`  prefix ${lab.prefix}, hosts on ${lab.subnet}, fake clients on ${lab.fakeSubnet} (routed by target via aux)`);
+      for (const h of Object.values(lab.hosts)) if (h) say(`  ${h.name.padEnd(7)} ${h.ip.padEnd(14)} ${h.mac}  netns ${h.ns}`);
+    },
+  },
+  {
+    title: 'nginx on prod',
+    async run(ctx) {
+      ctx.prod = await ctx.lab.startNginx('prod');
+      say(`  listening on ${ctx.prod.url()}`);
+    },
+  },
+  {
+    title: 'curl from client, one connection per request',
+    async run(ctx) {
+      const prod = ctx.prod!;
+      for (const path of CURL_PATHS) {
+        const { stdout } = await ctx.lab.exec('client', 'curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', prod.url(path)]);
+        const [status, size] = stdout.split(' ');
+        ctx.clientOutcomes.push(status!);
+        say(`  GET ${path.padEnd(14)} -> ${status} (${size} bytes)`);
+      }
+    },
+  },
+  {
+    title: 'ab from client, keep-alive',
+    async run(ctx) {
+      const { requests, concurrency } = ctx.options;
+      const args = ['-q', '-k', '-n', String(requests), '-c', String(concurrency), ctx.prod!.url(AB_PATH)];
+      const { stdout } = await ctx.lab.exec('client', 'ab', args);
+      const field = (name: string): string => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(stdout)?.[1]?.trim() ?? '?';
+      const complete = Number(field('Complete requests'));
+      const failed = Number(field('Failed requests'));
+      // ab prints the non-2xx line only when there were some.
+      const non2xx = Number(/^Non-2xx responses:\s+(\d+)/m.exec(stdout)?.[1] ?? 0);
+      const outcomes = { '2xx': complete - failed - non2xx, 'non-2xx': non2xx, failed };
+      for (const [outcome, n] of Object.entries(outcomes)) for (let i = 0; i < n; i++) ctx.clientOutcomes.push(outcome);
+      say(`  ab ${args.join(' ')}`);
+      say(`  complete ${complete}, failed ${failed}, non-2xx ${non2xx}, ${field('Requests per second')}`);
+    },
+  },
+  {
+    title: "prod's access log",
+    async run(ctx) {
+      const log = ctx.prod!.readAccessLog();
+      const connections = new Set(log.map((e) => e.connection));
+      const clients = new Set(log.map((e) => e.client.split(':')[0]));
+      say(`  ${log.length} requests on ${connections.size} connections, from ${[...clients].join(', ')}`);
+      say(`  by status: ${formatCounts(countBy(log, (e) => e.status))}`);
+      say(`  by path:   ${formatCounts(countBy(log, (e) => e.path))}`);
+      say('  first entries:');
+      say(indent(log.slice(0, 3).map((e) => JSON.stringify(e)).join('\n')));
+    },
+  },
+  {
+    title: 'Summary',
+    async run(ctx) {
+      const log = ctx.prod!.readAccessLog();
+      const guards = await ctx.lab.guardCounters();
+      const leaks = Object.entries(guards).filter(([, n]) => n > 0);
+      say(`  client made ${ctx.clientOutcomes.length} requests: ${formatCounts(countBy(ctx.clientOutcomes, (s) => s))}`);
+      say(`  prod logged ${log.length} requests: ${formatCounts(countBy(log, (e) => e.status))}`);
+      say(`  guards: ${leaks.length === 0 ? 'no packet took a forbidden path' : leaks.map(([k, n]) => `${k}=${n}`).join(', ')}`);
+      if (log.length !== ctx.clientOutcomes.length) throw new Error('prod did not log every request the client made');
+      if (leaks.length > 0) throw new Error('a guard counter is not zero');
+    },
+  },
+];
+
+function parseOptions(argv: string[]): DemoOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: { requests: { type: 'string', default: '200' }, concurrency: { type: 'string', default: '4' } },
+  });
+  const requests = Number(values.requests);
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > requests) {
+    throw new Error('usage: demo [--requests N] [--concurrency C]  (1 <= C <= N)');
+  }
+  return { requests, concurrency };
+}
+
+async function main(): Promise<number> {
+  let options: DemoOptions;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 2;
+  }
+  const started = Date.now();
+  const lab = await createLab();
+  const ctx: DemoContext = { options, lab, clientOutcomes: [] };
+  let failed = true;
+  try {
+    for (const [i, step] of steps.entries()) {
+      say(`\n== ${i + 1}. ${step.title}`);
+      await step.run(ctx);
+    }
+    failed = false;
+  } catch (err) {
+    say(`\nDemo failed: ${(err as Error).message}`);
+    say(`Logs: ${lab.logDir}\n${lab.logTail(10)}`);
+  } finally {
+    await lab.destroy({ keepLogs: failed });
+  }
+  say(`\nLab torn down (${((Date.now() - started) / 1000).toFixed(1)} s).`);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();
