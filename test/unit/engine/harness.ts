@@ -297,6 +297,8 @@ export interface ClientOptions {
   window?: number;
   /** First IP ID. */
   ipId?: number;
+  /** The client's TSval at simulation time 0 (its TS clock ticks with the simulation, 1/ms). */
+  tsBase?: number;
 }
 
 /**
@@ -317,7 +319,9 @@ export class Client {
   private sent: Buffer[] = [];
   private ipId: number;
   private sim: Sim;
-  private tsBase = 1_000_000;
+  private readonly tsBase: number;
+  /** Added to the TS clock: a test can make the client's TSval jump (even backwards). */
+  tsOffset = 0;
 
   constructor(sim: Sim, opts: ClientOptions = {}) {
     this.sim = sim;
@@ -330,6 +334,7 @@ export class Client {
     this.seq = this.isn;
     this.ack = seqAdd(opts.prodIsn ?? 0x50000000, 1);
     this.ipId = opts.ipId ?? 100;
+    this.tsBase = opts.tsBase ?? 1_000_000;
   }
 
   get stream(): Buffer {
@@ -392,7 +397,7 @@ export class Client {
   }
 
   tsVal(): number {
-    return (this.tsBase + this.sim.now) >>> 0;
+    return (this.tsBase + this.tsOffset + this.sim.now) >>> 0;
   }
 
   private build(f: { seq: number; ack: number; flags: number; window?: number; payload?: Buffer; options?: TcpOptionsSpec }): Buffer {
