@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_LOG_ROOT, sweepStaleLabs } from '../lab/index.js';
-import { newPrefix, namespaceName } from '../lab/names.js';
+import { newPrefix, namespaceName, procStat } from '../lab/names.js';
+import { listNamespaces } from '../lab/registry.js';
+import { CommandRunner } from '../lab/shell.js';
 
 const SELFTEST = join(dirname(fileURLToPath(import.meta.url)), '..', 'lab', 'selftest');
 
@@ -28,24 +30,15 @@ interface Held {
 }
 
 function namespacesWith(prefix: string): string[] {
-  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith(`${prefix}-`));
+  return listNamespaces(new CommandRunner()).filter((n) => n.startsWith(`${prefix}-`));
 }
 
 /** True once `pid` is gone (a zombie counts as gone: it holds no namespace). */
 async function processGone(pid: number, timeoutMs = 2000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    let state: string | undefined;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    } catch {
-      return true;
-    }
-    if (state === 'Z') return true;
+    const state = procStat(pid)?.[0];
+    if (state === undefined || state === 'Z') return true;
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -104,7 +104,7 @@ export class Lab {
     const ns = this.host(host).ns;
     const label = `${String(++this.spawnCount).padStart(2, '0')}-${host}-${opts.name ?? basename(cmd)}`;
     const argv = ['ip', 'netns', 'exec', ns, cmd, ...args];
-    writeFileSync(join(this.logDir, 'commands.log'), `${new Date().toISOString()} spawn ${label}: ${argv.join(' ')}\n`, { flag: 'a' });
+    this.run.note(`spawn ${label}: ${argv.join(' ')}`);
     const proc = new LabProcess(label, argv, join(this.logDir, `${label}.out`), join(this.logDir, `${label}.err`), { env: opts.env, cwd: opts.cwd });
     this.processes.add(proc);
     void proc.exited.then(() => this.processes.delete(proc));

@@ -59,18 +59,22 @@ export function prefixOwner(prefix: string): number | undefined {
   return m ? parseInt(m[1]!, BASE36) : undefined;
 }
 
-/** Clock ticks since boot at which `pid` started (field 22 of /proc/pid/stat), or undefined
- *  when there is no such process. Together with the pid it names one process uniquely. */
-export function processStartTime(pid: number): string | undefined {
+/** Fields 3.. of /proc/pid/stat (state first), or undefined when there is no such process. */
+export function procStat(pid: number): string[] | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
-  // The command name (field 2) is in parentheses and may contain spaces: count after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19];
+  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Clock ticks since boot at which `pid` started (field 22 of /proc/pid/stat), or undefined
+ *  when there is no such process. Together with the pid it names one process uniquely. */
+export function processStartTime(pid: number): string | undefined {
+  return procStat(pid)?.[19];
 }
 
 /** Octet x of the lab's networks: hosts live on 10.231.x.0/24, fake clients on 10.232.x.0/24. */

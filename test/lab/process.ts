@@ -71,12 +71,9 @@ export class LabProcess {
     return this.err;
   }
 
-  /** stdout as JSON lines (the agents' output protocol); blank and non-JSON lines fail. */
+  /** stdout as JSON lines (the agents' output protocol). */
   jsonLines<T = Record<string, unknown>>(): T[] {
-    return this.out
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as T);
+    return parseJsonLines<T>(this.out);
   }
 
   /** Resolves with the first match of `pattern` in the program's stdout (or stderr with
@@ -150,6 +147,14 @@ export class LabProcess {
       throw new Error(`${this.name} failed (code ${info.code}, signal ${info.signal}); stderr:\n${this.err.slice(-2000)}`);
     }
   }
+}
+
+/** One JSON value per non-blank line; anything else is an error. */
+export function parseJsonLines<T>(text: string): T[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as T);
 }
 
 function keepTail(s: string): string {

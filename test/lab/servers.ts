@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './lab.js';
-import type { LabProcess } from './process.js';
+import { parseJsonLines, type LabProcess } from './process.js';
 
 export const HTTP_PORT = 80;
 export const REDIS_PORT = 6379;
@@ -209,15 +209,7 @@ export async function startEchoServer(lab: Lab, host: string, opts: { port?: num
   };
 }
 
+/** A log file of JSON lines; none yet when the server has not logged anything. */
 function readJsonLines<T>(path: string): T[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
+  return existsSync(path) ? parseJsonLines<T>(readFileSync(path, 'utf8')) : [];
 }

@@ -69,13 +69,18 @@ export class CommandRunner {
     }
   }
 
-  private log(cmd: string, args: readonly string[]): void {
+  /** Appends a time-stamped line to the commands log (if this runner has one). */
+  note(line: string): void {
     if (this.logFile === undefined) return;
     try {
-      appendFileSync(this.logFile, `${new Date().toISOString()} ${[cmd, ...args].join(' ')}\n`);
+      appendFileSync(this.logFile, `${new Date().toISOString()} ${line}\n`);
     } catch {
       // The log directory may already be gone during a late teardown; commands still run.
     }
+  }
+
+  private log(cmd: string, args: readonly string[]): void {
+    this.note([cmd, ...args].join(' '));
   }
 }
 
