@@ -201,6 +201,52 @@ describe('RawSocketSink', () => {
   });
 });
 
+/** A socket whose binding sends synchronously, failing with the scripted errors first. */
+class ImmediateSocket extends FakeSocket {
+  readonly immediate: Buffer[] = [];
+  constructor(private readonly failures: string[]) {
+    super();
+  }
+  sendNow(buffer: Buffer, offset: number, length: number): void {
+    const failure = this.failures.shift();
+    if (failure !== undefined) throw new Error(failure);
+    this.immediate.push(Buffer.from(buffer.subarray(offset, offset + length)));
+  }
+}
+
+describe('RawSocketSink with a synchronous binding', () => {
+  test('sends at once without queueing while the kernel takes packets', () => {
+    const fake = new ImmediateSocket([]);
+    const sink = new RawSocketSink({ createSocket: () => fake });
+    const buf = packet(7);
+    for (let i = 0; i < 100; i++) assert.equal(sink.send(buf, 0, buf.length, DST), true);
+    assert.equal(fake.immediate.length, 100);
+    assert.equal(fake.sends.length, 0, 'nothing went through the callback queue');
+    assert.equal(sink.stats().sent, 100);
+  });
+
+  test('queues after a transient error, keeping order behind the queued packet', () => {
+    const fake = new ImmediateSocket(['No buffer space available']);
+    const sink = new RawSocketSink({ createSocket: () => fake });
+    assert.equal(sink.send(packet(1), 0, 40, DST), true);
+    assert.equal(sink.send(packet(2), 0, 40, DST), true);
+    assert.deepEqual(fake.sends.map((x) => x.bytes[0]), [1], 'the failed packet is retried through the queue');
+    fake.complete();
+    assert.deepEqual(fake.sends.map((x) => x.bytes[0]), [1, 2], 'the next one waited behind it');
+    fake.complete();
+    assert.equal(sink.stats().sent, 2);
+    assert.equal(sink.stats().retried, 1);
+  });
+
+  test('counts a permanent error and refuses the packet', () => {
+    const fake = new ImmediateSocket(['Message too long']);
+    const sink = new RawSocketSink({ createSocket: () => fake });
+    assert.equal(sink.send(packet(1), 0, 40, DST), false);
+    assert.equal(sink.stats().errors['EMSGSIZE'], 1);
+    assert.equal(sink.send(packet(2), 0, 40, DST), true);
+  });
+});
+
 describe('errnoName', () => {
   test('maps strerror text to errno names', () => {
     assert.equal(errnoName(new Error('No buffer space available')), 'ENOBUFS');

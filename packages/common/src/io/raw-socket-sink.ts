@@ -1,8 +1,10 @@
 /**
  * Injection through a raw IPv4 socket (the `raw-socket` binding). Protocol IPPROTO_RAW implies
  * IP_HDRINCL (raw(7)): we hand the kernel complete IPv4 packets, and such a socket receives
- * nothing. raw-socket completes one send per callback, so the sink keeps its own bounded queue
- * of pooled slots and keeps exactly one send in flight. Unlike upstream tcpcopy, a failed send
+ * nothing. raw-socket's own send() queues each packet until the socket polls writable, one send
+ * per event-loop turn: far too slow for bursts (a capture wake-up delivers many packets). Its
+ * binding's send is a plain non-blocking sendto(), so the sink calls it directly and only queues
+ * (in pooled slots, one send in flight) after a transient error. Unlike upstream tcpcopy, a failed send
  * never ends the process: transient errors are retried a few times, then every failure is
  * counted by errno name.
  */
@@ -20,6 +22,8 @@ export type SendCallback = (error: Error | null, bytes: number) => void;
  *  in a fake through RawSocketSinkOptions.createSocket. */
 export interface RawSocket {
   send(buffer: Buffer, offset: number, length: number, address: string, afterCallback: SendCallback): unknown;
+  /** Immediate non-blocking send; throws the errno's strerror() text. Absent: queue only. */
+  sendNow?(buffer: Buffer, offset: number, length: number, address: string): void;
   pauseRecv(): unknown;
   close(): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
@@ -46,8 +50,19 @@ export interface RawSocketSinkOptions {
   createSocket?: () => RawSocket;
 }
 
+/** What raw-socket's Socket wraps: its binding, whose send() is synchronous. */
+interface RawSocketBinding {
+  send(buffer: Buffer, offset: number, length: number, address: string, done: (bytes: number) => void): unknown;
+}
+
+const IGNORE_BYTES = (): void => {};
+
 function createRawSocket(): RawSocket {
-  return loadRawSocket().createSocket({ protocol: IPPROTO_RAW });
+  const socket = loadRawSocket().createSocket({ protocol: IPPROTO_RAW }) as RawSocket & { wrap: RawSocketBinding };
+  socket.sendNow = (buffer, offset, length, address) => {
+    socket.wrap.send(buffer, offset, length, address, IGNORE_BYTES);
+  };
+  return socket;
 }
 
 export const DEFAULT_SINK_QUEUE = 4096;
@@ -111,6 +126,17 @@ export class RawSocketSink implements PacketSink {
     if (this.closed) return this.refuse('ECLOSED');
     // Checked here because raw-socket would report it synchronously from inside send().
     if (!isIPv4(dstIp)) return this.refuse('EADDRESS');
+    if (this.count === 0 && this.socket.sendNow !== undefined) {
+      try {
+        this.socket.sendNow(buf, offset, length, dstIp);
+        this.sent++;
+        return true;
+      } catch (err) {
+        const code = errnoName(err as Error);
+        if (!TRANSIENT.has(code)) return this.refuse(code);
+        this.retried++;
+      }
+    }
     if (this.count === this.capacity) {
       this.queueFull++;
       return false;
