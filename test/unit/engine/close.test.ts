@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { TcpFlag } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { FIN_WAIT_MS, seqAdd } from '@tcpcopy/copier';
-import { Sim, TARGET_IP, TARGET_PORT, bytes, connect } from './harness.js';
+import { Sim, TARGET_IP, TARGET_PORT, bytes, connect, dropWhere } from './harness.js';
 import { decodePacket, hasFlags, isRst, type Packet } from './packets.js';
 
 const isFin = (p: Packet): boolean => (p.flags & TcpFlag.FIN) !== 0;
@@ -46,6 +46,47 @@ describe('engine: closing (FIN and RST both ways)', () => {
     const del = sim.host.events.find((e) => e.kind === 'routeDel')!;
     assert.ok(del.at >= endedAt + 2000 - 2 && del.at <= endedAt + 2000, `routeDel at ${del.at}`);
     assert.equal(sim.engine.sessionCount, 0);
+  });
+
+  test('a lost final ACK: the target’s FIN retransmission is acked again, not reset', () => {
+    const sim = new Sim({ target: { onFin: (conn, now) => sim.target.close(conn, now) } });
+    const c = connect(sim);
+    c.feed(c.data('bye'));
+    sim.settle();
+    // Drop the engine's ACK of the target's FIN (the last packet of the exchange).
+    sim.toTarget = dropWhere((p) => p.flags === TcpFlag.ACK && sim.target.only().finSent, 1);
+    c.feed(c.fin());
+    sim.run(1000);
+    const conn = sim.target.only();
+    assert.equal(sim.engine.counters.sessionsEnded.finished, 1);
+    assert.equal(conn.finAcked, true, 'the FIN retransmission was acknowledged');
+    assert.equal(conn.resetByPeer, false);
+    assert.equal(sim.injected().filter(isRst).length, 0, sim.describeAll());
+    assert.equal(sim.engine.counters.resetsToStrays, 0);
+  });
+
+  test('after a clean close, a late duplicate is acked (TIME_WAIT) while new data is reset', () => {
+    const sim = new Sim({ target: { onFin: (conn, now) => sim.target.close(conn, now) } });
+    const c = connect(sim);
+    const conn = sim.target.only();
+    c.feed(c.data('req'));
+    sim.settle();
+    sim.target.respond(conn, 'response', sim.now);
+    sim.settle();
+    c.feed(c.fin(8));
+    sim.settle();
+    assert.equal(sim.engine.counters.sessionsEnded.finished, 1);
+    const old = sim.targetSent.find((p) => p.payload.length > 0)!;
+    const before = sim.injected().length;
+    sim.targetRecord(old);
+    const reply = sim.injected().slice(before);
+    assert.equal(reply.length, 1);
+    assert.equal(reply[0]!.flags, TcpFlag.ACK, 'acknowledged, not reset');
+    assert.equal(reply[0]!.ack, conn.sndNxt);
+    const fresh = buildTcpPacket({ src: TARGET_IP, dst: c.ip, srcPort: TARGET_PORT, dstPort: c.port, seq: conn.sndNxt, ack: conn.rcvNxt, flags: TcpFlag.ACK | TcpFlag.PSH, window: 100, payload: Buffer.from('new') });
+    sim.targetRecord(decodePacket(fresh));
+    assert.ok(isRst(sim.injected().at(-1)!), 'data beyond the close is reset');
+    assert.equal(sim.engine.counters.resetsToStrays, 1);
   });
 
   test('the target closes first: its FIN is acked; the client FIN later finishes the session', () => {

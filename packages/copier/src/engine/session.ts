@@ -64,6 +64,8 @@ export class Session implements TimerOwner {
   endReason: SessionEndReason | undefined;
   /** When the session may be forgotten (Closed only): a TIME_WAIT analogue. */
   lingerUntil = 0;
+  /** Ended by the FIN exchange in both directions (lingering answers like TIME_WAIT). */
+  private closedCleanly = false;
 
   private readonly ctx: SessionContext;
   private readonly queue = new SegmentQueue();
@@ -189,6 +191,12 @@ export class Session implements TimerOwner {
   onTargetPacket(tcp: TcpView, now: number): void {
     const counters = this.ctx.counters;
     if (this.state === SessionState.Closed) {
+      if (this.closedCleanly && this.isOldDuplicate(tcp)) {
+        // TIME_WAIT (RFC 9293 §3.10.7.4): a retransmitted FIN (our last ACK was lost) or a late
+        // duplicate is acknowledged, as Linux does, rather than resetting a clean close.
+        this.sendPureAck();
+        return;
+      }
       if (tcp.payloadLength > 0 || tcp.flags & (TcpFlag.SYN | TcpFlag.FIN)) {
         if (!(tcp.flags & TcpFlag.RST)) {
           counters.resetsToStrays++;
@@ -537,6 +545,7 @@ export class Session implements TimerOwner {
     if (this.targetFin && this.clientFinSent && this.sndUna === this.sndMax) {
       // The test server's FIN needs our ACK unless the last packet sent already carried it.
       if (this.ackDue) this.sendPureAck();
+      this.closedCleanly = true;
       this.end(SessionEndReason.Finished, now, false);
     }
   }
@@ -546,6 +555,13 @@ export class Session implements TimerOwner {
     // RFC 5961 §3.2 in spirit: only a reset inside the receive window ends the session.
     const distance = seqDiff(tcp.seq, this.rcvNxt);
     return distance >= -UNSCALED_MAX_WINDOW && distance <= UNSCALED_MAX_WINDOW << 4;
+  }
+
+  /** Data or FIN the test server sent before, entirely at or below what we acknowledged. */
+  private isOldDuplicate(tcp: TcpView): boolean {
+    const flags = tcp.flags;
+    if (flags & (TcpFlag.SYN | TcpFlag.RST) || (tcp.payloadLength === 0 && !(flags & TcpFlag.FIN))) return false;
+    return seqLe(seqAdd(tcp.seq, tcp.payloadLength + (flags & TcpFlag.FIN ? 1 : 0)), this.rcvNxt);
   }
 
   private strayResetSeq(tcp: TcpView): number {
