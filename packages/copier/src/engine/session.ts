@@ -588,7 +588,12 @@ export class Session implements TimerOwner {
     let deadline = Math.min(this.rtoDeadline, this.paceDeadline, this.gapSince + GAP_TIMEOUT_MS, this.finWaitSince + FIN_WAIT_MS);
     if (this.state === SessionState.SynSent) deadline = Math.min(deadline, this.createdAt + ESTABLISH_TIMEOUT_MS);
     const idle = this.hasPendingData() ? this.ctx.config.sessionTimeoutMs : this.ctx.config.keepaliveTimeoutMs;
-    deadline = Math.min(deadline, this.lastActivityAt + idle);
-    this.ctx.arm(this, Math.max(deadline, now));
+    deadline = Math.max(Math.min(deadline, this.lastActivityAt + idle), now);
+    // Never move an armed deadline later: the timer heap cancels lazily, so each later re-arm
+    // (one per packet, as the idle deadline follows lastActivityAt) would leave an entry behind
+    // until its time came, buried under any earlier one: up to -k seconds of entries. The
+    // earlier timer fires instead; onTimer re-checks every condition and re-arms.
+    if (deadline >= this.timerDeadline) return;
+    this.ctx.arm(this, deadline);
   }
 }
