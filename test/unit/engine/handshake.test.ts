@@ -1,5 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { TcpFlag } from '@tcpcopy/common';
+import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { seqAdd } from '@tcpcopy/copier';
 import { CLIENT_IP, Client, PROD_IP, Sim, TARGET_IP, TARGET_PORT, assertChecksums, bytes, connect } from './harness.js';
 import { isPureAck, isSyn } from './packets.js';
@@ -111,6 +113,23 @@ describe('engine: handshake with a captured SYN', () => {
     assert.equal(inj[2]!.payload.toString(), 'early');
     assert.equal(sim.target.only().received.toString(), 'early');
   });
+
+  test(
+    'a SYN carrying data (TCP Fast Open): the data reaches a target that did not accept it in the SYN',
+    { todo: 'the engine resends SYN+data in ESTABLISHED until retransmit_limit; needs a design for splitting the SYN (pacing ackBase)' },
+    () => {
+      const sim = new Sim();
+      const c = new Client(sim);
+      const syn = buildTcpPacket({ src: c.ip, dst: c.dstIp, srcPort: c.port, dstPort: c.dstPort, seq: c.isn, ack: 0, flags: TcpFlag.SYN, window: 64240, options: { mss: 1460 }, payload: Buffer.from('GET /tfo') });
+      c.feed(syn);
+      c.seq = seqAdd(c.isn, 1 + 8);
+      sim.run(1);
+      c.feed(c.pureAck());
+      sim.run(5000);
+      assert.equal(sim.target.only().received.toString(), 'GET /tfo');
+      assert.equal(sim.engine.counters.sessionsEnded.retransmit_limit, 0);
+    },
+  );
 
   test('not our target: packets to other ports are not claimed', () => {
     const sim = new Sim();
