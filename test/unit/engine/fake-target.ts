@@ -59,7 +59,6 @@ export class TargetConn {
   finAcked = false;
   finReceived = false;
   resetByPeer = false;
-  resetSent = false;
   /** Closed by the FIN exchange: later segments are absorbed, not reset. */
   timeWait = false;
   /** Segments that arrived after the FIN exchange completed. */
@@ -109,11 +108,6 @@ export class TargetConn {
 
   get receivedLength(): number {
     return seqDiff(this.rcvNxt, seqAdd(this.irs, 1)) - (this.finReceived ? 1 : 0);
-  }
-
-  /** Data packets (payload > 0) received, in arrival order. */
-  get dataPackets(): Packet[] {
-    return this.packets.filter((p) => p.payload.length > 0);
   }
 
   accept(bytes: Buffer): void {
@@ -248,7 +242,6 @@ export class FakeTarget {
   reset(conn: TargetConn, now: number): void {
     this.now = now;
     this.send(conn, { seq: conn.sndNxt, ack: conn.rcvNxt, flags: TcpFlag.RST | TcpFlag.ACK, window: 0 }, false);
-    conn.resetSent = true;
     conn.state = TargetConnState.Closed;
     conn.rtoAt = Infinity;
   }

@@ -217,10 +217,6 @@ export class Sim {
     this.runUntil(() => this.wire.length === 0, maxMs);
   }
 
-  get inFlight(): number {
-    return this.wire.length;
-  }
-
   /** Injected packets toward the target (the engine's output), optionally since index `from`. */
   injected(from = 0): Packet[] {
     return this.host.injected.slice(from);
@@ -340,11 +336,6 @@ export class Client {
   get stream(): Buffer {
     if (this.sent.length > 1) this.sent = [Buffer.concat(this.sent)];
     return this.sent[0] ?? Buffer.alloc(0);
-  }
-
-  /** The seq the next data byte will carry (after the SYN). */
-  get nextSeq(): number {
-    return this.seq;
   }
 
   syn(): Buffer {
