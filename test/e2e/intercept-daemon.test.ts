@@ -158,3 +158,20 @@ test('intercept -d: the parent exits 0, the daemon writes -P, runs detached and 
     assert.ok(logged(logFile, 'final stats'));
   });
 });
+
+test('intercept -u nobody: drops root once capture and the control port are open, and still stops cleanly', async (t) => {
+  await withLab(t, async (lab) => {
+    const { aux } = lab.hosts;
+    const logFile = join(lab.logDir, 'intercept-u.log');
+    const intercept = lab.spawn('aux', INTERCEPT, ['-u', 'nobody', '-i', aux.iface, '-F', 'tcp and src port 8000', '-p', String(PORT), '-l', logFile], { name: 'intercept-u' });
+    const running = await poll(() => logged(logFile, 'intercept running') ?? (intercept.running ? undefined : { exited: true }), 'intercept to start');
+    assert.ok(!('exited' in running), `intercept exited: ${intercept.stderr}`);
+    const status = readFileSync(`/proc/${intercept.pid}/status`, 'utf8');
+    const ids = (key: string): string[] => (new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/);
+    const nobody = '65534';
+    assert.deepEqual(ids('Uid'), [nobody, nobody, nobody, nobody]);
+    assert.deepEqual(ids('Gid'), [nobody, nobody, nobody, nobody]);
+    assert.deepEqual(ids('Groups'), [nobody]);
+    assert.deepEqual(await intercept.stop('SIGTERM', 3000), { code: 0, signal: null }, intercept.stderr);
+  });
+});
