@@ -3,7 +3,7 @@
  * re-executes the same command detached from the terminal with its stdio on /dev/null; the
  * parent exits 0 once the child runs, as a forking daemon's parent does.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ErrorCode, RuntimeError } from './errors.js';
 
@@ -67,22 +67,38 @@ export function writePidFile(path: string, pid: number): () => void {
 }
 
 /**
- * -u: after the capture handles and the raw socket are open, run as `user` (and its primary
- * group). The open sockets keep working; nothing new needing privileges can be opened.
+ * -u: once the capture handles and sockets are open, root is no longer needed; the process
+ * switches to the given user (and that user's groups) for good. Open sockets keep working.
  */
-export function dropPrivileges(user: string): void {
+const NUMERIC_ID = /^\d+$/;
+
+/** The user's groups, primary first, as the system resolves them through NSS (`id -G`). */
+function groupsOf(user: string): number[] {
+  let out: string;
   try {
-    const passwd = readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .map((line) => line.split(':'))
-      .find((fields) => fields[0] === user || fields[2] === user);
-    const gid = passwd?.[3] === undefined ? undefined : Number.parseInt(passwd[3], 10);
-    if (gid !== undefined) {
-      process.setgroups?.([gid]);
-      process.setgid?.(gid);
-    }
-    process.setuid?.(/^\d+$/.test(user) ? Number(user) : user);
+    out = execFileSync('id', ['-G', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch {
+    throw new RuntimeError(ErrorCode.USER, `-u ${user}: no such user`);
+  }
+  return out.trim().split(/\s+/).map(Number);
+}
+
+/** Switches supplementary groups, gid and uid to `user` (a name or a numeric uid). */
+export function dropPrivileges(user: string): void {
+  const { setgroups, setgid, setuid } = process;
+  if (setgroups === undefined || setgid === undefined || setuid === undefined) {
+    throw new RuntimeError(ErrorCode.USER, `-u ${user}: this platform cannot switch users`);
+  }
+  if (process.getuid?.() !== 0) {
+    throw new RuntimeError(ErrorCode.USER, `-u ${user}: only root can switch users (running as uid ${process.getuid?.() ?? '?'})`);
+  }
+  const groups = groupsOf(user);
+  try {
+    // Groups first: once the uid is dropped, changing them is no longer allowed.
+    setgroups(groups);
+    setgid(groups[0]!);
+    setuid(NUMERIC_ID.test(user) ? Number(user) : user);
   } catch (err) {
-    throw new RuntimeError(ErrorCode.USER, `cannot switch to user ${user}: ${(err as Error).message}`);
+    throw new RuntimeError(ErrorCode.USER, `-u ${user}: cannot switch user: ${(err as Error).message}`, { cause: err });
   }
 }

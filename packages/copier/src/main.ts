@@ -9,6 +9,7 @@ import {
   RawSocketSink,
   createLogger,
   daemonize,
+  defaultCaptureDevices,
   dropPrivileges,
   ipv4ToString,
   writePidFile,
@@ -69,7 +70,7 @@ export async function main(config: CopierConfig, io?: CopierIo): Promise<void> {
   const log = createLogger({ name: 'tcpcopy', level: config.logLevel, file: config.logFile });
   const engineConfig = engineConfigOf(config);
   const filter = buildCaptureFilter(engineConfig.targets, config.filter);
-  const devices = config.devices.length > 0 ? config.devices : ['any'];
+  const devices = config.devices.length > 0 ? config.devices : defaultCaptureDevices();
   const clock = io?.clock ?? systemClock;
   const sink = io?.sink ?? new RawSocketSink();
   const targetNames = new Map<number, string>();

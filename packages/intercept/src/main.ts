@@ -13,9 +13,11 @@ import {
   ipv4ToString,
   readPackageVersion,
   writePidFile,
+  defaultCaptureDevices,
+  dropPrivileges,
 } from '@tcpcopy/common';
 import { describeInterceptConfig, type InterceptConfig } from './config.js';
-import { InterceptDaemon, defaultCaptureDevices, dropPrivileges } from './daemon/index.js';
+import { InterceptDaemon } from './daemon/index.js';
 
 /** On SIGTERM, copier connections get this long to take their last responses frames. */
 const CLOSE_GRACE_MS = 300;

@@ -5,3 +5,4 @@ export * from './live-capture.js';
 export * from './pcap-format.js';
 export * from './pcap-file.js';
 export * from './raw-socket-sink.js';
+export * from './devices.js';

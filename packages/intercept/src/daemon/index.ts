@@ -1,6 +1,4 @@
 export * from './control-server.js';
 export * from './flush-timer.js';
 export * from './reply-capture.js';
-export * from './devices.js';
-export * from './privileges.js';
 export * from './intercept-daemon.js';

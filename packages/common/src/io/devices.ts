@@ -7,7 +7,7 @@
  * LiveCapture then checks each name against cap's list when it opens them.
  */
 import { readFileSync } from 'node:fs';
-import { ErrorCode, PacketIoError } from '@tcpcopy/common';
+import { ErrorCode, PacketIoError } from '../errors.js';
 
 /** <linux/if.h>: IFF_UP, the administrative "up" bit of /sys/class/net/<if>/flags. */
 const IFF_UP = 0x1;

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultCaptureDevices, parseProcNetDev } from '@tcpcopy/intercept';
+import { defaultCaptureDevices, parseProcNetDev } from '@tcpcopy/common';
 
 describe('default capture devices', () => {
   const PROC_NET_DEV = `Inter-|   Receive                                                |  Transmit
