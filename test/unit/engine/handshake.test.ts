@@ -4,7 +4,7 @@ import { TcpFlag } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { seqAdd } from '@tcpcopy/copier';
 import { CLIENT_IP, Client, PROD_IP, Sim, TARGET_IP, TARGET_PORT, assertChecksums, bytes, connect } from './harness.js';
-import { isPureAck, isSyn } from './packets.js';
+import { decodePacket, isPureAck, isSyn } from './packets.js';
 
 describe('engine: handshake with a captured SYN', () => {
   test('route is added before the SYN; the SYN keeps its options and goes to the target from the client address', () => {
@@ -155,5 +155,38 @@ describe('engine: handshake with a captured SYN', () => {
     sim.settle();
     assert.equal(sim.injected().length, before);
     assert.equal(sim.engine.counters.truncatedPackets, 1);
+  });
+});
+
+describe('engine: the test server restarts the handshake (SYN cookies)', () => {
+  test('a SYN-ACK with a new ISN replaces a cookie SYN-ACK the server no longer honours', () => {
+    const COOKIE_ISN = 0x0badc0de;
+    const sim = new Sim({ target: { isn: () => 0x12345678 } });
+    // The server's real SYN-ACK reaches the copier late, after the copier's SYN retransmission.
+    sim.toEngine = (p) => ((p.flags & TcpFlag.SYN) !== 0 ? [300] : [0]);
+    // What was seen in the lab: the server silently ignores packets acking its cookie ISN.
+    sim.toTarget = (p) => (p.ack === seqAdd(COOKIE_ISN, 1) && (p.flags & TcpFlag.ACK) !== 0 ? [] : [0]);
+    const c = new Client(sim, { timestamps: true });
+    c.feed(c.syn());
+    sim.run(250);
+    // The server's first answer was a cookie: it keeps no state for it.
+    const cookie = buildTcpPacket({
+      src: TARGET_IP,
+      dst: CLIENT_IP,
+      srcPort: TARGET_PORT,
+      dstPort: c.port,
+      seq: COOKIE_ISN,
+      ack: seqAdd(c.isn, 1),
+      flags: TcpFlag.SYN | TcpFlag.ACK,
+      window: 65160,
+      options: { mss: 1460, timestamps: { val: 1, ecr: 0 } },
+    });
+    sim.targetRecord(decodePacket(cookie, sim.now));
+    c.feed(c.pureAck());
+    c.feed(c.data('GET / HTTP/1.1\r\n\r\n'));
+    sim.settle();
+    assert.equal(sim.engine.counters.handshakesRestarted, 1);
+    assert.equal(sim.target.only().state, 'established');
+    assert.equal(sim.target.only().received.toString(), 'GET / HTTP/1.1\r\n\r\n', sim.describeAll());
   });
 });

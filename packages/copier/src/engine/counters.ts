@@ -37,6 +37,8 @@ export interface EngineCounters {
   sessionsStarted: number;
   sessionsJoinedMidStream: number;
   sessionsEstablished: number;
+  /** The test server answered a SYN retransmission with a new ISN (its first SYN-ACK was a cookie). */
+  handshakesRestarted: number;
   sessionsSampledOut: number;
   sessionsShed: number;
   tupleSpaceExhausted: number;
@@ -67,6 +69,7 @@ export function newCounters(): EngineCounters {
     sessionsStarted: 0,
     sessionsJoinedMidStream: 0,
     sessionsEstablished: 0,
+    handshakesRestarted: 0,
     sessionsSampledOut: 0,
     sessionsShed: 0,
     tupleSpaceExhausted: 0,

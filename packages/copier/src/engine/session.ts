@@ -5,7 +5,7 @@
  *
  * Pure: time comes in as arguments; packets go out through the SessionContext.
  */
-import { TcpFlag, type TcpView } from '@tcpcopy/common';
+import { TCP_MAX_WINDOW_SCALE, TcpFlag, type TcpView } from '@tcpcopy/common';
 import { SessionEndReason, type EngineCounters } from './counters.js';
 import { segmentEnd, type Segment } from './segment.js';
 import { SegmentQueue } from './segment-queue.js';
@@ -79,6 +79,8 @@ export class Session implements TimerOwner {
   private sndMax: number;
 
   private targetIsn = 0;
+  /** The test server sent something other than a SYN-ACK: its side of the handshake is done. */
+  private targetConfirmed = false;
   private rcvNxt = 0;
   private targetWindowShift = 0;
   private sendWindow = 0;
@@ -431,19 +433,24 @@ export class Session implements TimerOwner {
   // --- the test server's side ---------------------------------------------------------
 
   private onSynAck(tcp: TcpView, now: number): void {
+    if (tcp.ack !== seqAdd(this.isn, 1)) return; // an older incarnation's SYN-ACK
     if (this.state === SessionState.Established) {
-      if (tcp.seq === this.targetIsn) this.sendPureAck(); // our handshake ACK was lost
+      if (tcp.seq === this.targetIsn) {
+        this.sendPureAck(); // our handshake ACK was lost
+      } else if (!this.targetConfirmed) {
+        // The test server answered a retransmitted SYN with a new ISN: its first SYN-ACK was a
+        // SYN cookie (SYN queue full) or its request was dropped. Until it has sent anything
+        // but SYN-ACKs, the newest handshake is the one it will accept: adopt it and resend.
+        this.ctx.counters.handshakesRestarted++;
+        this.learnSynAck(tcp);
+        this.sendPureAck();
+        this.sndNxt = this.sndUna;
+        this.sendIndex = 0;
+        this.trySend(now);
+      }
       return;
     }
-    if (tcp.ack !== seqAdd(this.isn, 1)) return; // an older incarnation's SYN-ACK
-    this.targetIsn = tcp.seq;
-    this.rcvNxt = seqAdd(tcp.seq, 1);
-    const opts = tcp.options;
-    // RFC 7323 §2.2: scaling is on only when both SYNs carried the option.
-    this.targetWindowShift = this.synHadWindowScale && opts.windowScale >= 0 ? opts.windowScale : 0;
-    this.sendWindow = tcp.window; // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
-    this.send.tsOn = this.synHadTimestamps && opts.hasTimestamps;
-    if (this.send.tsOn) this.send.tsEcr = opts.tsVal;
+    this.learnSynAck(tcp);
     this.state = SessionState.Established;
     this.ctx.counters.sessionsEstablished++;
     this.lastAckSeen = tcp.ack;
@@ -453,7 +460,19 @@ export class Session implements TimerOwner {
     this.trySend(now);
   }
 
+  private learnSynAck(tcp: TcpView): void {
+    this.targetIsn = tcp.seq;
+    this.rcvNxt = seqAdd(tcp.seq, 1);
+    const opts = tcp.options;
+    // RFC 7323 §2.2: scaling is on only when both SYNs carried the option (at most 14, §2.3).
+    this.targetWindowShift = this.synHadWindowScale && opts.windowScale >= 0 ? Math.min(opts.windowScale, TCP_MAX_WINDOW_SCALE) : 0;
+    this.sendWindow = tcp.window; // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
+    this.send.tsOn = this.synHadTimestamps && opts.hasTimestamps;
+    if (this.send.tsOn) this.send.tsEcr = opts.tsVal;
+  }
+
   private processAck(tcp: TcpView, now: number): void {
+    this.targetConfirmed = true;
     this.sendWindow = tcp.window << this.targetWindowShift;
     if (this.send.tsOn && tcp.options.hasTimestamps && seqGe(tcp.options.tsVal, this.send.tsEcr)) {
       this.send.tsEcr = tcp.options.tsVal;
