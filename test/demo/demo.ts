@@ -1,13 +1,14 @@
 /**
- * The lab demo (./scripts/demo): brings up the namespace lab, serves HTTP from nginx on prod,
- * drives real clients (curl, ab) from client, and prints what each side saw. The demo is a
- * list of steps sharing one context: copying traffic to target is added as more steps
- * (start intercept on aux, tcpcopy on prod, compare target's log) without touching these.
+ * The lab demo (./scripts/demo): brings up the namespace lab, serves HTTP from nginx on prod and
+ * on target, starts intercept on aux and tcpcopy on prod as an operator would, drives real
+ * clients (curl, ab) against prod, and prints what production served next to what the test
+ * server received. A list of steps sharing one context.
  *
  *   ./scripts/demo [--requests N] [--concurrency C]
  */
 import { parseArgs } from 'node:util';
-import { createLab, type Lab, type NginxServer } from '../lab/index.js';
+import { createLab, type Lab, type LabProcess, type NginxServer } from '../lab/index.js';
+import { CONTROL_PORT, fakeRange, lastStats, settle, startIntercept, startTcpcopy } from '../e2e/copy-harness.js';
 
 interface DemoOptions {
   requests: number;
@@ -18,6 +19,10 @@ interface DemoContext {
   readonly options: DemoOptions;
   readonly lab: Lab;
   prod?: NginxServer;
+  target?: NginxServer;
+  tcpcopy?: LabProcess;
+  /** tcpcopy's final stats line, read after it stopped. */
+  copierStats?: Record<string, unknown>;
   /** Outcome of each request the client side made, as the client saw it: the status code
    *  (curl) or ab's classes 2xx, non-2xx, failed. */
   clientOutcomes: string[];
@@ -57,10 +62,22 @@ const steps: DemoStep[] = [
     },
   },
   {
-    title: 'nginx on prod',
+    title: 'nginx on prod (production) and on target (test server)',
     async run(ctx) {
       ctx.prod = await ctx.lab.startNginx('prod');
-      say(`  listening on ${ctx.prod.url()}`);
+      ctx.target = await ctx.lab.startNginx('target');
+      say(`  production  ${ctx.prod.url()}`);
+      say(`  test server ${ctx.target.url()}  (routes ${ctx.lab.fakeSubnet} via aux ${ctx.lab.host('aux').ip})`);
+    },
+  },
+  {
+    title: 'intercept on aux, tcpcopy on prod',
+    async run(ctx) {
+      const { lab } = ctx;
+      await startIntercept(lab, 80);
+      say(`  aux$  intercept -i ${lab.host('aux').iface} -F 'tcp and src port 80'      (control port ${CONTROL_PORT})`);
+      ctx.tcpcopy = await startTcpcopy(lab, { port: 80 });
+      say(`  prod$ tcpcopy -x 80-${lab.host('target').ip}:80 -s ${lab.host('aux').ip} -c ${fakeRange(lab)} -n 1`);
     },
   },
   {
@@ -106,16 +123,42 @@ const steps: DemoStep[] = [
     },
   },
   {
+    title: "target's access log (what the test server received)",
+    async run(ctx) {
+      const expected = ctx.prod!.readAccessLog().length;
+      await settle(() => ctx.target!.readAccessLog().length, expected);
+      const log = ctx.target!.readAccessLog();
+      const clients = new Set(log.map((e) => e.client.split(':')[0]));
+      say(`  ${log.length} requests on ${new Set(log.map((e) => e.connection)).size} connections, from ${clients.size} fake clients`);
+      say(`  by status: ${formatCounts(countBy(log, (e) => e.status))}`);
+      say(`  by path:   ${formatCounts(countBy(log, (e) => e.path))}`);
+    },
+  },
+  {
+    title: 'tcpcopy stops (SIGTERM) and reports',
+    async run(ctx) {
+      await ctx.tcpcopy!.stop();
+      ctx.copierStats = lastStats(ctx.tcpcopy!);
+      const stats = ctx.copierStats as { sessions?: object; client?: object; injected?: object } | undefined;
+      say(`  sessions: ${JSON.stringify(stats?.sessions)}`);
+      say(`  client:   ${JSON.stringify(stats?.client)}`);
+      say(`  injected: ${JSON.stringify(stats?.injected)}`);
+    },
+  },
+  {
     title: 'Summary',
     async run(ctx) {
       const log = ctx.prod!.readAccessLog();
       const guards = await ctx.lab.guardCounters();
       const leaks = Object.entries(guards).filter(([, n]) => n > 0);
       say(`  client made ${ctx.clientOutcomes.length} requests: ${formatCounts(countBy(ctx.clientOutcomes, (s) => s))}`);
+      const copied = ctx.target!.readAccessLog();
       say(`  prod logged ${log.length} requests: ${formatCounts(countBy(log, (e) => e.status))}`);
+      say(`  target logged ${copied.length} copied requests: ${formatCounts(countBy(copied, (e) => e.status))}`);
       say(`  guards: ${leaks.length === 0 ? 'no packet took a forbidden path' : leaks.map(([k, n]) => `${k}=${n}`).join(', ')}`);
       if (log.length !== ctx.clientOutcomes.length) throw new Error('prod did not log every request the client made');
       if (leaks.length > 0) throw new Error('a guard counter is not zero');
+      if (copied.length !== log.length) throw new Error(`the test server received ${copied.length} of ${log.length} requests`);
     },
   },
 ];

@@ -3,7 +3,7 @@
  * feeding the test server's replies back. Everything per packet lives in the engine and the
  * pipeline; this file owns process state: sockets, timers, signals, logs.
  */
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import {
   LiveCapture,
   RawSocketSink,
@@ -12,6 +12,7 @@ import {
   defaultCaptureDevices,
   dropPrivileges,
   ipv4ToString,
+  parseIpv4,
   writePidFile,
   readPackageVersion,
   systemClock,
@@ -69,7 +70,7 @@ export async function main(config: CopierConfig, io?: CopierIo): Promise<void> {
   const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
   const log = createLogger({ name: 'tcpcopy', level: config.logLevel, file: config.logFile });
   const engineConfig = engineConfigOf(config);
-  const filter = buildCaptureFilter(engineConfig.targets, config.filter);
+  const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
   const devices = config.devices.length > 0 ? config.devices : defaultCaptureDevices();
   const clock = io?.clock ?? systemClock;
   const sink = io?.sink ?? new RawSocketSink();
@@ -147,6 +148,18 @@ export async function main(config: CopierConfig, io?: CopierIo): Promise<void> {
   });
   // Native capture handles can outlive stop(); nothing is left to do, so don't wait for them.
   setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
+}
+
+/** This host's IPv4 addresses: client traffic is what arrives addressed to one of them. */
+function localIpv4Addresses(): number[] {
+  const addresses: number[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      const ip = a.family === 'IPv4' ? parseIpv4(a.address) : undefined;
+      if (ip !== undefined) addresses.push(ip);
+    }
+  }
+  return addresses;
 }
 
 function waitForFirstConnection(links: InterceptLinks, timeoutMs: number): Promise<void> {

@@ -112,7 +112,7 @@ describe('-x transfers', () => {
     assert.equal(parseCopierArgs(['-x', '0.0.0.0:80-10.0.0.3:80', '-s', '10.0.0.2']).transfers[0]!.matchIp, undefined);
   });
 
-  test('same port on source and target without a source IP is fine (inbound-only capture)', () => {
+  test('same port on source and target without a source IP is fine (capture matches this host addresses, never the target)', () => {
     assert.equal(parseCopierArgs(['-x', '8000-10.0.0.3:8000', '-s', '10.0.0.2']).transfers.length, 1);
   });
 
