@@ -3,6 +3,7 @@
  * on prod, as a user would start them, inside a lab; plus polling helpers for the test server's
  * view of what arrived.
  */
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab, LabProcess } from '../lab/index.js';
@@ -75,4 +76,87 @@ export function lastStats(proc: LabProcess): Record<string, unknown> | undefined
   const lines = proc.stderr.split('\n').filter((l) => l.includes('"msg":"final stats"') || l.includes('"msg":"stats"'));
   const last = lines.at(-1);
   return last === undefined ? undefined : (JSON.parse(last) as Record<string, unknown>);
+}
+
+/** SIGTERMs tcpcopy and returns its 'final stats' object (fails when it did not log one). */
+export async function stopTcpcopy(proc: LabProcess): Promise<Record<string, unknown>> {
+  await proc.stop('SIGTERM', 5000);
+  const stats = lastStats(proc);
+  if (stats === undefined || stats.msg !== 'final stats') throw new Error(`tcpcopy logged no final stats:\n${proc.stderr.slice(-2000)}`);
+  return stats;
+}
+
+/** A number inside a stats object by dotted path (`sessions.joinedMidStream`); NaN when absent. */
+export function statNumber(stats: Record<string, unknown>, path: string): number {
+  let v: unknown = stats;
+  for (const key of path.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' ? v : NaN;
+}
+
+/** Stops a daemon with SIGTERM and returns the stats object it logs on the way out. */
+export async function stopForStats(proc: LabProcess): Promise<Record<string, unknown>> {
+  const exit = await proc.stop('SIGTERM', 5000);
+  const stats = proc.stderr
+    .split('\n')
+    .filter((l) => l.includes('"msg":"final stats"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .at(-1);
+  if (stats === undefined) throw new Error(`${proc.name} logged no final stats (exit ${exit.code ?? exit.signal}):\n${proc.stderr.slice(-2000)}`);
+  return stats;
+}
+
+/** A value inside a stats object by dotted path ('capture.framesDropped.truncated'). */
+export function statAt(stats: Record<string, unknown>, path: string): unknown {
+  let v: unknown = stats;
+  for (const key of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  return v;
+}
+
+/** A numeric stat; throws when it is missing, so a renamed counter cannot pass as 0. */
+export function numberAt(stats: Record<string, unknown>, path: string): number {
+  const v = statAt(stats, path);
+  if (typeof v !== 'number') throw new Error(`stat ${path} is ${JSON.stringify(v)} in ${JSON.stringify(stats)}`);
+  return v;
+}
+
+export interface AbOptions {
+  requests: number;
+  concurrency: number;
+  keepAlive?: boolean;
+  timeoutMs?: number;
+}
+
+/** ab from the client host; returns its complete and failed counts (it must not error out). */
+export async function runAb(lab: Lab, url: string, opts: AbOptions): Promise<{ complete: number; failed: number }> {
+  const args = ['-q', '-n', String(opts.requests), '-c', String(opts.concurrency), ...(opts.keepAlive === true ? ['-k'] : []), url];
+  const { stdout } = await lab.exec('client', 'ab', args, { timeoutMs: opts.timeoutMs ?? 60_000 });
+  const complete = /Complete requests:\s+(\d+)/.exec(stdout);
+  const failed = /Failed requests:\s+(\d+)/.exec(stdout);
+  if (!complete || !failed) throw new Error(`unexpected ab output:\n${stdout}`);
+  return { complete: Number(complete[1]), failed: Number(failed[1]) };
+}
+
+/** One `ss` sample: the peer `ip:port` of every established connection to the sampled port. */
+export type SocketSample = string[];
+
+const SAMPLE_SEPARATOR = '--sample--';
+
+/**
+ * Samples `host`'s established TCP connections on local `port` every `intervalMs` (a shell loop
+ * inside the host, so sampling costs no namespace switch per sample). stop() returns the samples.
+ */
+export function sampleConnections(lab: Lab, host: string, port: number, intervalMs = 100): { stop(): Promise<SocketSample[]> } {
+  const seconds = (intervalMs / 1000).toFixed(3);
+  const loop = `while :; do ss -Htn state established '( sport = :${port} )'; echo ${SAMPLE_SEPARATOR}; sleep ${seconds}; done`;
+  const proc = lab.spawn(host, 'sh', ['-c', loop], { name: 'ss-sampler' });
+  return {
+    async stop(): Promise<SocketSample[]> {
+      await proc.stop('SIGTERM', 1000);
+      // The log file keeps everything (the in-memory copy is bounded).
+      const text = readFileSync(proc.stdoutPath, 'utf8');
+      const samples = text.split(`${SAMPLE_SEPARATOR}\n`).slice(0, -1);
+      // With a state filter ss omits the state column: Recv-Q Send-Q Local Peer.
+      return samples.map((s) => s.split('\n').filter((l) => l.trim() !== '').map((l) => l.trim().split(/\s+/)[3] ?? ''));
+    },
+  };
 }
