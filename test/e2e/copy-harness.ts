@@ -78,21 +78,6 @@ export function lastStats(proc: LabProcess): Record<string, unknown> | undefined
   return last === undefined ? undefined : (JSON.parse(last) as Record<string, unknown>);
 }
 
-/** SIGTERMs tcpcopy and returns its 'final stats' object (fails when it did not log one). */
-export async function stopTcpcopy(proc: LabProcess): Promise<Record<string, unknown>> {
-  await proc.stop('SIGTERM', 5000);
-  const stats = lastStats(proc);
-  if (stats === undefined || stats.msg !== 'final stats') throw new Error(`tcpcopy logged no final stats:\n${proc.stderr.slice(-2000)}`);
-  return stats;
-}
-
-/** A number inside a stats object by dotted path (`sessions.joinedMidStream`); NaN when absent. */
-export function statNumber(stats: Record<string, unknown>, path: string): number {
-  let v: unknown = stats;
-  for (const key of path.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
-  return typeof v === 'number' ? v : NaN;
-}
-
 /** Stops a daemon with SIGTERM and returns the stats object it logs on the way out. */
 export async function stopForStats(proc: LabProcess): Promise<Record<string, unknown>> {
   const exit = await proc.stop('SIGTERM', 5000);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { withLab, type Lab } from '../lab/index.js';
-import { settle, startIntercept, startTcpcopy, statNumber, stopTcpcopy } from './copy-harness.js';
+import { numberAt, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
 
 const PORT = 6379;
 const CONNECTIONS = 4;
@@ -90,7 +90,7 @@ test('1,000 keys written to production Redis arrive on the test server with the 
     // The benchmark's random keys: how many distinct ones only production can tell (read after
     // tcpcopy stopped, or the copier would copy these reads too); wait until target stops growing.
     const arrived = await settle(() => dbsize(lab, 'target'), Infinity, { quietMs: 3000, timeoutMs: 40_000 });
-    const stats = await stopTcpcopy(tcpcopy);
+    const stats = await stopForStats(tcpcopy);
     const prod = await snapshot(lab, 'prod');
     const target = await snapshot(lab, 'target');
     for (const [k, v] of written) assert.equal(prod.get(k), v, `production holds ${k} as written`);
@@ -102,9 +102,9 @@ test('1,000 keys written to production Redis arrive on the test server with the 
     assert.deepEqual(differing.slice(0, 10), [], `${differing.length} keys missing or different on target`);
     assert.equal(target.size, prod.size, 'no extra keys on target');
 
-    const started = statNumber(stats, 'sessions.started');
+    const started = numberAt(stats, 'sessions.started');
     assert.ok(started >= CONNECTIONS + BENCH_CONNECTIONS, `${started} sessions copied`);
-    assert.equal(statNumber(stats, 'sessions.ended.finished'), started, 'every copied session closed cleanly');
+    assert.equal(numberAt(stats, 'sessions.ended.finished'), started, 'every copied session closed cleanly');
     const guards = await lab.guardCounters();
     assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
   });
