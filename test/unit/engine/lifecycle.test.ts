@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SessionEndReason, type EngineCounters } from '@tcpcopy/copier';
+import { ESTABLISH_TIMEOUT_MS, SessionEndReason, type EngineCounters } from '@tcpcopy/copier';
 import { Client, Sim, bytes, connect } from './harness.js';
 import { isRst } from './packets.js';
 
@@ -91,7 +91,7 @@ describe('engine: timeouts, shutdown, memory', () => {
     // 4: joined mid-stream, still live at the end.
     const live = new Client(sim, { port: 1004 });
     live.feed(live.data(bytes(300)));
-    sim.run(5000);
+    sim.run(ESTABLISH_TIMEOUT_MS + 1000);
 
     const k = sim.engine.counters;
     assert.equal(k.sessionsStarted, 4);

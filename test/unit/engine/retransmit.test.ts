@@ -72,7 +72,7 @@ describe('engine: retransmission toward the target', () => {
     const c = new Client(sim);
     c.feed(c.syn());
     c.feed(c.data('after'));
-    sim.run(1000);
+    sim.run(2000);
     assert.equal(sim.engine.counters.sessionsEstablished, 1);
     assert.equal(sim.target.only().received.toString(), 'after');
   });

@@ -15,6 +15,7 @@ import { SessionEndReason, newCounters, type EngineCounters } from './counters.j
 import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
+import { RttEstimator } from './rtt.js';
 import { TimerHeap } from './timer-heap.js';
 import { PacketScratch, writeMadePacket, type Tuple } from './wire.js';
 import { UNSCALED_MAX_WINDOW, type EngineConfig } from './config.js';
@@ -52,6 +53,8 @@ export class Engine {
   /** Live and lingering sessions by test-server endpoint, then by fake client ip:port. */
   private readonly byTarget = new Map<number, Map<number, Session>>();
   private readonly flowOf = new Map<Session, Flow>();
+  /** One RTT estimator per test-server endpoint, seeding new sessions (rtt.ts). */
+  private readonly targetRtts = new Map<number, RttEstimator>();
   private readonly addresses: FakeAddressPlan;
   private readonly ctx: SessionContext;
   private readonly acksDue: Session[] = [];
@@ -194,6 +197,8 @@ export class Engine {
     const endpoint = endpointKey(target.targetIp, target.targetPort);
     let tuples = this.byTarget.get(endpoint);
     if (tuples === undefined) this.byTarget.set(endpoint, (tuples = new Map()));
+    let targetRtt = this.targetRtts.get(endpoint);
+    if (targetRtt === undefined) this.targetRtts.set(endpoint, (targetRtt = new RttEstimator()));
     for (let replica = 0; replica < this.config.copies; replica++) {
       const tuple = this.addresses.allocate(clientIp, clientPort, replica, target, tuples);
       if (tuple === undefined) {
@@ -203,7 +208,7 @@ export class Engine {
       counters.sessionsStarted++;
       if (faked) counters.sessionsJoinedMidStream++;
       this.host.routeAdd(tuple);
-      const session = new Session(this.ctx, { tuple, syn, faked, now });
+      const session = new Session(this.ctx, { tuple, syn, faked, now, targetRtt });
       tuples.set(endpointKey(tuple.srcIp, tuple.srcPort), session);
       this.flowOf.set(session, flow);
       flow.sessions.push(session);

@@ -5,3 +5,4 @@ export * from './engine.js';
 export * from './segment.js';
 export * from './seq.js';
 export * from './wire.js';
+export * from './rtt.js';

@@ -10,6 +10,7 @@ import { SessionEndReason, type EngineCounters } from './counters.js';
 import { segmentEnd, type Segment } from './segment.js';
 import { SegmentQueue } from './segment-queue.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
+import { RttEstimator } from './rtt.js';
 import type { TimerOwner } from './timer-heap.js';
 import { writeMadePacket, writeSegment, type PacketScratch, type SendState, type Tuple } from './wire.js';
 import {
@@ -17,11 +18,8 @@ import {
   ESTABLISH_TIMEOUT_MS,
   FIN_WAIT_MS,
   GAP_TIMEOUT_MS,
-  INITIAL_RTO_MS,
   MAX_RETRANSMISSIONS,
-  MAX_RTO_MS,
   MAX_SESSION_SEGMENTS,
-  MIN_RTO_MS,
   NO_RESPONSE_RELEASE_MS,
   UNSCALED_MAX_WINDOW,
   responseQuietMs,
@@ -51,6 +49,7 @@ export interface SessionStart {
   syn: Segment;
   faked: boolean;
   now: number;
+  targetRtt: RttEstimator;
 }
 
 export class Session implements TimerOwner {
@@ -106,9 +105,9 @@ export class Session implements TimerOwner {
   /** Data waits for a zero window to open: probe it on the retransmission timer. */
   private windowBlocked = false;
 
-  private srtt = 0;
-  private rttvar = 0;
-  private rto = INITIAL_RTO_MS;
+  private readonly rtt: RttEstimator;
+  /** The engine-wide estimator of this session's test server, fed with our samples too. */
+  private readonly targetRtt: RttEstimator;
   private rtoDeadline = Infinity;
   private retransmitCount = 0;
   private rttSeq: number | undefined;
@@ -144,6 +143,8 @@ export class Session implements TimerOwner {
       tsEcr: 0,
       tsValFloor: syn.tsVal,
     };
+    this.targetRtt = start.targetRtt;
+    this.rtt = RttEstimator.seededFrom(start.targetRtt);
     this.createdAt = start.now;
     this.lastActivityAt = start.now;
     this.enqueue(syn);
@@ -319,7 +320,7 @@ export class Session implements TimerOwner {
       const inFlight = seqDiff(this.sndNxt, this.sndUna);
       if (seg.payloadLength > 0 && inFlight + seg.payloadLength > this.sendWindow && (inFlight > 0 || this.sendWindow === 0)) {
         this.windowBlocked = inFlight === 0;
-        if (this.windowBlocked && this.rtoDeadline === Infinity) this.rtoDeadline = now + this.rto;
+        if (this.windowBlocked && this.rtoDeadline === Infinity) this.rtoDeadline = now + this.rtt.rto;
         break;
       }
       if (seg.flags & TcpFlag.FIN && this.sndUna !== this.sndNxt) break; // FIN after all data is acked
@@ -345,7 +346,7 @@ export class Session implements TimerOwner {
     if (!go && this.sndUna === this.sndNxt) {
       const quietSince = Math.max(this.lastDataSentAt, this.lastTargetDataAt);
       const wait = this.responseSinceSend
-        ? responseQuietMs(this.ctx.config.fixedRttMs || this.srtt)
+        ? responseQuietMs(this.ctx.config.fixedRttMs || this.rtt.srtt)
         : NO_RESPONSE_RELEASE_MS;
       if (now - quietSince >= wait) go = true;
       else this.paceDeadline = quietSince + wait;
@@ -381,7 +382,7 @@ export class Session implements TimerOwner {
       this.rttSeq = end;
       this.rttSentAt = now;
     }
-    if (this.rtoDeadline === Infinity) this.rtoDeadline = now + this.rto;
+    if (this.rtoDeadline === Infinity) this.rtoDeadline = now + this.rtt.rto;
   }
 
   private sendPureAck(): void {
@@ -412,7 +413,7 @@ export class Session implements TimerOwner {
       // RFC 9293 §3.8.6.1: probe a zero window. An old sequence number draws an ACK carrying
       // the current window, in case the test server's window update was lost.
       this.sendMade(seqAdd(this.sndNxt, -1), this.rcvNxt, TcpFlag.ACK);
-      this.rto = Math.min(this.rto * 2, MAX_RTO_MS);
+      this.rtt.backOff();
       return true;
     }
     if (this.sndUna === this.sndMax) return true;
@@ -420,7 +421,7 @@ export class Session implements TimerOwner {
       this.end(SessionEndReason.RetransmitLimit, now, true);
       return false;
     }
-    this.rto = Math.min(this.rto * 2, MAX_RTO_MS);
+    this.rtt.backOff();
     this.rttSeq = undefined; // Karn: no RTT sample from retransmitted data
     // Go back N: resend from the oldest unacknowledged segment as the window allows.
     this.sndNxt = this.sndUna;
@@ -516,19 +517,12 @@ export class Session implements TimerOwner {
       this.rttSeq = undefined;
     }
     this.retransmitCount = 0;
-    this.rtoDeadline = this.sndUna === this.sndMax ? Infinity : now + this.rto;
+    this.rtoDeadline = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto;
   }
 
-  /** RFC 6298 §2: smoothed RTT and RTO from one measurement. */
   private sampleRtt(rtt: number): void {
-    if (this.srtt === 0) {
-      this.srtt = rtt;
-      this.rttvar = rtt / 2;
-    } else {
-      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt);
-      this.srtt = 0.875 * this.srtt + 0.125 * rtt;
-    }
-    this.rto = Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, this.srtt + 4 * this.rttvar));
+    this.rtt.sample(rtt);
+    this.targetRtt.sample(rtt);
   }
 
   private processTargetData(tcp: TcpView, now: number): void {
