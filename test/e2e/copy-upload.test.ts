@@ -1,0 +1,83 @@
+/**
+ * Large uploads, end to end: curl on client POSTs 20 distinct random 1 MiB bodies to the echo
+ * server on prod (four curl processes in parallel, five uploads each on one keep-alive
+ * connection), copied by tcpcopy (prod) to the echo server on target. Each upload is far larger
+ * than the test server's receive window, so the copier must respect that window and its own
+ * per-session bounds (DESIGN §3) while the client streams at LAN speed. Target must receive 20
+ * bodies with exactly production's SHA-256s.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { withLab, type EchoRecord, type Lab } from '../lab/index.js';
+import { numberAt, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
+
+const PORT = 8080;
+const BODY_BYTES = 1024 * 1024;
+const CURLS = 4;
+const UPLOADS_PER_CURL = 5;
+const UPLOADS = CURLS * UPLOADS_PER_CURL;
+/** 20 MiB take about 4 s through this: production's client is done long before target. */
+const SLOW_TARGET_RATE = '40mbit';
+
+/** `sha256 length` per record, sorted: the multiset of bodies a server received. */
+function bodies(records: readonly EchoRecord[]): string[] {
+  return records.map((r) => `${r.sha256} ${r.length}`).sort();
+}
+
+async function uploadAndCompare(lab: Lab, slowTargetRate?: string): Promise<Record<string, unknown>> {
+  const prod = await lab.startEchoServer('prod', { port: PORT });
+  const target = await lab.startEchoServer('target', { port: PORT });
+  if (slowTargetRate !== undefined) await lab.rateLimit('target', slowTargetRate, 'to');
+  await startIntercept(lab, PORT);
+  const tcpcopy = await startTcpcopy(lab, { port: PORT });
+
+  const sent: string[] = [];
+  const curls: Promise<unknown>[] = [];
+  for (let c = 0; c < CURLS; c++) {
+    const args = ['-sS', '--fail', '-o', '/dev/null'];
+    for (let u = 0; u < UPLOADS_PER_CURL; u++) {
+      const body = randomBytes(BODY_BYTES);
+      const file = join(lab.logDir, `upload-${c}-${u}.bin`);
+      writeFileSync(file, body);
+      sent.push(`${createHash('sha256').update(body).digest('hex')} ${BODY_BYTES}`);
+      if (u > 0) args.push('--next', '-sS', '--fail', '-o', '/dev/null');
+      args.push('--data-binary', `@${file}`, '-H', 'content-type: application/octet-stream', prod.url(`/upload/${c}/${u}`));
+    }
+    curls.push(lab.exec('client', 'curl', args, { timeoutMs: 60_000 }));
+  }
+  await Promise.all(curls);
+  sent.sort();
+  assert.deepEqual(bodies(prod.readRequests()), sent, 'production received every body');
+
+  const arrived = await settle(() => target.readRequests().length, UPLOADS, { quietMs: 5000, timeoutMs: 35_000 });
+  const stats = await stopForStats(tcpcopy);
+  const received = target.readRequests();
+  assert.equal(arrived, UPLOADS, `target received ${arrived} of ${UPLOADS} requests`);
+  assert.deepEqual(bodies(received), sent, 'target received the same 20 bodies');
+  assert.deepEqual(received.map((r) => `${r.method} ${r.path}`).sort(), prod.readRequests().map((r) => `${r.method} ${r.path}`).sort());
+  assert.equal(new Set(received.map((r) => r.client)).size, CURLS, 'one copied connection per curl');
+
+  assert.equal(numberAt(stats, 'sessions.started'), CURLS);
+  assert.equal(numberAt(stats, 'sessions.ended.finished'), CURLS, 'every copied session closed cleanly');
+  assert.equal(numberAt(stats, 'sessions.ended.buffer_limit'), 0);
+  assert.ok(numberAt(stats, 'client.payloadBytesAcked') >= UPLOADS * BODY_BYTES, 'the test server acknowledged every body byte');
+  const guards = await lab.guardCounters();
+  assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+  return stats;
+}
+
+test('20 uploads of 1 MiB each reach the test server byte for byte', { timeout: 60_000 }, async (t) => {
+  await withLab(t, async (lab) => {
+    await uploadAndCompare(lab);
+  });
+});
+
+test('the same uploads reach a test server behind a slow link (the copier buffers, paces and retransmits)', { timeout: 75_000 }, async (t) => {
+  await withLab(t, async (lab) => {
+    const stats = await uploadAndCompare(lab, SLOW_TARGET_RATE);
+    assert.ok(numberAt(stats, 'injected.retransmissions') > 0, 'the shaper dropped what the window let through too fast');
+  });
+});
