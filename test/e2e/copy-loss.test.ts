@@ -1,0 +1,46 @@
+/**
+ * Copying through a lossy network: 3 % of TCP frames dropped at random on prod's and target's
+ * switch ports, in both directions (client->prod, copier->target, target->aux and the rest). The
+ * copier must retransmit what the test server did not get, wait out capture gaps until the client
+ * resends, and still deliver at least 99 % of the requests.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { withLab } from '../lab/index.js';
+import { numberAt, runAb, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
+
+const SHORT_REQUESTS = 600;
+const KEEPALIVE_REQUESTS = 400;
+const TOTAL = SHORT_REQUESTS + KEEPALIVE_REQUESTS;
+/** 3 % of frames, in nft's per-mille. */
+const LOSS_PERMILLE = 30;
+const MIN_DELIVERED = 0.99;
+
+test(`${LOSS_PERMILLE / 10} % frame loss on prod and target, both directions: at least 99 % of ${TOTAL} requests reach the test server`, { timeout: 110_000 }, async (t) => {
+  await withLab(t, async (lab) => {
+    const prod = await lab.startNginx('prod');
+    const target = await lab.startNginx('target');
+    await startIntercept(lab, 80);
+    const tcpcopy = await startTcpcopy(lab, { port: 80 });
+    for (const host of ['prod', 'target']) {
+      for (const direction of ['from', 'to'] as const) await lab.dropFrames(host, LOSS_PERMILLE, direction);
+    }
+
+    const short = await runAb(lab, prod.url('/index.html'), { requests: SHORT_REQUESTS, concurrency: 8 });
+    const keepAlive = await runAb(lab, prod.url('/1k.bin'), { requests: KEEPALIVE_REQUESTS, concurrency: 4, keepAlive: true });
+    assert.deepEqual([short.complete, keepAlive.complete], [SHORT_REQUESTS, KEEPALIVE_REQUESTS]);
+
+    const arrived = await settle(() => target.readAccessLog().length, TOTAL, { quietMs: 8000 });
+    const served = prod.readAccessLog().length;
+    const stats = await stopForStats(tcpcopy);
+    const summary = JSON.stringify({ sessions: stats['sessions'], injected: stats['injected'], client: stats['client'] });
+    t.diagnostic(`delivered ${arrived}/${TOTAL}; ${summary}`);
+    assert.equal(served, TOTAL, 'production served every request');
+    assert.ok(arrived >= Math.ceil(MIN_DELIVERED * TOTAL), `target received ${arrived} of ${TOTAL} requests; ${summary}`);
+    assert.ok(arrived <= TOTAL, `target received ${arrived} requests, more than the ${TOTAL} production served`);
+    // The loss was real: the copier had to retransmit, and so did the client (captured twice).
+    assert.ok(numberAt(stats, 'injected.retransmissions') > 0, summary);
+    assert.ok(numberAt(stats, 'client.retransmissionsDropped') > 0, summary);
+    assert.deepEqual(await lab.guardCounters(), { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+  });
+});
