@@ -16,8 +16,6 @@ export const SessionEndReason = {
   CaptureGap: 'capture_gap',
   RetransmitLimit: 'retransmit_limit',
   BufferLimit: 'buffer_limit',
-  /** The client reused its port with a new SYN while the old session was alive. */
-  Superseded: 'superseded',
   Shutdown: 'shutdown',
 } as const;
 export type SessionEndReason = (typeof SessionEndReason)[keyof typeof SessionEndReason];
@@ -28,6 +26,8 @@ export interface EngineCounters {
   clientRetransmissionsDropped: number;
   clientPureAcksDropped: number;
   orphanPackets: number;
+  /** A client reused its port (new SYN, new ISN) while its previous session was still replayed. */
+  clientPortReuses: number;
   truncatedPackets: number;
   packetsInjected: number;
   bytesInjected: number;
@@ -60,6 +60,7 @@ export function newCounters(): EngineCounters {
     clientRetransmissionsDropped: 0,
     clientPureAcksDropped: 0,
     orphanPackets: 0,
+    clientPortReuses: 0,
     truncatedPackets: 0,
     packetsInjected: 0,
     bytesInjected: 0,

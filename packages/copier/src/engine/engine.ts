@@ -123,7 +123,13 @@ export class Engine {
     const flags = tcp.flags;
     if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) {
       if (flow !== undefined && flow.isn === tcp.seq) return true; // the client retransmitting its SYN
-      if (flow !== undefined) this.retire(flow, now, SessionEndReason.Superseded);
+      if (flow !== undefined) {
+        // The client reused its port: its old connection is over on its side and everything it
+        // sent was captured before this SYN. The old sessions finish replaying on their own
+        // tuples; the new flow gets tuples of its own.
+        counters.clientPortReuses++;
+        flows.delete(key);
+      }
       this.startFlow(targetIndex, key, ip.src, tcp.srcPort, segmentFromCapture(buf, ip, tcp), false, now);
       return true;
     }
@@ -226,11 +232,6 @@ export class Engine {
       if (pieces === undefined) session.onClientSegment(seg, now);
       else for (const piece of pieces) session.onClientSegment(piece, now);
     }
-  }
-
-  private retire(flow: Flow, now: number, reason: SessionEndReason): void {
-    for (const session of flow.sessions) session.abort(now, reason);
-    this.flows[flow.targetIndex]!.delete(flow.key);
   }
 
   /** Called when a closed session's linger ends: free its tuple and withdraw its route. */
