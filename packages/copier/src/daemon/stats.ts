@@ -1,4 +1,4 @@
-/** The periodic stats line: one object an operator can read, built from the counters. */
+/** The periodic stats line: one object an operator can read, built from the counters (all of them). */
 import type { PacketSink, PacketSource } from '@tcpcopy/common';
 import type { Engine } from '../engine/index.js';
 import type { InterceptLinks } from './intercept-links.js';
@@ -22,6 +22,7 @@ export function statsSnapshot(
       sampledOut: e.sessionsSampledOut,
       shed: e.sessionsShed,
       tupleSpaceExhausted: e.tupleSpaceExhausted,
+      handshakesRestarted: e.handshakesRestarted,
     },
     client: {
       packets: e.clientPackets,
@@ -29,9 +30,19 @@ export function statsSnapshot(
       payloadBytesAcked: e.payloadBytesAcked,
       retransmissionsDropped: e.clientRetransmissionsDropped,
       orphans: e.orphanPackets,
+      pureAcksDropped: e.clientPureAcksDropped,
+      portReuses: e.clientPortReuses,
+      /** Decoded, but captured shorter than their IP total length: not copied. */
+      truncated: e.truncatedPackets,
     },
-    target: { packets: e.targetPackets, payloadBytes: e.targetPayloadBytes, unknownSession: e.targetUnknownSession },
-    injected: { packets: e.packetsInjected, retransmissions: e.retransmissions, fastRetransmissions: e.fastRetransmissions },
+    target: { packets: e.targetPackets, payloadBytes: e.targetPayloadBytes, unknownSession: e.targetUnknownSession, resetsToStrays: e.resetsToStrays },
+    injected: {
+      packets: e.packetsInjected,
+      bytes: e.bytesInjected,
+      retransmissions: e.retransmissions,
+      fastRetransmissions: e.fastRetransmissions,
+      segmentsSplit: e.segmentsSplit,
+    },
     buffered: engine.totalBufferedBytes,
     capture: { ...source.stats(), ...pipeline.counters },
     sink: sink.stats(),

@@ -1,0 +1,41 @@
+/**
+ * The copier's stats line reports every engine counter: a counter the engine keeps but the line
+ * leaves out is invisible to operators (truncated captures were, until the bad-input e2e test).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { PacketSink, PacketSource } from '@tcpcopy/common';
+import { Engine, FakeAddressPlan } from '@tcpcopy/copier';
+import { Pipeline } from '@tcpcopy/copier/dist/daemon/pipeline.js';
+import { statsSnapshot } from '@tcpcopy/copier/dist/daemon/stats.js';
+import { engineConfig } from '../engine/harness.js';
+
+/** Every number in a nested stats object, by dotted path. */
+function leaves(value: unknown, path = '', out = new Map<string, number>()): Map<string, number> {
+  if (typeof value === 'number') out.set(path, value);
+  else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) leaves(v, path === '' ? k : `${path}.${k}`, out);
+  }
+  return out;
+}
+
+test('the stats line carries every engine counter', () => {
+  const config = engineConfig();
+  const engine = new Engine(config, { inject: () => {}, routeAdd: () => {}, routeDel: () => {} }, new FakeAddressPlan([], 0));
+  // A distinct value per counter, far from anything else in the snapshot.
+  const counters = engine.counters as unknown as Record<string, unknown>;
+  const expected = new Map<string, number>();
+  let next = 1_000_001;
+  for (const name of leaves(counters).keys()) {
+    const [head, tail] = name.split('.');
+    if (tail === undefined) counters[head!] = next;
+    else (counters[head!] as Record<string, number>)[tail] = next;
+    expected.set(name, next);
+    next += 7;
+  }
+  const source: PacketSource = { start: () => {}, stop: () => {}, stats: () => ({ received: 0, truncated: 0 }) };
+  const sink: PacketSink = { send: () => true, stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }), close: async () => {} };
+  const reported = new Set(leaves(statsSnapshot(engine, new Pipeline(engine, []), undefined, source, sink)).values());
+  const missing = [...expected].filter(([, v]) => !reported.has(v)).map(([name]) => name);
+  assert.deepEqual(missing, [], 'engine counters missing from the stats line');
+});
