@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withLab, type EchoRecord, type Lab } from '../lab/index.js';
@@ -34,13 +34,16 @@ async function uploadAndCompare(lab: Lab, slowTargetRate?: string): Promise<Reco
   await startIntercept(lab, PORT);
   const tcpcopy = await startTcpcopy(lab, { port: PORT });
 
+  // Not beside the logs: a failed run prints the tail of every file at the top of the log directory.
+  const uploads = join(lab.logDir, 'uploads');
+  mkdirSync(uploads);
   const sent: string[] = [];
   const curls: Promise<unknown>[] = [];
   for (let c = 0; c < CURLS; c++) {
     const args = ['-sS', '--fail', '-o', '/dev/null'];
     for (let u = 0; u < UPLOADS_PER_CURL; u++) {
       const body = randomBytes(BODY_BYTES);
-      const file = join(lab.logDir, `upload-${c}-${u}.bin`);
+      const file = join(uploads, `${c}-${u}.bin`);
       writeFileSync(file, body);
       sent.push(`${createHash('sha256').update(body).digest('hex')} ${BODY_BYTES}`);
       if (u > 0) args.push('--next', '-sS', '--fail', '-o', '/dev/null');
