@@ -15,13 +15,14 @@ const BURST = 120_000;
 const OVERSIZE = 1600;
 const DISCARD_PORT = 9;
 
-test(`LiveCapture receives a burst of ${BURST} frames injected by RawSocketSink, under forced GC`, async (t) => {
+for (const device of ['lab0', 'any']) {
+test(`LiveCapture on ${device} receives a burst of ${BURST} frames injected by RawSocketSink, under forced GC`, async (t) => {
   await withLab(t, async (lab) => {
     const { aux } = lab.hosts;
     const capture = lab.spawnAgent(
       'aux',
       'capture',
-      { devices: [aux.iface], filter: `tcp and dst port ${DISCARD_PORT}`, count: BURST, timeoutMs: 30_000, quiet: true, gcEvery: 10_000 },
+      { devices: [device], filter: `tcp and dst port ${DISCARD_PORT}`, count: BURST, timeoutMs: 30_000, quiet: true, gcEvery: 10_000 },
       { nodeArgs: ['--expose-gc'] },
     );
     await capture.waitFor(/"event":"ready"/);
@@ -39,6 +40,7 @@ test(`LiveCapture receives a burst of ${BURST} frames injected by RawSocketSink,
     assert.ok(done.stats.received >= BURST * 0.95, `captured ${done.stats.received} of ${BURST}`);
   });
 });
+}
 
 test('RawSocketSink counts a kernel send error (EMSGSIZE) and sends the next packet', async (t) => {
   await withLab(t, async (lab) => {

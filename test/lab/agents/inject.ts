@@ -19,8 +19,9 @@ const packets = args.packets.map((p) => ({ buf: Buffer.from(p.hex, 'hex'), dst: 
 const sink = new RawSocketSink();
 for (let i = 0; i < (args.repeat ?? 1); i++) {
   for (const { buf, dst } of packets) {
-    // Refused only when the queue is full (addresses are checked above): wait for room.
-    while (!sink.send(buf, 0, buf.length, dst)) await sink.flush();
+    // A refusal with packets queued means the queue is full: wait for room and try again.
+    // With nothing queued it was a permanent error, already counted in the stats.
+    while (!sink.send(buf, 0, buf.length, dst) && sink.stats().queued > 0) await sink.flush();
   }
 }
 await sink.close();

@@ -16,9 +16,10 @@ export interface SinkStats {
 
 export interface PacketSink {
   /**
-   * Queues the IPv4 packet `buf[offset..offset+length)` for `dstIp`. The sink copies it, so the
-   * caller may reuse `buf` at once. Never throws: a packet that cannot be sent is counted in
-   * stats().errors; false means it was refused (queue full, closed, bad address).
+   * Sends (or queues) the IPv4 packet `buf[offset..offset+length)` for `dstIp`. The sink is
+   * done with `buf` when this returns, so the caller may reuse it at once. Never throws: a
+   * packet that cannot be sent is counted in stats(). False means it is not sent and will not
+   * be: refused (queue full, closed, bad address) or failed at once with a permanent error.
    */
   send(buf: Buffer, offset: number, length: number, dstIp: string): boolean;
   stats(): SinkStats;
