@@ -82,6 +82,8 @@ export class TargetConn {
   outOfWindowBytes = 0;
   /** TSecr values that were not a TSval this side had sent. */
   badEcrs = 0;
+  /** ACKs sent in answer to a SYN on this established connection. */
+  challengeAcks = 0;
 
   constructor(syn: Packet, iss: number, rcvWindow: number, rcvShift: number, peerShift: number, tsOk: boolean, rto: number) {
     this.syn = syn;
@@ -204,6 +206,11 @@ export class FakeTarget {
       conn.packets.push(p);
       // A retransmitted SYN: the SYN-ACK was lost, send it again.
       if (conn.state === TargetConnState.SynReceived && conn.irs === p.seq) this.sendSynAck(conn);
+      // A SYN on a synchronized connection draws a challenge ACK (RFC 5961 §4.2, as Linux does).
+      else if (conn.state === TargetConnState.Established) {
+        conn.challengeAcks++;
+        this.sendAck(conn);
+      }
       return;
     }
     if (conn !== undefined && conn.timeWait) {

@@ -1,9 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TcpFlag } from '@tcpcopy/common';
-import { seqAdd } from '@tcpcopy/copier';
-import { Client, Sim, assertChecksums, bytes } from './harness.js';
-import { isPureAck, isSyn } from './packets.js';
+import { ESTABLISH_TIMEOUT_MS, INITIAL_RTO_MS, seqAdd } from '@tcpcopy/copier';
+import { Client, Sim, TARGET_IP, TARGET_PORT, assertChecksums, bytes, dropWhere } from './harness.js';
+import { decodePacket, isPureAck, isRst, isSyn } from './packets.js';
 
 describe('engine: joining a session mid-stream (no SYN captured)', () => {
   test('the first data segment brings a faked SYN (seq - 1, MSS, window 65535), then an ACK, then the data', () => {
@@ -95,5 +95,58 @@ describe('engine: joining a session mid-stream (no SYN captured)', () => {
     assert.deepEqual(conn.received, c.stream);
     assert.equal(conn.finReceived, true);
     assert.ok(sim.injected().some((p) => p.flags & TcpFlag.FIN));
+  });
+
+  /**
+   * A copier killed without resetting its sessions leaves the test server holding connections on
+   * the fake tuples; a new copier joins the same client connections on the same tuples, and the
+   * test server answers its SYN with a challenge ACK (RFC 5961 §4) instead of a SYN-ACK.
+   */
+  function staleConnection(sim: Sim): Client {
+    const old = new Client(sim, { isn: 1_000, dstIp: TARGET_IP, dstPort: TARGET_PORT });
+    const deliver = (packet: Buffer): void => sim.target.receive(decodePacket(packet, sim.now), sim.now);
+    deliver(old.syn());
+    old.ack = seqAdd(sim.target.only().iss, 1);
+    deliver(old.pureAck());
+    deliver(old.data('GET /old'));
+    sim.settle(); // the SYN-ACK and ACK reach the engine, which knows no such session
+    assert.equal(sim.target.only().state, 'established');
+    return old;
+  }
+
+  test('a connection the test server still holds on the tuple is reset (RST seq = its ACK), and the join goes on at once', () => {
+    const sim = new Sim();
+    staleConnection(sim);
+    const stale = sim.target.only();
+    const expectedRstSeq = stale.rcvNxt;
+    const c = new Client(sim, { isn: 5_000_000 });
+    c.seq = seqAdd(c.isn, 1 + 4000);
+    c.feed(c.data('GET /new'));
+    const joined = sim.runUntil(() => sim.target.accepted[1]?.received.toString() === 'GET /new', INITIAL_RTO_MS / 2);
+    assert.ok(joined, `the request did not arrive before the SYN's retransmission timer:\n${sim.describeAll()}`);
+    assert.equal(stale.challengeAcks, 1);
+    assert.equal(stale.resetByPeer, true, 'the stale connection was reset');
+    const rst = sim.injected().find(isRst)!;
+    assert.equal(rst.seq, expectedRstSeq, 'RFC 9293 §3.10.7.3: <SEQ=SEG.ACK><CTL=RST>');
+    assert.equal(rst.flags, TcpFlag.RST);
+    assert.equal(sim.target.accepted[1]!.irs, seqAdd(c.isn, 4000), 'the faked SYN, sent again');
+    assert.equal(sim.engine.counters.staleConnectionsReset, 1);
+    assert.equal(sim.engine.counters.sessionsEstablished, 1);
+    assertChecksums(sim);
+  });
+
+  test('a test server that keeps answering SYNs with ACKs gets one immediate SYN, then the retransmission timer', () => {
+    const sim = new Sim();
+    staleConnection(sim);
+    sim.toTarget = dropWhere(isRst); // our resets never arrive: every SYN meets the old connection
+    const c = new Client(sim);
+    c.seq = seqAdd(c.isn, 1 + 4000);
+    c.feed(c.data('GET /new'));
+    sim.run(ESTABLISH_TIMEOUT_MS + 100);
+    const syns = sim.injected().filter(isSyn).length;
+    const rtoRetransmissions = Math.floor(Math.log2(ESTABLISH_TIMEOUT_MS / INITIAL_RTO_MS + 1));
+    assert.ok(syns <= 2 + rtoRetransmissions, `${syns} SYNs in ${ESTABLISH_TIMEOUT_MS} ms:\n${sim.describeAll()}`);
+    assert.equal(sim.engine.counters.staleConnectionsReset, syns, 'each challenge ACK reset');
+    assert.equal(sim.engine.counters.sessionsEnded.establish_timeout, 1);
   });
 });

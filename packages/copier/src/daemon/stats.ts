@@ -23,6 +23,7 @@ export function statsSnapshot(
       shed: e.sessionsShed,
       tupleSpaceExhausted: e.tupleSpaceExhausted,
       handshakesRestarted: e.handshakesRestarted,
+      staleConnectionsReset: e.staleConnectionsReset,
     },
     client: {
       packets: e.clientPackets,

@@ -39,6 +39,8 @@ export interface EngineCounters {
   sessionsEstablished: number;
   /** The test server answered a SYN retransmission with a new ISN (its first SYN-ACK was a cookie). */
   handshakesRestarted: number;
+  /** The test server still held a connection on a new session's tuple (a killed copier's): reset. */
+  staleConnectionsReset: number;
   sessionsSampledOut: number;
   sessionsShed: number;
   tupleSpaceExhausted: number;
@@ -71,6 +73,7 @@ export function newCounters(): EngineCounters {
     sessionsJoinedMidStream: 0,
     sessionsEstablished: 0,
     handshakesRestarted: 0,
+    staleConnectionsReset: 0,
     sessionsSampledOut: 0,
     sessionsShed: 0,
     tupleSpaceExhausted: 0,

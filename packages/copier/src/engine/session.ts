@@ -80,6 +80,8 @@ export class Session implements TimerOwner {
   private targetIsn = 0;
   /** The test server sent something other than a SYN-ACK: its side of the handshake is done. */
   private targetConfirmed = false;
+  /** A stale connection on our tuple was reset once already (see resetStaleConnection). */
+  private staleResetSent = false;
   private rcvNxt = 0;
   private targetWindowShift = 0;
   private sendWindow = 0;
@@ -212,6 +214,10 @@ export class Session implements TimerOwner {
     const flags = tcp.flags;
     if (flags & TcpFlag.RST) {
       if (this.acceptableReset(tcp)) this.end(SessionEndReason.TargetReset, now, false);
+      return;
+    }
+    if (this.state === SessionState.SynSent && flags & TcpFlag.ACK && tcp.ack !== seqAdd(this.isn, 1)) {
+      this.resetStaleConnection(tcp, now);
       return;
     }
     if (flags & TcpFlag.SYN) {
@@ -458,6 +464,24 @@ export class Session implements TimerOwner {
     this.lastWindowSeen = tcp.window;
     this.acknowledge(tcp.ack, now);
     this.sendPureAck();
+    this.trySend(now);
+  }
+
+  /**
+   * RFC 9293 §3.10.7.3: in SYN-SENT, an ACK that does not acknowledge our SYN draws a reset
+   * <SEQ=SEG.ACK><CTL=RST>. It is the test server's challenge ACK (RFC 5961 §4) from a connection
+   * it still holds on this tuple: a copier that was killed never reset its sessions, and joins
+   * the same client connections again on the same fake tuples. Without the reset every SYN meets
+   * the stale connection until the establishment timeout. The first time, the SYN follows at
+   * once; after that, on the retransmission timer (so a peer that keeps answering ACKs to SYNs
+   * cannot draw a packet storm).
+   */
+  private resetStaleConnection(tcp: TcpView, now: number): void {
+    this.ctx.counters.staleConnectionsReset++;
+    this.sendMade(tcp.ack, 0, TcpFlag.RST);
+    if (this.staleResetSent) return;
+    this.staleResetSent = true;
+    this.sndNxt = this.isn;
     this.trySend(now);
   }
 
