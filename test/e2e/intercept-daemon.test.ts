@@ -13,6 +13,7 @@ import { CONTROL_DEFAULT_PORT, DecodeStatus, TcpFlag, decodeIpv4, decodeTcp, new
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { withLab, type Lab } from '../lab/index.js';
 import type { PeerArgs } from './intercept-peer.js';
+import { isAlive, logged, logLines, poll } from './daemon-helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // test/dist/e2e -> root
 const INTERCEPT = join(ROOT, 'packages/intercept/bin/intercept');
@@ -20,38 +21,6 @@ const PEER = fileURLToPath(new URL('./intercept-peer.js', import.meta.url));
 const PORT = CONTROL_DEFAULT_PORT;
 /** SIGTERM must end the daemon within a second (plus process start-up noise of `ip netns exec`). */
 const EXIT_BUDGET_MS = 1000;
-
-async function poll<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function logLines(path: string): Record<string, unknown>[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-const logged = (path: string, msg: string): Record<string, unknown> | undefined => logLines(path).find((l) => l['msg'] === msg);
-
-/** Running (a zombie counts as gone: whoever inherited the detached daemon may never reap it). */
-function isAlive(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // "pid (comm) S ...": the state letter follows the last ')'.
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
 
 function synFrom(lab: Lab, fakeHost: number, srcPort: number, isn: number, dstPort: number): Buffer {
   return buildTcpPacket({

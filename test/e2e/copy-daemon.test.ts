@@ -1,0 +1,55 @@
+/**
+ * The user's own command line, as typed on a production host:
+ *   tcpcopy -x 80-TARGET:80 -s AUX -c a.b.c.x -n 2 -d -P pidfile -l logfile
+ * The parent returns at once, the daemon writes its pid file and a JSON log, copies every
+ * request twice, and on SIGTERM stops within a second, removing its pid file.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { withLab } from '../lab/index.js';
+import { TCPCOPY_BIN, fakeRange, settle, startIntercept } from './copy-harness.js';
+import { isAlive, logged, logLines, poll } from './daemon-helpers.js';
+
+const REQUESTS = 200;
+const COPIES = 2;
+/** SIGTERM: stop capturing, last RSTs, flush logs, exit within a second. */
+const EXIT_BUDGET_MS = 1000;
+
+test('tcpcopy -d -P -l as typed by a user: detached, copies -n 2, stops cleanly on SIGTERM', { timeout: 90_000 }, async (t) => {
+  await withLab(t, async (lab) => {
+    const prod = await lab.startNginx('prod');
+    const target = await lab.startNginx('target');
+    await startIntercept(lab, 80);
+    const pidFile = join(lab.logDir, 'tcpcopy.pid');
+    const logFile = join(lab.logDir, 'tcpcopy.log');
+    let daemonPid: number | undefined;
+    t.after(() => {
+      if (daemonPid !== undefined && isAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
+    });
+    const argv = ['-x', `80-${lab.host('target').ip}:80`, '-s', lab.host('aux').ip, '-c', fakeRange(lab), '-n', String(COPIES), '-d', '-P', pidFile, '-l', logFile];
+    const parent = lab.spawn('prod', TCPCOPY_BIN, argv, { name: 'tcpcopy-d' });
+    assert.equal((await parent.exited).code, 0, 'the parent exits 0 once the daemon runs');
+    daemonPid = await poll(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || undefined : undefined), 'the pid file');
+    assert.notEqual(daemonPid, parent.pid);
+    await poll(() => logged(logFile, 'capturing'), 'the daemon to capture', 15_000);
+    await new Promise((r) => setTimeout(r, 500));
+
+    const ab = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '4', prod.url('/index.html')]);
+    assert.match(ab.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
+    const arrived = await settle(() => target.readAccessLog().length, COPIES * REQUESTS);
+    assert.equal(arrived, COPIES * REQUESTS, `target received ${arrived} of ${COPIES * REQUESTS}`);
+
+    const pid = daemonPid;
+    const stoppedAt = Date.now();
+    process.kill(pid, 'SIGTERM');
+    await poll(() => (isAlive(pid) ? undefined : true), 'the daemon to exit', EXIT_BUDGET_MS + 500);
+    assert.ok(Date.now() - stoppedAt <= EXIT_BUDGET_MS + 500, 'stopped within a second');
+    assert.equal(existsSync(pidFile), false, 'pid file removed');
+    const lines = logLines(logFile); // throws if any line is not JSON
+    const final = lines.find((l) => l['msg'] === 'final stats') as { sessions?: { started?: number } } | undefined;
+    assert.ok(final, 'final stats logged');
+    assert.equal(final.sessions?.started, COPIES * REQUESTS, 'one session per connection and copy');
+  });
+});
