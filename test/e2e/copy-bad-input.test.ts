@@ -1,9 +1,9 @@
 /**
  * Bad input, end to end: garbage, truncated and oversized frames on intercept's control port, and
- * malformed or random Ethernet/IP/TCP frames on prod's captured interface. Both daemons must keep
- * running, count what they refused (intercept: rejected connections by error code; tcpcopy:
- * capture.framesDropped by decode reason) and keep copying: a batch of requests sent after the
- * garbage arrives at the test server in full.
+ * malformed or random Ethernet/IP/TCP frames on the interfaces both daemons capture (prod's and
+ * aux's). Both must keep running, count what they refused (intercept: rejected connections by
+ * error code and capture decode failures; tcpcopy: capture.framesDropped by decode reason) and
+ * keep copying: a batch of requests sent after the garbage arrives at the test server in full.
  */
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -145,33 +145,42 @@ const IP_HEADER = 20;
 const TCP_DATA_OFFSET = IP_HEADER + 12;
 
 interface CraftedFrames {
-  /** Frames the copier's filter admits (tcp to prod:80): each is decoded. */
+  /** Frames the daemon's capture filter admits: each reaches its decoder. */
   admitted: Buffer[];
   /** Frames the filter refuses (not TCP). */
   filtered: Buffer[];
 }
 
+/** Who sends the frames to whom, and which side of the segments is the server's port 80. */
+interface FramePath {
+  from: string;
+  to: string;
+  srcIp: string;
+  dstIp: string;
+  /** 'dst' for client->prod (the copier's filter), 'src' for target->fake client (intercept's). */
+  serverPort: 'dst' | 'src';
+}
+
+const SERVER_PORT = 80;
+
 /**
  * Malformed frames of every kind the decoders refuse, each laid out so that it still passes the
- * copier's BPF filter (proto 6, destination prod, port 80 where the IHL says TCP starts), random
+ * daemon's BPF filter (proto 6, the right address, port 80 where the IHL says TCP starts), random
  * TCP-shaped frames (valid IPv4 header, random TCP header and payload), and random bytes.
  */
-function craftFrames(lab: Lab, random: () => number): CraftedFrames {
-  const { client, prod } = lab.hosts;
-  const wrap = (ip: Buffer): Buffer => ethernet(prod.mac, client.mac, ip);
+function craftFrames(lab: Lab, random: () => number, path: FramePath): CraftedFrames {
+  const wrap = (ip: Buffer): Buffer => ethernet(lab.host(path.to).mac, lab.host(path.from).mac, ip);
+  const otherPort = (): number => 40_000 + Math.floor(random() * 20_000);
+  const ports = (): { srcPort: number; dstPort: number } =>
+    path.serverPort === 'dst' ? { srcPort: otherPort(), dstPort: SERVER_PORT } : { srcPort: SERVER_PORT, dstPort: otherPort() };
   const tcp = (extra: { payload?: Buffer; options?: Parameters<typeof buildTcpPacket>[0]['options'] } = {}): Buffer =>
-    buildTcpPacket({ src: client.ip, dst: prod.ip, srcPort: 40_000 + Math.floor(random() * 20_000), dstPort: 80, seq: 1000, ack: 2000, flags: TcpFlag.ACK, window: 1000, ...extra });
+    buildTcpPacket({ src: path.srcIp, dst: path.dstIp, ...ports(), seq: 1000, ack: 2000, flags: TcpFlag.ACK, window: 1000, ...extra });
   const edit = (b: Buffer, f: (b: Buffer) => void): Buffer => {
     f(b);
     return b;
   };
   const malformed = [
     edit(tcp(), (b) => (b[IP_VERSION_IHL] = 0x65)), // IPv6's version in an IPv4 frame
-    // IHL 0: the filter reads the TCP ports at IP offset 0, so the total length must read 80.
-    edit(Buffer.concat([tcp(), Buffer.alloc(40)]), (b) => {
-      b[IP_VERSION_IHL] = 0x40;
-      b.writeUInt16BE(80, IP_TOTAL_LENGTH);
-    }),
     edit(tcp(), (b) => b.writeUInt16BE(10, IP_TOTAL_LENGTH)), // shorter than the IP header
     edit(tcp(), (b) => b.writeUInt16BE(30, IP_TOTAL_LENGTH)), // no room for a TCP header
     edit(tcp().subarray(0, IP_HEADER + 8), (b) => b.writeUInt16BE(40, IP_TOTAL_LENGTH)), // TCP header cut short
@@ -179,9 +188,20 @@ function craftFrames(lab: Lab, random: () => number): CraftedFrames {
     edit(tcp(), (b) => (b[TCP_DATA_OFFSET] = 0xf0)), // data offset past the segment
     edit(tcp({ options: { mss: 1460 } }), (b) => (b[IP_HEADER + 20 + 1] = 0)), // MSS option of length 0
     edit(tcp({ options: { mss: 1460 } }), (b) => (b[IP_HEADER + 20 + 1] = 9)), // option running past the header
-  ].map(wrap);
+  ];
+  if (path.serverPort === 'dst') {
+    // IHL 0: the filter reads the TCP ports at IP offset 0, so the destination port is the total
+    // length field. (A source port there would be the version nibble: no IHL 0 frame passes a
+    // source-port filter.)
+    malformed.push(
+      edit(Buffer.concat([tcp(), Buffer.alloc(40)]), (b) => {
+        b[IP_VERSION_IHL] = 0x40;
+        b.writeUInt16BE(SERVER_PORT, IP_TOTAL_LENGTH);
+      }),
+    );
+  }
   const admitted: Buffer[] = [];
-  for (let i = 0; i < MALFORMED_REPEAT; i++) admitted.push(...malformed);
+  for (let i = 0; i < MALFORMED_REPEAT; i++) admitted.push(...malformed.map(wrap));
   // A valid header announcing more payload than the frame carries (a snaplen-style cut).
   admitted.push(wrap(edit(tcp({ payload: Buffer.alloc(100, 0x41) }), (b) => b.writeUInt16BE(1000, IP_TOTAL_LENGTH))));
   for (let i = 0; i < RANDOM_FRAMES; i++) {
@@ -194,15 +214,21 @@ function craftFrames(lab: Lab, random: () => number): CraftedFrames {
   for (let i = 0; i < RANDOM_FRAMES; i++) {
     const ip = randomBytes(random, 20 + Math.floor(random() * 300));
     ip[IP_PROTOCOL] = IPPROTO_UDP;
-    // Lab addresses only: whatever prod's kernel makes of it, any answer stays in the lab.
-    Buffer.from(client.ip.split('.').map(Number)).copy(ip, IP_SRC);
-    Buffer.from(prod.ip.split('.').map(Number)).copy(ip, IP_DST);
+    // Lab addresses only: whatever the receiving kernel makes of it, any answer stays in the lab.
+    Buffer.from(path.srcIp.split('.').map(Number)).copy(ip, IP_SRC);
+    Buffer.from(path.dstIp.split('.').map(Number)).copy(ip, IP_DST);
     filtered.push(wrap(ip));
   }
   return { admitted, filtered };
 }
 
-/** What the copier's decoder must have counted for the admitted frames, by reason. */
+async function sendFrames(lab: Lab, path: FramePath, frames: CraftedFrames): Promise<void> {
+  const args: FrameSenderArgs = { device: lab.host(path.from).iface, frames: [...frames.admitted, ...frames.filtered].map((f) => f.toString('hex')) };
+  const sender = lab.spawnNode(path.from, FRAME_SENDER, [argsFile(lab.logDir, 'frame-sender', args)]);
+  await sender.succeeded();
+}
+
+/** What a daemon's decoder must have counted for the admitted frames, by reason. */
 function expectedDrops(frames: readonly Buffer[]): Record<string, number> {
   const views = newPacketViews();
   const drops: Record<string, number> = {};
@@ -220,7 +246,7 @@ function expectedRejections(cases: readonly ControlCase[]): Record<string, numbe
   return counts;
 }
 
-test('garbage on the control port and malformed frames on the captured interface: both daemons count, survive and keep copying', { timeout: 110_000 }, async (t) => {
+test('garbage on the control port and malformed frames on the captured interfaces: both daemons count, survive and keep copying', { timeout: 110_000 }, async (t) => {
   await withLab(t, async (lab) => {
     const files = { [AFTER_PATH.slice(1)]: 'after the garbage\n' };
     const prod = await lab.startNginx('prod', { files });
@@ -237,10 +263,14 @@ test('garbage on the control port and malformed frames on the captured interface
     // with br_netfilter loaded it validates IPv4 headers (version, IHL, lengths, checksum) and
     // drops the malformed ones before they reach prod. Switch that off in this lab's switch.
     await lab.run.run('ip', ['netns', 'exec', lab.topology.switchNs, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0']);
-    const frames = craftFrames(lab, random);
-    const sendArgs: FrameSenderArgs = { device: lab.host('client').iface, frames: [...frames.admitted, ...frames.filtered].map((f) => f.toString('hex')) };
-    const sender = lab.spawnNode('client', FRAME_SENDER, [argsFile(lab.logDir, 'frame-sender', sendArgs)]);
-    await sender.succeeded();
+    // On prod's wire, as if from the client; on aux's, as if target answered a fake client.
+    const { hosts } = lab;
+    const prodPath: FramePath = { from: 'client', to: 'prod', srcIp: hosts.client.ip, dstIp: hosts.prod.ip, serverPort: 'dst' };
+    const auxPath: FramePath = { from: 'target', to: 'aux', srcIp: hosts.target.ip, dstIp: lab.fakeIp(250), serverPort: 'src' };
+    const toProd = craftFrames(lab, random, prodPath);
+    const toAux = craftFrames(lab, random, auxPath);
+    await sendFrames(lab, prodPath, toProd);
+    await sendFrames(lab, auxPath, toAux);
 
     // Still copying, every request of it.
     const ab = await runAb(lab, prod.url(AFTER_PATH), { requests: AFTER_REQUESTS, concurrency: 8 });
@@ -261,7 +291,12 @@ test('garbage on the control port and malformed frames on the captured interface
     assert.equal(numberAt(copierStats, 'control.protocolErrors'), 0);
 
     // tcpcopy: every admitted frame reached the decoder, and each refusal is counted by reason.
-    assert.deepEqual(statAt(copierStats, 'capture.framesDropped'), expectedDrops(frames.admitted), seedNote);
+    const prodDrops = expectedDrops(toProd.admitted);
+    assert.deepEqual(statAt(copierStats, 'capture.framesDropped'), prodDrops, seedNote);
+    // intercept counts only the reasons it met.
+    const auxDrops = Object.fromEntries(Object.entries(expectedDrops(toAux.admitted)).filter(([, n]) => n > 0));
+    assert.deepEqual(statAt(interceptStats, 'capture.decodeFailures'), auxDrops, seedNote);
+    t.diagnostic(`copier refused ${JSON.stringify(prodDrops)}; intercept refused ${JSON.stringify(auxDrops)}`);
     assert.equal(numberAt(copierStats, 'client.truncated'), 1, 'the frame cut inside its payload');
     assert.deepEqual(await lab.guardCounters(), { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
   });
