@@ -68,17 +68,19 @@ export function writeSegment(out: PacketScratch, seg: Segment, tuple: Tuple, sta
   seg.packet.copy(buf, 0);
   // The segment decoded once already when captured: this cannot fail, it only re-finds offsets.
   if (decodeIpv4(buf, 0, seg.packet.length, ip) !== DecodeStatus.Ok || decodeTcp(buf, ip, tcp) !== DecodeStatus.Ok) return 0;
-  rewriteSrcAddr(buf, ip, tcp, tuple.srcIp);
-  rewriteDstAddr(buf, ip, tcp, tuple.dstIp);
+  // 32-bit values go in as int32 (`| 0`): a uint32 above 2^31 would be boxed on every call
+  // (the rewriters take either; see common/src/packet/rewrite.ts).
+  rewriteSrcAddr(buf, ip, tcp, tuple.srcIp | 0);
+  rewriteDstAddr(buf, ip, tcp, tuple.dstIp | 0);
   rewriteSrcPort(buf, tcp, tuple.srcPort);
   rewriteDstPort(buf, tcp, tuple.dstPort);
-  if (seg.flags & TcpFlag.ACK) rewriteAck(buf, tcp, state.ack);
+  if (seg.flags & TcpFlag.ACK) rewriteAck(buf, tcp, state.ack | 0);
   if (state.window >= 0) rewriteWindow(buf, tcp, state.window);
   if (tcp.options.hasTimestamps) {
     const tsVal = laterTs(tcp.options.tsVal, state.tsValFloor);
-    if (tsVal !== tcp.options.tsVal) rewriteTsVal(buf, tcp, tsVal);
+    if (tsVal !== tcp.options.tsVal) rewriteTsVal(buf, tcp, tsVal | 0);
     state.tsValFloor = tsVal;
-    if (state.tsOn && seg.flags & TcpFlag.ACK) rewriteTsEcr(buf, tcp, state.tsEcr);
+    if (state.tsOn && seg.flags & TcpFlag.ACK) rewriteTsEcr(buf, tcp, state.tsEcr | 0);
   }
   return seg.packet.length;
 }
