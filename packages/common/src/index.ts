@@ -7,3 +7,4 @@ export * from './cli-values.js';
 export * from './cli-daemon.js';
 export * from './io/index.js';
 export * from './daemon.js';
+export * from './metrics.js';
