@@ -14,10 +14,11 @@ import {
   readPackageVersion,
   writePidFile,
   defaultCaptureDevices,
+  type MetricsServer,
   dropPrivileges,
 } from '@tcpcopy/common';
 import { describeInterceptConfig, type InterceptConfig } from './config.js';
-import { InterceptDaemon } from './daemon/index.js';
+import { InterceptDaemon, serveInterceptMetrics } from './daemon/index.js';
 
 /** On SIGTERM, copier connections get this long to take their last responses frames. */
 const CLOSE_GRACE_MS = 300;
@@ -30,12 +31,12 @@ export async function main(config: InterceptConfig): Promise<void> {
     return;
   }
   if (config.configFile !== undefined) throw new RuntimeError(ErrorCode.NOT_IMPLEMENTED, '--config files are not read yet; use flags');
-  if (config.metrics !== undefined) throw new RuntimeError(ErrorCode.NOT_IMPLEMENTED, '--metrics is not served yet; the stats line is logged every 30 s');
   if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
 
   const log = createLogger({ name: 'intercept', level: config.logLevel, file: config.logFile });
   const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
   let daemon: InterceptDaemon | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     const devices = config.devices.length > 0 ? config.devices : defaultCaptureDevices();
     daemon = new InterceptDaemon({
@@ -48,10 +49,12 @@ export async function main(config: InterceptConfig): Promise<void> {
       closeGraceMs: CLOSE_GRACE_MS,
     });
     const address = await daemon.start();
+    if (config.metrics !== undefined) metrics = await serveInterceptMetrics(daemon, config.metrics);
     if (config.user !== undefined) dropPrivileges(config.user);
-    log.info({ listen: `${address.address}:${address.port}`, devices, filter: config.filter, user: config.user }, 'intercept running');
+    const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
+    log.info({ listen: `${address.address}:${address.port}`, devices, filter: config.filter, user: config.user, metrics: metricsAt }, 'intercept running');
   } catch (err) {
-    await daemon?.stop();
+    await Promise.all([daemon?.stop(), metrics?.close()]);
     removePidFile?.();
     log.flush();
     throw err;
@@ -65,7 +68,7 @@ export async function main(config: InterceptConfig): Promise<void> {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       log.info({ signal }, 'stopping');
-      void running.stop().then(() => {
+      void Promise.all([running.stop(), metrics?.close()]).then(() => {
         log.info(running.stats(), 'final stats');
         removePidFile?.();
         log.flush();
