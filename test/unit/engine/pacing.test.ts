@@ -61,6 +61,26 @@ describe('engine: request/response pacing', () => {
     assert.equal(req2.at, seen + quiet, 'released when the target was quiet for the quiet period');
   });
 
+  test('a fractional quiet period releases the request at its deadline (no timer firing at the same instant forever)', () => {
+    // The release time is quietSince + wait; checking now - quietSince >= wait at that time can
+    // be false in floating point ((2 + 30.3) - 2 < 30.3), and the timer re-armed at `now`: a
+    // livelock (the simulation throws). RTTs of 15.15 and 33.3 ms give such quiet periods.
+    for (const fixedRttMs of [15.15, 33.3, 10.1, 12.35]) {
+      for (let startMs = 0; startMs < 40; startMs++) {
+        const sim = new Sim({ config: { fixedRttMs } });
+        sim.run(startMs);
+        const c = connect(sim);
+        const conn = sim.target.only();
+        c.feed(c.data('req-1'));
+        sim.settle();
+        c.feed(c.data('req-2', 1000));
+        sim.target.respond(conn, bytes(100), sim.now);
+        sim.run(responseQuietMs(fixedRttMs) + 10);
+        assert.ok(sentAt(sim, 'req-2') !== undefined, `rtt ${fixedRttMs} ms, start ${startMs} ms: released after the quiet period`);
+      }
+    }
+  });
+
   test('no response at all: the request is released after NO_RESPONSE_RELEASE_MS', () => {
     const sim = new Sim();
     const c = connect(sim);

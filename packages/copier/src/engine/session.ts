@@ -354,8 +354,11 @@ export class Session implements TimerOwner {
       const wait = this.responseSinceSend
         ? responseQuietMs(this.ctx.config.fixedRttMs || this.rtt.srtt)
         : NO_RESPONSE_RELEASE_MS;
-      if (now - quietSince >= wait) go = true;
-      else this.paceDeadline = quietSince + wait;
+      // Compared as the deadline is computed: in floating point, (q + w) - q can fall short of
+      // w, and a timer armed for q + w would then find nothing to do at q + w, forever.
+      const releaseAt = quietSince + wait;
+      if (now >= releaseAt) go = true;
+      else this.paceDeadline = releaseAt;
     }
     if (!go) return false;
     this.epochAck = seg.clientAck;
