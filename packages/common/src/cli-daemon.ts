@@ -10,6 +10,7 @@ export const DEVICES_FLAG: FlagSpec = {
   short: '-i',
   long: '--device',
   value: '<list>',
+  list: true,
   expected: 'comma-separated interface names, e.g. eth0,eth1',
   help: 'dev[,dev...]: capture on these interfaces',
   defaultText: 'every interface except "any"',
@@ -56,9 +57,9 @@ export const DAEMON_FLAGS = {
     long: '--config',
     value: '<file>',
     expected: 'a file path',
-    help: 'read settings from this file (reserved: accepted, not read yet)',
+    help: 'read settings from this YAML or JSON file (flags override it; SIGHUP re-reads it)',
   },
-  check: { long: '--check', help: 'validate the configuration, print it and exit without starting' },
+  check: { long: '--check', help: 'run the preflight checks, print PASS/FAIL per check and exit (0 = all pass)' },
 } as const satisfies FlagTable<string>;
 export type DaemonFlag = keyof typeof DAEMON_FLAGS;
 

@@ -27,6 +27,8 @@ export interface FlagSpec {
   readonly long: string;
   /** Placeholder of the value, e.g. '<list>'; absent for on/off flags. */
   readonly value?: string;
+  /** A comma-separated list: a --config file may give it as a list of strings. */
+  readonly list?: true;
   /** Allowed integer range, inclusive: checked by readInt and shown in errors and help. */
   readonly range?: readonly [min: number, max: number];
   /** What a valid value looks like, quoted in error lines ("expected ..."). */
@@ -212,22 +214,36 @@ export interface CliConfig {
   readonly logLevel: LogLevel;
 }
 
+/** What runCli hands main besides the config. */
+export interface CliContext<C> {
+  /**
+   * Parses the same command line again, re-reading the --config file: the reload on SIGHUP.
+   * Throws ConfigError when the file no longer validates.
+   */
+  reload(): C;
+}
+
+/** A daemon's main: resolves when it stops, with the exit status when it has one to give. */
+export type CliMain<C> = (config: C, context: CliContext<C>) => Promise<ExitCode | void> | ExitCode | void;
+
 /**
  * Runs a daemon: parse argv, then main. -h/-v print and exit 0; a ConfigError prints
  * `name: message` as one line on stderr and exits 2; any other failure (of parse or main) is
  * logged (to the -l file when there is one, with a pointer on stderr) and exits 1. When main
- * resolves, runCli returns and the process lives on as long as main left work scheduled.
+ * resolves with an exit status (--check), runCli exits with it; when it resolves without one,
+ * runCli returns and the process lives on as long as main left work scheduled.
  */
 export async function runCli<C extends CliConfig>(
   name: string,
   parse: (argv: string[]) => C,
-  main: (config: C) => Promise<void> | void,
+  main: CliMain<C>,
   io: CliIo = processIo(),
 ): Promise<void> {
   let config: C | undefined;
   try {
     config = parse([...io.argv]);
-    await main(config);
+    const status = await main(config, { reload: () => parse([...io.argv]) });
+    if (status !== undefined) io.exit(status);
   } catch (err) {
     if (err instanceof CliExit) {
       io.stdout.write(err.output);

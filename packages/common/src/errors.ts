@@ -16,6 +16,7 @@ const CONFIG_CODES = {
   UNSUPPORTED_FLAG: 'TCPCOPY_ERR_UNSUPPORTED_FLAG',
   FLAG_CONFLICT: 'TCPCOPY_ERR_FLAG_CONFLICT',
   UNEXPECTED_ARGUMENT: 'TCPCOPY_ERR_UNEXPECTED_ARGUMENT',
+  CONFIG_FILE: 'TCPCOPY_ERR_CONFIG_FILE',
 } as const;
 
 /** Faults of one control-channel connection: the connection is closed, the daemon goes on. */

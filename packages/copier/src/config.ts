@@ -1,6 +1,7 @@
 /**
- * tcpcopy's command line -> a validated, deeply frozen CopierConfig. Pure: no process state is
- * read (the package version aside); every problem is a ConfigError naming the flag.
+ * tcpcopy's command line (over its --config file) -> a validated, deeply frozen CopierConfig. No
+ * process state is read (the package version and the --config file aside); every problem is a
+ * ConfigError naming the flag, or the file and its key.
  */
 import {
   addrPortToString,
@@ -18,9 +19,11 @@ import {
   readPackageVersion,
   readText,
   str,
+  withConfigFile,
   type CliSpec,
   type DaemonConfig,
   type RawArgs,
+  type ReadText,
 } from '@tcpcopy/common';
 import {
   parseClientIps,
@@ -110,9 +113,13 @@ function copierSpec(): CliSpec<F.CopierFlag> {
   return spec;
 }
 
-/** argv (without node and script) -> CopierConfig. Throws ConfigError, or CliExit for -h / -v. */
-export function parseCopierArgs(argv: string[]): CopierConfig {
-  return validateCopierArgs(parseRawArgs(copierSpec(), argv));
+/**
+ * argv (without node and script), over the --config file when one is named -> CopierConfig.
+ * Throws ConfigError, or CliExit for -h / -v.
+ */
+export function parseCopierArgs(argv: string[], readFile?: ReadText): CopierConfig {
+  const cli = parseRawArgs(copierSpec(), argv);
+  return withConfigFile(F.COPIER_FLAGS, cli, str(cli.configFile), validateCopierArgs, readFile);
 }
 
 /** The one validation function: raw flag values -> frozen config. */

@@ -3,8 +3,9 @@
  * feeding the test server's replies back. Everything per packet lives in the engine and the
  * pipeline; this file owns process state: sockets, timers, signals, logs.
  */
-import { hostname, networkInterfaces } from 'node:os';
+import { hostname } from 'node:os';
 import {
+  ConfigReloader,
   LiveCapture,
   RawSocketSink,
   createLogger,
@@ -12,14 +13,17 @@ import {
   defaultCaptureDevices,
   dropPrivileges,
   ipv4ToString,
-  parseIpv4,
+  localIpv4Addresses,
   writePidFile,
   readPackageVersion,
   systemClock,
+  type CliContext,
   type Clock,
+  type ExitCode,
   type PacketSink,
   type PacketSource,
 } from '@tcpcopy/common';
+import { runCopierCheck } from './check.js';
 import type { CopierConfig } from './config.js';
 import { Engine, FakeAddressPlan, type EngineConfig } from './engine/index.js';
 import { buildCaptureFilter } from './daemon/capture-filter.js';
@@ -65,11 +69,14 @@ export interface CopierIo {
   clock: Clock;
 }
 
-export async function main(config: CopierConfig, io?: CopierIo): Promise<void> {
+export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>, io?: CopierIo): Promise<ExitCode | void> {
+  if (config.check) return runCopierCheck(config, engineConfigOf(config).targets);
   if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
   const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
   const log = createLogger({ name: 'tcpcopy', level: config.logLevel, file: config.logFile });
-  const engineConfig = engineConfigOf(config);
+  // Mutable: SIGHUP may change -r, and the engine reads samplePercent afresh at each session
+  // start, so running sessions go on and only new ones see the new share.
+  const engineConfig: { -readonly [K in keyof EngineConfig]: EngineConfig[K] } = engineConfigOf(config);
   const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
   const devices = config.devices.length > 0 ? config.devices : defaultCaptureDevices();
   const clock = io?.clock ?? systemClock;
@@ -121,7 +128,12 @@ export async function main(config: CopierConfig, io?: CopierIo): Promise<void> {
   });
   if (config.user !== undefined) dropPrivileges(config.user);
   log.info({ devices, filter, targets: config.transfers.length, copies: config.copies }, 'capturing');
-  process.on('SIGHUP', () => log.reopen());
+  const reloader = new ConfigReloader(config, {
+    log,
+    load: () => cli?.reload() ?? config,
+    apply: { samplePercent: (percent) => (engineConfig.samplePercent = percent) },
+  });
+  process.on('SIGHUP', () => void reloader.onSighup()); // logrotate; and --config's -r and log level
 
   const stats = setInterval(() => {
     log.info(statsSnapshot(engine, pipeline, links, source, sink), 'stats');
@@ -148,18 +160,6 @@ export async function main(config: CopierConfig, io?: CopierIo): Promise<void> {
   });
   // Native capture handles can outlive stop(); nothing is left to do, so don't wait for them.
   setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
-}
-
-/** This host's IPv4 addresses: client traffic is what arrives addressed to one of them. */
-function localIpv4Addresses(): number[] {
-  const addresses: number[] = [];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      const ip = a.family === 'IPv4' ? parseIpv4(a.address) : undefined;
-      if (ip !== undefined) addresses.push(ip);
-    }
-  }
-  return addresses;
 }
 
 function waitForFirstConnection(links: InterceptLinks, timeoutMs: number): Promise<void> {

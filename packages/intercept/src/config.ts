@@ -19,10 +19,12 @@ import {
   readPackageVersion,
   readText,
   str,
+  withConfigFile,
   type CliSpec,
   type DaemonConfig,
   type FlagTable,
   type RawArgs,
+  type ReadText,
 } from '@tcpcopy/common';
 
 export interface InterceptConfig extends DaemonConfig {
@@ -96,9 +98,13 @@ function interceptSpec(): CliSpec<InterceptFlag> {
   return spec;
 }
 
-/** argv (without node and script) -> InterceptConfig. Throws ConfigError, or CliExit for -h / -v. */
-export function parseInterceptArgs(argv: string[]): InterceptConfig {
-  return validateInterceptArgs(parseRawArgs(interceptSpec(), argv));
+/**
+ * argv (without node and script), over the --config file when one is named -> InterceptConfig.
+ * Throws ConfigError, or CliExit for -h / -v.
+ */
+export function parseInterceptArgs(argv: string[], readFile?: ReadText): InterceptConfig {
+  const cli = parseRawArgs(interceptSpec(), argv);
+  return withConfigFile(INTERCEPT_FLAGS, cli, str(cli.configFile), validateInterceptArgs, readFile);
 }
 
 /** The one validation function: raw flag values -> frozen config. */

@@ -5,9 +5,8 @@
  */
 import { hostname } from 'node:os';
 import {
-  ErrorCode,
+  ConfigReloader,
   LiveCapture,
-  RuntimeError,
   createLogger,
   daemonize,
   ipv4ToString,
@@ -16,8 +15,11 @@ import {
   defaultCaptureDevices,
   type MetricsServer,
   dropPrivileges,
+  type CliContext,
+  type ExitCode,
 } from '@tcpcopy/common';
-import { describeInterceptConfig, type InterceptConfig } from './config.js';
+import { runInterceptCheck } from './check.js';
+import type { InterceptConfig } from './config.js';
 import { InterceptDaemon, serveInterceptMetrics } from './daemon/index.js';
 
 /** On SIGTERM, copier connections get this long to take their last responses frames. */
@@ -25,12 +27,8 @@ const CLOSE_GRACE_MS = 300;
 /** Once stopped, the process exits this soon even if a native handle lingers. */
 const EXIT_GRACE_MS = 100;
 
-export async function main(config: InterceptConfig): Promise<void> {
-  if (config.check) {
-    process.stdout.write(`${JSON.stringify(describeInterceptConfig(config), null, 2)}\n`);
-    return;
-  }
-  if (config.configFile !== undefined) throw new RuntimeError(ErrorCode.NOT_IMPLEMENTED, '--config files are not read yet; use flags');
+export async function main(config: InterceptConfig, cli?: CliContext<InterceptConfig>): Promise<ExitCode | void> {
+  if (config.check) return runInterceptCheck(config);
   if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
 
   const log = createLogger({ name: 'intercept', level: config.logLevel, file: config.logFile });
@@ -60,8 +58,10 @@ export async function main(config: InterceptConfig): Promise<void> {
     throw err;
   }
 
-  const reopenLog = (): void => log.reopen(); // logrotate's postrotate sends SIGHUP
-  process.on('SIGHUP', reopenLog);
+  // logrotate's postrotate sends SIGHUP: reopen the log, and re-read --config (the log level).
+  const reloader = new ConfigReloader(config, { log, load: () => cli?.reload() ?? config });
+  const onSighup = (): void => void reloader.onSighup();
+  process.on('SIGHUP', onSighup);
   const running = daemon;
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -78,7 +78,7 @@ export async function main(config: InterceptConfig): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  process.off('SIGHUP', reopenLog);
+  process.off('SIGHUP', onSighup);
   // The capture handles are closed, but a native binding may still hold the loop: don't wait for it.
   setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
 }

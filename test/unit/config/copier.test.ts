@@ -322,14 +322,15 @@ describe('offline replay', () => {
 
 describe('daemon flags', () => {
   test('-l -P -u --log-level --metrics --config --check', () => {
-    const c = parse('-l', '/var/log/t.log', '-P', '/run/t.pid', '-u', 'nobody', '--log-level', 'debug',
-      '--metrics', '0.0.0.0:9100', '--config', '/etc/t.toml', '--check');
+    const argv = [...REQUIRED, '-l', '/var/log/t.log', '-P', '/run/t.pid', '-u', 'nobody', '--log-level', 'debug',
+      '--metrics', '0.0.0.0:9100', '--config', '/etc/t.yaml', '--check'];
+    const c = parseCopierArgs(argv, () => '# an empty settings file\n');
     assert.equal(c.logFile, '/var/log/t.log');
     assert.equal(c.pidFile, '/run/t.pid');
     assert.equal(c.user, 'nobody');
     assert.equal(c.logLevel, 'debug');
     assert.deepEqual(c.metrics, { host: 0, port: 9100 });
-    assert.equal(c.configFile, '/etc/t.toml');
+    assert.equal(c.configFile, '/etc/t.yaml');
     assert.equal(c.check, true);
     assert.deepEqual(parse('--metrics', '9100').metrics, { host: ip('127.0.0.1'), port: 9100 });
     assert.equal(parse('-u', '65534').user, '65534');

@@ -59,11 +59,14 @@ describe('intercept command line', () => {
   });
 
   test('shared daemon flags', () => {
-    const c = parseInterceptArgs([
-      ...FILTER,
-      ...['-l', 'i.log', '-P', 'i.pid', '-u', 'nobody', '--log-level', 'warn'],
-      ...['--metrics', '10.0.0.2:9101', '--config', 'c', '--check'],
-    ]);
+    const c = parseInterceptArgs(
+      [
+        ...FILTER,
+        ...['-l', 'i.log', '-P', 'i.pid', '-u', 'nobody', '--log-level', 'warn'],
+        ...['--metrics', '10.0.0.2:9101', '--config', 'c', '--check'],
+      ],
+      () => '{}',
+    );
     assert.deepEqual(
       [c.logFile, c.pidFile, c.user, c.logLevel, c.configFile, c.check],
       ['i.log', 'i.pid', 'nobody', 'warn', 'c', true],

@@ -26,7 +26,7 @@ export function parseProcNetDev(text: string): string[] {
 
 /** Up, down, or unknown (no sysfs entry, e.g. sysfs mounted for another namespace): then let
  *  libpcap decide, it reports a down device clearly. */
-function isUp(name: string): boolean {
+export function isUp(name: string): boolean {
   try {
     return (Number.parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'), 16) & IFF_UP) !== 0;
   } catch {

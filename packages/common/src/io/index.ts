@@ -6,3 +6,4 @@ export * from './pcap-format.js';
 export * from './pcap-file.js';
 export * from './raw-socket-sink.js';
 export * from './devices.js';
+export * from './host-facts.js';
