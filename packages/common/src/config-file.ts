@@ -6,7 +6,7 @@
  * through the daemon's one validation function, so a file can say nothing a flag cannot.
  */
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { flagExpected, flagLabel, type FlagSpec, type FlagTable, type RawArgs } from './cli.js';
 import { ConfigError, ErrorCode } from './errors.js';
 
@@ -54,7 +54,7 @@ export function readConfigFile<K extends string>(flags: FlagTable<K>, path: stri
     text = read(path);
   } catch (err) {
     // "ENOENT: no such file or directory, open '/x'": the path is already in our message.
-    const reason = (err as Error).message.replace(/, \w+ '.*'$/, '');
+    const reason = (err as Error).message.replace(/, \w+(?: '.*')?$/, '');
     throw fileError(path, `cannot read it: ${reason}`);
   }
   return parseConfigText(flags, text, path);
@@ -62,12 +62,12 @@ export function readConfigFile<K extends string>(flags: FlagTable<K>, path: stri
 
 /** The text of a settings file -> raw flag values (pure). `path` is for messages only. */
 export function parseConfigText<K extends string>(flags: FlagTable<K>, text: string, path: string): RawArgs<K> {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
   const syntax = doc.errors[0];
   if (syntax !== undefined) {
-    const [line, col] = syntax.linePos?.[0] === undefined ? [] : [syntax.linePos[0].line, syntax.linePos[0].col];
-    const where = line === undefined ? '' : ` at line ${line}, column ${col}`;
-    throw fileError(path, `not valid YAML or JSON${where}: ${syntax.message.split('\n')[0]}`);
+    const { line, col } = lines.linePos(syntax.pos[0]);
+    throw fileError(path, `not valid YAML or JSON at line ${line}, column ${col}: ${syntax.message.split('\n')[0]}`);
   }
   const settings: unknown = doc.toJS();
   // An empty file (or one of comments only) sets nothing.

@@ -35,6 +35,7 @@ import {
 import * as F from './config/flags.js';
 
 export type { InterceptEndpoint, Transfer } from './config/addresses.js';
+export { COPIER_FLAGS, type CopierFlag } from './config/flags.js';
 
 /** Offline replay of a capture file (`--offline`, with upstream's -a, -I, -T). */
 export interface OfflineConfig {

@@ -2,3 +2,4 @@ export {};
 export * from './config.js';
 export * from './core/index.js';
 export * from './daemon/index.js';
+export * from './check.js';

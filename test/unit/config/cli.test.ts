@@ -146,6 +146,29 @@ describe('runCli', () => {
     assert.deepEqual([io.code, io.out, io.err], [undefined, '', '']);
   });
 
+  test('main resolving with an exit status (--check) exits with it', async () => {
+    for (const status of [ExitCode.Ok, ExitCode.Failure]) {
+      const io = fakeIo([]);
+      await runCli('demo', () => CONFIG, () => status, io);
+      assert.deepEqual([io.code, io.err], [status, '']);
+    }
+  });
+
+  test('context.reload parses the same argv again (SIGHUP re-reads --config)', async () => {
+    const io = fakeIo(['--level', 'debug']);
+    let parses = 0;
+    const parse = (argv: string[]): CliConfig => {
+      parses++;
+      assert.deepEqual(argv, ['--level', 'debug']);
+      return { logFile: undefined, logLevel: parses === 1 ? 'info' : 'warn' };
+    };
+    let reloaded: CliConfig | undefined;
+    await runCli('demo', parse, (_config, context) => { reloaded = context.reload(); }, io);
+    assert.equal(parses, 2);
+    assert.equal(reloaded?.logLevel, 'warn');
+    assert.equal(io.code, undefined);
+  });
+
   test('CliExit prints to stdout and exits 0', async () => {
     const io = fakeIo([]);
     await runCli('demo', () => { throw new CliExit('demo 1.0\n'); }, () => assert.fail('main must not run'), io);
