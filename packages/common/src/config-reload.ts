@@ -67,12 +67,15 @@ export class ConfigReloader<C extends DaemonConfig> {
     const applied = changed.filter((k) => this.appliers[k] !== undefined);
     const restartNeeded = changed.filter((k) => this.appliers[k] === undefined);
     const updated: Partial<C> = {};
-    for (const key of applied) {
-      (this.appliers[key] as (value: C[typeof key]) => void)(next[key]);
-      updated[key] = next[key];
-    }
+    for (const key of applied) updated[key] = next[key];
+    // Said at info under the old level or the new one, whichever shows it: an operator turning
+    // the level down to warn still sees the reload confirmed.
+    const announce = (): void => void log.info({ file, applied: updated }, 'config reloaded');
+    const announceFirst = log.isLevelEnabled('info');
+    if (announceFirst) announce();
+    for (const key of applied) (this.appliers[key] as (value: C[typeof key]) => void)(next[key]);
+    if (!announceFirst) announce();
     this.current = Object.freeze({ ...this.current, ...updated });
-    log.info({ file, applied: Object.fromEntries(applied.map((k) => [k, next[k]])) }, 'config reloaded');
     if (restartNeeded.length > 0) {
       log.warn({ file, settings: restartNeeded }, 'changed settings take effect on restart only');
     }

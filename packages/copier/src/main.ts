@@ -77,6 +77,14 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   // Mutable: SIGHUP may change -r, and the engine reads samplePercent afresh at each session
   // start, so running sessions go on and only new ones see the new share.
   const engineConfig: { -readonly [K in keyof EngineConfig]: EngineConfig[K] } = engineConfigOf(config);
+  // SIGHUP: logrotate, and --config's -r and log level. Handled from here on: its default
+  // action would kill a copier still waiting for its intercepts.
+  const reloader = new ConfigReloader(config, {
+    log,
+    load: () => cli?.reload() ?? config,
+    apply: { samplePercent: (percent) => (engineConfig.samplePercent = percent) },
+  });
+  process.on('SIGHUP', () => void reloader.onSighup());
   const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
   const devices = config.devices.length > 0 ? config.devices : defaultCaptureDevices();
   const clock = io?.clock ?? systemClock;
@@ -128,12 +136,6 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   });
   if (config.user !== undefined) dropPrivileges(config.user);
   log.info({ devices, filter, targets: config.transfers.length, copies: config.copies }, 'capturing');
-  const reloader = new ConfigReloader(config, {
-    log,
-    load: () => cli?.reload() ?? config,
-    apply: { samplePercent: (percent) => (engineConfig.samplePercent = percent) },
-  });
-  process.on('SIGHUP', () => void reloader.onSighup()); // logrotate; and --config's -r and log level
 
   const stats = setInterval(() => {
     log.info(statsSnapshot(engine, pipeline, links, source, sink), 'stats');

@@ -32,6 +32,11 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
   if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
 
   const log = createLogger({ name: 'intercept', level: config.logLevel, file: config.logFile });
+  // logrotate's postrotate sends SIGHUP: reopen the log, and re-read --config (the log level).
+  // Handled from here on: SIGHUP's default action would kill a daemon still starting.
+  const reloader = new ConfigReloader(config, { log, load: () => cli?.reload() ?? config });
+  const onSighup = (): void => void reloader.onSighup();
+  process.on('SIGHUP', onSighup);
   const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
   let daemon: InterceptDaemon | undefined;
   let metrics: MetricsServer | undefined;
@@ -58,10 +63,6 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
     throw err;
   }
 
-  // logrotate's postrotate sends SIGHUP: reopen the log, and re-read --config (the log level).
-  const reloader = new ConfigReloader(config, { log, load: () => cli?.reload() ?? config });
-  const onSighup = (): void => void reloader.onSighup();
-  process.on('SIGHUP', onSighup);
   const running = daemon;
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

@@ -41,6 +41,17 @@ describe('SIGHUP: reload of --config', () => {
     assert.ok(Object.isFrozen(reloader.settings));
   });
 
+  test('the reload is confirmed at info under the old level or the new one', () => {
+    for (const [from, to] of [['info', 'warn'], ['warn', 'info']] as const) {
+      const { config, file, load } = fileBacked(`${BASE}logLevel: ${from}\n`);
+      const { log, lines } = memoryLogger(config.logLevel);
+      file.text = `${BASE}logLevel: ${to}\n`;
+      new ConfigReloader(config, { log, load }).reload();
+      assert.deepEqual(lines.map((l) => [l['msg'], l['applied']]), [['config reloaded', { logLevel: to }]], `${from} -> ${to}`);
+      assert.equal(log.level, to);
+    }
+  });
+
   test('-r is applied through the daemon\'s applier; other changes wait for a restart, named in a warning', () => {
     const { config, file, load } = fileBacked(`${BASE}percentage: 50\ncopies: 1\n`);
     const { log, lines } = memoryLogger('info');
