@@ -20,6 +20,7 @@ import {
   type CliContext,
   type Clock,
   type ExitCode,
+  type MetricsServer,
   type PacketSink,
   type PacketSource,
 } from '@tcpcopy/common';
@@ -31,6 +32,8 @@ import { InterceptLinks } from './daemon/intercept-links.js';
 import { Pipeline } from './daemon/pipeline.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
 import { statsSnapshot } from './daemon/stats.js';
+import { serveCopierMetrics } from './daemon/metrics.js';
+import { DIAGNOSIS_SAMPLE_MS, NoReplyWatch, noReplyContext } from './daemon/diagnosis.js';
 
 /** A closed session's tuple stays reserved this long (upstream TCP_MS_TIMEOUT: 6 s). */
 const LINGER_MS = 6000;
@@ -116,8 +119,9 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
     software: `tcpcopy ${readPackageVersion(import.meta.url)}`,
     log: log.child({ component: 'control' }),
     onRecords: (records) => {
-      pipeline.onRecords(records, clock.now());
+      const n = pipeline.onRecords(records, clock.now());
       timer.poke();
+      return n;
     },
   });
   links.start();
@@ -130,23 +134,31 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   }
 
   const source = io?.source ?? new LiveCapture({ devices, filter });
+  const parts = { engine, pipeline, links, source, sink, copies: config.copies };
+  const metrics: MetricsServer | undefined = config.metrics === undefined ? undefined : await serveCopierMetrics(parts, config.metrics);
   source.start((buf, length, linkType) => {
     pipeline.onFrame(linkType, buf, length, clock.now());
     timer.poke();
   });
   if (config.user !== undefined) dropPrivileges(config.user);
-  log.info({ devices, filter, targets: config.transfers.length, copies: config.copies }, 'capturing');
+  const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
+  log.info({ devices, filter, targets: config.transfers.length, copies: config.copies, metrics: metricsAt }, 'capturing');
 
   const stats = setInterval(() => {
     log.info(statsSnapshot(engine, pipeline, links, source, sink), 'stats');
   }, STATS_INTERVAL_MS);
   stats.unref();
+  const watch = new NoReplyWatch(parts, noReplyContext(config), log);
+  const diagnosis = setInterval(() => watch.check(clock.now()), DIAGNOSIS_SAMPLE_MS);
+  diagnosis.unref();
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log.info({ signal }, 'stopping');
       source.stop();
       clearInterval(stats);
+      clearInterval(diagnosis);
+      void metrics?.close();
       engine.shutdown(clock.now());
       timer.stop();
       links?.close();

@@ -5,16 +5,23 @@
  * or rp_filter drops the spoofed sources). Every session then dies of establish_timeout, one by
  * one, and nothing else says why.
  *
- * Pure: a small state machine fed with counter samples and the time; the daemon samples once a
- * second and logs what it returns. One warning when the silence has lasted NO_REPLY_DELAY_MS,
- * repeated at most every NO_REPLY_REPEAT_MS while it lasts, and one notice when replies return.
+ * NoReplyDetector is pure: a small state machine fed with counter samples and the time. One
+ * warning when the silence has lasted NO_REPLY_DELAY_MS, repeated at most every
+ * NO_REPLY_REPEAT_MS while it lasts, and one notice when replies return. NoReplyWatch feeds it
+ * from the counters and logs; the daemon calls its check() every DIAGNOSIS_SAMPLE_MS.
  */
-import { ipv4ToString } from '@tcpcopy/common';
+import { ipv4ToString, type Logger } from '@tcpcopy/common';
+import type { CopierConfig } from '../config.js';
+import type { Engine } from '../engine/index.js';
+import type { InterceptLinks } from './intercept-links.js';
+import type { Pipeline } from './pipeline.js';
 
 /** How long sessions may start without any reply before we warn (under the 5 s establishment timeout + one sample). */
 export const NO_REPLY_DELAY_MS = 5000;
 /** While the silence lasts, the warning is repeated this rarely. */
 export const NO_REPLY_REPEAT_MS = 60_000;
+/** How often the daemon samples the counters for the diagnosis. */
+export const DIAGNOSIS_SAMPLE_MS = 1000;
 
 /** What the detector reads from the counters. */
 export interface ReplySample {
@@ -76,6 +83,10 @@ export interface NoReplyContext {
   readonly targetPorts: readonly number[];
 }
 
+export function noReplyContext(config: CopierConfig): NoReplyContext {
+  return { fakeIps: config.fakeClientIps, intercepts: config.intercepts, targetPorts: config.transfers.map((t) => t.targetPort) };
+}
+
 /** The /24 networks of the fake client addresses, as `ip route` wants them. */
 export function fakeNetworks(fakeIps: readonly number[]): string[] {
   const nets = new Set<number>();
@@ -106,4 +117,33 @@ export function noReplyWarning(event: Extract<DiagnosisEvent, { kind: 'no_replie
     `Likely causes: ${causes.map((c, i) => `(${i + 1}) ${c}`).join('; ')}. ` +
     'Counters: tcpcopy_sessions_started_total vs tcpcopy_sessions_established_total, tcpcopy_intercept_replies_total per intercept (and intercept_replies_captured_total on the aux host).';
   return { msg, causes };
+}
+
+/** Feeds the detector from the daemon's counters and logs its findings with the counters that show them. */
+export class NoReplyWatch {
+  private readonly detector = new NoReplyDetector();
+
+  constructor(
+    private readonly parts: { readonly engine: Engine; readonly pipeline: Pipeline; readonly links: InterceptLinks },
+    private readonly ctx: NoReplyContext,
+    private readonly log: Logger,
+  ) {}
+
+  check(now: number): void {
+    const { engine, pipeline, links } = this.parts;
+    const e = engine.counters;
+    const event = this.detector.update({ sessionsStarted: e.sessionsStarted, sessionsEstablished: e.sessionsEstablished, replies: pipeline.counters.recordsReceived }, now);
+    if (event === undefined) return;
+    const evidence = {
+      silentS: Math.round(event.silentMs / 1000),
+      targets: engine.targetCounters.map((t) => ({ target: t.target, sessionsStarted: t.sessionsStarted, sessionsEstablished: t.sessionsEstablished })),
+      intercepts: links.perIntercept.map((i, n) => ({ intercept: i.intercept, connectionsReady: links.readyCountOf(n), replies: i.records })),
+    };
+    if (event.kind === 'replies_back') {
+      this.log.info(evidence, 'replies from the test server arrive again');
+      return;
+    }
+    const { msg, causes } = noReplyWarning(event, this.ctx);
+    this.log.warn({ diagnosis: 'no_replies', sessionsWithoutReply: event.sessionsWithoutReply, ...evidence, causes }, msg);
+  }
 }

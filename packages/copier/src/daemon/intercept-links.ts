@@ -32,14 +32,25 @@ export interface LinkCounters {
   responseFrames: number;
 }
 
+/** The counters of one intercept (one -s entry), over all its connections. */
+export interface PerInterceptCounters {
+  /** `ip:port` as given with -s. */
+  readonly intercept: string;
+  connects: number;
+  disconnects: number;
+  responseFrames: number;
+  /** Header records received: the test server's replies that this intercept captured for us. */
+  records: number;
+}
+
 export interface InterceptLinksOptions {
   intercepts: readonly InterceptAddress[];
   connectionsPerIntercept: number;
   instanceId: string;
   software: string;
   log: Logger;
-  /** A batch of header records; the buffer is only valid during the call. */
-  onRecords(records: Buffer): void;
+  /** A batch of header records; the buffer is only valid during the call. Returns how many it read. */
+  onRecords(records: Buffer): number;
   /** Called when the set of ready connections changes (e.g. to warn when none is left). */
   onReadyChange?(ready: number): void;
 }
@@ -63,8 +74,12 @@ class Link {
   constructor(
     private readonly owner: InterceptLinks,
     readonly address: InterceptAddress,
-    readonly label: string,
+    private readonly stats: PerInterceptCounters,
   ) {}
+
+  get label(): string {
+    return this.stats.intercept;
+  }
 
   open(): void {
     if (this.closed) return;
@@ -80,6 +95,7 @@ class Link {
     });
     socket.once('connect', () => {
       this.owner.counters.connects++;
+      this.stats.connects++;
       if (this.everConnected) this.owner.counters.reconnects++;
       this.everConnected = true;
       this.backoff = RECONNECT_MIN_MS;
@@ -104,7 +120,8 @@ class Link {
   private onMessage(msg: ControlMessage): void {
     if (msg.type === ControlMessageType.Responses) {
       this.owner.counters.responseFrames++;
-      this.owner.onRecords(msg.records);
+      this.stats.responseFrames++;
+      this.stats.records += this.owner.onRecords(msg.records);
     }
   }
 
@@ -116,6 +133,7 @@ class Link {
     this.dels.clear();
     if (wasReady) {
       this.owner.counters.disconnects++;
+      this.stats.disconnects++;
       this.owner.log.warn({ intercept: this.label }, 'lost the connection to intercept; retrying');
       this.owner.readyChanged();
     }
@@ -171,7 +189,9 @@ export class InterceptLinks {
   readonly log: Logger;
   readonly instanceId: string;
   readonly software: string;
-  readonly onRecords: (records: Buffer) => void;
+  readonly onRecords: (records: Buffer) => number;
+  /** Per -s intercept, in -s order. */
+  readonly perIntercept: readonly PerInterceptCounters[];
   /** Per intercept, its connections; a route goes to one connection of every intercept. */
   private readonly groups: Link[][];
   private readonly roundRobin: number[];
@@ -187,10 +207,16 @@ export class InterceptLinks {
     this.software = opts.software;
     this.onRecords = opts.onRecords;
     this.onReadyChange = opts.onReadyChange;
-    this.groups = opts.intercepts.map((address) => {
-      const label = `${ipv4ToString(address.ip)}:${address.port}`;
-      return Array.from({ length: opts.connectionsPerIntercept }, () => new Link(this, address, label));
-    });
+    this.perIntercept = opts.intercepts.map((address) => ({
+      intercept: `${ipv4ToString(address.ip)}:${address.port}`,
+      connects: 0,
+      disconnects: 0,
+      responseFrames: 0,
+      records: 0,
+    }));
+    this.groups = opts.intercepts.map((address, i) =>
+      Array.from({ length: opts.connectionsPerIntercept }, () => new Link(this, address, this.perIntercept[i]!)),
+    );
     this.roundRobin = this.groups.map(() => 0);
   }
 
@@ -205,6 +231,13 @@ export class InterceptLinks {
   get readyCount(): number {
     let n = 0;
     for (const group of this.groups) for (const link of group) if (link.ready) n++;
+    return n;
+  }
+
+  /** Ready connections to the i-th intercept (-s order). */
+  readyCountOf(i: number): number {
+    let n = 0;
+    for (const link of this.groups[i] ?? []) if (link.ready) n++;
     return n;
   }
 

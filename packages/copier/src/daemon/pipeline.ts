@@ -69,11 +69,12 @@ export class Pipeline {
     if (!this.engine.onClientPacket(buf, v.ip, v.tcp, now)) c.framesNotMatched++;
   }
 
-  /** One batch of intercept header records, then the ACKs they call for. */
-  onRecords(records: Buffer, now: number): void {
+  /** One batch of intercept header records, then the ACKs they call for. Returns how many records it held. */
+  onRecords(records: Buffer, now: number): number {
     const c = this.counters;
     const { ip, tcp } = this.recordViews;
     const cursor = this.cursor.reset(records);
+    const before = c.recordsReceived;
     while (cursor.next()) {
       c.recordsReceived++;
       let status = decodeIpv4(cursor.buffer, cursor.offset, cursor.length, ip);
@@ -85,5 +86,6 @@ export class Pipeline {
       this.engine.onTargetPacket(ip, tcp, now);
     }
     this.engine.flush();
+    return c.recordsReceived - before;
   }
 }

@@ -45,8 +45,10 @@ export function statsSnapshot(
       segmentsSplit: e.segmentsSplit,
     },
     buffered: engine.totalBufferedBytes,
+    /** Per test server: sessions and the payload accounting (docs/metrics.md). */
+    targets: engine.targetCounters,
     capture: { ...source.stats(), ...pipeline.counters },
     sink: sink.stats(),
-    control: links === undefined ? undefined : { ready: links.readyCount, ...links.counters },
+    control: links === undefined ? undefined : { ready: links.readyCount, ...links.counters, intercepts: links.perIntercept },
   };
 }

@@ -20,6 +20,73 @@ export const SessionEndReason = {
 } as const;
 export type SessionEndReason = (typeof SessionEndReason)[keyof typeof SessionEndReason];
 
+/**
+ * Why captured client payload did not reach the test server (docs/metrics.md). A session's end
+ * reason covers the bytes it still held (unsent or unacknowledged) when it ended, and the bytes
+ * captured for it afterwards; the others are refused before any session takes them.
+ */
+export const PayloadDropReason = {
+  ...SessionEndReason,
+  /** Captured shorter than its IP total length (snapshot length): not copied. */
+  Truncated: 'truncated',
+  SampledOut: 'sampled_out',
+  /** New sessions refused above -m megabytes buffered. */
+  Shed: 'shed',
+  /** No free fake tuple for a replica. */
+  TupleSpaceExhausted: 'tuple_space_exhausted',
+  /** No session to carry it: data of a connection without a SYN under -O, or a RST with data. */
+  Orphan: 'orphan',
+} as const;
+export type PayloadDropReason = (typeof PayloadDropReason)[keyof typeof PayloadDropReason];
+
+/**
+ * One test server's share (every -x entry copying to the same ip:port): its sessions, and the
+ * fate of each client payload byte captured for it. Per copy (-n), every captured byte ends in
+ * exactly one bucket, so at every instant
+ *   payloadCaptured * copies = payloadAcked + payloadDuplicate + payloadPending + sum(payloadDropped)
+ * (test/unit/metrics/accounting.test.ts checks this over random worlds).
+ */
+export interface TargetCounters {
+  /** The test server, `ip:port`. */
+  readonly target: string;
+  /** Captured client packets matched to it. */
+  packets: number;
+  sessionsStarted: number;
+  sessionsEstablished: number;
+  sessionsEnded: Record<SessionEndReason, number>;
+  /** Client payload bytes captured (client retransmissions included), once per packet. */
+  payloadCaptured: number;
+  /** Per copy: bytes the test server acknowledged. */
+  payloadAcked: number;
+  /** Per copy: bytes the session already had (client retransmissions, overlaps): not new data. */
+  payloadDuplicate: number;
+  /** Per copy, now: bytes queued, in flight or held out of order in live sessions. */
+  payloadPending: number;
+  /** Per copy: bytes that will never reach the test server, by reason. */
+  payloadDropped: Record<PayloadDropReason, number>;
+}
+
+function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+  const table = {} as Record<K, number>;
+  for (const key of keys) table[key] = 0;
+  return table;
+}
+
+export function newTargetCounters(target: string): TargetCounters {
+  return {
+    target,
+    packets: 0,
+    sessionsStarted: 0,
+    sessionsEstablished: 0,
+    sessionsEnded: zeros(Object.values(SessionEndReason)),
+    payloadCaptured: 0,
+    payloadAcked: 0,
+    payloadDuplicate: 0,
+    payloadPending: 0,
+    payloadDropped: zeros(Object.values(PayloadDropReason)),
+  };
+}
+
 export interface EngineCounters {
   clientPackets: number;
   clientPayloadBytes: number;
@@ -49,13 +116,12 @@ export interface EngineCounters {
   targetPayloadBytes: number;
   targetUnknownSession: number;
   resetsToStrays: number;
-  /** Client payload bytes the test server acknowledged. */
+  /** Client payload bytes the test server acknowledged (sum of the targets' payloadAcked). */
   payloadBytesAcked: number;
 }
 
 export function newCounters(): EngineCounters {
-  const ended = {} as Record<SessionEndReason, number>;
-  for (const reason of Object.values(SessionEndReason)) ended[reason] = 0;
+  const ended = zeros(Object.values(SessionEndReason));
   return {
     clientPackets: 0,
     clientPayloadBytes: 0,

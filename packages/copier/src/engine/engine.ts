@@ -10,8 +10,9 @@ import {
   TCP_OFF_DST_PORT,
   TCP_OFF_SRC_PORT,
   TcpFlag,
+  addrPortToString,
   decodeIpv4, decodeTcp, type Ipv4View, type TcpView } from '@tcpcopy/common';
-import { SessionEndReason, newCounters, type EngineCounters } from './counters.js';
+import { PayloadDropReason, SessionEndReason, newCounters, newTargetCounters, type EngineCounters, type TargetCounters } from './counters.js';
 import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
@@ -35,6 +36,9 @@ interface Flow {
   readonly targetIndex: number;
   readonly isn: number;
   readonly sessions: Session[];
+  /** Per replica this flow should have but has not (any more): why. Its share of each new
+   *  segment is dropped for that reason (loss accounting, counters.ts). */
+  readonly gone: PayloadDropReason[];
 }
 
 /** Largest IP packet the engine writes: captured packets are at most 65535 bytes. */
@@ -46,6 +50,10 @@ const FAKED_SYN_IP_ID_OFFSET = -2;
 
 export class Engine {
   readonly counters: EngineCounters = newCounters();
+  /** One per distinct test server, in -x order. */
+  readonly targetCounters: readonly TargetCounters[];
+  /** By -x index (entries copying to the same test server share one). */
+  private readonly countersOf: TargetCounters[];
   private readonly config: EngineConfig;
   private readonly host: EngineHost;
   private readonly timers = new TimerHeap<Session>();
@@ -68,6 +76,14 @@ export class Engine {
     this.host = host;
     this.addresses = addresses;
     this.flows = config.targets.map(() => new Map<number, Flow>());
+    const byName = new Map<string, TargetCounters>();
+    this.countersOf = config.targets.map((t) => {
+      const name = addrPortToString(t.targetIp, t.targetPort);
+      let c = byName.get(name);
+      if (c === undefined) byName.set(name, (c = newTargetCounters(name)));
+      return c;
+    });
+    this.targetCounters = [...byName.values()];
     const scratch = new PacketScratch(SCRATCH_SIZE);
     const counters = this.counters;
     this.ctx = {
@@ -111,10 +127,16 @@ export class Engine {
     const targetIndex = this.matchTarget(ip.dst, tcp.dstPort);
     if (targetIndex < 0) return false;
     const counters = this.counters;
+    const payload = tcp.payloadLength;
+    const target = this.countersOf[targetIndex]!;
     counters.clientPackets++;
-    counters.clientPayloadBytes += tcp.payloadLength;
+    counters.clientPayloadBytes += payload;
+    target.packets++;
+    target.payloadCaptured += payload;
+    const copies = this.config.copies;
     if (ip.capturedLength < ip.totalLength) {
       counters.truncatedPackets++;
+      target.payloadDropped[PayloadDropReason.Truncated] += payload * copies;
       return true;
     }
     const flows = this.flows[targetIndex]!;
@@ -122,7 +144,10 @@ export class Engine {
     let flow = flows.get(key);
     const flags = tcp.flags;
     if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) {
-      if (flow !== undefined && flow.isn === tcp.seq) return true; // the client retransmitting its SYN
+      if (flow !== undefined && flow.isn === tcp.seq) {
+        target.payloadDuplicate += payload * copies; // the client retransmitting its SYN
+        return true;
+      }
       if (flow !== undefined) {
         // The client reused its port: its old connection is over on its side and everything it
         // sent was captured before this SYN. The old sessions finish replaying on their own
@@ -130,16 +155,17 @@ export class Engine {
         counters.clientPortReuses++;
         flows.delete(key);
       }
-      this.startFlow(targetIndex, key, ip.src, tcp.srcPort, segmentFromCapture(buf, ip, tcp), false, now);
+      this.startFlow(targetIndex, key, ip.src, tcp.srcPort, segmentFromCapture(buf, ip, tcp), false, payload, now);
       return true;
     }
     if (flow === undefined) {
-      if (tcp.payloadLength === 0 || flags & TcpFlag.RST || this.config.onlySyn) {
+      if (payload === 0 || flags & TcpFlag.RST || this.config.onlySyn) {
         counters.orphanPackets++;
+        target.payloadDropped[PayloadDropReason.Orphan] += payload * copies;
         return true;
       }
       const first = segmentFromCapture(buf, ip, tcp);
-      flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, now);
+      flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, payload, now);
       if (flow === undefined) return true;
     }
     this.feed(flow, segmentFromCapture(buf, ip, tcp), now);
@@ -188,18 +214,27 @@ export class Engine {
 
   // --- flows ---------------------------------------------------------------------------
 
-  private startFlow(targetIndex: number, key: number, clientIp: number, clientPort: number, syn: Segment, faked: boolean, now: number): Flow | undefined {
+  /**
+   * `payload`: the captured packet's payload length (the SYN's, or the first segment's of a
+   * session joined mid-stream), dropped for every replica when no session takes it.
+   */
+  private startFlow(targetIndex: number, key: number, clientIp: number, clientPort: number, syn: Segment, faked: boolean, payload: number, now: number): Flow | undefined {
     const counters = this.counters;
+    const targetCounters = this.countersOf[targetIndex]!;
+    const refuse = (reason: PayloadDropReason): undefined => {
+      targetCounters.payloadDropped[reason] += payload * this.config.copies;
+      return undefined;
+    };
     if (!sampled(clientIp, clientPort, this.config.samplePercent)) {
       counters.sessionsSampledOut++;
-      return undefined;
+      return refuse(PayloadDropReason.SampledOut);
     }
     if (this.bufferedBytes > this.config.maxBufferedBytes) {
       counters.sessionsShed++;
-      return undefined;
+      return refuse(PayloadDropReason.Shed);
     }
     const target = this.config.targets[targetIndex]!;
-    const flow: Flow = { key, targetIndex, isn: syn.seq, sessions: [] };
+    const flow: Flow = { key, targetIndex, isn: syn.seq, sessions: [], gone: [] };
     const endpoint = endpointKey(target.targetIp, target.targetPort);
     let tuples = this.byTarget.get(endpoint);
     if (tuples === undefined) this.byTarget.set(endpoint, (tuples = new Map()));
@@ -209,18 +244,21 @@ export class Engine {
       const tuple = this.addresses.allocate(clientIp, clientPort, replica, target, tuples);
       if (tuple === undefined) {
         counters.tupleSpaceExhausted++;
+        flow.gone.push(PayloadDropReason.TupleSpaceExhausted);
         continue;
       }
       counters.sessionsStarted++;
+      targetCounters.sessionsStarted++;
       if (faked) counters.sessionsJoinedMidStream++;
       this.host.routeAdd(tuple);
-      const session = new Session(this.ctx, { tuple, syn, faked, now, targetRtt });
+      const session = new Session(this.ctx, { tuple, syn, faked, now, targetRtt, counters: targetCounters });
       tuples.set(endpointKey(tuple.srcIp, tuple.srcPort), session);
       this.flowOf.set(session, flow);
       flow.sessions.push(session);
       this.liveSessions++;
     }
-    if (flow.sessions.length === 0) return undefined;
+    if (flow.sessions.length === 0) return refuse(PayloadDropReason.TupleSpaceExhausted);
+    targetCounters.payloadDropped[PayloadDropReason.TupleSpaceExhausted] += syn.payloadLength * flow.gone.length;
     this.flows[targetIndex]!.set(key, flow);
     return flow;
   }
@@ -228,6 +266,10 @@ export class Engine {
   private feed(flow: Flow, seg: Segment, now: number): void {
     const pieces = seg.packet.length > this.config.mtu ? splitToMtu(seg, this.config.mtu) : undefined;
     if (pieces !== undefined) this.counters.segmentsSplit += pieces.length;
+    if (flow.gone.length > 0) {
+      const dropped = this.countersOf[flow.targetIndex]!.payloadDropped;
+      for (const reason of flow.gone) dropped[reason] += seg.payloadLength;
+    }
     for (const session of flow.sessions) {
       if (pieces === undefined) session.onClientSegment(seg, now);
       else for (const piece of pieces) session.onClientSegment(piece, now);
@@ -247,7 +289,10 @@ export class Engine {
     this.flowOf.delete(session);
     if (flow === undefined) return;
     const i = flow.sessions.indexOf(session);
-    if (i >= 0) flow.sessions.splice(i, 1);
+    if (i >= 0) {
+      flow.sessions.splice(i, 1);
+      flow.gone.push(session.endReason ?? SessionEndReason.Shutdown);
+    }
     const flows = this.flows[flow.targetIndex]!;
     if (flow.sessions.length === 0 && flows.get(flow.key) === flow) flows.delete(flow.key);
   }

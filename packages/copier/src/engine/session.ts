@@ -6,7 +6,8 @@
  * Pure: time comes in as arguments; packets go out through the SessionContext.
  */
 import { TCP_MAX_WINDOW_SCALE, TcpFlag, type TcpView } from '@tcpcopy/common';
-import { SessionEndReason, type EngineCounters } from './counters.js';
+import { SessionEndReason, type EngineCounters, type TargetCounters } from './counters.js';
+import { CongestionWindow } from './congestion.js';
 import { segmentEnd, type Segment } from './segment.js';
 import { SegmentQueue } from './segment-queue.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
@@ -50,6 +51,8 @@ export interface SessionStart {
   faked: boolean;
   now: number;
   targetRtt: RttEstimator;
+  /** This session's test server's counters: sessions and payload accounting. */
+  counters: TargetCounters;
 }
 
 export class Session implements TimerOwner {
@@ -67,6 +70,13 @@ export class Session implements TimerOwner {
   private closedCleanly = false;
 
   private readonly ctx: SessionContext;
+  private readonly target: TargetCounters;
+  /** Client payload bytes held (queued, in flight, out of order): dropped if the session ends. */
+  private pendingPayload = 0;
+  /** Client payload up to here is counted as acknowledged. */
+  private payloadAckedTo: number;
+  /** Sequence number of the client's FIN once captured (it carries no payload). */
+  private finSeq: number | undefined;
   private readonly queue = new SegmentQueue();
   private readonly outOfOrder = new SegmentQueue();
   /** Index in `queue` of the next segment to send. */
@@ -115,6 +125,7 @@ export class Session implements TimerOwner {
   private rttSeq: number | undefined;
   private rttSentAt = 0;
   private dupAcks = 0;
+  private readonly congestion = new CongestionWindow();
   private lastAckSeen = 0;
   private lastWindowSeen = -1;
 
@@ -126,11 +137,13 @@ export class Session implements TimerOwner {
 
   constructor(ctx: SessionContext, start: SessionStart) {
     this.ctx = ctx;
+    this.target = start.counters;
     this.tuple = start.tuple;
     this.faked = start.faked;
     const syn = start.syn;
     this.isn = syn.seq;
     this.clientNext = seqAdd(syn.seq, 1);
+    this.payloadAckedTo = this.clientNext;
     this.sndUna = syn.seq;
     this.sndNxt = syn.seq;
     this.sndMax = syn.seq;
@@ -155,9 +168,15 @@ export class Session implements TimerOwner {
 
   /** A captured client segment of this session's flow (after the engine's own filtering). */
   onClientSegment(seg: Segment, now: number): void {
-    if (this.state === SessionState.Closed) return;
+    if (this.state === SessionState.Closed) {
+      this.target.payloadDropped[this.endReason!] += seg.payloadLength;
+      return;
+    }
     this.lastActivityAt = now;
-    if (seg.flags & TcpFlag.SYN) return; // the client retransmitting its SYN: we retransmit ours
+    if (seg.flags & TcpFlag.SYN) {
+      this.target.payloadDuplicate += seg.payloadLength; // the client retransmitting its SYN: we retransmit ours
+      return;
+    }
     if (this.ackBase === undefined && seg.flags & TcpFlag.ACK) {
       this.ackBase = seg.clientAck;
       this.epochAck = seg.clientAck;
@@ -176,11 +195,13 @@ export class Session implements TimerOwner {
     }
     if (seqLe(segmentEnd(seg), this.clientNext)) {
       this.ctx.counters.clientRetransmissionsDropped++;
+      this.target.payloadDuplicate += seg.payloadLength;
       return;
     }
     if (seqGt(seg.seq, this.clientNext)) {
       this.outOfOrder.insertSorted(seg, (a, b) => seqLt(a.seq, b.seq));
       this.ctx.buffered(seg.packet.length);
+      this.holdPayload(seg.payloadLength);
       if (this.gapSince === Infinity) this.gapSince = now;
       if (!this.checkBufferLimit(now)) this.rearm(now);
       return;
@@ -284,8 +305,19 @@ export class Session implements TimerOwner {
   private enqueue(seg: Segment): void {
     this.queue.push(seg);
     this.ctx.buffered(seg.packet.length);
+    // Payload accounting: only the bytes beyond what was captured before are new.
+    const payloadEnd = seqAdd(seg.seq, seg.payloadLength + (seg.flags & TcpFlag.SYN ? 1 : 0));
+    const fresh = seqGt(payloadEnd, this.clientNext) ? Math.min(seqDiff(payloadEnd, this.clientNext), seg.payloadLength) : 0;
+    this.target.payloadDuplicate += seg.payloadLength - fresh;
+    this.holdPayload(fresh);
+    if (seg.flags & TcpFlag.FIN) this.finSeq = payloadEnd;
     const end = segmentEnd(seg);
     if (seqGt(end, this.clientNext)) this.clientNext = end;
+  }
+
+  private holdPayload(bytes: number): void {
+    this.pendingPayload += bytes;
+    this.target.payloadPending += bytes;
   }
 
   private drainOutOfOrder(): void {
@@ -294,8 +326,12 @@ export class Session implements TimerOwner {
       if (next === undefined || seqGt(next.seq, this.clientNext)) break;
       this.outOfOrder.shift();
       this.ctx.buffered(-next.packet.length);
+      this.holdPayload(-next.payloadLength); // enqueue() counts it again, as new or duplicate
       if (seqGt(segmentEnd(next), this.clientNext)) this.enqueue(next);
-      else this.ctx.counters.clientRetransmissionsDropped++;
+      else {
+        this.ctx.counters.clientRetransmissionsDropped++;
+        this.target.payloadDuplicate += next.payloadLength;
+      }
     }
     this.gapSince = this.outOfOrder.length > 0 ? this.gapSince : Infinity;
   }
@@ -329,6 +365,8 @@ export class Session implements TimerOwner {
         if (this.windowBlocked && this.rtoDeadline === Infinity) this.rtoDeadline = now + this.rtt.rto;
         break;
       }
+      // The ACK clock resumes sending: a retransmission timer is armed while data is in flight.
+      if (seg.payloadLength > 0 && inFlight > 0 && inFlight + seg.payloadLength > this.congestion.cwnd) break;
       if (seg.flags & TcpFlag.FIN && this.sndUna !== this.sndNxt) break; // FIN after all data is acked
       if (seg.flags & TcpFlag.RST) {
         if (this.sndUna !== this.sndNxt) break;
@@ -431,6 +469,7 @@ export class Session implements TimerOwner {
       return false;
     }
     this.rtt.backOff();
+    this.congestion.onTimeout(seqDiff(this.sndMax, this.sndUna), this.retransmitCount === 1);
     this.rttSeq = undefined; // Karn: no RTT sample from retransmitted data
     // Go back N: resend from the oldest unacknowledged segment as the window allows.
     this.sndNxt = this.sndUna;
@@ -463,6 +502,7 @@ export class Session implements TimerOwner {
     this.learnSynAck(tcp);
     this.state = SessionState.Established;
     this.ctx.counters.sessionsEstablished++;
+    this.target.sessionsEstablished++;
     this.lastAckSeen = tcp.ack;
     this.lastWindowSeen = tcp.window;
     this.acknowledge(tcp.ack, now);
@@ -495,6 +535,7 @@ export class Session implements TimerOwner {
     // RFC 7323 §2.2: scaling is on only when both SYNs carried the option (at most 14, §2.3).
     this.targetWindowShift = this.synHadWindowScale && opts.windowScale >= 0 ? Math.min(opts.windowScale, TCP_MAX_WINDOW_SCALE) : 0;
     this.sendWindow = tcp.window; // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
+    this.congestion.setSendMss(opts.mss);
     this.send.tsOn = this.synHadTimestamps && opts.hasTimestamps;
     if (this.send.tsOn) this.send.tsEcr = opts.tsVal;
   }
@@ -517,7 +558,7 @@ export class Session implements TimerOwner {
       tcp.window === this.lastWindowSeen
     ) {
       // RFC 5681 §3.2: the third duplicate ACK triggers one fast retransmission.
-      if (++this.dupAcks === DUP_ACK_THRESHOLD) {
+      if (++this.dupAcks === DUP_ACK_THRESHOLD && this.congestion.onDuplicateAcks(seqDiff(this.sndMax, this.sndUna), this.sndMax)) {
         this.ctx.counters.fastRetransmissions++;
         this.sendQueued(0, now);
       }
@@ -527,6 +568,7 @@ export class Session implements TimerOwner {
   }
 
   private acknowledge(ack: number, now: number): void {
+    const partial = this.congestion.onAck(seqDiff(ack, this.sndUna), ack);
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.dupAcks = 0;
@@ -536,15 +578,30 @@ export class Session implements TimerOwner {
       if (first === undefined || first.flags & TcpFlag.RST || seqGt(segmentEnd(first), ack)) break;
       this.queue.shift();
       this.ctx.buffered(-first.packet.length);
-      this.ctx.counters.payloadBytesAcked += first.payloadLength;
       this.sendIndex = Math.max(0, this.sendIndex - 1);
     }
+    this.acknowledgePayload(ack);
     if (this.rttSeq !== undefined && seqGe(ack, this.rttSeq)) {
       this.sampleRtt(now - this.rttSentAt);
       this.rttSeq = undefined;
     }
     this.retransmitCount = 0;
     this.rtoDeadline = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto;
+    if (partial) this.sendQueued(0, now); // RFC 6582: the next hole, without waiting for 3 dupacks
+  }
+
+  /**
+   * Counts the client payload in [payloadAckedTo, ack) as acknowledged: sequence space, less the
+   * FIN's number. (Counting whole queued segments would count overlapping retransmissions twice.)
+   */
+  private acknowledgePayload(ack: number): void {
+    if (!seqGt(ack, this.payloadAckedTo)) return;
+    let bytes = seqDiff(ack, this.payloadAckedTo);
+    if (this.finSeq !== undefined && seqGe(this.finSeq, this.payloadAckedTo) && seqLt(this.finSeq, ack)) bytes--;
+    this.payloadAckedTo = ack;
+    this.holdPayload(-bytes);
+    this.target.payloadAcked += bytes;
+    this.ctx.counters.payloadBytesAcked += bytes;
   }
 
   private sampleRtt(rtt: number): void {
@@ -616,6 +673,9 @@ export class Session implements TimerOwner {
     this.state = SessionState.Closed;
     this.endReason = reason;
     this.ctx.counters.sessionsEnded[reason]++;
+    this.target.sessionsEnded[reason]++;
+    this.target.payloadDropped[reason] += this.pendingPayload;
+    this.holdPayload(-this.pendingPayload);
     this.ctx.buffered(-this.bufferedBytes);
     this.queue.clear();
     this.outOfOrder.clear();
