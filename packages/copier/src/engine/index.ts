@@ -6,3 +6,4 @@ export * from './segment.js';
 export * from './seq.js';
 export * from './wire.js';
 export * from './rtt.js';
+export * from './congestion.js';
