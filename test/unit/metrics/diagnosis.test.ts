@@ -2,11 +2,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseIpv4 } from '@tcpcopy/common';
+import { createLogger, parseIpv4 } from '@tcpcopy/common';
+import { InterceptLinks } from '@tcpcopy/copier/dist/daemon/intercept-links.js';
+import { Pipeline } from '@tcpcopy/copier/dist/daemon/pipeline.js';
+import { Client, Sim } from '../engine/harness.js';
 import {
   NO_REPLY_DELAY_MS,
   NO_REPLY_REPEAT_MS,
   NoReplyDetector,
+  NoReplyWatch,
   fakeNetworks,
   noReplyCauses,
   noReplyWarning,
@@ -91,7 +95,7 @@ describe('NoReplyDetector', () => {
     assert.deepEqual(
       events.map(({ at, e }) => [at, e.kind]),
       [
-        [1000 + NO_REPLY_DELAY_MS, 'no_replies'],
+        [NO_REPLY_DELAY_MS, 'no_replies'],
         [10_000, 'replies_back'],
         [11_000 + NO_REPLY_DELAY_MS, 'no_replies'],
       ],
@@ -155,5 +159,48 @@ describe('the warning text', () => {
   test('fakeNetworks: the distinct /24s, high addresses included', () => {
     assert.deepEqual(fakeNetworks([ip('200.1.2.3'), ip('200.1.2.250'), ip('10.0.0.1')]), ['200.1.2.0/24', '10.0.0.0/24']);
     assert.deepEqual(fakeNetworks([]), []);
+  });
+});
+
+describe('NoReplyWatch (the daemon wiring)', () => {
+  test('reads the engine, pipeline and link counters and logs one warning with the evidence, then the recovery', () => {
+    const sim = new Sim();
+    sim.toEngine = () => []; // the test server's replies never reach intercept
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ name: 'tcpcopy', level: 'info', stderr: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) } });
+    const pipeline = new Pipeline(sim.engine, []);
+    const links = new InterceptLinks({
+      intercepts: [{ ip: ip('10.231.7.30'), port: 36524 }],
+      connectionsPerIntercept: 2,
+      instanceId: 'test:1',
+      software: 'test',
+      log,
+      onRecords: () => 0,
+    });
+    const watch = new NoReplyWatch({ engine: sim.engine, pipeline, links }, { fakeIps: [], intercepts: [{ ip: ip('10.231.7.30'), port: 36524 }], targetPorts: [8080] }, log);
+    for (let second = 0; second < 20; second++) {
+      if (second < 8) {
+        const c = new Client(sim, { port: 50000 + second });
+        c.feed(c.syn());
+      }
+      sim.run(1000);
+      watch.check(sim.now);
+    }
+    const warnings = lines.filter((l) => l['level'] === 40);
+    assert.equal(warnings.length, 1, 'one warning, not one per session');
+    const w = warnings[0]!;
+    assert.match(String(w['msg']), /^no replies from the test server/);
+    assert.equal(w['diagnosis'], 'no_replies');
+    assert.deepEqual(w['intercepts'], [{ intercept: '10.231.7.30:36524', connectionsReady: 0, replies: 0 }]);
+    assert.deepEqual(w['targets'], [{ target: '203.0.113.5:8080', sessionsStarted: 6, sessionsEstablished: 0 }]);
+    assert.equal((w['causes'] as string[]).length, 4);
+
+    // Replies return: one notice.
+    sim.toEngine = () => [0];
+    const c = new Client(sim, { port: 51000 });
+    c.feed(c.syn());
+    sim.run(1000);
+    watch.check(sim.now);
+    assert.equal(lines.at(-1)?.['msg'], 'replies from the test server arrive again');
   });
 });

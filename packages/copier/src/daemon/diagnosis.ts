@@ -38,7 +38,8 @@ export type DiagnosisEvent =
   | { readonly kind: 'replies_back'; readonly silentMs: number };
 
 export class NoReplyDetector {
-  private last: ReplySample | undefined;
+  /** The daemon's counters start at zero: so does the detector. */
+  private last: ReplySample = { sessionsStarted: 0, sessionsEstablished: 0, replies: 0 };
   /** sessionsStarted when the last reply was seen. */
   private startedAtLastReply = 0;
   /** When the first session started after the last reply (undefined: none has). */
@@ -54,13 +55,13 @@ export class NoReplyDetector {
   update(sample: ReplySample, now: number): DiagnosisEvent | undefined {
     const last = this.last;
     this.last = sample;
-    if (last === undefined || sample.replies !== last.replies || sample.sessionsEstablished !== last.sessionsEstablished) {
+    if (sample.replies !== last.replies || sample.sessionsEstablished !== last.sessionsEstablished) {
       const silentMs = this.unansweredSince === undefined ? 0 : now - this.unansweredSince;
       const warned = this.warnedAt !== undefined;
       this.startedAtLastReply = sample.sessionsStarted;
       this.unansweredSince = undefined;
       this.warnedAt = undefined;
-      return last !== undefined && warned ? { kind: 'replies_back', silentMs } : undefined;
+      return warned ? { kind: 'replies_back', silentMs } : undefined;
     }
     if (this.unansweredSince === undefined) {
       if (sample.sessionsStarted === this.startedAtLastReply) return undefined;
