@@ -42,7 +42,7 @@ export function withConfigFile<K extends string, C>(
     if (!(err instanceof ConfigError)) throw err;
     const key = (Object.keys(file) as K[]).find((k) => cli[k] === undefined && flagLabel(flags[k]) === err.flag);
     if (key === undefined) throw err;
-    throw new ConfigError(err.code, `${err.message} (${key} in ${path})`, err.flag, { cause: err });
+    throw new ConfigError(err.code, `${err.message} (${key} in ${path})`, err.flag);
   }
 }
 

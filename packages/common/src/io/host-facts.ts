@@ -1,16 +1,18 @@
 /**
  * The I/O half of `--check`: small probes that gather the facts preflight.ts judges. Each probe
- * catches its own failure and reports it as data; none leaves anything open behind it.
+ * catches its own failure and reports it as data, and closes what it opened.
  */
 import { readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import { isTcpcopyError } from '../errors.js';
+import { createRequire } from 'node:module';
+import { ErrorCode } from '../errors.js';
 import { parseIpv4 } from '../packet/ipv4.js';
+import { linkTypeFromCapName } from '../packet/link.js';
 import { rpFilterSysctl, type CaptureProbe, type HostFacts } from '../preflight.js';
 import { isUp, parseProcNetDev } from './devices.js';
-import { LiveCapture } from './live-capture.js';
+import { CAP_SNAPSHOT_LENGTH } from './live-capture.js';
 
 /** sysctls every check may look at. */
 export const IP_FORWARD_SYSCTL = 'net.ipv4.ip_forward';
@@ -46,21 +48,47 @@ export function gatherHostFacts(): HostFacts {
   };
 }
 
-/** Opens a live capture with `filter` on each device in turn, and closes it at once. */
+/** The parts of a `cap` handle the capture probe uses (the package ships no types). */
+interface CapHandle {
+  open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
+  close(): void;
+}
+/** A small ring: the probe captures nothing. */
+const PROBE_RING_BYTES = 1 << 20;
+/**
+ * Every cap handle a probe made, kept for the life of the process. cap's close() stops its poll
+ * handle but never uv_close()s it, and a handle whose open failed stops an uninitialised one in
+ * its destructor: once such a Cap is garbage-collected, libuv's handle list points into freed
+ * memory and the process aborts later (`uv_poll_stop: Assertion '!uv__is_closing(handle)'`, seen
+ * in the lab). A --check process ends right after its probes, so holding them costs nothing.
+ */
+const retainedCaps: unknown[] = [];
+
+/** Opens `device` with `filter` and closes it; why it failed, or undefined. */
+function tryCapture(device: string, filter: string): string | undefined {
+  const { Cap } = createRequire(import.meta.url)('cap') as { Cap: new () => CapHandle };
+  const cap = new Cap();
+  const buffer = Buffer.alloc(CAP_SNAPSHOT_LENGTH);
+  retainedCaps.push(cap, buffer);
+  try {
+    const linkName = cap.open(device, filter, PROBE_RING_BYTES, buffer);
+    cap.close();
+    return linkTypeFromCapName(linkName) === undefined ? `unsupported link type ${linkName}` : undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/**
+ * Per device: opens the capture without a filter (does the device capture at all?), then with
+ * `filter` (does libpcap compile it for this device's link type?), closing each at once.
+ */
 export function probeCaptures(devices: readonly string[], filter: string): CaptureProbe[] {
   return devices.map((device) => {
-    const capture = new LiveCapture({ devices: [device], filter });
-    try {
-      capture.start(() => {});
-      return { device };
-    } catch (err) {
-      const code = isTcpcopyError(err) ? err.code : 'UNKNOWN';
-      // libpcap's own words (LiveCapture's message repeats the device and the filter).
-      const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-      return { device, error: { code, message: cause instanceof Error ? cause.message : String(cause) } };
-    } finally {
-      capture.stop();
-    }
+    const openProblem = tryCapture(device, '');
+    if (openProblem !== undefined) return { device, error: { code: ErrorCode.CAPTURE_OPEN, message: openProblem } };
+    const filterProblem = tryCapture(device, filter);
+    return filterProblem === undefined ? { device } : { device, error: { code: ErrorCode.FILTER, message: filterProblem } };
   });
 }
 

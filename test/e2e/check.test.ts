@@ -1,0 +1,134 @@
+/**
+ * The real `--check` of both daemons inside the lab (they probe capture, raw sockets and ports,
+ * so they run in lab hosts only): intercept in aux passes, and fails with the right line once
+ * aux forwards IPv4; tcpcopy in prod fails while no intercept listens and passes once one does.
+ * Plus --config and SIGHUP on the real intercept: the log level follows the file, a bad file
+ * keeps the running settings.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { withLab, type Lab } from '../lab/index.js';
+import { CONTROL_PORT, INTERCEPT_BIN, TCPCOPY_BIN, startIntercept } from './copy-harness.js';
+import { logLines, poll } from './daemon-helpers.js';
+
+const SERVER_PORT = 80;
+
+interface CheckRun {
+  code: number | null;
+  lines: string[];
+  stderr: string;
+}
+
+async function check(lab: Lab, host: string, bin: string, args: readonly string[]): Promise<CheckRun> {
+  const r = await lab.exec(host, bin, [...args, '--check'], { check: false, timeoutMs: 20_000 });
+  return { code: r.code, lines: r.stdout.split('\n').filter((l) => l !== ''), stderr: r.stderr };
+}
+
+/** The exit status, with the whole output when it is not the expected one. */
+function assertStatus(run: CheckRun, expected: number): void {
+  assert.equal(run.code, expected, `exit ${run.code}, stdout:\n${run.lines.join('\n')}\nstderr:\n${run.stderr}`);
+}
+
+function failures(run: CheckRun): string[] {
+  return run.lines.filter((l) => l.startsWith('FAIL '));
+}
+
+function assertEveryLineIsAVerdict(run: CheckRun): void {
+  assert.ok(run.lines.length >= 5, run.lines.join('\n'));
+  for (const l of run.lines) assert.match(l, /^(PASS|FAIL|NOTE) \S/);
+  assert.equal(run.stderr, '');
+}
+
+test('--check in the lab: intercept in aux (pass, bad filter, port in use, ip_forward=1); tcpcopy in prod without and with a reachable intercept', async (t) => {
+  await withLab(t, async (lab) => {
+    const { aux, target } = lab.hosts;
+    const interceptArgs = ['-i', aux.iface, '-F', `tcp and src port ${SERVER_PORT}`];
+
+    const good = await check(lab, 'aux', INTERCEPT_BIN, interceptArgs);
+    assertEveryLineIsAVerdict(good);
+    assertStatus(good, 0);
+    assert.deepEqual(failures(good), []);
+    for (const expected of [
+      'PASS running as root (raw sockets and capture need CAP_NET_RAW)',
+      `PASS capture interface ${aux.iface} exists and is up`,
+      `PASS capture opens on ${aux.iface} with filter "tcp and src port ${SERVER_PORT}"`,
+      `PASS control port 0.0.0.0:${CONTROL_PORT} can be bound`,
+      "PASS net.ipv4.ip_forward is 0 (the test server's replies end here once captured)",
+    ]) {
+      assert.ok(good.lines.includes(expected), `missing "${expected}" in:\n${good.lines.join('\n')}`);
+    }
+    assert.ok(good.lines.some((l) => l.startsWith('NOTE rp_filter here: all=0 ')), good.lines.join('\n'));
+
+    const badFilter = await check(lab, 'aux', INTERCEPT_BIN, ['-i', aux.iface, '-F', 'tcp and and']);
+    assertStatus(badFilter, 1);
+    assert.equal(failures(badFilter).length, 1, badFilter.lines.join('\n'));
+    assert.match(failures(badFilter)[0]!, new RegExp(`^FAIL capture filter "tcp and and" does not compile on ${aux.iface}: .*syntax error`));
+
+    const transfer = ['-x', `${SERVER_PORT}-${target.ip}:${SERVER_PORT}`, '-s', aux.ip];
+    const alone = await check(lab, 'prod', TCPCOPY_BIN, transfer);
+    assertEveryLineIsAVerdict(alone);
+    assertStatus(alone, 1);
+    assert.deepEqual(failures(alone), [
+      `FAIL intercept ${aux.ip}:${CONTROL_PORT} is not reachable: connection refused (ECONNREFUSED) (is intercept running there? check -s, -p, intercept's -b and firewalls)`,
+    ]);
+    for (const expected of ['PASS raw IP socket opens (the copies are sent through it)', `PASS capture opens on ${lab.hosts.prod.iface} with filter`]) {
+      assert.ok(alone.lines.some((l) => l.startsWith(expected)), `missing "${expected}" in:\n${alone.lines.join('\n')}`);
+    }
+
+    const intercept = await startIntercept(lab, SERVER_PORT);
+    const paired = await check(lab, 'prod', TCPCOPY_BIN, transfer);
+    assertStatus(paired, 0);
+    assert.deepEqual(failures(paired), []);
+    assert.ok(paired.lines.includes(`PASS intercept ${aux.ip}:${CONTROL_PORT} accepts connections`));
+
+    const busy = await check(lab, 'aux', INTERCEPT_BIN, interceptArgs);
+    assertStatus(busy, 1);
+    assert.deepEqual(failures(busy), [
+      `FAIL control port 0.0.0.0:${CONTROL_PORT} cannot be bound: address already in use (EADDRINUSE) (another intercept running? is -b an address of this host?)`,
+    ]);
+    assert.ok(intercept.running, 'the probes left the running intercept alone');
+    assert.deepEqual(await intercept.stop('SIGTERM', 3000), { code: 0, signal: null }, intercept.stderr);
+
+    await lab.exec('aux', 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    const forwarding = await check(lab, 'aux', INTERCEPT_BIN, interceptArgs);
+    assertStatus(forwarding, 1);
+    assert.deepEqual(failures(forwarding), [
+      "FAIL net.ipv4.ip_forward is 1: it must be 0 on the intercept host, or the test server's replies are forwarded to the fake clients (sysctl -w net.ipv4.ip_forward=0)",
+    ]);
+  });
+});
+
+test('intercept --config: flags override the file; SIGHUP applies a new log level, names what needs a restart, and a bad file keeps the running settings', async (t) => {
+  await withLab(t, async (lab) => {
+    const { aux } = lab.hosts;
+    const configFile = join(lab.logDir, 'intercept.yaml');
+    const logFile = join(lab.logDir, 'intercept.log');
+    const settings = (more: string): string => `# intercept settings\ndevices: [${aux.iface}]\nlogFile: ${logFile}\n${more}`;
+    writeFileSync(configFile, settings(`filter: tcp and src port ${SERVER_PORT}\nport: 4000\nlogLevel: info\n`));
+    const intercept = lab.spawn('aux', INTERCEPT_BIN, ['--config', configFile, '-p', String(CONTROL_PORT)], { name: 'intercept' });
+    await lab.waitForPort('aux', CONTROL_PORT, 10_000, intercept); // -p beats the file's port
+    const running = await poll(() => logLines(logFile).find((l) => l['msg'] === 'intercept running'), 'intercept running');
+    assert.deepEqual(running['devices'], [aux.iface]);
+
+    const logged = (msg: string): Promise<Record<string, unknown>> => poll(() => logLines(logFile).find((l) => l['msg'] === msg), msg);
+    writeFileSync(configFile, settings(`filter: tcp and src port ${SERVER_PORT + 1}\nport: 5000\nlogLevel: warn\n`));
+    process.kill(intercept.pid!, 'SIGHUP');
+    assert.deepEqual((await logged('config reloaded'))['applied'], { logLevel: 'warn' });
+    assert.deepEqual((await logged('changed settings take effect on restart only'))['settings'], ['filter'], 'the port is still the command line\'s');
+
+    writeFileSync(configFile, settings('filter: tcp\nlogLevel: verbose\n'));
+    process.kill(intercept.pid!, 'SIGHUP');
+    const failed = await logged('config reload failed: the current settings stay');
+    assert.equal((failed['err'] as { code: string }).code, 'TCPCOPY_ERR_BAD_FLAG');
+    assert.match((failed['err'] as { message: string }).message, /^--log-level "verbose": expected one of .* \(logLevel in .*intercept\.yaml\)$/);
+    assert.ok(intercept.running, 'a bad file does not stop the daemon');
+    await lab.waitForPort('aux', CONTROL_PORT);
+
+    const stopped = await intercept.stop('SIGTERM', 3000);
+    assert.deepEqual(stopped, { code: 0, signal: null }, intercept.stderr);
+    // Still at warn: the info lines of the shutdown are not written.
+    assert.equal(logLines(logFile).find((l) => l['msg'] === 'final stats'), undefined);
+  });
+});
