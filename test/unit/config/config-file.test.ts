@@ -1,12 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ConfigError, ErrorCode, LOG_LEVELS, parseConfigText, type ErrorCode as Code } from '@tcpcopy/common';
 import { COPIER_FLAGS, parseCopierArgs, type CopierConfig } from '@tcpcopy/copier';
-import { parseInterceptArgs } from '@tcpcopy/intercept';
+import { INTERCEPT_FLAGS, parseInterceptArgs } from '@tcpcopy/intercept';
 
 const FILE = '/etc/tcpcopy.yaml';
 
@@ -217,4 +217,12 @@ describe('--config: values the flag refuses keep its code and say where they cam
   test('a bad value on the command line is not blamed on the file', () => {
     refuses('transfer: 80-10.0.0.3:80\nintercepts: 10.0.0.2\ncopies: 3\n', ErrorCode.BAD_FLAG, '-n "0": expected an integer from 1 to 1023', '-n', '0');
   });
+});
+
+test('docs/flags.md lists every settings key of both programs', () => {
+  const docs = readFileSync(new URL('../../../../docs/flags.md', import.meta.url), 'utf8'); // test/dist/unit/config
+  const section = /^## Settings file[^\n]*\n([\s\S]*?)^## /m.exec(docs)?.[1] ?? '';
+  const keys = [...Object.keys(COPIER_FLAGS), ...Object.keys(INTERCEPT_FLAGS)].filter((k) => k !== 'configFile' && k !== 'check');
+  const missing = keys.filter((k) => !section.includes(`\`${k}\``));
+  assert.deepEqual(missing, [], 'keys missing from the "Settings file" section');
 });
