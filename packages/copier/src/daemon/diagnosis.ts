@@ -102,7 +102,7 @@ export function noReplyCauses(ctx: NoReplyContext): string[] {
   const routes = nets.map((net) => `ip route add ${net} via ${aux[0]!}`).join('; ');
   const port = ctx.targetPorts[0] ?? 80;
   return [
-    `the test server has no route for the fake client subnet through the aux host: on the test server run \`${routes}\` (check with \`ip route get ${nets[0]!.replace(/\/24$/, '')}\`)`,
+    `the test server has no route for the fake client subnet through the aux host: on the test server run \`${routes}\` (check with \`ip route get ${ctx.fakeIps.length === 0 ? '<a client address>' : ipv4ToString(ctx.fakeIps[0]!)}\`)`,
     `ip_forward on the aux host must be 0 (\`sysctl -w net.ipv4.ip_forward=0\`), so the test server's replies end there instead of being routed on`,
     `intercept's -F filter must match the test server's replies (e.g. -F 'tcp and src port ${port}') on the interface they arrive on (-i)`,
     `rp_filter or anti-spoofing on the test server or on the path drops packets from the fake addresses (\`sysctl -w net.ipv4.conf.all.rp_filter=0\` and on the interface), or a firewall drops them`,
