@@ -2,16 +2,21 @@
  * The real `--check` of both daemons inside the lab (they probe capture, raw sockets and ports,
  * so they run in lab hosts only): intercept in aux passes, and fails with the right line once
  * aux forwards IPv4; tcpcopy in prod fails while no intercept listens and passes once one does.
- * Plus --config and SIGHUP on the real intercept: the log level follows the file, a bad file
- * keeps the running settings.
+ * Plus --config and SIGHUP on the real daemons: intercept's log level follows the file and a bad
+ * file keeps the running settings; tcpcopy's -r drops to 1 % for new sessions while the keep-alive
+ * sessions it is copying go on whole.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseIpv4 } from '@tcpcopy/common';
+import { sampled } from '@tcpcopy/copier';
 import { withLab, type Lab } from '../lab/index.js';
-import { CONTROL_PORT, INTERCEPT_BIN, TCPCOPY_BIN, startIntercept } from './copy-harness.js';
+import { CONTROL_PORT, INTERCEPT_BIN, TCPCOPY_BIN, settle, sleep, startIntercept, startTcpcopy } from './copy-harness.js';
 import { logLines, poll } from './daemon-helpers.js';
+import type { SentRequest } from './keepalive-client.js';
 
 const SERVER_PORT = 80;
 
@@ -130,5 +135,64 @@ test('intercept --config: flags override the file; SIGHUP applies a new log leve
     assert.deepEqual(stopped, { code: 0, signal: null }, intercept.stderr);
     // Still at warn: the info lines of the shutdown are not written.
     assert.equal(logLines(logFile).find((l) => l['msg'] === 'final stats'), undefined);
+  });
+});
+
+const KEEPALIVE_CLIENT = fileURLToPath(new URL('./keepalive-client.js', import.meta.url));
+const KEEPALIVE_TAG = /[?&]c=(\d+)&r=(\d+)/;
+const FRESH_TAG = /[?&]n=(\d+)/;
+const FRESH_SESSIONS = 20;
+
+test('tcpcopy --config: SIGHUP lowers -r to 1 % for new sessions; the keep-alive sessions being copied go on whole', { timeout: 90_000 }, async (t) => {
+  await withLab(t, async (lab) => {
+    const prod = await lab.startNginx('prod');
+    const target = await lab.startNginx('target');
+    await startIntercept(lab, SERVER_PORT);
+    const configFile = join(lab.logDir, 'tcpcopy.yaml');
+    writeFileSync(configFile, 'percentage: 100\n');
+    const tcpcopy = await startTcpcopy(lab, { port: SERVER_PORT, extra: ['--config', configFile] });
+    const client = lab.spawnNode('client', KEEPALIVE_CLIENT, [
+      JSON.stringify({ host: lab.hosts.prod.ip, port: SERVER_PORT, connections: 4, intervalMs: 100, path: '/index.html' }),
+    ]);
+    const keepalive = (): string[] => target.readAccessLog().flatMap((e) => KEEPALIVE_TAG.exec(e.path)?.[1] ?? []);
+    await poll(() => (new Set(keepalive()).size === 4 ? true : undefined), 'the 4 keep-alive connections copied');
+
+    writeFileSync(configFile, 'percentage: 1\n');
+    process.kill(tcpcopy.pid!, 'SIGHUP');
+    const [reloaded] = await tcpcopy.waitFor(/\{[^\n]*"msg":"config reloaded"[^\n]*\}/, { stream: 'stderr' });
+    assert.deepEqual((JSON.parse(reloaded) as { applied: unknown }).applied, { samplePercent: 1 });
+    const reloadedAt = Date.now();
+    for (let n = 0; n < FRESH_SESSIONS; n++) {
+      await lab.exec('client', 'curl', ['-sS', '-o', '/dev/null', `${prod.url('/index.html')}?n=${n}`]);
+    }
+    await sleep(1000);
+    await client.stop('SIGTERM', 5000);
+    const sent = client.jsonLines<SentRequest>().filter((l) => l.r !== undefined);
+    assert.ok(sent.filter((s) => s.at > reloadedAt).length >= 20, 'the keep-alive clients went on sending after the reload');
+
+    // Every keep-alive request reaches target, before and after the reload.
+    const key = (c: number | string, r: number | string): string => `${c}/${r}`;
+    const wanted = new Set(sent.map((s) => key(s.c, s.r)));
+    const copiedKeepalive = (): Set<string> => new Set(target.readAccessLog().flatMap((e) => {
+      const m = KEEPALIVE_TAG.exec(e.path);
+      return m === null ? [] : [key(m[1]!, m[2]!)];
+    }));
+    await settle(() => [...copiedKeepalive()].filter((k) => wanted.has(k)).length, wanted.size);
+    const got = copiedKeepalive();
+    assert.deepEqual([...wanted].filter((k) => !got.has(k)), [], 'keep-alive requests that did not reach target');
+
+    // The fresh sessions are copied exactly when their client ip:port samples in at 1 %.
+    const fresh = prod.readAccessLog().filter((e) => FRESH_TAG.test(e.path));
+    assert.equal(fresh.length, FRESH_SESSIONS);
+    const expected = fresh
+      .filter((e) => {
+        const [ip = '', port = ''] = e.client.split(':');
+        return sampled(parseIpv4(ip)!, Number(port), 1);
+      })
+      .map((e) => e.path)
+      .sort();
+    const copiedFresh = target.readAccessLog().filter((e) => FRESH_TAG.test(e.path)).map((e) => e.path).sort();
+    assert.deepEqual(copiedFresh, expected);
+    assert.ok(expected.length < FRESH_SESSIONS / 2, `${expected.length} of ${FRESH_SESSIONS} sample in at 1 %`);
   });
 });
