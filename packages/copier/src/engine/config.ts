@@ -66,6 +66,12 @@ export const MAX_SESSION_SEGMENTS = 32768;
 export const UNSCALED_MAX_WINDOW = 65535;
 /** A request is released this long after the test server went quiet without any answer. */
 export const NO_RESPONSE_RELEASE_MS = 500;
+/**
+ * The client's FIN, while the test server has sent less response than production did, waits for
+ * it to be quiet this long: longer than its retransmission timeout (Linux: 200 ms at least), so a
+ * response stalled on a lost segment is not cut off by a FIN (nginx then resets the connection).
+ */
+export const FIN_RELEASE_QUIET_MS = 1000;
 /** Sessions whose IP/port hash falls below the -r percentage are copied. */
 export const PERCENT = 100;
 

@@ -17,6 +17,7 @@ import { writeMadePacket, writeSegment, type PacketScratch, type SendState, type
 import {
   DUP_ACK_THRESHOLD,
   ESTABLISH_TIMEOUT_MS,
+  FIN_RELEASE_QUIET_MS,
   FIN_WAIT_MS,
   GAP_TIMEOUT_MS,
   MAX_RETRANSMISSIONS,
@@ -383,6 +384,7 @@ export class Session implements TimerOwner {
   /** Pacing (DESIGN §3): hold a new request until the test server has answered the previous one. */
   private released(seg: Segment, now: number): boolean {
     if (this.ctx.config.noWait || this.ackBase === undefined) return true;
+    if (seg.flags & TcpFlag.FIN && seg.payloadLength === 0) return this.finReleased(seg, now);
     if (!(seg.flags & TcpFlag.ACK) || seqLe(seg.clientAck, this.epochAck)) return true;
     const productionBytes = seqDiff(seg.clientAck, this.epochAck);
     const targetBytes = this.targetResponseBytes - this.epochTargetBytes;
@@ -403,6 +405,23 @@ export class Session implements TimerOwner {
     this.epochTargetBytes = this.targetResponseBytes;
     this.paceDeadline = Infinity;
     return true;
+  }
+
+  /**
+   * The client's FIN closes the test server's input: sent while the server still writes (a
+   * response that stalled on a loss, with requests the quiet rule released pipelined behind it),
+   * nginx aborts with a reset and every unfinished response and request is lost. Epochs cannot
+   * tell (an early release lets an older response count for a newer request), so the FIN compares
+   * whole-connection totals: everything production sent, or a quiet test server after its own
+   * retransmission timeout, or its FIN.
+   */
+  private finReleased(seg: Segment, now: number): boolean {
+    if (this.targetFin || !(seg.flags & TcpFlag.ACK)) return true;
+    if (this.targetResponseBytes >= seqDiff(seg.clientAck, this.ackBase!)) return true;
+    const releaseAt = Math.max(this.lastDataSentAt, this.lastTargetDataAt) + FIN_RELEASE_QUIET_MS;
+    if (now >= releaseAt) return true;
+    this.paceDeadline = releaseAt;
+    return false;
   }
 
   private sendQueued(index: number, now: number): void {
