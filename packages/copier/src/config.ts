@@ -190,7 +190,7 @@ function readDevices(raw: RawArgs<F.CopierFlag>): readonly string[] {
   return readCaptureDevices(value);
 }
 
-/** The config for logs and --check: addresses as text, the -c list as ranges. */
+/** The config for logs and reports: addresses as text, the -c list as ranges. */
 export function describeCopierConfig(config: CopierConfig): Record<string, unknown> {
   return {
     ...config,

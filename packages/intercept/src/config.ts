@@ -122,7 +122,7 @@ export function validateInterceptArgs(raw: RawArgs<InterceptFlag>): InterceptCon
   });
 }
 
-/** The config for logs and --check: addresses as text. */
+/** The config for logs and reports: addresses as text. */
 export function describeInterceptConfig(config: InterceptConfig): Record<string, unknown> {
   return {
     ...config,
