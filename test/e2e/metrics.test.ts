@@ -110,3 +110,49 @@ test('both daemons serve metrics; the loss accounting closes and reads 1.0 on a 
     assert.equal(other.stdout, '404');
   });
 });
+
+test('3 % frame loss and duplicated client frames: the accounting closes at every scrape, mid-flight too, and duplicates are not counted as delivered', { timeout: 180_000 }, async (t) => {
+  await withLab(t, async (lab) => {
+    const prod = await lab.startNginx('prod');
+    const targetServer = await lab.startNginx('target');
+    await startIntercept(lab, 80);
+    await startTcpcopy(lab, { port: 80, extra: ['--metrics', TCPCOPY_METRICS] });
+    const target = `${lab.host('target').ip}:80`;
+    for (const host of ['prod', 'target']) {
+      for (const direction of ['from', 'to'] as const) await lab.dropFrames(host, 30, direction);
+    }
+    // 5 % of the client's frames arrive twice: prod captures those bytes twice.
+    await lab.duplicateFrames('client', 50);
+    const closes = (e: Exposition, when: string): Accounting => {
+      const a = accounting(e, target);
+      assert.equal(a.acked + a.duplicate + a.pending + a.dropped, a.expected, `${when}: ${JSON.stringify(a)}`);
+      return a;
+    };
+
+    // Scrape while ab runs: sessions are mid-stream, bytes in flight.
+    const ab = runAb(lab, prod.url('/index.html'), { requests: 400, concurrency: 8 });
+    const abKeepAlive = ab.then(() => runAb(lab, prod.url('/64k.bin'), { requests: 200, concurrency: 4, keepAlive: true }));
+    let pendingSeen = 0;
+    for (let i = 0; i < 20; i++) {
+      pendingSeen = Math.max(pendingSeen, closes(await scrape(lab, 'prod', TCPCOPY_METRICS), `mid-flight scrape ${i}`).pending);
+      await sleep(100);
+    }
+    await abKeepAlive;
+    await settle(() => targetServer.readAccessLog().length, 600, { quietMs: 8000 });
+    let e = await scrape(lab, 'prod', TCPCOPY_METRICS);
+    for (let i = 0; i < 100 && e.sum('tcpcopy_sessions_ended_total', { target }) < e.value('tcpcopy_sessions_started_total', { target }); i++) {
+      await sleep(200);
+      e = await scrape(lab, 'prod', TCPCOPY_METRICS);
+    }
+    const a = closes(e, 'after the traffic');
+    const fraction = a.acked / (a.expected - a.duplicate);
+    const dropped = e.samples('tcpcopy_payload_dropped_bytes_total').filter((s) => s.value > 0).map((s) => `${s.labels['reason']}=${s.value}`);
+    t.diagnostic(`fraction ${fraction.toFixed(4)}, ${JSON.stringify(a)}, dropped ${dropped.join(' ')}, pending seen mid-flight ${pendingSeen}`);
+    assert.ok(a.duplicate > 0, 'client frames captured twice count as duplicates');
+    assert.ok(fraction >= 0.99 && fraction <= 1, `fraction ${fraction}`);
+    assert.equal(a.pending, 0);
+    // What the fraction says matches what the test server logged.
+    const arrived = targetServer.readAccessLog().length / prod.readAccessLog().length;
+    assert.ok(Math.abs(arrived - fraction) < 0.02, `requests arrived ${arrived}, bytes ${fraction}`);
+  });
+});
