@@ -6,13 +6,12 @@ import { readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import { createRequire } from 'node:module';
 import { ErrorCode } from '../errors.js';
 import { parseIpv4 } from '../packet/ipv4.js';
 import { linkTypeFromCapName } from '../packet/link.js';
 import { rpFilterSysctl, type CaptureProbe, type HostFacts } from '../preflight.js';
 import { isUp, parseProcNetDev } from './devices.js';
-import { CAP_SNAPSHOT_LENGTH } from './live-capture.js';
+import { openCapture } from './live-capture.js';
 
 /** sysctls every check may look at. */
 export const IP_FORWARD_SYSCTL = 'net.ipv4.ip_forward';
@@ -48,30 +47,13 @@ export function gatherHostFacts(): HostFacts {
   };
 }
 
-/** The parts of a `cap` handle the capture probe uses (the package ships no types). */
-interface CapHandle {
-  open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
-  close(): void;
-}
 /** A small ring: the probe captures nothing. */
 const PROBE_RING_BYTES = 1 << 20;
-/**
- * Every cap handle a probe made, kept for the life of the process. cap's close() stops its poll
- * handle but never uv_close()s it, and a handle whose open failed stops an uninitialised one in
- * its destructor: once such a Cap is garbage-collected, libuv's handle list points into freed
- * memory and the process aborts later (`uv_poll_stop: Assertion '!uv__is_closing(handle)'`, seen
- * in the lab). A --check process ends right after its probes, so holding them costs nothing.
- */
-const retainedCaps: unknown[] = [];
 
 /** Opens `device` with `filter` and closes it; why it failed, or undefined. */
 function tryCapture(device: string, filter: string): string | undefined {
-  const { Cap } = createRequire(import.meta.url)('cap') as { Cap: new () => CapHandle };
-  const cap = new Cap();
-  const buffer = Buffer.alloc(CAP_SNAPSHOT_LENGTH);
-  retainedCaps.push(cap, buffer);
   try {
-    const linkName = cap.open(device, filter, PROBE_RING_BYTES, buffer);
+    const { cap, linkName } = openCapture(device, filter, PROBE_RING_BYTES);
     cap.close();
     return linkTypeFromCapName(linkName) === undefined ? `unsupported link type ${linkName}` : undefined;
   } catch (err) {

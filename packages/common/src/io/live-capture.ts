@@ -8,7 +8,7 @@ import { linkTypeFromCapName, type LinkType } from '../packet/link.js';
 import type { PacketHandler, PacketSource, SourceStats } from './source.js';
 
 /** The parts of `cap` we use (the package ships no types). */
-interface CapHandle {
+export interface CapHandle {
   open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
   close(): void;
   on(event: 'packet', listener: (nbytes: number, truncated: boolean) => void): void;
@@ -23,6 +23,30 @@ let capModule: CapModule | undefined;
 function loadCap(): CapModule {
   capModule ??= createRequire(import.meta.url)('cap') as CapModule;
   return capModule;
+}
+
+/**
+ * Every cap handle ever made, kept for the life of the process. cap's close() stops its poll
+ * handle but never uv_close()s it, and a handle whose open failed stops an uninitialised one in
+ * its destructor: once such a Cap is garbage-collected, libuv's handle list points into freed
+ * memory and the process aborts later (`uv_poll_stop: Assertion '!uv__is_closing(handle)'`, seen
+ * in the lab). Its capture Buffer stays with it (DESIGN.md §7). A daemon opens a handful.
+ */
+const retainedHandles: unknown[] = [];
+
+/** An opened cap handle: its link type name as cap reports it, and the buffer it writes into. */
+export interface OpenedCapture {
+  readonly cap: CapHandle;
+  readonly buffer: Buffer;
+  readonly linkName: string;
+}
+
+/** Opens `device` with `filter`; throws cap's error. The handle is retained (see above). */
+export function openCapture(device: string, filter: string, ringBytes: number): OpenedCapture {
+  const cap = new (loadCap().Cap)();
+  const buffer = Buffer.alloc(CAP_SNAPSHOT_LENGTH);
+  retainedHandles.push(cap, buffer);
+  return { cap, buffer, linkName: cap.open(device, filter, ringBytes, buffer) };
 }
 
 /** cap's snapshot length (binding.cc) and so the largest frame a handle can deliver. */
@@ -80,7 +104,7 @@ export class LiveCapture implements PacketSource {
     try {
       for (const device of this.options.devices) {
         if (!known.has(device)) throw new PacketIoError(ErrorCode.DEVICE, `no capture device ${device} (have: ${[...known].join(', ')})`);
-        this.handles.push(this.open(Cap, device, onPacket));
+        this.handles.push(this.open(device, onPacket));
       }
     } catch (err) {
       this.stop();
@@ -88,18 +112,17 @@ export class LiveCapture implements PacketSource {
     }
   }
 
-  private open(Cap: CapModule['Cap'], device: string, onPacket: PacketHandler): DeviceHandle {
-    const cap = new Cap();
-    const buffer = Buffer.alloc(CAP_SNAPSHOT_LENGTH);
-    let name: string;
+  private open(device: string, onPacket: PacketHandler): DeviceHandle {
+    let opened: OpenedCapture;
     try {
       const ring = this.options.ringBytes ?? (device === ANY_DEVICE ? DEFAULT_ANY_RING_BYTES : DEFAULT_CAPTURE_RING_BYTES);
-      name = cap.open(device, this.options.filter, ring, buffer);
+      opened = openCapture(device, this.options.filter, ring);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const code = /filter|syntax/i.test(message) ? ErrorCode.FILTER : ErrorCode.CAPTURE_OPEN;
       throw new PacketIoError(code, `cannot capture on ${device} with filter "${this.options.filter}": ${message}`, { cause: err });
     }
+    const { cap, buffer, linkName: name } = opened;
     const linkType = linkTypeFromCapName(name);
     if (linkType === undefined) {
       cap.close();
