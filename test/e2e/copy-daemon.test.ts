@@ -48,8 +48,12 @@ test('tcpcopy -d -P -l as typed by a user: detached, copies -n 2, stops cleanly 
     assert.ok(Date.now() - stoppedAt <= EXIT_BUDGET_MS + 500, 'stopped within a second');
     assert.equal(existsSync(pidFile), false, 'pid file removed');
     const lines = logLines(logFile); // throws if any line is not JSON
-    const final = lines.find((l) => l['msg'] === 'final stats') as { sessions?: { started?: number } } | undefined;
-    assert.ok(final, 'final stats logged');
-    assert.equal(final.sessions?.started, COPIES * REQUESTS, 'one session per connection and copy');
+    const final = lines.find((l) => l['msg'] === 'final stats') as { sessions?: { started: number; ended: { finished: number } } } | undefined;
+    assert.ok(final?.sessions, 'final stats logged');
+    // ab may open a few connections it closes unused once the count is reached: at least one
+    // session per request, and every connection copied COPIES times, each finished cleanly.
+    const { started, ended } = final.sessions;
+    assert.ok(started >= COPIES * REQUESTS && started % COPIES === 0, `${started} sessions for ${REQUESTS} connections x ${COPIES}`);
+    assert.equal(ended.finished, started, 'every session finished cleanly');
   });
 });
