@@ -10,6 +10,7 @@ import { SessionEndReason, type EngineCounters, type TargetCounters } from './co
 import { CongestionWindow } from './congestion.js';
 import { segmentEnd, type Segment } from './segment.js';
 import { SegmentQueue } from './segment-queue.js';
+import { ReceiveRanges } from './receive-ranges.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 import { RttEstimator } from './rtt.js';
 import type { TimerOwner } from './timer-heap.js';
@@ -97,6 +98,10 @@ export class Session implements TimerOwner {
   private targetWindowShift = 0;
   private sendWindow = 0;
   private targetFin = false;
+  /** Where the test server's FIN sits in its sequence space, once a record showed it. */
+  private targetFinSeq: number | undefined;
+  /** The test server's segments seen beyond a hole in its stream. */
+  private readonly received = new ReceiveRanges();
   private clientFinSent = false;
   private readonly synHadWindowScale: boolean;
   private readonly synHadTimestamps: boolean;
@@ -112,6 +117,8 @@ export class Session implements TimerOwner {
   private targetResponseBytes = 0;
   private lastDataSentAt = 0;
   private lastTargetDataAt = 0;
+  /** Any data or FIN from the test server, retransmissions included: it is still sending. */
+  private lastTargetSegmentAt = 0;
   private responseSinceSend = false;
   /** The test server sent something that our next packet must acknowledge. */
   private ackDue = false;
@@ -412,13 +419,15 @@ export class Session implements TimerOwner {
    * response that stalled on a loss, with requests the quiet rule released pipelined behind it),
    * nginx aborts with a reset and every unfinished response and request is lost. Epochs cannot
    * tell (an early release lets an older response count for a newer request), so the FIN compares
-   * whole-connection totals: everything production sent, or a quiet test server after its own
-   * retransmission timeout, or its FIN.
+   * whole-connection totals: everything production sent, or a quiet test server (no hole left,
+   * nothing sent, not even a retransmission) after its own retransmission timeout, or its FIN.
    */
   private finReleased(seg: Segment, now: number): boolean {
     if (this.targetFin || !(seg.flags & TcpFlag.ACK)) return true;
     if (this.targetResponseBytes >= seqDiff(seg.clientAck, this.ackBase!)) return true;
-    const releaseAt = Math.max(this.lastDataSentAt, this.lastTargetDataAt) + FIN_RELEASE_QUIET_MS;
+    // A known hole means the server is still resending: not quiet, however long it takes.
+    if (this.received.size > 0) return false;
+    const releaseAt = Math.max(this.lastDataSentAt, this.lastTargetSegmentAt) + FIN_RELEASE_QUIET_MS;
     if (now >= releaseAt) return true;
     this.paceDeadline = releaseAt;
     return false;
@@ -550,6 +559,7 @@ export class Session implements TimerOwner {
   private learnSynAck(tcp: TcpView): void {
     this.targetIsn = tcp.seq;
     this.rcvNxt = seqAdd(tcp.seq, 1);
+    this.received.clear();
     const opts = tcp.options;
     // RFC 7323 §2.2: scaling is on only when both SYNs carried the option (at most 14, §2.3).
     this.targetWindowShift = this.synHadWindowScale && opts.windowScale >= 0 ? Math.min(opts.windowScale, TCP_MAX_WINDOW_SCALE) : 0;
@@ -633,26 +643,40 @@ export class Session implements TimerOwner {
     const fin = (tcp.flags & TcpFlag.FIN) !== 0;
     if (length === 0 && !fin) return;
     this.ctx.counters.targetPayloadBytes += length;
-    if (tcp.seq === this.rcvNxt) {
-      this.rcvNxt = seqAdd(this.rcvNxt, length);
-      if (length > 0) {
-        this.targetResponseBytes += length;
-        this.lastTargetDataAt = now;
-        this.responseSinceSend = true;
-      }
-      if (fin) {
-        this.rcvNxt = seqAdd(this.rcvNxt, 1);
-        // The real client's ack counts production's FIN too: pacing compares sequence space.
-        this.targetResponseBytes++;
-        this.targetFin = true;
-        if (this.finWaitSince === Infinity) this.finWaitSince = now;
-      }
+    this.lastTargetSegmentAt = now;
+    const end = seqAdd(tcp.seq, length);
+    if (fin) this.targetFinSeq = end;
+    if (seqGt(tcp.seq, this.rcvNxt)) {
+      // Beyond a hole (intercept missed a segment): kept until the hole is filled.
+      this.received.add(tcp.seq, end, this.rcvNxt);
+    } else if (seqGt(end, this.rcvNxt) || (fin && end === this.rcvNxt)) {
+      // In order, or overlapping what was received (a resend cut into other segments).
+      this.receive(end, now);
     }
     // In order, duplicate or beyond a gap: an ACK answers all three (a duplicate ACK makes the
     // test server retransmit what intercept did not report).
     if (!this.ackDue) {
       this.ackDue = true;
       this.ctx.ackPending(this);
+    }
+  }
+
+  /** The test server's stream is complete up to `end`, and past it as far as seen before. */
+  private receive(end: number, now: number): void {
+    const to = this.received.advance(end);
+    const bytes = seqDiff(to, this.rcvNxt);
+    if (bytes > 0) {
+      this.rcvNxt = to;
+      this.targetResponseBytes += bytes;
+      this.lastTargetDataAt = now;
+      this.responseSinceSend = true;
+    }
+    if (this.targetFinSeq === this.rcvNxt && !this.targetFin) {
+      this.rcvNxt = seqAdd(this.rcvNxt, 1);
+      // The real client's ack counts production's FIN too: pacing compares sequence space.
+      this.targetResponseBytes++;
+      this.targetFin = true;
+      if (this.finWaitSince === Infinity) this.finWaitSince = now;
     }
   }
 
