@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { withLab, type Lab } from '../lab/index.js';
 import { parsePrometheusText, type Exposition } from '../unit/metrics/prom-text.js';
-import { CONTROL_PORT, runAb, settle, sleep, startIntercept, startTcpcopy } from './copy-harness.js';
+import { CONTROL_PORT, TCPCOPY_BIN, fakeRange, runAb, settle, sleep, startIntercept, startTcpcopy } from './copy-harness.js';
 
 const SHORT = 300;
 const KEEP_ALIVE = 300;
@@ -108,6 +108,12 @@ test('both daemons serve metrics; the loss accounting closes and reads 1.0 on a 
     // Anything else on the metrics port is a 404.
     const other = await lab.exec('prod', 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${TCPCOPY_METRICS}/`]);
     assert.equal(other.stdout, '404');
+
+    // A second tcpcopy on the same metrics port stops at start-up, before capturing: exit 1.
+    const second = lab.spawn('prod', TCPCOPY_BIN, ['-x', `80-${lab.host('target').ip}:80`, '-s', lab.host('aux').ip, '-c', fakeRange(lab), '--metrics', TCPCOPY_METRICS], { name: 'tcpcopy-busy' });
+    assert.equal((await second.exited).code, 1);
+    assert.match(second.stderr, /TCPCOPY_ERR_LISTEN/);
+    assert.doesNotMatch(second.stderr, /"msg":"capturing"/);
   });
 });
 
