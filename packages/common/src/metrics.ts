@@ -110,10 +110,14 @@ export function serveMetrics(metrics: MetricsRegistry, listen: ListenAddress): P
   const server = createServer((req, res) => void respond(metrics, req, res));
   const host = ipv4ToString(listen.host);
   return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
+    const onListenError = (err: NodeJS.ErrnoException): void => {
       reject(new RuntimeError(ErrorCode.LISTEN, `--metrics: cannot listen on ${host}:${listen.port}: ${err.code ?? err.message}`, { cause: err }));
-    });
+    };
+    server.once('error', onListenError);
     server.listen({ host, port: listen.port }, () => {
+      server.off('error', onListenError);
+      // A failed accept (EMFILE...) costs a scrape, never the daemon.
+      server.on('error', () => {});
       server.unref();
       resolve({
         address: server.address() as AddressInfo,
