@@ -61,7 +61,7 @@ describe('scripts/install', () => {
 
   test('the runtime is self-contained: no link leaves PREFIX, native addons built and loaded from it', () => {
     const paths = walk(PREFIX);
-    const outside = paths.filter((p) => lstatSync(p).isSymbolicLink() && !realpathSync(p).startsWith(`${PREFIX}/`));
+    const outside = paths.filter((p) => lstatSync(p).isSymbolicLink() && !realpathSync(p).startsWith(`${realpathSync(PREFIX)}/`));
     assert.deepEqual(outside, [], 'links out of PREFIX (into the source tree?)');
     for (const d of DAEMONS) {
       const lib = join(PREFIX, 'lib', d);
