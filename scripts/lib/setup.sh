@@ -6,12 +6,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STAMP_DIR="$ROOT/node_modules/.setup"
 
-# What the build, the lab and the end-to-end tests need on the host.
+# What building needs (also all that ./scripts/install needs on a production host).
+BUILD_DEBIAN_PACKAGES=(libpcap-dev python3 make g++)  # native addons: cap, raw-socket, msgpackr-extract
+# What the lab, the end-to-end tests and the demo need on top.
 DEBIAN_PACKAGES=(
-  libpcap-dev python3 make g++       # native addons: cap, raw-socket, msgpackr-extract
+  "${BUILD_DEBIAN_PACKAGES[@]}"
   iproute2 nftables ethtool procps   # the lab: namespaces, veth, bridge, faults, sysctl
   tcpdump                            # fixture captures and debugging
   nginx-light redis-server redis-tools apache2-utils curl  # real servers and clients
+  systemd util-linux                 # systemd-analyze verify and setpriv for the unit tests
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
