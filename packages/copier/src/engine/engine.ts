@@ -14,7 +14,7 @@ import {
   decodeIpv4, decodeTcp, type Ipv4View, type TcpView } from '@tcpcopy/common';
 import { PayloadDropReason, SessionEndReason, newCounters, newTargetCounters, type EngineCounters, type TargetCounters } from './counters.js';
 import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
-import { segmentFromCapture, splitToMtu, type Segment } from './segment.js';
+import { segmentFromCapture, splitSynData, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
 import { RttEstimator } from './rtt.js';
 import { TimerHeap } from './timer-heap.js';
@@ -155,7 +155,14 @@ export class Engine {
         counters.clientPortReuses++;
         flows.delete(key);
       }
-      this.startFlow(targetIndex, key, ip.src, tcp.srcPort, segmentFromCapture(buf, ip, tcp), false, payload, now);
+      const syn = segmentFromCapture(buf, ip, tcp);
+      if (payload === 0) {
+        this.startFlow(targetIndex, key, ip.src, tcp.srcPort, syn, false, payload, now);
+        return true;
+      }
+      const [bare, data] = splitSynData(syn);
+      const started = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, bare, false, payload, now);
+      if (started !== undefined) this.feed(started, data, now);
       return true;
     }
     if (flow === undefined) {

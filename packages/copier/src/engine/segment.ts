@@ -101,6 +101,28 @@ export function splitToMtu(seg: Segment, mtu: number): Segment[] {
   return pieces;
 }
 
+/**
+ * TCP Fast Open (RFC 7413): a SYN that carries data becomes a bare SYN and a data segment after
+ * it. The test server holds no TFO cookie for a fake client address (cookies are per client
+ * address), so it would accept the data only after the handshake anyway. The data piece is sent
+ * with ACK set, but its Segment.flags carry no ACK: the client sent it before any answer, so
+ * request pacing never holds it back.
+ */
+export function splitSynData(seg: Segment): [Segment, Segment] {
+  const headers = seg.ipHeaderLength + seg.tcpHeaderLength;
+  const synPacket = Buffer.from(seg.packet.subarray(0, headers));
+  synPacket.writeUInt16BE(headers, IPV4_OFF_TOTAL_LENGTH);
+  refreshChecksums(synPacket, seg.ipHeaderLength);
+  const dataPacket = Buffer.from(seg.packet);
+  const dataSeq = seqAdd(seg.seq, 1);
+  dataPacket.writeUInt32BE(dataSeq, seg.ipHeaderLength + TCP_OFF_SEQ);
+  dataPacket[seg.ipHeaderLength + TCP_OFF_FLAGS] = TcpFlag.ACK | TcpFlag.PSH;
+  refreshChecksums(dataPacket, seg.ipHeaderLength);
+  const syn: Segment = { ...seg, packet: synPacket, seqLength: 1, payloadLength: 0, flags: seg.flags & ~(TcpFlag.FIN | TcpFlag.PSH) };
+  const data: Segment = { ...seg, packet: dataPacket, seq: dataSeq, seqLength: seg.payloadLength, flags: TcpFlag.PSH, clientAck: 0 };
+  return [syn, data];
+}
+
 function refreshChecksums(packet: Buffer, ipHeaderLength: number): void {
   packet.writeUInt16BE(ipv4HeaderChecksum(packet, 0, ipHeaderLength), IPV4_OFF_CHECKSUM);
   const src = packet.readUInt32BE(IPV4_OFF_SRC);

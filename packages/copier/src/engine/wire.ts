@@ -74,13 +74,14 @@ export function writeSegment(out: PacketScratch, seg: Segment, tuple: Tuple, sta
   rewriteDstAddr(buf, ip, tcp, tuple.dstIp | 0);
   rewriteSrcPort(buf, tcp, tuple.srcPort);
   rewriteDstPort(buf, tcp, tuple.dstPort);
-  if (seg.flags & TcpFlag.ACK) rewriteAck(buf, tcp, state.ack | 0);
+  // The packet's own ACK bit, not seg.flags: a TFO data piece is sent with ACK (segment.ts).
+  if (tcp.flags & TcpFlag.ACK) rewriteAck(buf, tcp, state.ack | 0);
   if (state.window >= 0) rewriteWindow(buf, tcp, state.window);
   if (tcp.options.hasTimestamps) {
     const tsVal = laterTs(tcp.options.tsVal, state.tsValFloor);
     if (tsVal !== tcp.options.tsVal) rewriteTsVal(buf, tcp, tsVal | 0);
     state.tsValFloor = tsVal;
-    if (state.tsOn && seg.flags & TcpFlag.ACK) rewriteTsEcr(buf, tcp, state.tsEcr | 0);
+    if (state.tsOn && tcp.flags & TcpFlag.ACK) rewriteTsEcr(buf, tcp, state.tsEcr | 0);
   }
   return seg.packet.length;
 }
