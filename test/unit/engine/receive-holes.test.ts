@@ -50,3 +50,20 @@ describe('engine: holes in the test server\'s stream', () => {
     assert.equal(sim.targetSent.filter((p) => p.payload.length > 0).length, 4, 'only the lost segment is resent');
   });
 });
+
+describe('engine: duplicate ACKs for a hole', () => {
+  test('every segment beyond a hole is answered at once with a duplicate ACK (RFC 5681 §4.2), so the server can fast-retransmit', () => {
+    const sim = new Sim({ target: { mss: MSS, rtoMs: TARGET_RTO_MS } });
+    const c = connect(sim, { window: 65535 });
+    const conn = sim.target.only();
+    c.feed(c.data('GET /big'));
+    sim.settle();
+    const holeAt = conn.sndNxt;
+    sim.toEngine = dropWhere((p) => p.payload.length > 0 && p.seq === holeAt, 1);
+    const before = sim.injected().length;
+    sim.target.respond(conn, bytes(10 * MSS), sim.now); // all ten arrive in one batch of records
+    sim.run(5);
+    const dupAcks = sim.injected(before).filter((p) => p.flags === TcpFlag.ACK && p.payload.length === 0 && p.ack === holeAt);
+    assert.equal(dupAcks.length, 9, `one duplicate ACK per segment beyond the hole:\n${sim.describeAll()}`);
+  });
+});

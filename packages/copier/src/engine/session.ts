@@ -647,14 +647,20 @@ export class Session implements TimerOwner {
     const end = seqAdd(tcp.seq, length);
     if (fin) this.targetFinSeq = end;
     if (seqGt(tcp.seq, this.rcvNxt)) {
-      // Beyond a hole (intercept missed a segment): kept until the hole is filled.
+      // Beyond a hole (intercept missed a segment): kept until the hole is filled, and answered
+      // at once with a duplicate ACK (RFC 5681 §4.2), one per segment: a single ACK per batch of
+      // records never makes the third duplicate the server needs to fast-retransmit, leaving
+      // every loss to its retransmission timeout.
       this.received.add(tcp.seq, end, this.rcvNxt);
-    } else if (seqGt(end, this.rcvNxt) || (fin && end === this.rcvNxt)) {
+      this.sendPureAck();
+      return;
+    }
+    if (seqGt(end, this.rcvNxt) || (fin && end === this.rcvNxt)) {
       // In order, or overlapping what was received (a resend cut into other segments).
       this.receive(end, now);
     }
-    // In order, duplicate or beyond a gap: an ACK answers all three (a duplicate ACK makes the
-    // test server retransmit what intercept did not report).
+    // In order or a duplicate: one ACK at the end of the batch answers both (a duplicate ACK
+    // makes the test server retransmit what intercept did not report).
     if (!this.ackDue) {
       this.ackDue = true;
       this.ctx.ackPending(this);
