@@ -7,8 +7,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TcpFlag } from '@tcpcopy/common';
+import { DecodeStatus, TcpFlag, decodeIpv4, decodeTcp, newIpv4View, newTcpView } from '@tcpcopy/common';
 import { Sim, bytes, connect, dropWhere } from './harness.js';
+import type { Packet } from './packets.js';
 
 const SEGMENTS = 20;
 const MSS = 1000;
@@ -65,5 +66,59 @@ describe('engine: duplicate ACKs for a hole', () => {
     sim.run(5);
     const dupAcks = sim.injected(before).filter((p) => p.flags === TcpFlag.ACK && p.payload.length === 0 && p.ack === holeAt);
     assert.equal(dupAcks.length, 9, `one duplicate ACK per segment beyond the hole:\n${sim.describeAll()}`);
+  });
+});
+
+/** The SACK blocks of an injected packet, as [left, right] edges. */
+function sackBlocksOf(p: Packet): [number, number][] {
+  const ip = newIpv4View();
+  const tcp = newTcpView();
+  assert.equal(decodeIpv4(p.raw, 0, p.raw.length, ip), DecodeStatus.Ok);
+  assert.equal(decodeTcp(p.raw, ip, tcp), DecodeStatus.Ok);
+  const blocks: [number, number][] = [];
+  for (let i = 0; i < tcp.options.sackBlockCount; i++) blocks.push([tcp.options.sackBlocks[2 * i]!, tcp.options.sackBlocks[2 * i + 1]!]);
+  return blocks;
+}
+
+describe('engine: SACK', () => {
+  for (const timestamps of [false, true]) {
+    test(`with SACK negotiated${timestamps ? ' and timestamps' : ''}, duplicate ACKs report what was seen beyond the holes (RFC 2018)`, () => {
+      const sim = new Sim({ target: { mss: MSS, rtoMs: TARGET_RTO_MS } });
+      const c = connect(sim, { window: 65535, timestamps });
+      const conn = sim.target.only();
+      assert.ok(conn.syn.sackPermitted, 'the client offered SACK and the copier passed it on');
+      c.feed(c.data('GET /big'));
+      sim.settle();
+      const base = conn.sndNxt;
+      const at = (n: number): number => (base + n * MSS) >>> 0;
+      // Segments 2, 5 and 7 never reach intercept: three ranges seen beyond the first hole.
+      const lost = new Set([at(2), at(5), at(7)]);
+      sim.toEngine = dropWhere((p) => p.payload.length > 0 && lost.has(p.seq), 3);
+      const before = sim.injected().length;
+      sim.target.respond(conn, bytes(10 * MSS), sim.now);
+      sim.run(5);
+      const dupAcks = sim.injected(before).filter((p) => p.flags === TcpFlag.ACK && p.ack === at(2));
+      assert.equal(dupAcks.length, 5, `one duplicate ACK per segment beyond the first hole:\n${sim.describeAll()}`);
+      const last = sackBlocksOf(dupAcks.at(-1)!);
+      const expected: [number, number][] = [[at(8), at(10)], [at(6), at(7)], [at(3), at(5)]];
+      assert.deepEqual(last, expected.slice(0, timestamps ? 3 : 4), 'the latest range first, then the others from the highest');
+      assert.deepEqual(sackBlocksOf(dupAcks[0]!), [[at(3), at(4)]], 'the first duplicate ACK reports the first segment beyond the hole');
+    });
+  }
+
+  test('without SACK negotiated, no SACK option is sent', () => {
+    const sim = new Sim({ target: { mss: MSS, rtoMs: TARGET_RTO_MS } });
+    const c = connect(sim, { window: 65535, sackPermitted: false });
+    const conn = sim.target.only();
+    c.feed(c.data('GET /big'));
+    sim.settle();
+    const holeAt = conn.sndNxt;
+    sim.toEngine = dropWhere((p) => p.payload.length > 0 && p.seq === holeAt, 1);
+    const before = sim.injected().length;
+    sim.target.respond(conn, bytes(5 * MSS), sim.now);
+    sim.run(5);
+    const dupAcks = sim.injected(before).filter((p) => p.flags === TcpFlag.ACK && p.ack === holeAt);
+    assert.equal(dupAcks.length, 4);
+    for (const p of dupAcks) assert.deepEqual(sackBlocksOf(p), []);
   });
 });

@@ -62,6 +62,20 @@ export class ReceiveRanges {
     return next;
   }
 
+  /**
+   * Fills `out` with up to `max` SACK blocks (RFC 2018 §4): first the range holding `latest` (the
+   * segment that triggered this ACK), then the others from the highest down. Returns `out`.
+   */
+  sackBlocks(out: [number, number][], max: number, latest: number): [number, number][] {
+    out.length = 0;
+    const first = this.starts.findIndex((start, i) => seqLe(start, latest) && seqLt(latest, this.ends[i]!));
+    if (first >= 0) out.push([this.starts[first]!, this.ends[first]!]);
+    for (let i = this.starts.length - 1; i >= 0 && out.length < max; i--) {
+      if (i !== first) out.push([this.starts[i]!, this.ends[i]!]);
+    }
+    return out;
+  }
+
   clear(): void {
     this.starts.length = 0;
     this.ends.length = 0;

@@ -36,6 +36,8 @@ export interface Segment {
   readonly tsVal: number;
   /** Window-scale shift offered (meaningful on SYNs), -1 when absent. */
   readonly windowScale: number;
+  /** SACK-permitted offered (meaningful on SYNs, RFC 2018 §2). */
+  readonly sackPermitted: boolean;
 }
 
 export function segmentEnd(s: Segment): number {
@@ -63,6 +65,7 @@ export function segmentFromCapture(buf: Buffer, ip: Ipv4View, tcp: TcpView): Seg
     hasTimestamps: tcp.options.hasTimestamps,
     tsVal: tcp.options.hasTimestamps ? tcp.options.tsVal : 0,
     windowScale: tcp.options.windowScale,
+    sackPermitted: tcp.options.sackPermitted,
   };
 }
 

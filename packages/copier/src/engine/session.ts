@@ -5,7 +5,7 @@
  *
  * Pure: time comes in as arguments; packets go out through the SessionContext.
  */
-import { TCP_MAX_WINDOW_SCALE, TcpFlag, type TcpView } from '@tcpcopy/common';
+import { TCP_MAX_SACK_BLOCKS, TCP_MAX_WINDOW_SCALE, TcpFlag, type TcpOptionsSpec, type TcpView } from '@tcpcopy/common';
 import { SessionEndReason, type EngineCounters, type TargetCounters } from './counters.js';
 import { CongestionWindow } from './congestion.js';
 import { segmentEnd, type Segment } from './segment.js';
@@ -28,6 +28,11 @@ import {
   responseQuietMs,
   type EngineConfig,
 } from './config.js';
+
+/** RFC 2018 §3: beside timestamps, three SACK blocks fit in the 40 option bytes. */
+const SACK_BLOCKS_WITH_TIMESTAMPS = 3;
+/** Reused for every ACK's SACK blocks (sessions run one at a time). */
+const sackScratch: [number, number][] = [];
 
 export const SessionState = { SynSent: 0, Established: 1, Closed: 2 } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
@@ -105,6 +110,11 @@ export class Session implements TimerOwner {
   private clientFinSent = false;
   private readonly synHadWindowScale: boolean;
   private readonly synHadTimestamps: boolean;
+  private readonly synHadSack: boolean;
+  /** SACK negotiated: our ACKs report the server's segments seen beyond a hole (RFC 2018). */
+  private sackOn = false;
+  /** The latest server segment seen beyond a hole: its block leads the SACK option. */
+  private latestOutOfOrder = 0;
   private readonly send: SendState;
   private clientWindow: number;
   private ipId: number;
@@ -157,6 +167,7 @@ export class Session implements TimerOwner {
     this.sndMax = syn.seq;
     this.synHadWindowScale = syn.windowScale >= 0;
     this.synHadTimestamps = syn.hasTimestamps;
+    this.synHadSack = syn.sackPermitted;
     this.clientWindow = syn.window;
     this.ipId = syn.packet.readUInt16BE(4);
     this.send = {
@@ -477,9 +488,24 @@ export class Session implements TimerOwner {
       flags,
       window: flags & TcpFlag.RST ? 0 : this.faked ? UNSCALED_MAX_WINDOW : this.clientWindow,
       ipId: this.ipId,
-      options: send.tsOn && !(flags & TcpFlag.RST) ? { timestamps: { val: send.tsValFloor, ecr: send.tsEcr } } : undefined,
+      options: flags & TcpFlag.RST ? undefined : this.madeOptions(),
     });
     this.ctx.inject(length, this.tuple.dstIp);
+  }
+
+  /**
+   * Options of a packet we make: timestamps when negotiated, and SACK blocks while holes are
+   * known. With SACK negotiated, Linux counts no plain duplicate ACKs (tcp_dupack_heuristics is
+   * sacked_out + 1): without blocks it never fast-retransmits and every loss waits for its RTO.
+   */
+  private madeOptions(): TcpOptionsSpec | undefined {
+    const send = this.send;
+    const sacking = this.sackOn && this.received.size > 0;
+    if (!send.tsOn && !sacking) return undefined;
+    const options: TcpOptionsSpec = {};
+    if (send.tsOn) options.timestamps = { val: send.tsValFloor, ecr: send.tsEcr };
+    if (sacking) options.sack = this.received.sackBlocks(sackScratch, send.tsOn ? SACK_BLOCKS_WITH_TIMESTAMPS : TCP_MAX_SACK_BLOCKS, this.latestOutOfOrder);
+    return options;
   }
 
   private retransmitOnTimeout(now: number): boolean {
@@ -566,6 +592,7 @@ export class Session implements TimerOwner {
     this.sendWindow = tcp.window; // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
     this.congestion.setSendMss(opts.mss);
     this.send.tsOn = this.synHadTimestamps && opts.hasTimestamps;
+    this.sackOn = this.synHadSack && opts.sackPermitted;
     if (this.send.tsOn) this.send.tsEcr = opts.tsVal;
   }
 
@@ -652,6 +679,7 @@ export class Session implements TimerOwner {
       // records never makes the third duplicate the server needs to fast-retransmit, leaving
       // every loss to its retransmission timeout.
       this.received.add(tcp.seq, end, this.rcvNxt);
+      this.latestOutOfOrder = tcp.seq;
       this.sendPureAck();
       return;
     }
