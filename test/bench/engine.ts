@@ -35,6 +35,7 @@ const config: EngineConfig = {
   copies: 1,
   portShift: 0,
   samplePercent: 100,
+  rampUp: false,
   fakeSynMss: 1460,
   mtu: 1500,
   onlySyn: false,

@@ -54,6 +54,7 @@ export function engineConfigOf(config: CopierConfig, random: () => number = Math
     copies: config.copies,
     portShift: config.portShift === 0 ? 0 : config.portShift * PORT_SHIFT_UNIT + Math.floor(random() * PORT_SHIFT_RANDOM),
     samplePercent: config.samplePercent,
+    rampUp: config.rampUp,
     fakeSynMss: config.mss,
     mtu: config.mtu,
     onlySyn: config.onlySyn,

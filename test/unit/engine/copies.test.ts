@@ -121,6 +121,27 @@ describe('engine: -r sampling', () => {
     assert.equal(sampled(CLIENT_IP, 1, 100), true);
   });
 
+  test('-g ramps the copied share from 1 % to 100 % over the first 100 s, overriding -r', () => {
+    const sim = new Sim({ config: { rampUp: true, samplePercent: 100 } });
+    const startAt = (second: number, ports: number[]): number[] => {
+      sim.run(Math.max(0, second * 1000 - sim.now));
+      for (const port of ports) {
+        const c = new Client(sim, { port });
+        c.feed(c.syn());
+      }
+      return ports.filter((p) => sampled(CLIENT_IP, p, Math.min(100, second + 1)));
+    };
+    const early = startAt(0, Array.from({ length: 300 }, (_, i) => 10000 + i));
+    const middle = startAt(49, Array.from({ length: 300 }, (_, i) => 11000 + i));
+    const late = startAt(100, Array.from({ length: 100 }, (_, i) => 12000 + i));
+    const started = new Set(sim.host.routeAdds.map((t) => t.srcPort));
+    assert.deepEqual([...started].filter((p) => p < 11000), early, 'second 0: 1 %');
+    assert.deepEqual([...started].filter((p) => p >= 11000 && p < 12000), middle, 'second 49: 50 %');
+    assert.equal([...started].filter((p) => p >= 12000).length, late.length, 'from second 99 on: everything');
+    assert.equal(late.length, 100);
+    assert.ok(early.length < 15 && middle.length > 100 && middle.length < 200, `${early.length} early, ${middle.length} at 50 %`);
+  });
+
   test('whole sessions are sampled: every packet of a sampled-out client is ignored', () => {
     const sim = new Sim({ config: { samplePercent: 40 } });
     const ports = Array.from({ length: 60 }, (_, i) => 20000 + i);

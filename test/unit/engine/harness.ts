@@ -36,6 +36,7 @@ export function engineConfig(overrides: Partial<EngineConfig> = {}): EngineConfi
     copies: 1,
     portShift: 0,
     samplePercent: 100,
+    rampUp: false,
     fakeSynMss: 1460,
     mtu: 1500,
     onlySyn: false,

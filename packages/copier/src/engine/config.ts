@@ -21,6 +21,11 @@ export interface EngineConfig {
   readonly portShift: number;
   /** Percentage of client sessions copied (-r); 100 = all. */
   readonly samplePercent: number;
+  /**
+   * -g: ramp up from 1 % to 100 % over the first ~100 s after the first captured packet (the
+   * percentage is the seconds elapsed + 1), overriding -r, as upstream.
+   */
+  readonly rampUp: boolean;
   /** MSS option of faked SYNs (-D). */
   readonly fakeSynMss: number;
   /** Larger captured packets are split to this IP size (-M). */

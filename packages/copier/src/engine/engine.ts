@@ -19,7 +19,7 @@ import { Session, SessionState, type SessionContext } from './session.js';
 import { RttEstimator } from './rtt.js';
 import { TimerHeap } from './timer-heap.js';
 import { PacketScratch, writeMadePacket, type Tuple } from './wire.js';
-import { UNSCALED_MAX_WINDOW, type EngineConfig } from './config.js';
+import { PERCENT, UNSCALED_MAX_WINDOW, type EngineConfig } from './config.js';
 
 /** Where the engine's output goes: the raw socket and the intercept control channels. */
 export interface EngineHost {
@@ -41,6 +41,7 @@ interface Flow {
   readonly gone: PayloadDropReason[];
 }
 
+const MS_PER_SECOND = 1000;
 /** Largest IP packet the engine writes: captured packets are at most 65535 bytes. */
 const SCRATCH_SIZE = 65536;
 /** IPv4 + TCP headers with MSS and timestamps options. */
@@ -69,6 +70,8 @@ export class Engine {
   private readonly expired: Session[] = [];
   private readonly synScratch = new PacketScratch(FAKED_SYN_MAX_LENGTH);
   private bufferedBytes = 0;
+  /** -g: when the first session was considered (the ramp's origin). */
+  private rampStartedAt: number | undefined;
   private liveSessions = 0;
 
   constructor(config: EngineConfig, host: EngineHost, addresses: FakeAddressPlan) {
@@ -110,6 +113,13 @@ export class Engine {
 
   get totalBufferedBytes(): number {
     return this.bufferedBytes;
+  }
+
+  /** The share of new sessions copied now: -r, or the -g ramp (tcpcopy-behaviour.md §1.10). */
+  private samplePercentAt(now: number): number {
+    if (!this.config.rampUp) return this.config.samplePercent;
+    this.rampStartedAt ??= now;
+    return Math.min(PERCENT, Math.floor((now - this.rampStartedAt) / MS_PER_SECOND) + 1);
   }
 
   /** Index of the -x entry a client->server packet is addressed to, or -1. */
@@ -232,7 +242,7 @@ export class Engine {
       targetCounters.payloadDropped[reason] += payload * this.config.copies;
       return undefined;
     };
-    if (!sampled(clientIp, clientPort, this.config.samplePercent)) {
+    if (!sampled(clientIp, clientPort, this.samplePercentAt(now))) {
       counters.sessionsSampledOut++;
       return refuse(PayloadDropReason.SampledOut);
     }
