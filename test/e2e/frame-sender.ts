@@ -41,8 +41,9 @@ for (const f of frames) {
 const require = createRequire(import.meta.resolve('@tcpcopy/common'));
 const { Cap } = require('cap') as { Cap: new () => CapSender };
 const cap = new Cap();
-const buffer = Buffer.alloc(65535); // cap keeps a raw pointer: referenced until close()
+// cap keeps a raw pointer to this buffer: a module-level binding keeps it alive past close().
+const buffer = Buffer.alloc(65535);
 cap.open(args.device, MATCH_NOTHING, RING_BYTES, buffer);
 for (const f of frames) cap.send(f, f.length);
 cap.close();
-process.stdout.write(`${JSON.stringify({ event: 'done', sent: frames.length, bufferLength: buffer.length })}\n`);
+process.stdout.write(`${JSON.stringify({ event: 'done', sent: frames.length })}\n`);

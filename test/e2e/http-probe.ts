@@ -4,10 +4,12 @@
  * Sends the request list `rounds` times, one request at a time (on one keep-alive connection, or a
  * new connection each with keepAlive false), and prints one JSON line per response: what the
  * client saw, minus what legitimately changes between runs (Date, connection details).
- * Exits 0 once all are done; a failed request is printed as {"error"} and also exits 0.
+ * Exits 0 once all are done; a failed request is printed as {"error"} and also exits 0. Runs only
+ * inside a lab namespace, toward a lab address.
  */
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { assertInsideLab, assertLabAddress } from '../lab/agents/guard.js';
 
 export interface ProbeRequest {
   method: string;
@@ -63,7 +65,9 @@ function send(agent: Agent, base: string, r: ProbeRequest): Promise<Omit<ProbeRe
   });
 }
 
+assertInsideLab();
 const args = JSON.parse(process.argv[2] ?? '{}') as ProbeArgs;
+assertLabAddress(new URL(args.base).hostname);
 const agent = new Agent({ keepAlive: args.keepAlive, maxSockets: 1 });
 for (let round = 0; round < args.rounds; round++) {
   for (const [index, r] of args.requests.entries()) {
