@@ -28,6 +28,7 @@ import { runCopierCheck } from './check.js';
 import type { CopierConfig } from './config.js';
 import { Engine, FakeAddressPlan, type EngineConfig } from './engine/index.js';
 import { buildCaptureFilter } from './daemon/capture-filter.js';
+import { OfflineSource } from './offline/offline-source.js';
 import { InterceptLinks } from './daemon/intercept-links.js';
 import { Pipeline } from './daemon/pipeline.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
@@ -37,6 +38,9 @@ import { DIAGNOSIS_SAMPLE_MS, NoReplyWatch, noReplyContext } from './daemon/diag
 
 /** A closed session's tuple stays reserved this long (upstream TCP_MS_TIMEOUT: 6 s). */
 const LINGER_MS = 6000;
+/** After the last packet of an offline replay, sessions get this long to finish (upstream OFFLINE_TAIL_TIMEOUT). */
+const OFFLINE_TAIL_TIMEOUT_MS = 120_000;
+const DRAIN_POLL_MS = 100;
 /** Upstream OUTPUT_INTERVAL. */
 const STATS_INTERVAL_MS = 30_000;
 /** How long start-up waits for a first intercept connection before capturing anyway. */
@@ -134,7 +138,8 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
     );
   }
 
-  const source = io?.source ?? new LiveCapture({ devices, filter });
+  const offline = config.offline === undefined ? undefined : new OfflineSource(config.offline, clock);
+  const source = io?.source ?? offline ?? new LiveCapture({ devices, filter });
   const parts = { engine, pipeline, links, source, sink, copies: config.copies };
   const metrics: MetricsServer | undefined = config.metrics === undefined ? undefined : await serveCopierMetrics(parts, config.metrics);
   source.start((buf, length, linkType) => {
@@ -143,7 +148,7 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   });
   if (config.user !== undefined) dropPrivileges(config.user);
   const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
-  log.info({ devices, filter, targets: config.transfers.length, copies: config.copies, metrics: metricsAt }, 'capturing');
+  log.info({ devices, filter, offline: config.offline?.file, targets: config.transfers.length, copies: config.copies, metrics: metricsAt }, 'capturing');
 
   const stats = setInterval(() => {
     log.info(statsSnapshot(engine, pipeline, links, source, sink), 'stats');
@@ -154,7 +159,10 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   diagnosis.unref();
 
   await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals | 'end of replay'): void => {
+      if (stopping) return;
+      stopping = true;
       log.info({ signal }, 'stopping');
       source.stop();
       clearInterval(stats);
@@ -172,9 +180,24 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // An offline replay ends by itself once the file is done and its sessions have drained.
+    void offline?.done
+      .then(() => waitForDrain(engine, OFFLINE_TAIL_TIMEOUT_MS))
+      .then(() => stop('end of replay'));
   });
   // Native capture handles can outlive stop(); nothing is left to do, so don't wait for them.
   setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
+}
+
+function waitForDrain(engine: Engine, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const check = (): void => {
+      if (engine.sessionCount === 0 || Date.now() - started >= timeoutMs) resolve();
+      else setTimeout(check, DRAIN_POLL_MS);
+    };
+    check();
+  });
 }
 
 function waitForFirstConnection(links: InterceptLinks, timeoutMs: number): Promise<void> {
