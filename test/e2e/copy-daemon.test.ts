@@ -57,3 +57,19 @@ test('tcpcopy -d -P -l as typed by a user: detached, copies -n 2, stops cleanly 
     assert.equal(ended.finished, started, 'every session finished cleanly');
   });
 });
+
+test('no intercept reachable at start: exit 1 with TCPCOPY_ERR_NO_INTERCEPT; with -L it captures and keeps trying', { timeout: 60_000 }, async (t) => {
+  await withLab(t, async (lab) => {
+    const argv = ['-x', `80-${lab.host('target').ip}:80`, '-s', lab.host('aux').ip, '-c', fakeRange(lab)];
+    const alone = lab.spawn('prod', TCPCOPY_BIN, argv, { name: 'tcpcopy-alone' });
+    const exit = await alone.exited;
+    assert.equal(exit.code, 1);
+    assert.match(alone.stderr, /TCPCOPY_ERR_NO_INTERCEPT|no intercept reachable/);
+
+    const lonely = lab.spawn('prod', TCPCOPY_BIN, [...argv, '-L'], { name: 'tcpcopy-lonely' });
+    await lonely.waitFor(/"msg":"capturing"/, { stream: 'stderr', timeoutMs: 15_000 });
+    await startIntercept(lab, 80);
+    await lonely.waitFor(/connected to intercept/, { stream: 'stderr', timeoutMs: 15_000 });
+    assert.equal((await lonely.stop()).code, 0);
+  });
+});

@@ -6,8 +6,10 @@
 import { hostname } from 'node:os';
 import {
   ConfigReloader,
+  ErrorCode,
   LiveCapture,
   RawSocketSink,
+  RuntimeError,
   createLogger,
   daemonize,
   defaultCaptureDevices,
@@ -132,10 +134,16 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   links.start();
   await waitForFirstConnection(links, FIRST_CONNECTION_WAIT_MS);
   if (links.readyCount === 0) {
-    log.warn(
-      { intercepts: config.intercepts.map((i) => `${ipv4ToString(i.ip)}:${i.port}`) },
-      'no intercept reachable yet: capturing anyway, routes are sent as soon as one connects',
-    );
+    const intercepts = config.intercepts.map((i) => `${ipv4ToString(i.ip)}:${i.port}`);
+    if (!config.keepRunningWithoutIntercepts) {
+      // As upstream without -L: copies whose replies cannot come back are worse than none.
+      links.close();
+      throw new RuntimeError(
+        ErrorCode.NO_INTERCEPT,
+        `no intercept reachable at ${intercepts.join(', ')} within ${FIRST_CONNECTION_WAIT_MS / 1000} s: start intercept first, check -s/-p, or use -L to keep trying`,
+      );
+    }
+    log.warn({ intercepts }, 'no intercept reachable yet (-L): capturing anyway, routes are sent as soon as one connects');
   }
 
   const offline = config.offline === undefined ? undefined : new OfflineSource(config.offline, clock);
