@@ -1,8 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GAP_TIMEOUT_MS, MAX_SESSION_SEGMENTS } from '@tcpcopy/copier';
-import { Sim, bytes, connect } from './harness.js';
-import { isRst, type Packet } from './packets.js';
+import { TcpFlag, decodeIpv4, decodeTcp, newIpv4View, newTcpView } from '@tcpcopy/common';
+import { buildTcpPacket } from '@tcpcopy/common/testing';
+import { Sim, assertChecksums, bytes, connect } from './harness.js';
+import { decodePacket, isRst, type Packet } from './packets.js';
 
 const isData = (p: Packet): boolean => p.payload.length > 0;
 
@@ -109,3 +111,39 @@ describe('engine: what the capture gets wrong', () => {
     assert.equal(sim.engine.counters.clientPureAcksDropped, 3, 'the third handshake ACK too');
   });
 });
+
+describe('engine: client SACK blocks', () => {
+  test('are not forwarded: they speak of production\'s sequence space', () => {
+    const sim = new Sim();
+    const c = connect(sim, { timestamps: true });
+    const data = c.data('request');
+    // The same segment as the client sends it after a loss on production's side: with SACK blocks.
+    const withSack = buildTcpPacket({
+      src: c.ip,
+      dst: c.dstIp,
+      srcPort: c.port,
+      dstPort: c.dstPort,
+      seq: decodePacket(data).seq,
+      ack: decodePacket(data).ack,
+      flags: TcpFlag.ACK | TcpFlag.PSH,
+      window: 502,
+      options: { timestamps: { val: decodePacket(data).ts!.val, ecr: 1 }, sack: [[5000, 6000]] },
+      payload: Buffer.from('request'),
+    });
+    sim.client(withSack);
+    sim.settle();
+    const sent = sim.injected().find((p) => p.payload.toString() === 'request');
+    assert.ok(sent);
+    assert.equal(decoded(sent.raw), 0, 'no SACK block left');
+    assert.equal(sim.target.only().received.toString(), 'request');
+    assertChecksums(sim);
+  });
+});
+
+function decoded(raw: Buffer): number {
+  const ip = newIpv4View();
+  const tcp = newTcpView();
+  decodeIpv4(raw, 0, raw.length, ip);
+  decodeTcp(raw, ip, tcp);
+  return tcp.options.sackBlockCount;
+}

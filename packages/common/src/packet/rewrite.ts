@@ -12,6 +12,7 @@
 import { readI32, readU16, writeU16, writeU32 } from './bytes.js';
 import { adjustChecksumAt16, adjustChecksumAt32, swapBytesInWords, writeIpv4Checksum, writeTcpChecksum } from './checksum.js';
 import { IPV4_OFF_CHECKSUM, IPV4_OFF_DST, IPV4_OFF_SRC } from './ipv4.js';
+import { TcpOptionKind } from './tcp-options.js';
 import { TCP_OFF_ACK, TCP_OFF_CHECKSUM, TCP_OFF_DST_PORT, TCP_OFF_SEQ, TCP_OFF_SRC_PORT, TCP_OFF_WINDOW } from './tcp.js';
 import type { Ipv4View, TcpView } from './types.js';
 
@@ -96,6 +97,21 @@ export function rewriteTsEcr(buf: Uint8Array, tcp: TcpView, tsEcr: number): bool
   setTcp32(buf, tcp, at + 4, tsEcr | 0);
   tcp.options.tsEcr = tsEcr >>> 0;
   return true;
+}
+
+/**
+ * Replaces the SACK option with NOPs and recomputes the TCP checksum (a blanked option may sit at
+ * any alignment; the path is rare: only segments that carry SACK blocks). Returns false when
+ * there is none, or the packet is not whole. The copier uses it because a client's SACK blocks
+ * speak of production's sequence space, which means nothing to the test server (RFC 2018 §4).
+ */
+export function blankSackOption(buf: Uint8Array, ip: Ipv4View, tcp: TcpView): boolean {
+  const at = tcp.options.sackOffset;
+  if (at < 0) return false;
+  buf.fill(TcpOptionKind.Nop, at, at + buf[at + 1]!);
+  tcp.options.sackOffset = -1;
+  tcp.options.sackBlockCount = 0;
+  return writeTcpChecksum(buf, ip, tcp);
 }
 
 /**

@@ -57,6 +57,7 @@ export function decodeTcpOptions(buf: Uint8Array, start: number, end: number, ou
   out.tsVal = 0;
   out.tsEcr = 0;
   out.tsValOffset = -1;
+  out.sackOffset = -1;
   out.sackBlockCount = 0;
   out.unknownCount = 0;
   let i = start;
@@ -92,6 +93,7 @@ export function decodeTcpOptions(buf: Uint8Array, start: number, end: number, ou
         const edges = out.sackBlocks;
         for (let e = 0; e < blocks * 2; e++) edges[e] = readI32(buf, i + TCP_OPTION_HEADER_LENGTH + e * 4) >>> 0;
         out.sackBlockCount = blocks;
+        out.sackOffset = i;
         break;
       }
       case TcpOptionKind.Timestamps:

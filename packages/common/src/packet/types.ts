@@ -87,6 +87,8 @@ export interface TcpOptionsView {
   /** Offset of the TSval field in the buffer (for in-place rewrites); -1 when absent. */
   tsValOffset: number;
   /** Number of SACK blocks (0..4); left/right edges in sackBlocks[0..2n) (length 8, reused). */
+  /** Offset of the SACK option's kind byte in the buffer (for blanking it); -1 when absent. */
+  sackOffset: number;
   sackBlockCount: number;
   sackBlocks: number[];
   /** Count of options with kinds this decoder does not interpret (kept opaque, still valid). */
@@ -148,6 +150,7 @@ export function newTcpOptionsView(): TcpOptionsView {
     tsVal: 0,
     tsEcr: 0,
     tsValOffset: -1,
+    sackOffset: -1,
     sackBlockCount: 0,
     sackBlocks: new Array<number>(MAX_SACK_EDGES).fill(0),
     unknownCount: 0,

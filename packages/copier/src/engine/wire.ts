@@ -6,6 +6,7 @@
 import {
   DecodeStatus,
   TcpFlag,
+  blankSackOption,
   decodeIpv4,
   decodeTcp,
   newIpv4View,
@@ -83,6 +84,8 @@ export function writeSegment(out: PacketScratch, seg: Segment, tuple: Tuple, sta
     state.tsValFloor = tsVal;
     if (state.tsOn && tcp.flags & TcpFlag.ACK) rewriteTsEcr(buf, tcp, state.tsEcr | 0);
   }
+  // Last: it recomputes the TCP checksum over everything written above.
+  if (tcp.options.sackOffset >= 0) blankSackOption(buf, ip, tcp);
   return seg.packet.length;
 }
 
