@@ -13,7 +13,7 @@ import { CONTROL_DEFAULT_PORT, DecodeStatus, TcpFlag, decodeIpv4, decodeTcp, new
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { withLab, type Lab } from '../lab/index.js';
 import type { PeerArgs } from './intercept-peer.js';
-import { isAlive, logged, logLines, poll } from './daemon-helpers.js';
+import { isAlive, logged, poll } from './daemon-helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // test/dist/e2e -> root
 const INTERCEPT = join(ROOT, 'packages/intercept/bin/intercept');
