@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { setImmediate as turn } from 'node:timers/promises';
 import {
   CONTROL_FRAME_HEADER_BYTES,
+  CONTROL_MAX_HELLO_FRAME_BYTES,
   ControlMessageType,
   DecodeStatus,
   ErrorCode,
@@ -137,6 +138,8 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     const cases: { name: string; bytes: Buffer[]; end?: boolean; code: string }[] = [
       { name: 'garbage payload', bytes: [malformedLength], code: ErrorCode.CONTROL_MALFORMED },
       { name: 'oversized length', bytes: [tooLarge], code: ErrorCode.CONTROL_FRAME_TOO_LARGE },
+      // Before its hello a peer may not make us buffer more than a hello's worth (64 KiB here).
+      { name: 'large frame before hello', bytes: [Buffer.from([0, 1, 0, 0])], code: ErrorCode.CONTROL_FRAME_TOO_LARGE },
       { name: 'legacy v6 peer', bytes: [legacyVersionRecord], code: ErrorCode.CONTROL_MALFORMED },
       { name: 'truncated frame', bytes: [truncated], end: true, code: ErrorCode.CONTROL_MALFORMED },
       { name: 'route before hello', bytes: [encodeFrame(routeAdd(40002))], code: ErrorCode.CONTROL_UNEXPECTED },
@@ -159,6 +162,16 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     h.source.emit(replyPacket(ack(42)));
     assert.deepEqual(await good.waitForRecords(1), [replyHeaders(ack(42))]);
     assert.equal(h.daemon.stats().control.open, 1);
+  });
+
+  test('after the hello, frames up to the full limit are accepted (a batch of 1,000 routes)', async (t) => {
+    const h = await startDaemon(t);
+    const c = await TestCopier.ready(t, h.port);
+    const routes = routesBuffer(Array.from({ length: 1000 }, (_, i) => [CLIENT_IP, 20000 + i, TARGET_IP, TARGET_PORT] as [number, number, number, number]));
+    assert.ok(routes.length > CONTROL_MAX_HELLO_FRAME_BYTES);
+    c.send({ type: ControlMessageType.RouteAdd, routes });
+    await c.sync();
+    assert.equal(h.daemon.core.routes.size, 1000);
   });
 
   test('a copier that never sends its hello is closed after the hello timeout', async (t) => {

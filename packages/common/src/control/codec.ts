@@ -53,8 +53,13 @@ export class FrameDecoder {
 
   constructor(
     private readonly handlers: FrameDecoderHandlers,
-    private readonly maxFrameBytes = CONTROL_MAX_FRAME_BYTES,
+    private maxFrameBytes = CONTROL_MAX_FRAME_BYTES,
   ) {}
+
+  /** Changes the limit for the frames whose header is read from now on (e.g. once a peer is known). */
+  setMaxFrameBytes(max: number): void {
+    this.maxFrameBytes = max;
+  }
 
   /** True once a frame was rejected; further input is ignored. */
   get failed(): boolean {

@@ -32,6 +32,11 @@ export class ControlConnection {
     socket.on('end', () => this.decoder.end());
   }
 
+  /** See FrameDecoder.setMaxFrameBytes. */
+  setMaxFrameBytes(max: number): void {
+    this.decoder.setMaxFrameBytes(max);
+  }
+
   /** Bytes written but not yet handed to the kernel. */
   get pendingBytes(): number {
     return this.socket.writableLength;

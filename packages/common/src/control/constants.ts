@@ -22,6 +22,12 @@ export const CONTROL_FRAME_HEADER_BYTES = 4;
  * native frame never declares length 0: that is how a server tells the two protocols apart.
  */
 export const CONTROL_MAX_FRAME_BYTES = 1 << 20;
+/**
+ * Frames a peer may send before its hello: a hello is well under 1 KiB (two short strings, an
+ * auth proof of at most CONTROL_MAX_AUTH_BYTES). A stranger cannot make the intercept buffer a
+ * megabyte per connection while the hello timeout runs.
+ */
+export const CONTROL_MAX_HELLO_FRAME_BYTES = 2048;
 
 /** Message type tags (the `type` field of every payload). New types need a version bump. */
 export const ControlMessageType = {

@@ -9,6 +9,8 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
+  CONTROL_MAX_FRAME_BYTES,
+  CONTROL_MAX_HELLO_FRAME_BYTES,
   CONTROL_PROTOCOL_VERSION,
   ControlConnection,
   ControlError,
@@ -187,10 +189,14 @@ export class ControlServer implements InterceptTransport {
     const conn = this.nextConn++;
     const label = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.counters.accepted++;
-    const connection = new ControlConnection(socket, {
-      onMessage: (msg) => this.onMessage(peer, msg),
-      onError: (err) => this.reject(peer, err, false),
-    });
+    const connection = new ControlConnection(
+      socket,
+      {
+        onMessage: (msg) => this.onMessage(peer, msg),
+        onError: (err) => this.reject(peer, err, false),
+      },
+      CONTROL_MAX_HELLO_FRAME_BYTES,
+    );
     const peer: Peer = { conn, label, connection, hello: null, version: null, rejected: false, helloTimer: undefined };
     this.peers.set(conn, peer);
     peer.helloTimer = setTimeout(() => {
@@ -251,6 +257,7 @@ export class ControlServer implements InterceptTransport {
     }
     peer.hello = msg;
     peer.version = version;
+    peer.connection.setMaxFrameBytes(CONTROL_MAX_FRAME_BYTES);
     this.counters.ready++;
     peer.connection.send({
       type: ControlMessageType.Hello,
