@@ -22,7 +22,7 @@ import {
   newPacketViews,
   type ControlMessage,
 } from '@tcpcopy/common';
-import { buildTcpPacket } from '@tcpcopy/common/testing';
+import { buildTcpPacket, seededRandom } from '@tcpcopy/common/testing';
 import { withLab, type Lab } from '../lab/index.js';
 import { msgpack } from '../unit/control/msgpack.js';
 import { CONTROL_PORT, numberAt, runAb, settle, startIntercept, startTcpcopy, statAt, stopForStats } from './copy-harness.js';
@@ -42,17 +42,6 @@ const ETHERTYPE_IPV4 = 0x0800;
 const ETHERNET_HEADER_BYTES = 14;
 const IPPROTO_UDP = 17;
 
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(random: () => number, n: number): Buffer {
   const b = Buffer.alloc(n);
@@ -253,7 +242,7 @@ test('garbage on the control port and malformed frames on the captured interface
     const target = await lab.startNginx('target', { files });
     const intercept = await startIntercept(lab, 80);
     const tcpcopy = await startTcpcopy(lab, { port: 80 });
-    const random = seeded(SEED);
+    const random = seededRandom(SEED);
     const seedNote = `seed ${SEED.toString(16)}`;
 
     const cases = controlCases(random);

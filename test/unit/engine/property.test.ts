@@ -5,6 +5,7 @@
  * receives is a prefix of the client's byte stream, and once losses stop and the clock runs on,
  * it is the whole stream (and the session closes cleanly when the client closed).
  */
+import { seededRandom } from '@tcpcopy/common/testing';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -106,17 +107,6 @@ const arbWorld: fc.Arbitrary<World> = fc.record({
   seed: fc.integer(),
 });
 
-/** A small deterministic PRNG (mulberry32), so a failing world replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function impairment(plan: NetPlan, world: World, random: () => number, sim: () => Sim): Impairment {
   return () => {
@@ -186,7 +176,7 @@ function capturePlan(c: Client, plan: ClientPlan, sim: Sim): Timed[] {
 }
 
 function runWorld(world: World): void {
-  const random = prng(world.seed);
+  const random = seededRandom(world.seed);
   const owners = new Map<string, number>(); // fake source ip:port -> client index
   const requestEnds: number[][] = world.clients.map((c) => {
     let sum = 0;

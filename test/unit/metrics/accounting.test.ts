@@ -14,7 +14,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { toAddress } from '@tcpcopy/common/testing';
+import { toAddress, seededRandom } from '@tcpcopy/common/testing';
 import {
   FakeAddressPlan,
   PayloadDropReason,
@@ -108,17 +108,6 @@ const arbWorld: fc.Arbitrary<World> = fc.record({
   seed: fc.integer(),
 });
 
-/** mulberry32: a failing world replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Refuses a share of tuple allocations: replicas go without a tuple (tuple_space_exhausted). */
 class ScarceTuples extends FakeAddressPlan {
@@ -210,7 +199,7 @@ function capturePlan(c: Client, plan: PlannedClient, sim: Sim): Timed[] {
 }
 
 function runWorld(w: World): void {
-  const random = prng(w.seed);
+  const random = seededRandom(w.seed);
   const fakeIps = Array.from({ length: w.fakeIps }, (_, i) => toAddress(`10.99.0.${i + 1}`));
   const sim = new Sim({
     config: {

@@ -1,2 +1,3 @@
 export * from './packet-builder.js';
 export * from './pcap-file.js';
+export * from './prng.js';
