@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import {
   CONTROL_MAX_FRAME_BYTES,
+  CONTROL_MAX_HELLO_FRAME_BYTES,
   CONTROL_PROTOCOL_VERSION,
   ControlMessageType,
   DECODE_STATUS_NAMES,
@@ -87,10 +88,12 @@ function controlCases(random: () => number): ControlCase[] {
     { name: 'responses from a copier', chunks: hex(hello(), encodeFrame(responses)), then: 'wait', expect: ErrorCode.CONTROL_UNEXPECTED },
     { name: 'garbage after hello', chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES + 7)), then: 'wait', expect: ErrorCode.CONTROL_FRAME_TOO_LARGE },
     { name: 'frame split byte by byte', chunks: hex(...[...rawFrame(msgpack({ type: 7 }))].map((b) => Buffer.from([b]))), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
-    // Half of a maximal frame, then a reset: nothing to reject, the connection just goes.
-    { name: 'reset inside a frame', chunks: hex(u32(CONTROL_MAX_FRAME_BYTES), randomBytes(random, 64 * 1024)), then: 'reset', expect: null },
-    // Many peers each holding the start of a maximal frame, then closing inside it.
-    { name: 'partial frames in parallel', chunks: hex(u32(CONTROL_MAX_FRAME_BYTES), randomBytes(random, 100)), then: 'end', connections: 50, expect: ErrorCode.CONTROL_MALFORMED },
+    // Before its hello a peer may declare no more than a hello's worth.
+    { name: 'large frame before hello', chunks: hex(u32(CONTROL_MAX_HELLO_FRAME_BYTES + 1), randomBytes(random, 64)), then: 'wait', expect: ErrorCode.CONTROL_FRAME_TOO_LARGE },
+    // After a hello, part of a maximal frame, then a reset: nothing to reject, the connection just goes.
+    { name: 'reset inside a frame', chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES), randomBytes(random, 64 * 1024)), then: 'reset', expect: null },
+    // Many peers each holding the start of a maximal frame after their hello, then closing inside it.
+    { name: 'partial frames in parallel', chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES), randomBytes(random, 100)), then: 'end', connections: 50, expect: ErrorCode.CONTROL_MALFORMED },
   ];
 }
 
