@@ -40,8 +40,15 @@ export class DeadlineTimer {
       return;
     }
     const delay = Math.max(0, deadline - this.clock.now());
-    this.handle = setTimeout(() => this.fire(), Math.ceil(delay));
+    this.handle = setTimeout(() => setImmediate(this.fireNow), Math.ceil(delay));
   }
+
+  /**
+   * Timers run before the event loop polls for I/O: under load the test server's acks may already
+   * be waiting in the control socket when a retransmission timer expires. Running the engine's
+   * tick from setImmediate lets that poll phase deliver them first.
+   */
+  private readonly fireNow = (): void => this.fire();
 
   private fire(): void {
     this.handle = undefined;
