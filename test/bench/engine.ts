@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { DecodeStatus, TcpFlag, decodeIpv4, decodeTcp, newIpv4View, newTcpView, parseIpv4 } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { Engine, FakeAddressPlan, type EngineConfig, type EngineHost } from '@tcpcopy/copier';
+import { engineConfig } from '../unit/engine/harness.js';
 
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/results/engine.json', import.meta.url));
 const CONCURRENT = 1000;
@@ -29,23 +30,11 @@ const TARGET = parseIpv4('203.0.113.5')!;
 const FAKE_NET = parseIpv4('10.232.0.0')!;
 const PORT = 80;
 
-const config: EngineConfig = {
+const config: EngineConfig = engineConfig({
   targets: [{ matchIp: 0, matchPort: PORT, targetIp: TARGET, targetPort: PORT }],
   fakeIps: Array.from({ length: 254 }, (_, i) => (FAKE_NET + i + 1) >>> 0),
-  copies: 1,
-  portShift: 0,
-  samplePercent: 100,
-  rampUp: false,
-  fakeSynMss: 1460,
-  mtu: 1500,
-  onlySyn: false,
-  noWait: false,
-  sessionTimeoutMs: 600_000,
-  keepaliveTimeoutMs: 720_000,
-  fixedRttMs: 0,
   maxBufferedBytes: 1 << 30,
-  lingerMs: 6000,
-};
+});
 
 interface Step {
   fromClient: boolean;
