@@ -15,14 +15,19 @@ const SEGMENTS = 20;
 const MSS = 1000;
 const TARGET_RTO_MS = 200;
 
+/** A connection whose client has sent `request`; the test server's response starts at firstDataSeq. */
+function requested(request: string) {
+  const sim = new Sim({ target: { mss: MSS, rtoMs: TARGET_RTO_MS } });
+  const c = connect(sim, { window: 65535 });
+  const conn = sim.target.only();
+  c.feed(c.data(request));
+  sim.settle();
+  return { sim, c, conn, firstDataSeq: conn.sndNxt };
+}
+
 describe('engine: holes in the test server\'s stream', () => {
   test('after the resent segment fills the hole, one ACK covers everything seen beyond it', () => {
-    const sim = new Sim({ target: { mss: MSS, rtoMs: TARGET_RTO_MS } });
-    const c = connect(sim, { window: 65535 });
-    const conn = sim.target.only();
-    c.feed(c.data('GET /big'));
-    sim.settle();
-    const firstDataSeq = conn.sndNxt;
+    const { sim, conn, firstDataSeq } = requested('GET /big');
     // The third response segment never reaches intercept the first time.
     sim.toEngine = dropWhere((p) => p.payload.length > 0 && p.seq === firstDataSeq + 2 * MSS, 1);
     sim.target.respond(conn, bytes(SEGMENTS * MSS), sim.now);
@@ -36,12 +41,7 @@ describe('engine: holes in the test server\'s stream', () => {
   });
 
   test('a FIN seen beyond the hole closes the stream once the hole is filled', () => {
-    const sim = new Sim({ target: { mss: MSS, rtoMs: TARGET_RTO_MS } });
-    const c = connect(sim, { window: 65535 });
-    const conn = sim.target.only();
-    c.feed(c.data('GET /close'));
-    sim.settle();
-    const firstDataSeq = conn.sndNxt;
+    const { sim, c, conn, firstDataSeq } = requested('GET /close');
     sim.toEngine = dropWhere((p) => p.payload.length > 0 && p.seq === firstDataSeq, 1);
     sim.target.respond(conn, bytes(3 * MSS), sim.now);
     sim.target.close(conn, sim.now);
@@ -54,12 +54,7 @@ describe('engine: holes in the test server\'s stream', () => {
 
 describe('engine: duplicate ACKs for a hole', () => {
   test('every segment beyond a hole is answered at once with a duplicate ACK (RFC 5681 §4.2), so the server can fast-retransmit', () => {
-    const sim = new Sim({ target: { mss: MSS, rtoMs: TARGET_RTO_MS } });
-    const c = connect(sim, { window: 65535 });
-    const conn = sim.target.only();
-    c.feed(c.data('GET /big'));
-    sim.settle();
-    const holeAt = conn.sndNxt;
+    const { sim, conn, firstDataSeq: holeAt } = requested('GET /big');
     sim.toEngine = dropWhere((p) => p.payload.length > 0 && p.seq === holeAt, 1);
     const before = sim.injected().length;
     sim.target.respond(conn, bytes(10 * MSS), sim.now); // all ten arrive in one batch of records
