@@ -11,7 +11,7 @@ BUILD_DEBIAN_PACKAGES=(libpcap-dev python3 make g++)  # native addons: cap, raw-
 # What the lab, the end-to-end tests and the demo need on top.
 DEBIAN_PACKAGES=(
   "${BUILD_DEBIAN_PACKAGES[@]}"
-  iproute2 nftables ethtool procps   # the lab: namespaces, veth, bridge, faults, sysctl
+  iproute2 nftables ethtool procps iputils-ping   # the lab: namespaces, veth, bridge, faults, sysctl, reachability
   tcpdump                            # fixture captures and debugging
   nginx-light redis-server redis-tools apache2-utils curl  # real servers and clients
   systemd util-linux                 # systemd-analyze verify and setpriv for the unit tests
