@@ -61,7 +61,19 @@ install_node_modules() {
   mkdir -p "$STAMP_DIR" && echo "$want" >"$STAMP_DIR/modules"
 }
 
+# The capture addon (packages/capture) is compiled by pnpm install; again when its sources change.
+build_capture_addon() {
+  local want have=""
+  want=$(cat "$ROOT"/packages/capture/binding.gyp "$ROOT"/packages/capture/src/* | sha256sum | cut -d' ' -f1)
+  [ -f "$STAMP_DIR/capture" ] && have=$(cat "$STAMP_DIR/capture")
+  [ "$want" = "$have" ] && [ -f "$ROOT/packages/capture/build/Release/packet_ring.node" ] && return 0
+  log "compiling the capture addon"
+  (cd "$ROOT" && pnpm --filter @tcpcopy/capture run install >/dev/null)
+  mkdir -p "$STAMP_DIR" && echo "$want" >"$STAMP_DIR/capture"
+}
+
 build() {
+  build_capture_addon
   log "building"
   (cd "$ROOT" && pnpm exec tsc -b)
 }

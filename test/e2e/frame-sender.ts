@@ -37,8 +37,8 @@ for (const f of frames) {
   if (!f.subarray(0, 2).equals(Buffer.from(LAB_MAC_PREFIX, 'hex'))) throw new Error(`frame not addressed to a lab MAC: ${f.toString('hex', 0, 6)}`);
   if (f.length >= IPV4_DST_OFFSET + 4) assertLabAddress([...f.subarray(IPV4_DST_OFFSET, IPV4_DST_OFFSET + 4)].join('.'));
 }
-// `cap` is a dependency of @tcpcopy/common (pnpm keeps it out of the test package's reach).
-const require = createRequire(import.meta.resolve('@tcpcopy/common'));
+// `cap` sends whole frames (libpcap's pcap_sendpacket); only the tests need it.
+const require = createRequire(import.meta.url);
 const { Cap } = require('cap') as { Cap: new () => CapSender };
 const cap = new Cap();
 // cap keeps a raw pointer to this buffer: a module-level binding keeps it alive past close().

@@ -1,8 +1,8 @@
 /** The network-namespace lab: see lab.ts. */
-export { createLab, sweepStaleLabs, Lab, CORE_HOSTS, DEFAULT_LOG_ROOT, type AgentName, type CoreHost, type LabOptions, type SpawnOptions } from './lab.js';
+export { createLab, defaultOffloadProfile, sweepStaleLabs, Lab, CORE_HOSTS, DEFAULT_LOG_ROOT, type AgentName, type CoreHost, type LabOptions, type SpawnOptions } from './lab.js';
 export { withLab } from './with-lab.js';
 
-export type { LabHost } from './topology.js';
+export { OFFLOAD_PROFILES, type LabHost, type OffloadProfile } from './topology.js';
 export type { GuardCounters } from './guards.js';
 export type { FaultDirection } from './faults.js';
 export type { PacketCapture, CaptureOptions, CaptureStats } from './capture.js';

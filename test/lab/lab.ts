@@ -21,7 +21,7 @@ import {
   type LabRecord,
 } from './registry.js';
 import { CommandRunner, type ExecOptions, type ExecResult } from './shell.js';
-import { buildTopology, namespacesOf, planTopology, type LabHost, type Topology } from './topology.js';
+import { OFFLOAD_PROFILES, buildTopology, namespacesOf, planTopology, type LabHost, type OffloadProfile, type Topology } from './topology.js';
 import { installGuards, readGuardCounters, type GuardCounters } from './guards.js';
 import { FaultTable, type FaultDirection } from './faults.js';
 import { startNginx, startRedis, startEchoServer, type NginxOptions, type NginxServer, type RedisServer, type EchoServer } from './servers.js';
@@ -36,6 +36,17 @@ export interface LabOptions {
   extraHosts?: readonly string[];
   /** Where each run's directory of logs goes; default /tmp/tcpcopy-lab. */
   logRoot?: string;
+  /** How the veths offload (topology.ts); default $LAB_OFFLOADS, else `nic`, as real hosts run. */
+  offloads?: OffloadProfile;
+}
+
+/** The profile a lab gets when its test names none: LAB_OFFLOADS=off|nic|host, default `nic`. */
+export function defaultOffloadProfile(env: NodeJS.ProcessEnv = process.env): OffloadProfile {
+  const wanted = env['LAB_OFFLOADS'];
+  if (wanted === undefined || wanted === '') return 'nic';
+  const profile = OFFLOAD_PROFILES.find((p) => p === wanted);
+  if (profile === undefined) throw new Error(`LAB_OFFLOADS=${wanted}: expected one of ${OFFLOAD_PROFILES.join(', ')}`);
+  return profile;
 }
 
 export interface SpawnOptions {
@@ -58,6 +69,7 @@ export class Lab {
   readonly hosts: Readonly<Record<CoreHost, LabHost>> & Readonly<Record<string, LabHost | undefined>>;
   readonly subnet: string;
   readonly fakeSubnet: string;
+  readonly offloads: OffloadProfile;
   readonly namespaces: readonly string[];
   readonly run: CommandRunner;
   private readonly processes = new Set<LabProcess>();
@@ -77,6 +89,7 @@ export class Lab {
     this.hosts = Object.fromEntries(topology.hosts.map((h) => [h.name, h])) as Lab['hosts'];
     this.subnet = topology.subnet;
     this.fakeSubnet = topology.fakeSubnet;
+    this.offloads = topology.offloads;
     this.namespaces = namespacesOf(topology);
     this.faults = new FaultTable(this.run, topology.switchNs);
   }
@@ -235,7 +248,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   record.slot = slot;
   writeFileSync(join(logDir, RECORD_FILE), JSON.stringify(record) + '\n');
 
-  const lab = new Lab(prefix, slot, logDir, claimPath, planTopology(prefix, slot, hostNames));
+  const lab = new Lab(prefix, slot, logDir, claimPath, planTopology(prefix, slot, hostNames, options.offloads ?? defaultOffloadProfile()));
   registerLab(lab);
   try {
     await buildTopology(lab.run, lab.topology);

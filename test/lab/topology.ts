@@ -31,19 +31,33 @@ export interface LabHost {
 
 export interface Topology {
   readonly switchNs: string;
+  readonly offloads: OffloadProfile;
   readonly subnet: string;
   readonly fakeSubnet: string;
   readonly hosts: readonly LabHost[];
 }
 
 const PREFIX_LENGTH = 24;
-/** Offloads off, so every frame on a veth is a real, fully checksummed, MTU-sized packet:
- *  with tx checksumming on, a local socket's segments cross the veth with the checksum left
- *  for "hardware" to fill (captures then show it wrong); off, the sender computes it and the
- *  receiver verifies it (a corrupted one is dropped: lab-smoke proves it). rx off so no
- *  receive offload can vouch for a packet either. No TSO/GSO/GRO: captures show segments as
- *  they travel, never 64 KiB super-packets. */
-const ETHTOOL_OFFLOADS_OFF = ['rx', 'off', 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'];
+/**
+ * How the lab's veths treat segments, as the hosts users run do (`--offloads` of the lab):
+ * - `off`: every offload off: each frame on a veth is a wire-sized packet with a checksum the
+ *   sender computed, verified by the receiver (a corrupted one is dropped: lab-smoke proves it).
+ * - `nic`: a physical NIC's receive defaults: GRO on, so the receiving host (and every capture
+ *   on it) sees consecutive segments merged into packets of up to 64 KiB whose checksum field
+ *   is the first segment's; checksum offload and TSO/GSO off, so what leaves a host is
+ *   wire-sized and checksummed.
+ * - `host`: the kernel's veth defaults (containers, VMs, clients on the same host): checksum
+ *   offload and TSO/GSO on, so a local socket's segments cross the veth as super-segments of up
+ *   to 64 KiB with the checksum left unfinished for "hardware" that never fills it.
+ */
+export type OffloadProfile = 'off' | 'nic' | 'host';
+export const OFFLOAD_PROFILES: readonly OffloadProfile[] = ['off', 'nic', 'host'];
+/** ethtool -K settings per profile; `host` changes nothing (the kernel's defaults). */
+const ETHTOOL_SETTINGS: Readonly<Record<OffloadProfile, readonly string[]>> = {
+  off: ['rx', 'off', 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'],
+  nic: ['tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'on'],
+  host: [],
+};
 
 /** Every lab namespace: no IPv6 (no router solicitations or MLD reports in captures). */
 const COMMON_SYSCTLS = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
@@ -54,9 +68,10 @@ const HOST_SYSCTLS = ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp
 /** aux must never forward: the test server's replies to fake clients end their life there. */
 const AUX_SYSCTLS = ['net.ipv4.ip_forward=0'];
 
-export function planTopology(prefix: string, slot: number, hostNames: readonly string[]): Topology {
+export function planTopology(prefix: string, slot: number, hostNames: readonly string[], offloads: OffloadProfile): Topology {
   return {
     switchNs: namespaceName(prefix, SWITCH_ROLE),
+    offloads,
     subnet: labSubnet(slot),
     fakeSubnet: fakeSubnet(slot),
     hosts: hostNames.map((name, i) => ({
@@ -114,9 +129,11 @@ export async function buildTopology(run: CommandRunner, topo: Topology): Promise
     ),
   );
 
+  const settings = ETHTOOL_SETTINGS[topo.offloads];
+  if (settings.length === 0) return;
   await Promise.all([
-    ...topo.hosts.map((h) => ethtoolOff(run, topo.switchNs, h.switchPort)),
-    ...topo.hosts.map((h) => ethtoolOff(run, h.ns, h.iface)),
+    ...topo.hosts.map((h) => ethtool(run, topo.switchNs, h.switchPort, settings)),
+    ...topo.hosts.map((h) => ethtool(run, h.ns, h.iface, settings)),
   ]);
 }
 
@@ -124,6 +141,6 @@ function sysctl(run: CommandRunner, ns: string, settings: readonly string[]): Pr
   return run.run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', ...settings]);
 }
 
-function ethtoolOff(run: CommandRunner, ns: string, dev: string): Promise<unknown> {
-  return run.run('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, ...ETHTOOL_OFFLOADS_OFF]);
+function ethtool(run: CommandRunner, ns: string, dev: string, settings: readonly string[]): Promise<unknown> {
+  return run.run('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, ...settings]);
 }

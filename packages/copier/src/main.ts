@@ -150,8 +150,8 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   const source = io?.source ?? offline ?? new LiveCapture({ devices, filter });
   const parts = { engine, pipeline, links, source, sink, copies: config.copies };
   const metrics: MetricsServer | undefined = config.metrics === undefined ? undefined : await serveCopierMetrics(parts, config.metrics);
-  source.start((buf, length, linkType) => {
-    pipeline.onFrame(linkType, buf, length, clock.now());
+  source.start((buf, offset, length, linkType) => {
+    pipeline.onFrame(linkType, buf, offset, length, clock.now());
     timer.poke();
   });
   if (config.user !== undefined) dropPrivileges(config.user);

@@ -35,9 +35,9 @@ function finish(timedOut: boolean): void {
 }
 
 try {
-  capture.start((buf, length, linkType) => {
-    // The buffer is reused for the next frame: encode it now.
-    if (!args.quiet) emit({ event: 'packet', linkType, hex: buf.toString('hex', 0, length) });
+  capture.start((buf, offset, length, linkType) => {
+    // The memory is reused for later frames: encode it now.
+    if (!args.quiet) emit({ event: 'packet', linkType, hex: buf.toString('hex', offset, offset + length) });
     seen++;
     if (gc && args.gcEvery && seen % args.gcEvery === 0) gc();
     if (args.count !== undefined && seen >= args.count) finish(false);
@@ -47,7 +47,7 @@ try {
   emit({ event: 'error', code: err.code, message: err.message });
   process.exit(2);
 }
-emit({ event: 'ready', linkTypes: Object.fromEntries(capture.linkTypes) });
+emit({ event: 'ready' });
 const timer = setTimeout(() => finish(true), args.timeoutMs ?? 10_000);
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {

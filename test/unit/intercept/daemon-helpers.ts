@@ -59,7 +59,7 @@ export class FakeSource implements PacketSource {
     if (this.handler === undefined) throw new Error('source not started');
     frame.copy(this.buffer);
     this.received++;
-    this.handler(this.buffer, frame.length - cut, linkType);
+    this.handler(this.buffer, 0, frame.length - cut, linkType);
     this.buffer.fill(0xee, 0, frame.length);
   }
 }

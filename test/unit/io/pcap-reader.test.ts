@@ -156,7 +156,7 @@ describe('PcapFileSource', () => {
     const recs = records(600, (i) => 40 + (i % 50));
     const source = new PcapFileSource(tempPcap(writePcap(LinkType.LinuxSll2, recs)));
     const seen: { first: number; length: number; linkType: number; ts: number | undefined }[] = [];
-    source.start((buf, length, linkType, ts) => seen.push({ first: buf[0]!, length, linkType, ts }));
+    source.start((buf, offset, length, linkType, ts) => seen.push({ first: buf[offset]!, length, linkType, ts }));
     assert.equal(await source.done, PcapReadStatus.End);
     assert.equal(seen.length, recs.length);
     for (const [i, s] of seen.entries()) {

@@ -8,8 +8,6 @@ import {
   SllPacketType,
   decodeIpv4,
   decodeLink,
-  isSupportedLinkType,
-  linkTypeFromCapName,
   newIpv4View,
   newLinkView,
   type LinkType as LinkTypeT,
@@ -180,35 +178,6 @@ describe('decodeLink: limits', () => {
     }
     const tagged = wrapLink(LinkType.Ethernet, ip, { vlanTags: [1, 2] });
     for (let n = 14; n < 22; n++) assert.equal(decode(LinkType.Ethernet, tagged.subarray(0, n)).status, DecodeStatus.Truncated);
-  });
-});
-
-describe('linkTypeFromCapName', () => {
-  test('names cap reports', () => {
-    assert.equal(linkTypeFromCapName('ETHERNET'), LinkType.Ethernet);
-    assert.equal(linkTypeFromCapName('NULL'), LinkType.Null);
-    assert.equal(linkTypeFromCapName('RAW'), LinkType.DltRaw);
-    assert.equal(linkTypeFromCapName('LINKTYPE_LINUX_SLL'), LinkType.LinuxSll);
-  });
-
-  test("'Unknown linktype N' for the types cap does not name", () => {
-    assert.equal(linkTypeFromCapName('Unknown linktype 276'), LinkType.LinuxSll2);
-    assert.equal(linkTypeFromCapName('Unknown linktype 108'), LinkType.Loop);
-    assert.equal(linkTypeFromCapName('Unknown linktype 228'), LinkType.Ipv4);
-    assert.equal(linkTypeFromCapName('Unknown linktype 101'), LinkType.Raw);
-  });
-
-  test('unsupported or malformed names: undefined', () => {
-    for (const name of ['IEEE802_11_RADIO', 'Unknown linktype 127', 'Unknown linktype ', 'Unknown linktype 27x6', 'ethernet', 'constructor', 'toString', '']) {
-      assert.equal(linkTypeFromCapName(name), undefined, name);
-    }
-  });
-
-  test('every supported link type round-trips through the unknown form', () => {
-    for (const lt of Object.values(LinkType)) {
-      assert.ok(isSupportedLinkType(lt));
-      assert.equal(linkTypeFromCapName(`Unknown linktype ${lt}`), lt);
-    }
   });
 });
 

@@ -8,10 +8,9 @@ import { networkInterfaces } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import { ErrorCode } from '../errors.js';
 import { parseIpv4 } from '../packet/ipv4.js';
-import { linkTypeFromCapName } from '../packet/link.js';
 import { rpFilterSysctl, type CaptureProbe, type HostFacts } from '../preflight.js';
 import { isUp, parseProcNetDev } from './devices.js';
-import { openCapture } from './live-capture.js';
+import { checkCaptureFilter, openRing } from './live-capture.js';
 
 /** sysctls every check may look at. */
 export const IP_FORWARD_SYSCTL = 'net.ipv4.ip_forward';
@@ -47,29 +46,28 @@ export function gatherHostFacts(): HostFacts {
   };
 }
 
-/** A small ring: the probe captures nothing. */
-const PROBE_RING_BYTES = 1 << 20;
+/** A small ring (two blocks): the probe captures nothing. */
+const PROBE_RING_BYTES = 512 * 1024;
 
-/** Opens `device` with `filter` and closes it; why it failed, or undefined. */
-function tryCapture(device: string, filter: string): string | undefined {
+/** Why `probe` threw, or undefined. */
+function problemOf(probe: () => void): string | undefined {
   try {
-    const { cap, linkName } = openCapture(device, filter, PROBE_RING_BYTES);
-    cap.close();
-    return linkTypeFromCapName(linkName) === undefined ? `unsupported link type ${linkName}` : undefined;
+    probe();
+    return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }
 }
 
 /**
- * Per device: opens the capture without a filter (does the device capture at all?), then with
- * `filter` (does libpcap compile it for this device's link type?), closing each at once.
+ * Per device: opens a capture and closes it at once (does the device capture at all?), after
+ * compiling `filter` once for every device (all of them capture raw IPv4).
  */
 export function probeCaptures(devices: readonly string[], filter: string): CaptureProbe[] {
+  const filterProblem = problemOf(() => checkCaptureFilter(filter));
   return devices.map((device) => {
-    const openProblem = tryCapture(device, '');
+    const openProblem = problemOf(() => openRing(device, '', { ringBytes: PROBE_RING_BYTES }, () => undefined).ring.close());
     if (openProblem !== undefined) return { device, error: { code: ErrorCode.CAPTURE_OPEN, message: openProblem } };
-    const filterProblem = tryCapture(device, filter);
     return filterProblem === undefined ? { device } : { device, error: { code: ErrorCode.FILTER, message: filterProblem } };
   });
 }

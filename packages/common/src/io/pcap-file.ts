@@ -143,7 +143,7 @@ export class PcapFileSource implements PacketSource {
         }
         this.received++;
         if (reader.record.capturedLength < reader.record.originalLength) this.truncated++;
-        onPacket(reader.packet, reader.record.capturedLength, reader.linkType, reader.record.tsMicros);
+        onPacket(reader.packet, 0, reader.record.capturedLength, reader.linkType, reader.record.tsMicros);
         if (this.reader !== reader) return;
       }
       setImmediate(pump);

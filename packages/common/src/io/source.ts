@@ -5,12 +5,13 @@
 import type { LinkType } from '../packet/link.js';
 
 /**
- * Called once per frame, synchronously. `buf[0..length)` is the frame, starting with its link
- * header; the buffer is reused for the next frame, so decode and rewrite inside the call and
- * copy whatever must outlive it (DESIGN.md §7). `tsMicros` is the capture time in microseconds
- * since the epoch when the source knows it (pcap files), undefined otherwise (cap gives none).
+ * Called once per frame, synchronously. `buf[offset, offset + length)` is the frame, starting
+ * with its link header (none for LinkType.Ipv4); the memory is reused for later frames, so
+ * decode and rewrite inside the call and copy whatever must outlive it. `tsMicros` is the
+ * capture time in microseconds since the epoch when the source knows it (pcap files), undefined
+ * otherwise (a live capture is handled as it arrives).
  */
-export type PacketHandler = (buf: Buffer, length: number, linkType: LinkType, tsMicros?: number) => void;
+export type PacketHandler = (buf: Buffer, offset: number, length: number, linkType: LinkType, tsMicros?: number) => void;
 
 export interface SourceStats {
   /** Frames handed to the handler. */

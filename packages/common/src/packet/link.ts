@@ -145,26 +145,3 @@ function finish(etherType: number, headerLength: number, offset: number, length:
   out.networkLength = length - headerLength;
   return etherType === EtherType.Ipv4 ? DecodeStatus.Ok : DecodeStatus.NotIpv4;
 }
-
-/** The strings `cap`'s Cap#open() returns, for the link types it names (see cap src/binding.cc). */
-const CAP_LINK_NAMES: ReadonlyMap<string, LinkType> = new Map<string, LinkType>([
-  ['ETHERNET', LinkType.Ethernet],
-  ['NULL', LinkType.Null],
-  ['RAW', LinkType.DltRaw],
-  ['LINKTYPE_LINUX_SLL', LinkType.LinuxSll],
-]);
-const CAP_UNKNOWN_PREFIX = 'Unknown linktype ';
-
-/**
- * Maps the link-type string returned by `cap`'s open() to a LinkType; cap names only a few and
- * reports the rest as 'Unknown linktype N' (e.g. 276 for SLL2). Undefined when unsupported.
- */
-export function linkTypeFromCapName(name: string): LinkType | undefined {
-  const named = CAP_LINK_NAMES.get(name);
-  if (named !== undefined) return named;
-  if (!name.startsWith(CAP_UNKNOWN_PREFIX)) return undefined;
-  const digits = name.slice(CAP_UNKNOWN_PREFIX.length);
-  if (!/^\d{1,6}$/.test(digits)) return undefined;
-  const n = Number(digits);
-  return isSupportedLinkType(n) ? n : undefined;
-}

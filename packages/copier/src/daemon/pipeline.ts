@@ -52,12 +52,12 @@ export class Pipeline {
     this.ownAddresses = new Set(fakeIps);
   }
 
-  /** One captured frame; `buf` is overwritten by the next capture, so nothing keeps it. */
-  onFrame(linkType: number, buf: Buffer, length: number, now: number): void {
+  /** One captured frame; `buf` is overwritten by later captures, so nothing keeps it. */
+  onFrame(linkType: number, buf: Buffer, offset: number, length: number, now: number): void {
     const c = this.counters;
     c.framesCaptured++;
     const v = this.views;
-    const status = decodeFrame(linkType, buf, 0, length, v);
+    const status = decodeFrame(linkType, buf, offset, length, v);
     if (status !== DecodeStatus.Ok) {
       c.framesDropped[DECODE_STATUS_NAMES[status]!]!++;
       return;

@@ -48,10 +48,19 @@ function seqLengthOf(flags: number, payloadLength: number): number {
   return payloadLength + (flags & TcpFlag.SYN ? 1 : 0) + (flags & TcpFlag.FIN ? 1 : 0);
 }
 
-/** Copies a decoded captured packet into a Segment (the capture buffer is reused afterwards). */
+/**
+ * Copies a decoded captured packet into a Segment (the capture buffer is reused afterwards) and
+ * computes its checksums afresh. A captured checksum cannot be trusted as a base for the
+ * incremental updates made at send time: a segment sent by a local socket over a device with
+ * checksum offload carries only the pseudo-header sum ("hardware" was to finish it), and a packet
+ * merged by GRO/LRO carries its first segment's checksum over the whole merged payload. The
+ * kernel marks both as verified, so no capture flag can tell a final checksum from these; the
+ * sum costs one pass over the payload, once per captured segment whatever -n (docs/benchmarks.md).
+ */
 export function segmentFromCapture(buf: Buffer, ip: Ipv4View, tcp: TcpView): Segment {
   const packet = Buffer.allocUnsafe(ip.totalLength);
   buf.copy(packet, 0, ip.offset, ip.offset + ip.totalLength);
+  refreshChecksums(packet, ip.headerLength);
   return {
     packet,
     ipHeaderLength: ip.headerLength,

@@ -59,7 +59,7 @@ export class OfflineSource implements PacketSource {
         this.pending = false;
         this.received++;
         if (reader.record.capturedLength < reader.record.originalLength) this.truncated++;
-        onPacket(reader.packet, reader.record.capturedLength, reader.linkType, reader.record.tsMicros);
+        onPacket(reader.packet, 0, reader.record.capturedLength, reader.linkType, reader.record.tsMicros);
       }
       this.timer = setTimeout(pump, 0);
     };

@@ -37,16 +37,16 @@ export class ReplyCapture {
 
   /** Starts the source; its errors (device, filter, open) propagate. */
   start(): void {
-    this.source.start((buf, length, linkType) => this.onFrame(buf, length, linkType));
+    this.source.start((buf, offset, length, linkType) => this.onFrame(buf, offset, length, linkType));
   }
 
   stop(): void {
     this.source.stop();
   }
 
-  onFrame(buf: Buffer, length: number, linkType: LinkType): void {
+  onFrame(buf: Buffer, offset: number, length: number, linkType: LinkType): void {
     const views = this.views;
-    const status = decodeFrame(linkType, buf, 0, length, views);
+    const status = decodeFrame(linkType, buf, offset, length, views);
     if (status !== DecodeStatus.Ok) {
       this.failures[status]!++;
       return;
