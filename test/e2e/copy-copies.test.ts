@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withLab, type AccessLogEntry } from '../lab/index.js';
+import { OFFLOAD_PROFILES, withLab, type AccessLogEntry } from '../lab/index.js';
 import { numberAt, runAb, sampleConnections, settle, startIntercept, startTcpcopy, stopForStats, type SocketSample } from './copy-harness.js';
 
 const SHORT_REQUESTS = 600;
@@ -56,8 +56,8 @@ function largestReplicaGroup(samples: readonly SocketSample[], copies: number): 
   return largest;
 }
 
-for (const copies of [2, 5]) {
-  test(`-n ${copies}: target serves exactly ${copies}x production's short and keep-alive requests, replicas on distinct tuples`, { timeout: 110_000 }, async (t) => {
+for (const [copies, offloads] of [2, 5].flatMap((n) => OFFLOAD_PROFILES.map((o) => [n, o] as const))) {
+  test(`-n ${copies}: target serves exactly ${copies}x production's short and keep-alive requests, replicas on distinct tuples (offloads ${offloads})`, { timeout: 110_000 }, async (t) => {
     await withLab(t, async (lab) => {
       const prod = await lab.startNginx('prod', { keepaliveRequests: 1000 });
       const target = await lab.startNginx('target', { keepaliveRequests: 1000 });
@@ -98,6 +98,6 @@ for (const copies of [2, 5]) {
       assert.ok(started % copies === 0 && started >= copies * prodClients.length, `${started} sessions for ${prodClients.length} logged connections`);
       assert.equal(numberAt(stats, 'sessions.established'), started, JSON.stringify(stats));
       assert.deepEqual(await lab.guardCounters(), { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
-    });
+    }, { offloads });
   });
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withLab, type AccessLogEntry } from '../lab/index.js';
+import { OFFLOAD_PROFILES, withLab, type AccessLogEntry } from '../lab/index.js';
 import { settle, startIntercept, startTcpcopy } from './copy-harness.js';
 
 const REQUESTS = 2000;
@@ -19,29 +19,31 @@ function summary(entries: readonly AccessLogEntry[]): Map<string, number> {
   return counts;
 }
 
-test('2,000 short and 2,000 keep-alive HTTP requests all reach the test server', { timeout: 240_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const prod = await lab.startNginx('prod');
-    const target = await lab.startNginx('target');
-    await startIntercept(lab, 80);
-    const tcpcopy = await startTcpcopy(lab, { port: 80 });
+for (const offloads of OFFLOAD_PROFILES) {
+  test(`2,000 short and 2,000 keep-alive HTTP requests all reach the test server (offloads ${offloads})`, { timeout: 240_000 }, async (t) => {
+    await withLab(t, async (lab) => {
+      const prod = await lab.startNginx('prod');
+      const target = await lab.startNginx('target');
+      await startIntercept(lab, 80);
+      const tcpcopy = await startTcpcopy(lab, { port: 80 });
 
-    const short = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '8', prod.url('/index.html')]);
-    assert.match(short.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
-    assert.match(short.stdout, /Failed requests:\s+0/);
-    const keepAlive = await lab.exec('client', 'ab', ['-q', '-k', '-n', String(REQUESTS), '-c', '4', prod.url('/1k.bin')]);
-    assert.match(keepAlive.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
+      const short = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '8', prod.url('/index.html')]);
+      assert.match(short.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
+      assert.match(short.stdout, /Failed requests:\s+0/);
+      const keepAlive = await lab.exec('client', 'ab', ['-q', '-k', '-n', String(REQUESTS), '-c', '4', prod.url('/1k.bin')]);
+      assert.match(keepAlive.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
 
-    const arrived = await settle(() => target.readAccessLog().length, 2 * REQUESTS);
-    const prodLog = prod.readAccessLog();
-    const targetLog = target.readAccessLog();
-    assert.equal(prodLog.length, 2 * REQUESTS, 'production served every request');
-    assert.equal(arrived, 2 * REQUESTS, `target received ${arrived} of ${2 * REQUESTS} requests`);
-    assert.deepEqual(summary(targetLog), summary(prodLog), 'same methods, paths and statuses');
-    for (const e of targetLog) assert.ok(e.client.startsWith(lab.fakeIp(1).replace(/\.1$/, '.')), `target saw a fake client, not ${e.client}`);
+      const arrived = await settle(() => target.readAccessLog().length, 2 * REQUESTS);
+      const prodLog = prod.readAccessLog();
+      const targetLog = target.readAccessLog();
+      assert.equal(prodLog.length, 2 * REQUESTS, 'production served every request');
+      assert.equal(arrived, 2 * REQUESTS, `target received ${arrived} of ${2 * REQUESTS} requests`);
+      assert.deepEqual(summary(targetLog), summary(prodLog), 'same methods, paths and statuses');
+      for (const e of targetLog) assert.ok(e.client.startsWith(lab.fakeIp(1).replace(/\.1$/, '.')), `target saw a fake client, not ${e.client}`);
 
-    const guards = await lab.guardCounters();
-    assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
-    assert.ok(tcpcopy.running, 'tcpcopy still running');
+      const guards = await lab.guardCounters();
+      assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+      assert.ok(tcpcopy.running, 'tcpcopy still running');
+    }, { offloads });
   });
-});
+}

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { withLab, type AccessLogEntry, type Lab, type LabProcess, type NginxServer } from '../lab/index.js';
+import { OFFLOAD_PROFILES, withLab, type AccessLogEntry, type Lab, type LabProcess, type NginxServer } from '../lab/index.js';
 import { numberAt, settle, sleep, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
 import type { SentRequest } from './keepalive-client.js';
 
@@ -119,64 +119,68 @@ async function assertGuards(lab: Lab): Promise<void> {
   assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
 }
 
-test('keep-alive connections opened before tcpcopy started are joined and copied from then on', { timeout: 60_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const run = await startClients(lab);
-    const spawnedAt = Date.now();
-    const tcpcopy = await startTcpcopy(lab, { port: 80 });
-    // Everything sent from here on was sent while tcpcopy was capturing.
-    const copyingSince = Date.now();
-    await sleep(DURING_MS);
-    const sent = await stopClients(run);
-    const before = sent.filter((s) => s.at < spawnedAt);
-    assert.ok(before.length >= CONNECTIONS * 5, `${before.length} requests went by before tcpcopy started`);
-    const { stats, copied } = await expectOnTarget(lab, run, tcpcopy, sent.filter((s) => s.at >= copyingSince));
+for (const offloads of OFFLOAD_PROFILES) {
+  test(`keep-alive connections opened before tcpcopy started are joined and copied from then on (offloads ${offloads})`, { timeout: 60_000 }, async (t) => {
+    await withLab(t, async (lab) => {
+      const run = await startClients(lab);
+      const spawnedAt = Date.now();
+      const tcpcopy = await startTcpcopy(lab, { port: 80 });
+      // Everything sent from here on was sent while tcpcopy was capturing.
+      const copyingSince = Date.now();
+      await sleep(DURING_MS);
+      const sent = await stopClients(run);
+      const before = sent.filter((s) => s.at < spawnedAt);
+      assert.ok(before.length >= CONNECTIONS * 5, `${before.length} requests went by before tcpcopy started`);
+      const { stats, copied } = await expectOnTarget(lab, run, tcpcopy, sent.filter((s) => s.at >= copyingSince));
 
-    // Each client connection is one copied connection on target, whose first request is the
-    // first one the copier captured: nothing from before the join, nothing twice.
-    const groups = byConnection(copied);
-    assert.equal(groups.size, CONNECTIONS);
-    const targetConnections = new Set<number>();
-    for (const [c, conns] of groups) {
-      assert.equal(conns.size, 1, `connection ${c} was copied over ${conns.size} target connections`);
-      const [conn, entries] = [...conns][0]!;
-      targetConnections.add(conn);
-      assertContiguous(c, entries, firstSentSince(sent, c, spawnedAt));
-    }
-    assert.equal(targetConnections.size, CONNECTIONS, 'distinct target connections');
+      // Each client connection is one copied connection on target, whose first request is the
+      // first one the copier captured: nothing from before the join, nothing twice.
+      const groups = byConnection(copied);
+      assert.equal(groups.size, CONNECTIONS);
+      const targetConnections = new Set<number>();
+      for (const [c, conns] of groups) {
+        assert.equal(conns.size, 1, `connection ${c} was copied over ${conns.size} target connections`);
+        const [conn, entries] = [...conns][0]!;
+        targetConnections.add(conn);
+        assertContiguous(c, entries, firstSentSince(sent, c, spawnedAt));
+      }
+      assert.equal(targetConnections.size, CONNECTIONS, 'distinct target connections');
 
-    assert.equal(numberAt(stats, 'sessions.joinedMidStream'), CONNECTIONS, 'every session was joined mid-stream');
-    assert.equal(numberAt(stats, 'sessions.started'), CONNECTIONS);
-    assert.equal(numberAt(stats, 'sessions.established'), CONNECTIONS);
-    assert.equal(numberAt(stats, 'sessions.ended.finished'), CONNECTIONS, 'the client FINs closed every copied session');
-    await assertGuards(lab);
+      assert.equal(numberAt(stats, 'sessions.joinedMidStream'), CONNECTIONS, 'every session was joined mid-stream');
+      assert.equal(numberAt(stats, 'sessions.started'), CONNECTIONS);
+      assert.equal(numberAt(stats, 'sessions.established'), CONNECTIONS);
+      assert.equal(numberAt(stats, 'sessions.ended.finished'), CONNECTIONS, 'the client FINs closed every copied session');
+      await assertGuards(lab);
+    }, { offloads });
   });
-});
+}
 
-test('a restarted tcpcopy joins the same connections again, though target still holds the killed one\'s', { timeout: 60_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const run = await startClients(lab);
-    const first = await startTcpcopy(lab, { port: 80 });
-    await sleep(RESTART_AFTER_MS);
-    // Killed: no last RSTs, so target keeps every copied connection open on its fake tuple.
-    await first.stop('SIGKILL');
-    const spawnedAt = Date.now();
-    const second = await startTcpcopy(lab, { port: 80 });
-    const copyingSince = Date.now();
-    await sleep(DURING_MS);
-    const sent = await stopClients(run);
-    const { stats, copied } = await expectOnTarget(lab, run, second, sent.filter((s) => s.at >= copyingSince));
+for (const offloads of OFFLOAD_PROFILES) {
+  test(`a restarted tcpcopy joins the same connections again, though target still holds the killed one\'s (offloads ${offloads})`, { timeout: 60_000 }, async (t) => {
+    await withLab(t, async (lab) => {
+      const run = await startClients(lab);
+      const first = await startTcpcopy(lab, { port: 80 });
+      await sleep(RESTART_AFTER_MS);
+      // Killed: no last RSTs, so target keeps every copied connection open on its fake tuple.
+      await first.stop('SIGKILL');
+      const spawnedAt = Date.now();
+      const second = await startTcpcopy(lab, { port: 80 });
+      const copyingSince = Date.now();
+      await sleep(DURING_MS);
+      const sent = await stopClients(run);
+      const { stats, copied } = await expectOnTarget(lab, run, second, sent.filter((s) => s.at >= copyingSince));
 
-    for (const [c, conns] of byConnection(copied)) {
-      assert.equal(conns.size, 2, `connection ${c}: one target connection per tcpcopy instance, have ${conns.size}`);
-      const [killed, restarted] = [...conns.values()].sort((a, b) => a[0]!.r - b[0]!.r);
-      assert.equal(new Set([...killed!, ...restarted!].map((e) => e.entry.client)).size, 1, `connection ${c}: both instances used the same fake tuple`);
-      assertContiguous(c, restarted!, firstSentSince(sent, c, spawnedAt));
-    }
-    assert.equal(numberAt(stats, 'sessions.joinedMidStream'), CONNECTIONS);
-    assert.equal(numberAt(stats, 'sessions.staleConnectionsReset'), CONNECTIONS, 'each faked SYN met the killed instance\'s connection');
-    assert.equal(numberAt(stats, 'sessions.established'), CONNECTIONS);
-    assert.equal(numberAt(stats, 'sessions.ended.finished'), CONNECTIONS);
-    await assertGuards(lab);
+      for (const [c, conns] of byConnection(copied)) {
+        assert.equal(conns.size, 2, `connection ${c}: one target connection per tcpcopy instance, have ${conns.size}`);
+        const [killed, restarted] = [...conns.values()].sort((a, b) => a[0]!.r - b[0]!.r);
+        assert.equal(new Set([...killed!, ...restarted!].map((e) => e.entry.client)).size, 1, `connection ${c}: both instances used the same fake tuple`);
+        assertContiguous(c, restarted!, firstSentSince(sent, c, spawnedAt));
+      }
+      assert.equal(numberAt(stats, 'sessions.joinedMidStream'), CONNECTIONS);
+      assert.equal(numberAt(stats, 'sessions.staleConnectionsReset'), CONNECTIONS, 'each faked SYN met the killed instance\'s connection');
+      assert.equal(numberAt(stats, 'sessions.established'), CONNECTIONS);
+      assert.equal(numberAt(stats, 'sessions.ended.finished'), CONNECTIONS);
+      await assertGuards(lab);
+    }, { offloads });
   });
-});
+}

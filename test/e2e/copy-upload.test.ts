@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { withLab, type EchoRecord, type Lab } from '../lab/index.js';
+import { OFFLOAD_PROFILES, withLab, type EchoRecord, type Lab } from '../lab/index.js';
 import { numberAt, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
 
 const PORT = 8080;
@@ -72,20 +72,24 @@ async function uploadAndCompare(lab: Lab, slowTargetRate?: string): Promise<Reco
   return stats;
 }
 
-test('20 uploads of 1 MiB each reach the test server byte for byte', { timeout: 60_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    await uploadAndCompare(lab);
+for (const offloads of OFFLOAD_PROFILES) {
+  test(`20 uploads of 1 MiB each reach the test server byte for byte (offloads ${offloads})`, { timeout: 60_000 }, async (t) => {
+    await withLab(t, async (lab) => {
+      await uploadAndCompare(lab);
+    }, { offloads });
   });
-});
+}
 
-test('the same uploads reach a test server behind a slow link (the copier buffers, paces and retransmits)', { timeout: 75_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const stats = await uploadAndCompare(lab, SLOW_TARGET_RATE);
-    const retransmissions = numberAt(stats, 'injected.retransmissions');
-    // Segments as sent (a captured super-segment of 64 KiB leaves as MTU-sized pieces).
-    const segments = numberAt(stats, 'injected.packets') - retransmissions;
-    assert.ok(retransmissions > 0, 'the shaper dropped what the window let through too fast');
-    // Congestion control after the first loss (go-back-N alone resent more than it delivered).
-    assert.ok(retransmissions < segments / 3, `${retransmissions} retransmissions for ${segments} segments sent`);
+for (const offloads of OFFLOAD_PROFILES) {
+  test(`the same uploads reach a test server behind a slow link (the copier buffers, paces and retransmits) (offloads ${offloads})`, { timeout: 75_000 }, async (t) => {
+    await withLab(t, async (lab) => {
+      const stats = await uploadAndCompare(lab, SLOW_TARGET_RATE);
+      const retransmissions = numberAt(stats, 'injected.retransmissions');
+      // Segments as sent (a captured super-segment of 64 KiB leaves as MTU-sized pieces).
+      const segments = numberAt(stats, 'injected.packets') - retransmissions;
+      assert.ok(retransmissions > 0, 'the shaper dropped what the window let through too fast');
+      // Congestion control after the first loss (go-back-N alone resent more than it delivered).
+      assert.ok(retransmissions < segments / 3, `${retransmissions} retransmissions for ${segments} segments sent`);
+    }, { offloads });
   });
-});
+}

@@ -45,7 +45,9 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
     daemon = new InterceptDaemon({
       host: ipv4ToString(config.bindAddress),
       port: config.port,
-      source: new LiveCapture({ devices, filter: config.filter }),
+      // Both directions: on aux the replies arrive, on a test server that runs intercept itself
+      // they leave.
+      source: new LiveCapture({ devices, filter: config.filter, direction: 'both' }),
       log,
       instanceId: `${hostname()}:${process.pid}`,
       software: `intercept ${readPackageVersion(import.meta.url)}`,

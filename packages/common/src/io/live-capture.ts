@@ -15,7 +15,12 @@ import type { PacketHandler, PacketSource, SourceStats } from './source.js';
 let addon: typeof CaptureAddon | undefined;
 /** Loaded on first use: importing @tcpcopy/common must not load a native addon. */
 function loadAddon(): typeof CaptureAddon {
-  addon ??= createRequire(import.meta.url)('@tcpcopy/capture') as typeof CaptureAddon;
+  try {
+    addon ??= createRequire(import.meta.url)('@tcpcopy/capture') as typeof CaptureAddon;
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new PacketIoError(ErrorCode.CAPTURE_OPEN, `the capture addon @tcpcopy/capture cannot be loaded (${why}): reinstall`, { cause: err });
+  }
   return addon;
 }
 
@@ -95,6 +100,7 @@ const CODE_OF: Readonly<Record<string, PacketIoErrorCode>> = {
 };
 
 function captureError(device: string, filter: string, err: unknown): PacketIoError {
+  if (err instanceof PacketIoError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const code = CODE_OF[(err as { code?: string }).code ?? ''] ?? ErrorCode.CAPTURE_OPEN;
   const what =
