@@ -41,6 +41,29 @@ export declare class PacketRing {
 /** Compiles a pcap-filter(7) expression for raw IPv4; returns its instruction count or throws (code FILTER). */
 export declare function compileFilter(filter: string): number;
 
+/** A device's offload features, as `ethtool -k` names them; each is on (true) or off. */
+export interface DeviceOffloads {
+  /** rx-checksumming: the device verifies received checksums. */
+  rxChecksum: boolean;
+  /** tx-checksumming: this host's packets leave with checksums for the device to finish. */
+  txChecksum: boolean;
+  /** tcp-segmentation-offload: the device cuts this host's super-segments to the MTU. */
+  tso: boolean;
+  /** generic-segmentation-offload: the stack cuts them just before the driver. */
+  gso: boolean;
+  /** generic-receive-offload: received segments of a flow are merged (up to 64 KiB) in software. */
+  gro: boolean;
+  /** large-receive-offload: the same, done by the device. */
+  lro: boolean;
+}
+
+/**
+ * Reads a device's offload features (the legacy SIOCETHTOOL ioctls; no privilege needed). A
+ * feature the driver does not implement is false. Throws an Error whose `code` is EINVAL (not a
+ * device name), ENODEV, EPERM, ENOMEM or ESYSCALL.
+ */
+export declare function offloads(device: string): DeviceOffloads;
+
 export declare const FIELDS: number;
 export declare const FLAG_CHECKSUM_PARTIAL: number;
 export declare const FLAG_CHECKSUM_VERIFIED: number;

@@ -2,6 +2,7 @@
  * The real `--check` of both daemons inside the lab (they probe capture, raw sockets and ports,
  * so they run in lab hosts only): intercept in aux passes, and fails with the right line once
  * aux forwards IPv4; tcpcopy in prod fails while no intercept listens and passes once one does.
+ * Both name the offloads of their capture device as the lab's profile set them (GRO on by default).
  * Plus --config and SIGHUP on the real daemons: intercept's log level follows the file and a bad
  * file keeps the running settings; tcpcopy's -r drops to 1 % for new sessions while the keep-alive
  * sessions it is copying go on whole.
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseIpv4 } from '@tcpcopy/common';
 import { sampled } from '@tcpcopy/copier';
-import { withLab, type Lab } from '../lab/index.js';
+import { withLab, type Lab, type OffloadProfile } from '../lab/index.js';
 import { CONTROL_PORT, INTERCEPT_BIN, TCPCOPY_BIN, settle, sleep, startIntercept, startTcpcopy } from './copy-harness.js';
 import { logLines, poll } from './daemon-helpers.js';
 import type { SentRequest } from './keepalive-client.js';
@@ -38,6 +39,26 @@ function assertStatus(run: CheckRun, expected: number): void {
 
 function failures(run: CheckRun): string[] {
   return run.lines.filter((l) => l.startsWith('FAIL '));
+}
+
+/**
+ * What --check names for a lab host's device under the profile's ethtool settings (topology.ts);
+ * `host` sets nothing, and the kernel's veth defaults vary between versions.
+ */
+const OFFLOADS_SHOWN: Partial<Record<OffloadProfile, string>> = {
+  nic: 'rx-checksum on, gro on; tx-checksum, tso, gso, lro off',
+  off: 'all off',
+};
+
+/** The one offload line of `device`: a PASS saying nothing is to be set, naming what the lab set. */
+function assertOffloadLine(run: CheckRun, lab: Lab, device: string): void {
+  const lines = run.lines.filter((l) => l.includes(`offloads on ${device}`));
+  assert.equal(lines.length, 1, run.lines.join('\n'));
+  const shown = OFFLOADS_SHOWN[lab.offloads];
+  const expected = `PASS offloads on ${device}: ${shown ?? ''}`;
+  assert.ok(lines[0]!.startsWith(expected), `expected "${expected}...", got:\n${lines[0]}`);
+  assert.match(lines[0]!, /\. Nothing to set: /);
+  if (lab.offloads === 'nic') assert.match(lines[0]!, /\bgro on\b/);
 }
 
 function assertEveryLineIsAVerdict(run: CheckRun): void {
@@ -65,6 +86,8 @@ test('--check in the lab: intercept in aux (pass, bad filter, port in use, ip_fo
       assert.ok(good.lines.includes(expected), `missing "${expected}" in:\n${good.lines.join('\n')}`);
     }
     assert.ok(good.lines.some((l) => l.startsWith('NOTE rp_filter here: all=0 ')), good.lines.join('\n'));
+    assertOffloadLine(good, lab, aux.iface);
+    assert.match(good.lines.find((l) => l.includes(`offloads on ${aux.iface}`))!, /: reply records carry headers only /);
 
     const badFilter = await check(lab, 'aux', INTERCEPT_BIN, ['-i', aux.iface, '-F', 'tcp and and']);
     assertStatus(badFilter, 1);
@@ -81,6 +104,10 @@ test('--check in the lab: intercept in aux (pass, bad filter, port in use, ip_fo
     for (const expected of ['PASS raw IP socket opens (the copies are sent through it)', `PASS capture opens on ${lab.hosts.prod.iface} with filter`]) {
       assert.ok(alone.lines.some((l) => l.startsWith(expected)), `missing "${expected}" in:\n${alone.lines.join('\n')}`);
     }
+    // Without -i tcpcopy captures on every interface that is up: lo is named as well, `any` never.
+    assertOffloadLine(alone, lab, lab.hosts.prod.iface);
+    assert.match(alone.lines.find((l) => l.includes(`offloads on ${lab.hosts.prod.iface}`))!, /: merged packets are split to the MTU \(-M 1500\), /);
+    assert.ok(alone.lines.some((l) => l.startsWith('PASS offloads on lo: ')), alone.lines.join('\n'));
 
     const intercept = await startIntercept(lab, SERVER_PORT);
     const paired = await check(lab, 'prod', TCPCOPY_BIN, transfer);

@@ -23,9 +23,12 @@
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <pcap/pcap.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -73,6 +76,63 @@ bool CompileFilter(const std::string& filter, bpf_program* program, std::string*
   if (!ok) *error = pcap_geterr(dead);
   pcap_close(dead);
   return ok;
+}
+
+// One offload feature as the legacy ethtool ioctl reads it: `mask` 0 means the whole value is
+// the boolean (ETHTOOL_G*CSUM, GTSO, GGSO, GGRO); LRO exists only as a bit of ETHTOOL_GFLAGS.
+struct OffloadFeature {
+  const char* name;  // the key in the result, as index.d.ts declares it
+  uint32_t command;
+  uint32_t mask;
+};
+
+constexpr OffloadFeature kOffloadFeatures[] = {
+    {"rxChecksum", ETHTOOL_GRXCSUM, 0}, {"txChecksum", ETHTOOL_GTXCSUM, 0}, {"tso", ETHTOOL_GTSO, 0},
+    {"gso", ETHTOOL_GGSO, 0},           {"gro", ETHTOOL_GGRO, 0},           {"lro", ETHTOOL_GFLAGS, ETH_FLAG_LRO},
+};
+
+// offloads(device): { rxChecksum, txChecksum, tso, gso, gro, lro } as booleans, what `ethtool -k`
+// shows. For --check: they decide what a capture sees (merged packets, unfinished checksums).
+// The legacy ioctls rather than the ethtool netlink family: one call each, no generic-netlink
+// resolution, and reading them needs no privilege. A feature the driver does not implement
+// (EOPNOTSUPP) is off; any other failure throws an Error with a code (EINVAL, ENODEV, ...).
+Napi::Value Offloads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ErrorWithCode(env, "EINVAL", "offloads(device)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string device = info[0].As<Napi::String>();
+  if (device.empty() || device.size() >= IFNAMSIZ) {
+    ErrorWithCode(env, "EINVAL", "not a device name: \"" + device + "\"").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  // Any socket carries SIOCETHTOOL; an AF_INET datagram one needs no privilege to open.
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    Errno(env, errno, "socket(AF_INET)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  for (const OffloadFeature& feature : kOffloadFeatures) {
+    ethtool_value value{};
+    value.cmd = feature.command;
+    ifreq request{};
+    memcpy(request.ifr_name, device.data(), device.size());
+    request.ifr_data = reinterpret_cast<char*>(&value);
+    bool on = false;
+    if (ioctl(fd, SIOCETHTOOL, &request) == 0) {
+      on = feature.mask == 0 ? value.data != 0 : (value.data & feature.mask) != 0;
+    } else if (errno != EOPNOTSUPP) {
+      int err = errno;
+      ::close(fd);
+      Errno(env, err, "SIOCETHTOOL on " + device).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    result.Set(feature.name, Napi::Boolean::New(env, on));
+  }
+  ::close(fd);
+  return result;
 }
 
 class PacketRing : public Napi::ObjectWrap<PacketRing> {
@@ -373,7 +433,10 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   uint64_t freezes_ = 0;
 };
 
-Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return PacketRing::Init(env, exports); }
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("offloads", Napi::Function::New(env, &Offloads));
+  return PacketRing::Init(env, exports);
+}
 
 }  // namespace
 

@@ -106,6 +106,61 @@ export function captureChecks(filter: string, probes: readonly CaptureProbe[]): 
   });
 }
 
+/** A capture device's offload features (what `ethtool -k` shows), each on or off. */
+export interface OffloadFeatures {
+  /** The device verifies received checksums. */
+  readonly rxChecksum: boolean;
+  /** This host's packets leave with checksums for the device to finish. */
+  readonly txChecksum: boolean;
+  /** The device cuts this host's super-segments to the MTU. */
+  readonly tso: boolean;
+  /** The stack cuts them just before the driver. */
+  readonly gso: boolean;
+  /** Received segments of a flow are merged, up to 64 KiB, before any capture sees them. */
+  readonly gro: boolean;
+  /** The same merging, done by the device. */
+  readonly lro: boolean;
+}
+
+/** Reading one capture device's offload features: what they are, or why they could not be read. */
+export type OffloadProbe =
+  | { readonly device: string; readonly features: OffloadFeatures }
+  | { readonly device: string; readonly error: string };
+
+/** The names --check prints, in `ethtool -k`'s order. */
+const OFFLOAD_NAMES: Readonly<Record<keyof OffloadFeatures, string>> = {
+  rxChecksum: 'rx-checksum',
+  txChecksum: 'tx-checksum',
+  tso: 'tso',
+  gso: 'gso',
+  gro: 'gro',
+  lro: 'lro',
+};
+
+/** `gro on, rx-checksum on; tx-checksum, tso, gso, lro off`, or `all off` / `all on`. */
+function describeOffloads(features: OffloadFeatures): string {
+  const names = Object.keys(OFFLOAD_NAMES) as (keyof OffloadFeatures)[];
+  const on = names.filter((n) => features[n]).map((n) => `${OFFLOAD_NAMES[n]} on`);
+  const off = names.filter((n) => !features[n]).map((n) => OFFLOAD_NAMES[n]);
+  if (on.length === 0) return 'all off';
+  return off.length === 0 ? on.join(', ') : `${on.join(', ')}; ${off.join(', ')} off`;
+}
+
+/**
+ * Offloads decide what a capture sees: GRO and LRO merge received segments into packets of up
+ * to 64 KiB, a local sender's TSO/GSO does the same, and checksum offload leaves checksums
+ * unfinished. Each daemon copes with all of them (`handledBecause` says how), so whatever their
+ * setting this is a PASS that names them, and one that cannot be read is only a NOTE: the line is
+ * there so nobody turns offloads off on production on a hunch. Not for `any` (no device of its own).
+ */
+export function offloadChecks(probes: readonly OffloadProbe[], handledBecause: string): CheckResult[] {
+  return probes.map((probe) =>
+    'features' in probe
+      ? checkPass(`offloads on ${probe.device}: ${describeOffloads(probe.features)}. Nothing to set: ${handledBecause}`)
+      : checkNote(`offloads on ${probe.device} cannot be read (${probe.error}); they need no setting either way: ${handledBecause}`),
+  );
+}
+
 /** sysctl of the reverse-path filter, for `all` or one interface. */
 export function rpFilterSysctl(iface: string): string {
   return `net.ipv4.conf.${iface}.rp_filter`;

@@ -1,8 +1,8 @@
 /**
  * `tcpcopy --check`: can this host run the copy as configured? Privileges, the capture devices
- * and the filter built from -x (or the --offline file), the raw socket the copies leave through,
- * and each -s intercept answering on its control port. gatherCopierFacts does the probing;
- * copierChecks judges the facts (pure, unit-tested).
+ * and the filter built from -x (or the --offline file), their offloads, the raw socket the copies
+ * leave through, and each -s intercept answering on its control port. gatherCopierFacts does the
+ * probing; copierChecks judges the facts (pure, unit-tested).
  */
 import {
   addrPortToString,
@@ -15,10 +15,12 @@ import {
   gatherHostFacts,
   ipv4ToString,
   localIpv4Addresses,
+  offloadChecks,
   PcapFileReader,
   privilegeCheck,
   probeableDevices,
   probeCaptures,
+  probeOffloads,
   probeTcpConnect,
   RawSocketSink,
   rpFilterNote,
@@ -27,6 +29,7 @@ import {
   type CheckResult,
   type ExitCode,
   type HostFacts,
+  type OffloadProbe,
 } from '@tcpcopy/common';
 import type { CopierConfig } from './config.js';
 import { buildCaptureFilter } from './daemon/capture-filter.js';
@@ -41,6 +44,8 @@ export interface CopierFacts {
   readonly filter: string;
   /** Live capture: one probe per device that exists and is up. */
   readonly captures: readonly CaptureProbe[];
+  /** Live capture: the offload features of each device probed (not `any`). */
+  readonly offloads: readonly OffloadProbe[];
   /** --offline: why the file cannot be replayed; undefined when it can. */
   readonly offlineProblem: string | undefined;
   readonly rawSocketProblem: string | undefined;
@@ -52,7 +57,11 @@ export interface CopierFacts {
 export function copierChecks(config: CopierConfig, facts: CopierFacts): CheckResult[] {
   const results = [configLine(config), privilegeCheck(facts.host)];
   if (config.offline === undefined) {
-    results.push(...deviceChecks(config.devices, facts.host), ...captureChecks(facts.filter, facts.captures));
+    results.push(
+      ...deviceChecks(config.devices, facts.host),
+      ...captureChecks(facts.filter, facts.captures),
+      ...offloadChecks(facts.offloads, offloadsHandled(config)),
+    );
   } else {
     const file = config.offline.file;
     results.push(facts.offlineProblem === undefined ? checkPass(`capture file ${file} can be replayed`) : checkFail(facts.offlineProblem));
@@ -75,6 +84,16 @@ export function copierChecks(config: CopierConfig, facts: CopierFacts): CheckRes
   return results;
 }
 
+/**
+ * How the engine copes with what offloads do to captured packets (engine/segment.ts): a merged
+ * packet (GRO, LRO, or a local sender's TSO/GSO) is cut back into segments of at most -M bytes,
+ * and every captured segment gets both checksums computed anew, since an unfinished or merged
+ * one is no base for the incremental updates made per copy.
+ */
+function offloadsHandled(config: CopierConfig): string {
+  return `merged packets are split to the MTU (-M ${config.mtu}), checksums are computed afresh for every captured segment`;
+}
+
 function configLine(config: CopierConfig): CheckResult {
   const from = config.configFile === undefined ? 'command line' : `command line and ${config.configFile}`;
   const copies = config.copies === 1 ? '' : ` x${config.copies}`;
@@ -85,13 +104,15 @@ function configLine(config: CopierConfig): CheckResult {
 export async function gatherCopierFacts(config: CopierConfig, targets: readonly EngineTarget[]): Promise<CopierFacts> {
   const host = gatherHostFacts();
   const filter = buildCaptureFilter(targets, localIpv4Addresses(), config.filter);
+  const devices = config.offline === undefined ? probeableDevices(config.devices, host) : [];
   const interceptProblems = Promise.all(
     config.intercepts.map((s) => probeTcpConnect(ipv4ToString(s.ip), s.port, INTERCEPT_CONNECT_TIMEOUT_MS)),
   );
   return {
     host,
     filter,
-    captures: config.offline === undefined ? probeCaptures(probeableDevices(config.devices, host), filter) : [],
+    captures: config.offline === undefined ? probeCaptures(devices, filter) : [],
+    offloads: probeOffloads(devices),
     offlineProblem: config.offline === undefined ? undefined : probeOfflineFile(config.offline.file),
     rawSocketProblem: await probeRawSocket(),
     interceptProblems: await interceptProblems,

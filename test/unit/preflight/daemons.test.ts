@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { checksExitCode, ErrorCode, ExitCode } from '@tcpcopy/common';
 import { copierChecks, parseCopierArgs, type CopierFacts } from '@tcpcopy/copier';
 import { interceptChecks, parseInterceptArgs, type InterceptFacts } from '@tcpcopy/intercept';
-import { hostFacts, line } from './facts.js';
+import { hostFacts, line, offloadFeatures } from './facts.js';
 
 const FILTER = 'tcp and ((dst port 8000 and dst host (10.0.0.1)))';
 
@@ -13,6 +13,10 @@ function copierFacts(overrides: Partial<CopierFacts> = {}): CopierFacts {
     host: hostFacts(),
     filter: FILTER,
     captures: [{ device: 'lo' }, { device: 'eth0' }],
+    offloads: [
+      { device: 'lo', features: offloadFeatures({ txChecksum: true, tso: true, gso: true }) },
+      { device: 'eth0', features: offloadFeatures() },
+    ],
     offlineProblem: undefined,
     rawSocketProblem: undefined,
     interceptProblems: [undefined, undefined],
@@ -31,6 +35,8 @@ describe('tcpcopy --check', () => {
       'PASS capture interfaces (no -i: every interface that is up): lo, eth0',
       `PASS capture opens on lo with filter "${FILTER}"`,
       `PASS capture opens on eth0 with filter "${FILTER}"`,
+      'PASS offloads on lo: rx-checksum on, tx-checksum on, tso on, gso on, gro on; lro off. Nothing to set: merged packets are split to the MTU (-M 1500), checksums are computed afresh for every captured segment',
+      'PASS offloads on eth0: rx-checksum on, gro on; tx-checksum, tso, gso, lro off. Nothing to set: merged packets are split to the MTU (-M 1500), checksums are computed afresh for every captured segment',
       'PASS raw IP socket opens (the copies are sent through it)',
       'PASS intercept 10.0.0.2:36524 accepts connections',
       'PASS intercept 10.0.0.4:4000 accepts connections',
@@ -70,8 +76,16 @@ describe('tcpcopy --check', () => {
     const good = copierChecks(config, copierFacts({ captures: [], interceptProblems: [undefined] })).map(line);
     assert.ok(good.includes('PASS capture file x.pcap can be replayed'));
     assert.ok(!good.some((l) => l.includes('capture interface')));
+    assert.ok(!good.some((l) => l.includes('offloads')), 'a file has no offloads to report');
     const bad = copierChecks(config, copierFacts({ captures: [], offlineProblem: 'x.pcap: not a classic pcap file', interceptProblems: [undefined] }));
     assert.ok(bad.map(line).includes('FAIL x.pcap: not a classic pcap file'));
+  });
+
+  test('the offload line names the MTU merged packets are split to (-M)', () => {
+    const config = parseCopierArgs(['-x', '8000-10.0.0.3:8000', '-s', '10.0.0.2', '-M', '9000', '--check']);
+    const offloads = copierChecks(config, copierFacts({ interceptProblems: [undefined] })).filter((r) => r.text.startsWith('offloads on '));
+    assert.equal(offloads.length, 2);
+    for (const r of offloads) assert.match(line(r), /^PASS offloads on (lo|eth0): .*\. Nothing to set: merged packets are split to the MTU \(-M 9000\), /);
   });
 
   test('the first line says where the configuration came from', () => {
@@ -81,7 +95,13 @@ describe('tcpcopy --check', () => {
 });
 
 function interceptFacts(overrides: Partial<InterceptFacts> = {}): InterceptFacts {
-  return { host: hostFacts(), captures: [{ device: 'eth0' }], listenProblem: undefined, ...overrides };
+  return {
+    host: hostFacts(),
+    captures: [{ device: 'eth0' }],
+    offloads: [{ device: 'eth0', features: offloadFeatures() }],
+    listenProblem: undefined,
+    ...overrides,
+  };
 }
 
 const INTERCEPT = parseInterceptArgs(['-i', 'eth0', '-F', 'tcp and src port 8000', '--check']);
@@ -94,6 +114,7 @@ describe('intercept --check', () => {
       'PASS running as root (raw sockets and capture need CAP_NET_RAW)',
       'PASS capture interface eth0 exists and is up',
       'PASS capture opens on eth0 with filter "tcp and src port 8000"',
+      'PASS offloads on eth0: rx-checksum on, gro on; tx-checksum, tso, gso, lro off. Nothing to set: reply records carry headers only (a merged reply is one byte range) and no checksum is used',
       'PASS control port 0.0.0.0:36524 can be bound',
       "PASS net.ipv4.ip_forward is 0 (the test server's replies end here once captured)",
     ]);

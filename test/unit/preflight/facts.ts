@@ -1,5 +1,5 @@
 /** Host facts for preflight tests: a root process on a host with lo and eth0 up, eth1 down. */
-import type { CheckResult, HostFacts } from '@tcpcopy/common';
+import type { CheckResult, HostFacts, OffloadFeatures } from '@tcpcopy/common';
 
 export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
   return {
@@ -22,3 +22,8 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
 
 /** A check as --check prints it (without the newline). */
 export const line = (r: CheckResult): string => `${r.status} ${r.text}`;
+
+/** Offloads as the lab's `nic` profile sets them: GRO and receive checksums on, the rest off. */
+export function offloadFeatures(overrides: Partial<OffloadFeatures> = {}): OffloadFeatures {
+  return { rxChecksum: true, txChecksum: false, tso: false, gso: false, gro: true, lro: false, ...overrides };
+}

@@ -12,15 +12,17 @@ import {
   ErrorCode,
   ExitCode,
   formatChecks,
+  offloadChecks,
   parseEffectiveCaps,
   privilegeCheck,
   probeableDevices,
   probeListen,
+  probeOffloads,
   probeTcpConnect,
   rpFilterNote,
   type CheckResult,
 } from '@tcpcopy/common';
-import { hostFacts, line } from './facts.js';
+import { hostFacts, line, offloadFeatures } from './facts.js';
 
 describe('preflight: privileges', () => {
   test('root passes, with why it is needed', () => {
@@ -87,6 +89,47 @@ describe('preflight: capture devices', () => {
   });
 });
 
+describe('preflight: offloads', () => {
+  const HANDLED = 'handled because';
+
+  test('one PASS per device naming the offloads that are on, then those off, and that nothing is to be set', () => {
+    const lines = offloadChecks(
+      [
+        { device: 'eth0', features: offloadFeatures() },
+        { device: 'eth1', features: offloadFeatures({ lro: true, tso: true }) },
+      ],
+      HANDLED,
+    ).map(line);
+    assert.deepEqual(lines, [
+      'PASS offloads on eth0: rx-checksum on, gro on; tx-checksum, tso, gso, lro off. Nothing to set: handled because',
+      'PASS offloads on eth1: rx-checksum on, tso on, gro on, lro on; tx-checksum, gso off. Nothing to set: handled because',
+    ]);
+  });
+
+  test('all on and all off are said so, and both pass: no setting is better than another', () => {
+    const allOn = offloadFeatures({ txChecksum: true, tso: true, gso: true, lro: true });
+    const allOff = offloadFeatures({ rxChecksum: false, gro: false });
+    const results = offloadChecks([{ device: 'lo', features: allOn }, { device: 'eth0', features: allOff }], HANDLED);
+    assert.deepEqual(results.map(line), [
+      'PASS offloads on lo: rx-checksum on, tx-checksum on, tso on, gso on, gro on, lro on. Nothing to set: handled because',
+      'PASS offloads on eth0: all off. Nothing to set: handled because',
+    ]);
+    assert.equal(checksExitCode(results), ExitCode.Ok);
+  });
+
+  test('features that cannot be read are a note, never a failure, and still say nothing needs setting', () => {
+    const results = offloadChecks([{ device: 'eth0', error: 'SIOCETHTOOL on eth0: No such device' }], HANDLED);
+    assert.deepEqual(results.map(line), [
+      'NOTE offloads on eth0 cannot be read (SIOCETHTOOL on eth0: No such device); they need no setting either way: handled because',
+    ]);
+    assert.equal(checksExitCode(results), ExitCode.Ok);
+  });
+
+  test('no devices, no lines', () => {
+    assert.deepEqual(offloadChecks([], HANDLED), []);
+  });
+});
+
 describe('preflight: output and exit status', () => {
   test('one line per check; 0 when nothing failed, notes included; 1 otherwise', () => {
     const ok: CheckResult[] = [
@@ -111,6 +154,17 @@ describe('preflight probes on loopback', () => {
       await once(server, 'close');
     }
     assert.equal(await probeTcpConnect('127.0.0.1', port, 2000), 'connection refused (ECONNREFUSED)');
+  });
+
+  test('probeOffloads: six booleans for lo, `any` skipped, a missing device reported as data', () => {
+    // Reading features is an unprivileged ioctl: it opens no capture and sends nothing.
+    const probes = probeOffloads(['lo', 'any', 'nosuchdev0']);
+    assert.deepEqual(probes.map((p) => p.device), ['lo', 'nosuchdev0']);
+    const [lo, missing] = probes;
+    assert.ok(lo !== undefined && 'features' in lo, JSON.stringify(lo));
+    assert.deepEqual(Object.keys(lo.features).sort(), ['gro', 'gso', 'lro', 'rxChecksum', 'tso', 'txChecksum']);
+    for (const on of Object.values(lo.features)) assert.equal(typeof on, 'boolean');
+    assert.deepEqual(missing, { device: 'nosuchdev0', error: 'SIOCETHTOOL on nosuchdev0: No such device' });
   });
 
   test('probeListen: a free port binds (and is released); a taken one says why', async () => {

@@ -3,14 +3,16 @@
  * catches its own failure and reports it as data, and closes what it opened.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createConnection, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import type * as CaptureAddon from '@tcpcopy/capture';
 import { ErrorCode } from '../errors.js';
 import { parseIpv4 } from '../packet/ipv4.js';
-import { rpFilterSysctl, type CaptureProbe, type HostFacts } from '../preflight.js';
+import { rpFilterSysctl, type CaptureProbe, type HostFacts, type OffloadProbe } from '../preflight.js';
 import { isUp, parseProcNetDev } from './devices.js';
-import { checkCaptureFilter, openRing } from './live-capture.js';
+import { ANY_DEVICE, checkCaptureFilter, openRing } from './live-capture.js';
 
 /** sysctls every check may look at. */
 export const IP_FORWARD_SYSCTL = 'net.ipv4.ip_forward';
@@ -70,6 +72,27 @@ export function probeCaptures(devices: readonly string[], filter: string): Captu
     if (openProblem !== undefined) return { device, error: { code: ErrorCode.CAPTURE_OPEN, message: openProblem } };
     return filterProblem === undefined ? { device } : { device, error: { code: ErrorCode.FILTER, message: filterProblem } };
   });
+}
+
+/** Reads a device's offloads through the capture addon, loaded on first use (as live-capture does). */
+function readOffloads(device: string): CaptureAddon.DeviceOffloads {
+  return (createRequire(import.meta.url)('@tcpcopy/capture') as typeof CaptureAddon).offloads(device);
+}
+
+/**
+ * Per device: its offload features (one ioctl each; no privilege needed), or why they could not
+ * be read, the addon failing to load included. `any` is skipped: it is no device of its own.
+ */
+export function probeOffloads(devices: readonly string[]): OffloadProbe[] {
+  return devices
+    .filter((device) => device !== ANY_DEVICE)
+    .map((device) => {
+      try {
+        return { device, features: readOffloads(device) };
+      } catch (err) {
+        return { device, error: err instanceof Error ? err.message : String(err) };
+      }
+    });
 }
 
 /** How a socket call failed, for a check line: `connection refused (ECONNREFUSED)`. */
