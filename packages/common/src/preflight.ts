@@ -90,7 +90,7 @@ export function deviceChecks(requested: readonly string[], facts: HostFacts): Ch
     return [up.length > 0 ? checkPass(`capture interfaces (no -i: every interface that is up): ${up.join(', ')}`) : checkFail(`no interface is up (have: ${have}); bring one up or name devices with -i`)];
   }
   return requested.map((device) => {
-    if (device === ANY_DEVICE) return checkPass(`capture interface any (libpcap's pseudo-device for all interfaces)`);
+    if (device === ANY_DEVICE) return checkPass(`capture interface any (every interface of this host)`);
     const found = facts.interfaces.find((i) => i.name === device);
     if (found === undefined) return checkFail(`capture interface ${device} does not exist in this network namespace (have: ${have})`);
     return found.up ? checkPass(`capture interface ${device} exists and is up`) : checkFail(`capture interface ${device} is down (ip link set ${device} up)`);
@@ -167,7 +167,7 @@ export function rpFilterSysctl(iface: string): string {
 }
 
 /**
- * rp_filter never stops the daemons themselves (libpcap sees packets before it, and raw sends
+ * rp_filter never stops the daemons themselves (a packet socket sees packets before it, and raw sends
  * are outbound), but a strict one on the test server drops the copies when its route to the fake
  * clients leaves by another interface than the one the copies arrive on: the most common reason
  * copies never reach the test server (tcpcopy-behaviour.md §7.1). Informational, with this host's

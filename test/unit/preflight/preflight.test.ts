@@ -53,7 +53,7 @@ describe('preflight: capture devices', () => {
       'PASS capture interface eth0 exists and is up',
       'FAIL capture interface eth1 is down (ip link set eth1 up)',
       'FAIL capture interface eth9 does not exist in this network namespace (have: lo, eth0, eth1)',
-      "PASS capture interface any (libpcap's pseudo-device for all interfaces)",
+      "PASS capture interface any (every interface of this host)",
     ]);
   });
 

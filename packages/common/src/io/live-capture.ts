@@ -59,7 +59,6 @@ interface DeviceRing {
   readonly ring: CaptureAddon.PacketRing;
 }
 
-/** Packets whose checksum the sending host left to hardware (checksum offload), counted. */
 export interface LiveCaptureStats extends SourceStats {
   kernelDropped: number;
   checksumPartial: number;

@@ -20,6 +20,8 @@ export interface SourceStats {
   truncated: number;
   /** Frames the kernel dropped before we read them, when the source can tell. */
   kernelDropped?: number;
+  /** Packets whose sender left the TCP checksum to hardware (checksum offload), when known. */
+  checksumPartial?: number;
 }
 
 export interface PacketSource {

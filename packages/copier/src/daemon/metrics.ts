@@ -120,7 +120,8 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
   for (const [field, name, help] of PIPELINE_COUNTERS) counter(name, help, () => pipeline.counters[field]);
   metrics.addTable(`${P}capture_frames_dropped_total`, 'Captured frames the decoders refused, by reason.', 'reason', () => pipeline.counters.framesDropped);
   metrics.addTable(`${P}replies_dropped_total`, 'Reply records the decoders refused, by reason.', 'reason', () => pipeline.counters.recordsDropped);
-  counter('capture_kernel_dropped', 'Frames the kernel dropped before tcpcopy read them (libpcap ps_drop).', () => parts.source.stats().kernelDropped ?? 0);
+  counter('capture_kernel_dropped', 'Frames the kernel dropped before tcpcopy read them (its capture ring was full).', () => parts.source.stats().kernelDropped ?? 0);
+  counter('capture_checksum_partial', 'Packets captured with an unfinished TCP checksum (checksum offload on the sender): recomputed.', () => parts.source.stats().checksumPartial ?? 0);
   counter('capture_snaplen_truncated', 'Frames cut by the capture snapshot length.', () => parts.source.stats().truncated);
 
   // The engine.
