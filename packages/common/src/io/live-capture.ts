@@ -30,7 +30,7 @@ function loadAddon(): typeof CaptureAddon {
  */
 export const DEFAULT_CAPTURE_RING_BYTES = 64 * 1024 * 1024;
 /** Large enough for any IPv4 packet (a GRO-merged one reaches 64 KiB) twice over. */
-const RING_BLOCK_BYTES = 512 * 1024;
+const RING_BLOCK_BYTES = 128 * 1024;
 /**
  * A block that is not full is handed over after this long: the most a quiet capture delays a
  * packet. Short, since pacing follows the test server's replies; long enough that 128 blocks
