@@ -61,15 +61,12 @@ install_node_modules() {
   mkdir -p "$STAMP_DIR" && echo "$want" >"$STAMP_DIR/modules"
 }
 
-# The capture addon (packages/capture) is compiled by pnpm install; again when its sources change.
+# The capture addon (packages/capture) is compiled by pnpm install; again when a source is newer.
 build_capture_addon() {
-  local want have=""
-  want=$(cat "$ROOT"/packages/capture/binding.gyp "$ROOT"/packages/capture/src/* | sha256sum | cut -d' ' -f1)
-  [ -f "$STAMP_DIR/capture" ] && have=$(cat "$STAMP_DIR/capture")
-  [ "$want" = "$have" ] && [ -f "$ROOT/packages/capture/build/Release/packet_ring.node" ] && return 0
+  local dir="$ROOT/packages/capture" addon="$ROOT/packages/capture/build/Release/packet_ring.node"
+  if [ -f "$addon" ] && [ -z "$(find "$dir/src" "$dir/binding.gyp" -newer "$addon" -print -quit)" ]; then return 0; fi
   log "compiling the capture addon"
   (cd "$ROOT" && pnpm --filter @tcpcopy/capture run install >/dev/null)
-  mkdir -p "$STAMP_DIR" && echo "$want" >"$STAMP_DIR/capture"
 }
 
 build() {

@@ -65,7 +65,7 @@ describe('scripts/install', () => {
     assert.deepEqual(outside, [], 'links out of PREFIX (into the source tree?)');
     for (const d of DAEMONS) {
       const lib = join(PREFIX, 'lib', d);
-      for (const addon of ['cap.node', 'raw.node']) {
+      for (const addon of ['packet_ring.node', 'raw.node']) {
         const built = paths.filter((p) => p.startsWith(`${lib}/`) && p.endsWith(`/build/Release/${addon}`));
         assert.equal(built.length, 1, `${d}: ${addon} built once`);
         const ldd = spawnSync('ldd', [built[0]!], { encoding: 'utf8' });
@@ -76,7 +76,7 @@ describe('scripts/install', () => {
       const probe = `
         const common = require('node:fs').realpathSync(${JSON.stringify(`${lib}/node_modules/@tcpcopy/common/package.json`)});
         const r = require('node:module').createRequire(common);
-        r('cap'); r('raw-socket');
+        r('@tcpcopy/capture'); r('raw-socket');
         const native = r('msgpackr').isNativeAccelerationEnabled;
         console.log(JSON.stringify({ native, loaded: Object.keys(require.cache) }));`;
       const r = spawnSync(process.execPath, ['-e', probe], { cwd: '/', encoding: 'utf8' });
@@ -84,7 +84,7 @@ describe('scripts/install', () => {
       const { native, loaded } = JSON.parse(r.stdout) as { native: boolean; loaded: string[] };
       assert.equal(native, true, `${d}: msgpackr-extract loads`);
       assert.deepEqual(loaded.filter((f) => !f.startsWith(`${lib}/`)), [], `${d}: modules loaded from outside ${lib}`);
-      for (const addon of ['cap.node', 'raw.node']) assert.ok(loaded.some((f) => f.endsWith(`/${addon}`)), `${addon} loaded`);
+      for (const addon of ['packet_ring.node', 'raw.node']) assert.ok(loaded.some((f) => f.endsWith(`/${addon}`)), `${addon} loaded`);
     }
   });
 

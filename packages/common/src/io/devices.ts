@@ -1,10 +1,7 @@
 /**
- * The capture devices when -i is not given: upstream opens "all devices but any"
- * (tcpcopy-behaviour §1.14). libpcap's own list (cap's deviceList) also holds pseudo-devices
- * (nflog, nfqueue, dbus-*, bluetooth-monitor, usbmon) that carry no IP and fail to open with a
- * TCP filter, and libpcap refuses interfaces that are down. So: the kernel's interfaces of this
- * network namespace, as libpcap itself enumerates them from /proc/net/dev, that are up.
- * LiveCapture then checks each name against cap's list when it opens them.
+ * The capture devices when -i is not given: upstream opens "all devices but any". libpcap's
+ * own list also holds pseudo-devices (nflog, nfqueue, dbus-*, usbmon) that carry no IP, so: the
+ * kernel's interfaces of this network namespace, as /proc/net/dev lists them, that are up.
  */
 import { readFileSync } from 'node:fs';
 import { ErrorCode, PacketIoError } from '../errors.js';

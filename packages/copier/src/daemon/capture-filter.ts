@@ -1,13 +1,11 @@
 /**
  * The BPF filter the copier captures with: packets to the -x ports addressed to this host.
  *
- * Why not libpcap's `inbound`: on a live Ethernet capture it drops the first matching frame
- * (libpcap filters the frames already in the ring in user space after setting a filter, and
- * its user-space BPF cannot read the packet direction), so the first SYN after start-up was
- * lost. Matching the destination address does the same job: the copier's own packets go to
- * the test server, never to one of this host's addresses, so they are never re-captured, even
- * when the test port equals the production port; and connections this host makes to other
- * servers on the same port are not mistaken for client traffic.
+ * The capture already sees only what this host receives (common/src/io/live-capture.ts), so
+ * the copier's own packets never come back. Matching the destination address guards that twice
+ * over (they go to the test server, never to one of this host's addresses, even when the test
+ * port equals the production port), and keeps packets merely passing through this host (a
+ * router, a mirror port) out of the copy.
  */
 import { ipv4ToString } from '@tcpcopy/common';
 import type { EngineTarget } from '../engine/index.js';
