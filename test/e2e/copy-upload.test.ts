@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { OFFLOAD_PROFILES, withLab, type EchoRecord, type Lab } from '../lab/index.js';
+import { OFFLOAD_PROFILES, withLab, type EchoRecord, type EchoServer, type Lab, type LabProcess } from '../lab/index.js';
 import { numberAt, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
 
 const PORT = 8080;
@@ -27,12 +27,21 @@ function bodies(records: readonly EchoRecord[]): string[] {
   return records.map((r) => `${r.sha256} ${r.length}`).sort();
 }
 
-async function uploadAndCompare(lab: Lab, slowTargetRate?: string): Promise<Record<string, unknown>> {
+interface Uploads {
+  prod: EchoServer;
+  target: EchoServer;
+  tcpcopy: LabProcess;
+  /** `sha256 length` of every body sent, sorted. */
+  sent: string[];
+}
+
+/** Starts both servers and both daemons, then makes the 20 uploads to production. */
+async function upload(lab: Lab, opts: { slowTargetRate?: string; tcpcopyFlags?: readonly string[] } = {}): Promise<Uploads> {
   const prod = await lab.startEchoServer('prod', { port: PORT });
   const target = await lab.startEchoServer('target', { port: PORT });
-  if (slowTargetRate !== undefined) await lab.rateLimit('target', slowTargetRate, 'to');
+  if (opts.slowTargetRate !== undefined) await lab.rateLimit('target', opts.slowTargetRate, 'to');
   await startIntercept(lab, PORT);
-  const tcpcopy = await startTcpcopy(lab, { port: PORT });
+  const tcpcopy = await startTcpcopy(lab, { port: PORT, extra: opts.tcpcopyFlags });
 
   // Not beside the logs: a failed run prints the tail of every file at the top of the log directory.
   const uploads = join(lab.logDir, 'uploads');
@@ -54,7 +63,11 @@ async function uploadAndCompare(lab: Lab, slowTargetRate?: string): Promise<Reco
   await Promise.all(curls);
   sent.sort();
   assert.deepEqual(bodies(prod.readRequests()), sent, 'production received every body');
+  return { prod, target, tcpcopy, sent };
+}
 
+async function uploadAndCompare(lab: Lab, slowTargetRate?: string): Promise<Record<string, unknown>> {
+  const { prod, target, tcpcopy, sent } = await upload(lab, slowTargetRate === undefined ? {} : { slowTargetRate });
   const arrived = await settle(() => target.readRequests().length, UPLOADS, { quietMs: 5000, timeoutMs: 35_000 });
   const stats = await stopForStats(tcpcopy);
   const received = target.readRequests();
@@ -63,6 +76,7 @@ async function uploadAndCompare(lab: Lab, slowTargetRate?: string): Promise<Reco
   assert.deepEqual(received.map((r) => `${r.method} ${r.path}`).sort(), prod.readRequests().map((r) => `${r.method} ${r.path}`).sort());
   assert.equal(new Set(received.map((r) => r.client)).size, CURLS, 'one copied connection per curl');
 
+  assert.equal(numberAt(stats, 'capture.kernelDropped'), 0, 'the capture ring overflowed');
   assert.equal(numberAt(stats, 'sessions.started'), CURLS);
   assert.equal(numberAt(stats, 'sessions.ended.finished'), CURLS, 'every copied session closed cleanly');
   assert.equal(numberAt(stats, 'sessions.ended.buffer_limit'), 0);
@@ -93,3 +107,18 @@ for (const offloads of OFFLOAD_PROFILES) {
     }, { offloads });
   });
 }
+
+test('a capture ring made too small on purpose (-B 1): the kernel drops are counted and the sessions they broke end as capture_dropped', { timeout: 75_000 }, async (t) => {
+  await withLab(t, async (lab) => {
+    // 1 MB holds eight blocks: a few merged packets of an upload at veth speed.
+    const { target, tcpcopy } = await upload(lab, { tcpcopyFlags: ['-B', '1'] });
+    await settle(() => target.readRequests().length, UPLOADS, { quietMs: 5000, timeoutMs: 35_000 });
+    const stats = await stopForStats(tcpcopy);
+    const dropped = numberAt(stats, 'capture.kernelDropped');
+    const ended = numberAt(stats, 'sessions.ended.capture_dropped');
+    assert.ok(dropped > 0, 'the kernel dropped nothing: the ring was not too small');
+    assert.ok(ended > 0, `${dropped} packets dropped by the kernel, yet no session ended as capture_dropped: ${JSON.stringify(stats)}`);
+    assert.equal(numberAt(stats, 'sessions.ended.capture_gap'), 0, 'every hole here comes from the kernel drops');
+    assert.match(tcpcopy.stderr, /capture ring overflowed/, 'the operator was told');
+  });
+});

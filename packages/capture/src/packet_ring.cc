@@ -26,6 +26,7 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <pcap/pcap.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -331,9 +332,11 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       auto* h = reinterpret_cast<tpacket3_hdr*>(p);
       auto* ll = reinterpret_cast<sockaddr_ll*>(p + TPACKET_ALIGN(sizeof(tpacket3_hdr)));
       bool outgoing = ll->sll_pkttype == PACKET_OUTGOING;
-      received_++;
-      if (h->tp_status & TP_STATUS_CSUMNOTREADY) checksumPartial_++;
-      if (ntohs(ll->sll_protocol) == ETH_P_IP && (both_ || !outgoing)) {
+      // A loopback device shows a packet leaving and again arriving: only the arrival is kept.
+      bool wanted = ntohs(ll->sll_protocol) == ETH_P_IP && (!outgoing || (both_ && ll->sll_hatype != ARPHRD_LOOPBACK));
+      if (wanted) {
+        received_++;
+        if (h->tp_status & TP_STATUS_CSUMNOTREADY) checksumPartial_++;
         int flags = (h->tp_status & TP_STATUS_CSUMNOTREADY ? kFlagChecksumPartial : 0) |
                     (h->tp_status & TP_STATUS_CSUM_VALID ? kFlagChecksumVerified : 0) | (outgoing ? kFlagOutgoing : 0);
         int32_t* out = d + count * kFields;

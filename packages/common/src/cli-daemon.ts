@@ -13,7 +13,7 @@ export const DEVICES_FLAG: FlagSpec = {
   list: true,
   expected: 'comma-separated interface names, e.g. eth0,eth1',
   help: 'dev[,dev...]: capture on these interfaces',
-  defaultText: 'every interface except "any"',
+  defaultText: 'every interface (one capture on "any")',
 };
 
 export const DAEMON_FLAGS = {
@@ -89,7 +89,7 @@ export function readDaemonConfig(raw: RawArgs<DaemonFlag>): DaemonConfig {
   });
 }
 
-/** Capture devices (`-i`): empty means every interface except the "any" pseudo-device. */
+/** Capture devices (`-i`): empty means every interface, captured on "any". */
 export function readCaptureDevices(raw: string | true | undefined): readonly string[] {
   return readDevices(DEVICES_FLAG, str(raw));
 }

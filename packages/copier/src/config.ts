@@ -63,8 +63,10 @@ export interface CopierConfig extends DaemonConfig {
   readonly portShift: number;
   /** -r: share of sessions copied, 1..100 (100 = all). */
   readonly samplePercent: number;
-  /** -i: empty = every interface except "any". */
+  /** -i: empty = every interface (one capture on "any"). */
   readonly devices: readonly string[];
+  /** -B, in bytes. */
+  readonly captureBufferBytes: number;
   /** -F: extra BPF expression ANDed with the filter built from -x. */
   readonly filter: string | undefined;
   /** -t */
@@ -98,7 +100,7 @@ const CAPTURE_FILE_NAME = /\/|\.(?:pcap|pcapng|cap)(?:,|$)/i;
 /** Flags that only mean something when replaying a file. */
 const OFFLINE_ONLY = ['speedup', 'gapSkip', 'passes'] as const;
 /** Flags that only mean something when capturing live. */
-const LIVE_ONLY = ['devices', 'filter'] as const;
+const LIVE_ONLY = ['devices', 'filter', 'captureBuffer'] as const;
 
 let spec: CliSpec<F.CopierFlag> | undefined;
 function copierSpec(): CliSpec<F.CopierFlag> {
@@ -165,6 +167,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     portShift: readInt(flags.portShift, str(raw.portShift), 0),
     samplePercent: percent === 0 ? F.ALL_SESSIONS_PERCENT : percent,
     devices: readDevices(raw),
+    captureBufferBytes: readInt(flags.captureBuffer, str(raw.captureBuffer), F.DEFAULT_CAPTURE_BUFFER_MB) * BYTES_PER_MB,
     filter: readText(flags.filter, str(raw.filter)),
     sessionTimeoutMs: sessionTimeout * MS_PER_SECOND,
     keepaliveTimeoutMs: keepaliveTimeout * MS_PER_SECOND,

@@ -11,8 +11,8 @@ import {
   RawSocketSink,
   RuntimeError,
   createLogger,
+  ANY_DEVICE,
   daemonize,
-  defaultCaptureDevices,
   dropPrivileges,
   ipv4ToString,
   localIpv4Addresses,
@@ -28,7 +28,8 @@ import {
 } from '@tcpcopy/common';
 import { runCopierCheck } from './check.js';
 import type { CopierConfig } from './config.js';
-import { Engine, FakeAddressPlan, type EngineConfig } from './engine/index.js';
+import { CAPTURE_LOSS_POLL_MS, Engine, FakeAddressPlan, type EngineConfig } from './engine/index.js';
+import { CaptureLossWatch } from './daemon/capture-loss.js';
 import { buildCaptureFilter } from './daemon/capture-filter.js';
 import { OfflineSource } from './offline/offline-source.js';
 import { InterceptLinks } from './daemon/intercept-links.js';
@@ -49,6 +50,12 @@ const STATS_INTERVAL_MS = 30_000;
 const FIRST_CONNECTION_WAIT_MS = 3000;
 /** On SIGTERM the last RSTs and route deletes get this long to leave. */
 const SHUTDOWN_GRACE_MS = 500;
+/**
+ * How long a quiet capture holds packets back. The lag is the same for every packet of a
+ * session (pacing follows the test server's replies, not the capture), and 8 ms lets the -B ring
+ * outlast a pause of the event loop of a second at the default size, however few the packets.
+ */
+const CAPTURE_BLOCK_TIMEOUT_MS = 8;
 /** -f k shifts ports by k * 2048 plus a per-process random offset, as upstream. */
 const PORT_SHIFT_UNIT = 2048;
 const PORT_SHIFT_RANDOM = 512;
@@ -96,7 +103,8 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   });
   process.on('SIGHUP', () => void reloader.onSighup());
   const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
-  const devices = config.devices.length > 0 ? config.devices : defaultCaptureDevices();
+  // One capture for every interface unless -i names some: one ring instead of one per device.
+  const devices = config.devices.length > 0 ? config.devices : [ANY_DEVICE];
   const clock = io?.clock ?? systemClock;
   const sink = io?.sink ?? new RawSocketSink();
   const targetNames = new Map<number, string>();
@@ -147,7 +155,8 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   }
 
   const offline = config.offline === undefined ? undefined : new OfflineSource(config.offline, clock);
-  const source = io?.source ?? offline ?? new LiveCapture({ devices, filter });
+  const source =
+    io?.source ?? offline ?? new LiveCapture({ devices, filter, ringBytes: config.captureBufferBytes, blockTimeoutMs: CAPTURE_BLOCK_TIMEOUT_MS });
   const parts = { engine, pipeline, links, source, sink, copies: config.copies };
   const metrics: MetricsServer | undefined = config.metrics === undefined ? undefined : await serveCopierMetrics(parts, config.metrics);
   source.start((buf, offset, length, linkType) => {
@@ -165,6 +174,9 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   const watch = new NoReplyWatch(parts, noReplyContext(config), log);
   const diagnosis = setInterval(() => watch.check(clock.now()), DIAGNOSIS_SAMPLE_MS);
   diagnosis.unref();
+  const lossWatch = new CaptureLossWatch(source, engine, log, config.captureBufferBytes);
+  const captureLoss = setInterval(() => lossWatch.check(clock.now()), CAPTURE_LOSS_POLL_MS);
+  captureLoss.unref();
 
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -175,6 +187,7 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
       source.stop();
       clearInterval(stats);
       clearInterval(diagnosis);
+      clearInterval(captureLoss);
       void metrics?.close();
       engine.shutdown(clock.now());
       timer.stop();

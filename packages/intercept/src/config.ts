@@ -28,7 +28,7 @@ import {
 } from '@tcpcopy/common';
 
 export interface InterceptConfig extends DaemonConfig {
-  /** -i: empty = every interface except "any". */
+  /** -i: empty = every interface (one capture on "any"). */
   readonly devices: readonly string[];
   /** -F: BPF expression selecting the test server's replies. */
   readonly filter: string;

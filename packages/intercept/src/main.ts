@@ -12,7 +12,7 @@ import {
   ipv4ToString,
   readPackageVersion,
   writePidFile,
-  defaultCaptureDevices,
+  ANY_DEVICE,
   type MetricsServer,
   dropPrivileges,
   type CliContext,
@@ -41,7 +41,8 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
   let daemon: InterceptDaemon | undefined;
   let metrics: MetricsServer | undefined;
   try {
-    const devices = config.devices.length > 0 ? config.devices : defaultCaptureDevices();
+    // One capture for every interface unless -i names some: one ring instead of one per device.
+    const devices = config.devices.length > 0 ? config.devices : [ANY_DEVICE];
     daemon = new InterceptDaemon({
       host: ipv4ToString(config.bindAddress),
       port: config.port,

@@ -66,6 +66,7 @@ describe('tcpcopy command line: the users\' own lines', () => {
     assert.equal(c.mss, 1460);
     assert.equal(c.fixedRttMs, undefined);
     assert.equal(c.memoryLimitBytes, 2048 * 1024 * 1024);
+    assert.equal(c.captureBufferBytes, 64 * 1024 * 1024, '-B: 64 MB (upstream 16: see live-capture.ts)');
     assert.deepEqual(
       [c.onlySyn, c.noWait, c.keepRunningWithoutIntercepts, c.rampUp, c.daemonize, c.check],
       [false, false, false, false, false, false],
@@ -291,6 +292,13 @@ describe('timers and sizes', () => {
     for (const bad of ['15', '0', '1.5']) rejectsValue('-m', bad);
   });
 
+  test('-B capture ring in MB (upstream: the pcap buffer), live capture only', () => {
+    assert.equal(parse('-B', '4').captureBufferBytes, 4 * 1024 * 1024);
+    assert.equal(parse('--buffer', '1024').captureBufferBytes, 1024 * 1024 * 1024);
+    for (const bad of ['0', '1025', '1.5', 'x']) rejectsValue('-B', bad);
+    rejects([...REQUIRED, '--offline', 'capture.pcap', '-B', '4'], ErrorCode.FLAG_CONFLICT, '-B', /applies to live capture/);
+  });
+
   test('switches -O -W -L -g', () => {
     const c = parse('-O', '-W', '-L', '-g');
     assert.deepEqual([c.onlySyn, c.noWait, c.keepRunningWithoutIntercepts, c.rampUp], [true, true, true, true]);
@@ -354,7 +362,7 @@ describe('what the parser refuses as a whole', () => {
   });
 
   test('upstream flags we do not take say why', () => {
-    for (const flag of ['-H', '-U', '-B', '-S', '-o']) {
+    for (const flag of ['-H', '-U', '-S', '-o']) {
       rejects([...REQUIRED, flag, '1'], ErrorCode.UNSUPPORTED_FLAG, flag, new RegExp(`^${flag} is not supported: `));
     }
   });

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GAP_TIMEOUT_MS, MAX_SESSION_SEGMENTS } from '@tcpcopy/copier';
+import { CAPTURE_LOSS_POLL_MS, GAP_TIMEOUT_MS, MAX_SESSION_SEGMENTS } from '@tcpcopy/copier';
 import { TcpFlag, decodeIpv4, decodeTcp, newIpv4View, newTcpView } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { Sim, assertChecksums, bytes, connect } from './harness.js';
@@ -75,6 +75,35 @@ describe('engine: what the capture gets wrong', () => {
     assert.equal(conn.resetByPeer, true);
     assert.equal(conn.received.toString(), 'seen,');
     assert.equal(sim.engine.totalBufferedBytes, 0);
+  });
+
+  test('a gap while the capture reported kernel drops ends the session as capture_dropped', () => {
+    const sim = new Sim({ config: { lingerMs: 1000 } });
+    const c = connect(sim);
+    c.feed(c.data('seen,'));
+    sim.settle();
+    c.data('dropped by the kernel,');
+    sim.run(CAPTURE_LOSS_POLL_MS - 100);
+    c.feed(c.data('after the gap'));
+    // The daemon polls the drop count every CAPTURE_LOSS_POLL_MS: a report that much after the
+    // drop still explains it.
+    sim.engine.noteCaptureLoss(sim.now - CAPTURE_LOSS_POLL_MS + 50);
+    sim.run(GAP_TIMEOUT_MS + 10);
+    assert.equal(sim.engine.counters.sessionsEnded.capture_dropped, 1);
+    assert.equal(sim.engine.counters.sessionsEnded.capture_gap, 0);
+  });
+
+  test('drops reported long before a gap do not explain it: capture_gap', () => {
+    const sim = new Sim({ config: { lingerMs: 1000 } });
+    const c = connect(sim);
+    sim.engine.noteCaptureLoss(sim.now);
+    c.feed(c.data('seen,'));
+    sim.run(CAPTURE_LOSS_POLL_MS + 100);
+    c.data('never captured,');
+    c.feed(c.data('after the gap'));
+    sim.run(GAP_TIMEOUT_MS + 10);
+    assert.equal(sim.engine.counters.sessionsEnded.capture_gap, 1);
+    assert.equal(sim.engine.counters.sessionsEnded.capture_dropped, 0);
   });
 
   test('a gap filled before the timeout is harmless', () => {

@@ -80,6 +80,23 @@ describe('onesComplementSum', () => {
     );
   });
 
+  test('agrees with the reference whatever the alignment of the buffer in its memory (word loop)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 2000 }), fc.nat(7), fc.nat(), fc.nat(), (bytes, shift, a, b) => {
+        // The same bytes at every byte offset of a larger ArrayBuffer, as in a capture ring.
+        const memory = new Uint8Array(bytes.length + 8);
+        memory.set(bytes, shift);
+        const view = memory.subarray(shift, shift + bytes.length);
+        const start = a % bytes.length;
+        const end = start + (b % (bytes.length - start + 1));
+        let expected = referenceSum(bytes.subarray(start, end)) + 0x1234;
+        if (expected > 0xffff) expected -= 0xffff;
+        assert.equal(onesComplementSum(view, start, end, 0x1234), expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test('all-ones 64 KiB does not overflow', () => {
     assert.equal(onesComplementSum(new Uint8Array(65536).fill(0xff), 0, 65536), 0xffff);
   });

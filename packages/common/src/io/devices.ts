@@ -1,7 +1,6 @@
 /**
- * The capture devices when -i is not given: upstream opens "all devices but any". libpcap's
- * own list also holds pseudo-devices (nflog, nfqueue, dbus-*, usbmon) that carry no IP, so: the
- * kernel's interfaces of this network namespace, as /proc/net/dev lists them, that are up.
+ * The interfaces of this network namespace, as /proc/net/dev lists them, and whether they are
+ * up: what --check looks at when -i names none (the daemons then capture on "any").
  */
 import { readFileSync } from 'node:fs';
 import { ErrorCode, PacketIoError } from '../errors.js';
@@ -29,14 +28,4 @@ export function isUp(name: string): boolean {
   } catch {
     return true;
   }
-}
-
-/** Every interface of this namespace that is up; a PacketIoError (DEVICE) when there is none. */
-export function defaultCaptureDevices(procNetDev: () => string = () => readFileSync('/proc/net/dev', 'utf8')): string[] {
-  const all = parseProcNetDev(procNetDev());
-  const up = all.filter(isUp);
-  if (up.length === 0) {
-    throw new PacketIoError(ErrorCode.DEVICE, `no network interface is up (have: ${all.join(', ') || 'none'}); name devices with -i`);
-  }
-  return up;
 }

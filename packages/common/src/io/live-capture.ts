@@ -25,18 +25,18 @@ function loadAddon(): typeof CaptureAddon {
 }
 
 /**
- * Kernel ring per device. It holds packets back to back, so 32 MiB rides out a pause of the
- * event loop of ~20,000 full-size frames (or far more small ones) whatever the offloads.
+ * Kernel ring per capture (intercept's; tcpcopy's is -B). Its pages are mapped into the process
+ * and count in its resident memory. It holds whole blocks, each with as many packets as fit or
+ * as arrived before it was handed over (see blockTimeoutMs). What it must hold is what arrives
+ * while the event loop is busy elsewhere: intercept's work per packet is small. tcpcopy's is not,
+ * and uploads arriving at veth speed (1 MiB bodies, GRO on or off) overflowed 16 MiB in the lab
+ * but not 64 MiB: its -B defaults to 64.
  */
-export const DEFAULT_CAPTURE_RING_BYTES = 64 * 1024 * 1024;
-/** Large enough for any IPv4 packet (a GRO-merged one reaches 64 KiB) twice over. */
+export const DEFAULT_CAPTURE_RING_BYTES = 16 * 1024 * 1024;
+/** The smallest block that holds any IPv4 packet (a GRO-merged one reaches 64 KiB). */
 const RING_BLOCK_BYTES = 128 * 1024;
-/**
- * A block that is not full is handed over after this long: the most a quiet capture delays a
- * packet. Short, since pacing follows the test server's replies; long enough that 128 blocks
- * outlast a pause of the event loop even when each holds one packet.
- */
-const RING_BLOCK_TIMEOUT_MS = 2;
+/** Default for LiveCaptureOptions.blockTimeoutMs. */
+export const DEFAULT_BLOCK_TIMEOUT_MS = 2;
 /** The pseudo-device for every interface of the namespace. */
 export const ANY_DEVICE = 'any';
 
@@ -52,6 +52,13 @@ export interface LiveCaptureOptions {
   direction?: CaptureDirection;
   /** Kernel ring per device; default DEFAULT_CAPTURE_RING_BYTES. */
   ringBytes?: number;
+  /**
+   * A block that is not full is handed over after this long: the most a quiet capture delays a
+   * packet. Between two pauses of the event loop the kernel fills at least one block per
+   * timeout, so the ring outlasts a pause of (ringBytes / 128 KiB) x this even when packets are
+   * few. Default DEFAULT_BLOCK_TIMEOUT_MS.
+   */
+  blockTimeoutMs?: number;
 }
 
 interface DeviceRing {
@@ -68,7 +75,7 @@ export interface LiveCaptureStats extends SourceStats {
 export function openRing(
   device: string,
   filter: string,
-  options: { direction?: CaptureDirection; ringBytes?: number },
+  options: Pick<LiveCaptureOptions, 'direction' | 'ringBytes' | 'blockTimeoutMs'>,
   onBlock: (ring: CaptureAddon.OpenedRing, count: number) => void,
 ): DeviceRing {
   const { PacketRing } = loadAddon();
@@ -81,7 +88,7 @@ export function openRing(
       {
         ringBytes: options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES,
         blockBytes: RING_BLOCK_BYTES,
-        blockTimeoutMs: RING_BLOCK_TIMEOUT_MS,
+        blockTimeoutMs: options.blockTimeoutMs ?? DEFAULT_BLOCK_TIMEOUT_MS,
         direction: options.direction ?? 'in',
         promiscuous: true,
       },

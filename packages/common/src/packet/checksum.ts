@@ -19,13 +19,54 @@ function fold(sum: number): number {
   return sum;
 }
 
+/** Below this many bytes, setting up the word loop costs more than it saves. */
+const WORD_SUM_MIN_BYTES = 64;
+const HOST_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+/**
+ * 32-bit words over the memory of the last buffer summed: one view per underlying ArrayBuffer
+ * (the capture ring, a pool slab), made again only when that changes, so the per-packet path
+ * allocates nothing.
+ */
+let wordsOf: ArrayBufferLike | undefined;
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
 /**
  * Ones'-complement sum of the big-endian 16-bit words in buf[start, end), plus `initial`,
  * folded to 16 bits (not complemented). An odd trailing byte is padded with a zero byte.
+ *
+ * The bulk of a long range is summed 32 bits at a time in the host's byte order, four times
+ * fewer loads: a sum of 32-bit words folds to the sum of their 16-bit halves (2^16 = 1 mod
+ * 0xffff), and the ones'-complement sum of byte-swapped words is the byte-swapped sum
+ * (RFC 1071 §2(B)), so on a little-endian host one swap at the end makes it big-endian.
  */
 export function onesComplementSum(buf: Uint8Array, start: number, end: number, initial = 0): number {
   let sum = initial;
   let i = start;
+  const at = buf.byteOffset + start;
+  // Word loads need 4-byte alignment; an odd start would pair bytes across 16-bit words.
+  if (end - start >= WORD_SUM_MIN_BYTES && (at & 1) === 0) {
+    if ((at & 2) !== 0) {
+      sum += (buf[i]! << 8) | buf[i + 1]!;
+      i += 2;
+    }
+    if (buf.buffer !== wordsOf) {
+      wordsOf = buf.buffer;
+      words = new Uint32Array(buf.buffer, 0, buf.buffer.byteLength >>> 2);
+    }
+    const first = (buf.byteOffset + i) >>> 2;
+    const count = (end - i) >>> 2;
+    let native = 0;
+    for (let w = first, last = first + count; w < last; w++) native += words[w]!;
+    // Folded here, not by fold(): a double above 2^31 passed to a call that V8 does not inline
+    // is allocated as a heap number.
+    const high = Math.floor(native / 0x100000000);
+    const low = native - high * 0x100000000;
+    let half = high + (low >>> 16) + (low & 0xffff);
+    half = (half & 0xffff) + (half >>> 16);
+    half = (half & 0xffff) + (half >>> 16);
+    sum += HOST_LITTLE_ENDIAN ? ((half & 0xff) << 8) | (half >>> 8) : half;
+    i += count << 2;
+  }
   const pairsEnd = end - 1;
   for (; i < pairsEnd; i += 2) sum += (buf[i]! << 8) | buf[i + 1]!;
   if (i < end) sum += buf[i]! << 8;

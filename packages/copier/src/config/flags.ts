@@ -24,6 +24,10 @@ export const DEFAULT_MSS = DEFAULT_MTU - IPV4_TCP_HEADERS_LENGTH;
 export const MIN_MSS = MIN_MTU - IPV4_TCP_HEADERS_LENGTH;
 export const MAX_FIXED_RTT_MS = 60_000;
 export const DEFAULT_MEMORY_MB = 2048;
+/** -B: the capture ring (upstream: the pcap buffer, 16 MB there); see live-capture.ts for why 64. */
+export const DEFAULT_CAPTURE_BUFFER_MB = 64;
+export const MIN_CAPTURE_BUFFER_MB = 1;
+export const MAX_CAPTURE_BUFFER_MB = 1024;
 export const MIN_MEMORY_MB = 16;
 export const MAX_MEMORY_MB = 1 << 20;
 export const MAX_SPEEDUP = 1_000_000;
@@ -129,6 +133,14 @@ export const COPIER_FLAGS = {
     help: 'MTU towards the target: larger captured segments are split',
     defaultText: String(DEFAULT_MTU),
   },
+  captureBuffer: {
+    short: '-B',
+    long: '--buffer',
+    value: '<MB>',
+    range: [MIN_CAPTURE_BUFFER_MB, MAX_CAPTURE_BUFFER_MB],
+    help: 'capture ring in MB: what the kernel holds while tcpcopy is busy (counts in its memory)',
+    defaultText: String(DEFAULT_CAPTURE_BUFFER_MB),
+  },
   mss: {
     short: '-D',
     long: '--mss',
@@ -208,7 +220,6 @@ Exit status: 0 ok, 1 runtime failure (logged), 2 bad flags (one line on stderr).
 export const COPIER_UNSUPPORTED: Readonly<Record<string, string>> = {
   '-H': 'replacing 127.0.0.1 source addresses is not implemented; capture traffic to a non-loopback address',
   '-U': 'the per-session memory-pool chunk size does not apply here (use -m for the memory cap)',
-  '-B': 'the pcap kernel buffer size is not configurable',
   '-S': 'the snaplen is not configurable (whole packets are captured)',
   '-o': 'link-layer sending (--pcap-send builds) is not supported; packets go out through a raw IP socket',
 };

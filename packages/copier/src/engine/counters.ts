@@ -12,8 +12,10 @@ export const SessionEndReason = {
   /** No SYN-ACK within the establishment timeout: the test server's replies do not reach intercept. */
   EstablishTimeout: 'establish_timeout',
   IdleTimeout: 'idle_timeout',
-  /** A client segment was never captured (capture loss) and the stream could not go on. */
+  /** A client segment was never captured and the stream could not go on. */
   CaptureGap: 'capture_gap',
+  /** The same, while the capture reported kernel drops (its ring overflowed: raise -B). */
+  CaptureDropped: 'capture_dropped',
   RetransmitLimit: 'retransmit_limit',
   BufferLimit: 'buffer_limit',
   Shutdown: 'shutdown',

@@ -42,6 +42,11 @@ interface Flow {
 }
 
 const MS_PER_SECOND = 1000;
+/**
+ * The daemon reads the capture's kernel drop count this often (noteCaptureLoss): a drop it
+ * reports may have happened up to this long before, so it explains a hole seen that early.
+ */
+export const CAPTURE_LOSS_POLL_MS = 1000;
 /** Largest IP packet the engine writes: captured packets are at most 65535 bytes. */
 const SCRATCH_SIZE = 65536;
 /** IPv4 + TCP headers with MSS and timestamps options. */
@@ -73,6 +78,8 @@ export class Engine {
   /** -g: when the first session was considered (the ramp's origin). */
   private rampStartedAt: number | undefined;
   private liveSessions = 0;
+  /** When the daemon last found the capture's kernel drop count grown. */
+  private captureLossAt = -Infinity;
 
   constructor(config: EngineConfig, host: EngineHost, addresses: FakeAddressPlan) {
     this.config = config;
@@ -104,6 +111,7 @@ export class Engine {
       buffered: (delta) => {
         this.bufferedBytes += delta;
       },
+      captureLostSince: (since) => this.captureLossAt >= since - CAPTURE_LOSS_POLL_MS,
     };
   }
 
@@ -185,7 +193,8 @@ export class Engine {
       flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, payload, now);
       if (flow === undefined) return true;
     }
-    this.feed(flow, segmentFromCapture(buf, ip, tcp), now);
+    // A segment over the MTU is cut by feed(), and each piece gets checksums of its own.
+    this.feed(flow, segmentFromCapture(buf, ip, tcp, ip.totalLength <= this.config.mtu), now);
     return true;
   }
 
@@ -205,6 +214,12 @@ export class Engine {
     const due = this.acksDue;
     for (let i = 0; i < due.length; i++) due[i]!.flushAck();
     due.length = 0;
+  }
+
+  /** The capture's kernel drop count grew since the last call (read every CAPTURE_LOSS_POLL_MS):
+   *  sessions whose stream has a hole will end as capture_dropped, not capture_gap. */
+  noteCaptureLoss(now: number): void {
+    this.captureLossAt = now;
   }
 
   /** Earliest time tick() has work to do (Infinity when idle). */

@@ -56,11 +56,17 @@ function seqLengthOf(flags: number, payloadLength: number): number {
  * merged by GRO/LRO carries its first segment's checksum over the whole merged payload. The
  * kernel marks both as verified, so no capture flag can tell a final checksum from these; the
  * sum costs one pass over the payload, once per captured segment whatever -n (docs/benchmarks.md).
+ * `checksums` false skips it for a segment that splitToMtu will cut (each piece gets its own).
+ * They are summed in the capture buffer, whose word view checksum.ts already holds.
  */
-export function segmentFromCapture(buf: Buffer, ip: Ipv4View, tcp: TcpView): Segment {
+export function segmentFromCapture(buf: Buffer, ip: Ipv4View, tcp: TcpView, checksums = true): Segment {
   const packet = Buffer.allocUnsafe(ip.totalLength);
   buf.copy(packet, 0, ip.offset, ip.offset + ip.totalLength);
-  refreshChecksums(packet, ip.headerLength);
+  if (checksums) {
+    packet.writeUInt16BE(ipv4HeaderChecksum(buf, ip.offset, ip.headerLength), IPV4_OFF_CHECKSUM);
+    const tcpSum = tcpChecksum(buf, ip.src | 0, ip.dst | 0, tcp.offset, ip.totalLength - ip.headerLength);
+    packet.writeUInt16BE(tcpSum, ip.headerLength + TCP_OFF_CHECKSUM);
+  }
   return {
     packet,
     ipHeaderLength: ip.headerLength,

@@ -49,6 +49,8 @@ export interface SessionContext {
   ended(session: Session, now: number): void;
   /** Global accounting of buffered bytes (memory cap, -m). */
   buffered(delta: number): void;
+  /** Whether the capture reported kernel drops late enough to explain a hole seen at `since`. */
+  captureLostSince(since: number): boolean;
 }
 
 export interface SessionStart {
@@ -289,7 +291,8 @@ export class Session implements TimerOwner {
       return;
     }
     if (now - this.gapSince >= GAP_TIMEOUT_MS) {
-      this.end(SessionEndReason.CaptureGap, now, true);
+      const dropped = this.ctx.captureLostSince(this.gapSince);
+      this.end(dropped ? SessionEndReason.CaptureDropped : SessionEndReason.CaptureGap, now, true);
       return;
     }
     const pending = this.hasPendingData();
