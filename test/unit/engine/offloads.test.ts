@@ -329,6 +329,23 @@ describe('offloads: engine', () => {
     assert.deepEqual(Object.entries(t.payloadDropped).filter(([, n]) => n > 0), []);
   });
 
+  test('a test server that announced a smaller MSS gets merged captures cut to it (RFC 9293 §3.7.1)', () => {
+    const TARGET_MSS = 1000;
+    const sim = new Sim({ config: { mtu: MTU }, target: { mss: TARGET_MSS, window: 256 * 1024, windowScale: 7 } });
+    const c = connect(sim, { timestamps: true, windowScale: 7, window: 65535 });
+    sim.settle();
+    const payload = 20_000;
+    c.feed(unfinishChecksum(c.data(bytes(payload, 5))));
+    sim.runUntil(() => sim.target.only().receivedLength === payload, 10_000);
+    sim.settle();
+    assert.deepEqual(sim.target.only().received, c.stream);
+    const data = sim.injected().filter((p) => p.payload.length > 0);
+    // With timestamps, 12 of the MSS's bytes go to options (RFC 6691).
+    for (const p of data) assert.ok(p.payload.length <= TARGET_MSS - 12, `${p.payload.length} bytes of data beyond the MSS: ${describePacket(p)}`);
+    assert.equal(data.length, Math.ceil(payload / (TARGET_MSS - 12)));
+    assertChecksums(sim);
+  });
+
   test('a merged client packet carrying the first segment\'s checksums is split and delivered whole', () => {
     const sim = new Sim({ config: { mtu: MTU } });
     const c = connect(sim, { timestamps: true, window: 65535 });

@@ -6,7 +6,9 @@
 import {
   IPV4_OFF_DST,
   IPV4_OFF_ID,
+  IPV4_MIN_HEADER_LENGTH,
   IPV4_OFF_SRC,
+  TCP_MIN_HEADER_LENGTH,
   TCP_OFF_DST_PORT,
   TCP_OFF_SRC_PORT,
   TcpFlag,
@@ -49,6 +51,8 @@ const MS_PER_SECOND = 1000;
 export const CAPTURE_LOSS_POLL_MS = 1000;
 /** Largest IP packet the engine writes: captured packets are at most 65535 bytes. */
 const SCRATCH_SIZE = 65536;
+/** IPv4 and TCP headers without options: an MSS plus these is a packet length (RFC 6691). */
+const IPV4_TCP_FIXED_HEADERS = IPV4_MIN_HEADER_LENGTH + TCP_MIN_HEADER_LENGTH;
 /** IPv4 + TCP headers with MSS and timestamps options. */
 const FAKED_SYN_MAX_LENGTH = 64;
 /** IP ID offset of a faked SYN from the first captured packet's, as upstream. */
@@ -67,6 +71,8 @@ export class Engine {
   /** Live and lingering sessions by test-server endpoint, then by fake client ip:port. */
   private readonly byTarget = new Map<number, Map<number, Session>>();
   private readonly flowOf = new Map<Session, Flow>();
+  /** The MSS each test-server endpoint announced in its SYN-ACKs. */
+  private readonly targetMss = new Map<number, number>();
   /** One RTT estimator per test-server endpoint, seeding new sessions (rtt.ts). */
   private readonly targetRtts = new Map<number, RttEstimator>();
   private readonly addresses: FakeAddressPlan;
@@ -193,8 +199,8 @@ export class Engine {
       flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, payload, now);
       if (flow === undefined) return true;
     }
-    // A segment over the MTU is cut by feed(), and each piece gets checksums of its own.
-    this.feed(flow, segmentFromCapture(buf, ip, tcp, ip.totalLength <= this.config.mtu), now);
+    // A segment over the limit is cut by feed(), and each piece gets checksums of its own.
+    this.feed(flow, segmentFromCapture(buf, ip, tcp, ip.totalLength <= this.packetLimit(targetIndex)), now);
     return true;
   }
 
@@ -206,6 +212,8 @@ export class Engine {
       this.counters.targetUnknownSession++;
       return;
     }
+    // RFC 9293 §3.7.1: segments to it carry at most the MSS its SYN-ACK announced.
+    if (tcp.flags & TcpFlag.SYN && tcp.options.mss > 0) this.targetMss.set(endpointKey(ip.src, tcp.srcPort), tcp.options.mss);
     session.onTargetPacket(tcp, now);
   }
 
@@ -295,8 +303,21 @@ export class Engine {
     return flow;
   }
 
+  /**
+   * The largest packet sent to this -x entry's test server: -M, or less when its SYN-ACKs
+   * announced an MSS below -M minus 40 (RFC 6691: the MSS counts the data of a segment with
+   * 40 bytes of fixed headers; options come out of it). Learned from the first handshake, so
+   * merged captures are cut to fit before the sessions see them.
+   */
+  private packetLimit(targetIndex: number): number {
+    const t = this.config.targets[targetIndex]!;
+    const mss = this.targetMss.get(endpointKey(t.targetIp, t.targetPort));
+    return mss === undefined ? this.config.mtu : Math.min(this.config.mtu, mss + IPV4_TCP_FIXED_HEADERS);
+  }
+
   private feed(flow: Flow, seg: Segment, now: number): void {
-    const pieces = seg.packet.length > this.config.mtu ? splitToMtu(seg, this.config.mtu) : undefined;
+    const limit = this.packetLimit(flow.targetIndex);
+    const pieces = seg.packet.length > limit ? splitToMtu(seg, limit) : undefined;
     if (pieces !== undefined) this.counters.segmentsSplit += pieces.length;
     if (flow.gone.length > 0) {
       const dropped = this.countersOf[flow.targetIndex]!.payloadDropped;
