@@ -138,6 +138,34 @@ function run(plan: (id: number, fakeIp: number, fakePort: number) => Step[]): Ru
   return { sessions: WAVES * CONCURRENT, packets, injected, seconds };
 }
 
+/** Sessions that saw only the client's SYN: a SYN flood's, held until they time out. */
+const SYN_ONLY_SESSIONS = 50_000;
+
+/**
+ * Heap held per session that saw only its SYN (the copier then holds a session toward the test
+ * server for each): SYN_ONLY_SESSIONS of them, the heap measured after a full collection on
+ * either side. Needs node --expose-gc; undefined without it.
+ */
+function heapPerSynOnlySession(): number | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return undefined;
+  const engine = new Engine(config, { inject: () => undefined, routeAdd: () => undefined, routeDel: () => undefined }, new FakeAddressPlan(config.fakeIps, 0));
+  const syns = Array.from({ length: SYN_ONLY_SESSIONS }, (_, i) => session(i, 0, 0)[0]!.packet);
+  const ip = newIpv4View();
+  const tcp = newTcpView();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (const syn of syns) {
+    decodeIpv4(syn, 0, syn.length, ip);
+    decodeTcp(syn, ip, tcp);
+    engine.onClientPacket(syn, ip, tcp, 0);
+  }
+  gc();
+  const held = process.memoryUsage().heapUsed - before;
+  if (engine.sessionCount !== SYN_ONLY_SESSIONS) throw new Error(`${engine.sessionCount} sessions for ${SYN_ONLY_SESSIONS} SYNs`);
+  return Math.round(held / SYN_ONLY_SESSIONS);
+}
+
 // The untimed first run builds (and keeps) every session's packets for the tuples chosen.
 const prepared: Step[][] = [];
 run((id, fakeIp, fakePort) => {
@@ -161,11 +189,13 @@ const result = {
   sessionsPerSecond: Math.round(median.sessions / median.seconds),
   packetsPerSecond: Math.round(median.packets / median.seconds),
   microsecondsPerPacket: (median.seconds * 1e6) / median.packets,
+  heapBytesPerSynOnlySession: heapPerSynOnlySession(),
 };
 mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
 writeFileSync(RESULTS_PATH, `${JSON.stringify(result, null, 2)}\n`);
 process.stdout.write(
   `engine: ${result.sessionsPerSecond} sessions/s, ${result.packetsPerSecond} packets/s per core ` +
     `(${result.microsecondsPerPacket.toFixed(2)} µs per packet, ${result.packetsPerSession} packets and ` +
-    `${result.injectedPerSession} injections per session, ${CONCURRENT} concurrent)\n`,
+    `${result.injectedPerSession} injections per session, ${CONCURRENT} concurrent); ` +
+    `${result.heapBytesPerSynOnlySession ?? '? (run with --expose-gc)'} heap bytes per SYN-only session\n`,
 );
