@@ -116,11 +116,6 @@ export function readListen(flag: FlagSpec, value: string | undefined, defaultHos
   return { host: addr.ip, port: addr.port };
 }
 
-/** `10.0.0.3:8000` for messages. */
-export function addrPortToString(ip: number, port: number): string {
-  return `${ipv4ToString(ip)}:${port}`;
-}
-
 /** Addresses for display, consecutive runs collapsed: ['192.168.1.1-192.168.1.254', '10.0.0.9']. */
 export function ipRanges(ips: readonly number[]): string[] {
   const out: string[] = [];

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ControlMessageType, encodeFrame } from '@tcpcopy/common';
 import { BatchAppend, Batcher, DEFAULT_BATCHER_OPTIONS } from '@tcpcopy/intercept';
 import { captured, expectedRecord, recordsOf } from './helpers.js';
 
@@ -8,6 +9,13 @@ const recordBytes = 2 + expectedRecord(reply).length;
 
 function append(b: Batcher, conn: number, nowMs: number): BatchAppend {
   return b.append(conn, reply.buf, reply.ip.offset, recordBytes - 2, nowMs);
+}
+
+/** The responses frame the transport would make of `conn`'s batch; null when nothing waits. */
+function flushFrame(b: Batcher, conn: number): Buffer | null {
+  let frame: Buffer | null = null;
+  b.flush(conn, (records) => (frame = encodeFrame({ type: ControlMessageType.Responses, records })));
+  return frame;
 }
 
 describe('Batcher', () => {
@@ -21,11 +29,11 @@ describe('Batcher', () => {
     assert.equal(append(b, 1, 0), BatchAppend.Queued);
     assert.equal(append(b, 1, 0), BatchAppend.Queued);
     assert.equal(append(b, 1, 0), BatchAppend.Full);
-    const frame = b.flush(1);
+    const frame = flushFrame(b, 1);
     assert.ok(frame !== null);
     assert.deepEqual(recordsOf(frame), [1, 2, 3].map(() => expectedRecord(reply)));
     assert.equal(b.pendingRecords(1), 0);
-    assert.equal(b.flush(1), null);
+    assert.equal(flushFrame(b, 1), null);
   });
 
   test('full by bytes', () => {
@@ -42,8 +50,8 @@ describe('Batcher', () => {
     assert.deepEqual(b.flushDue(11), []);
     assert.deepEqual(b.flushDue(12), [1]);
     assert.deepEqual(b.flushDue(13), [1, 2]);
-    assert.equal(recordsOf(b.flush(1)!).length, 2);
-    assert.equal(recordsOf(b.flush(2)!).length, 1);
+    assert.equal(recordsOf(flushFrame(b, 1)!).length, 2);
+    assert.equal(recordsOf(flushFrame(b, 2)!).length, 1);
     assert.deepEqual(b.flushDue(100), []);
     // The next batch's clock starts at its own first record.
     append(b, 1, 100);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   DecodeStatus,
   FrameDecoder,
+  encodeFrame,
   ControlMessageType,
   ResponseBatchCursor,
   decodeIpv4,
@@ -58,8 +59,10 @@ export class RecordingTransport implements InterceptTransport {
   readonly sent: { conn: ConnectionId; frame: Buffer }[] = [];
   readonly pending = new Map<ConnectionId, number>();
 
-  send(conn: ConnectionId, frame: Buffer): void {
+  sendResponses(conn: ConnectionId, records: Buffer): number {
+    const frame = encodeFrame({ type: ControlMessageType.Responses, records });
     this.sent.push({ conn, frame });
+    return frame.length;
   }
 
   pendingBytes(conn: ConnectionId): number {

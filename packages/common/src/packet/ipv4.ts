@@ -72,6 +72,11 @@ export function ipv4ToString(n: number): string {
   return `${(n >>> 24) & 0xff}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }
 
+/** `10.0.0.3:8000` for messages. */
+export function addrPortToString(ip: number, port: number): string {
+  return `${ipv4ToString(ip)}:${port}`;
+}
+
 const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const OCTET_WITH_LEADING_ZERO = /^0\d/;
 

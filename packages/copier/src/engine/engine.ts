@@ -13,7 +13,7 @@ import {
   TCP_OFF_SRC_PORT,
   TcpFlag,
   addrPortToString,
-  decodeIpv4, decodeTcp, type Ipv4View, type TcpView } from '@tcpcopy/common';
+  decodeIpv4, decodeTcp, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
 import { PayloadDropReason, SessionEndReason, newCounters, newTargetCounters, type EngineCounters, type TargetCounters } from './counters.js';
 import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitSynData, splitToMtu, type Segment } from './segment.js';

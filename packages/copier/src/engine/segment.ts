@@ -16,7 +16,7 @@ import {
   tcpChecksum,
   type Ipv4View,
   type TcpView,
-} from '@tcpcopy/common';
+} from '@tcpcopy/common/packet';
 import { seqAdd } from './seq.js';
 
 export interface Segment {

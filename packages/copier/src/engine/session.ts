@@ -5,7 +5,7 @@
  *
  * Pure: time comes in as arguments; packets go out through the SessionContext.
  */
-import { TCP_MAX_SACK_BLOCKS, TCP_MAX_WINDOW_SCALE, TcpFlag, type TcpOptionsSpec, type TcpView } from '@tcpcopy/common';
+import { TCP_MAX_SACK_BLOCKS, TCP_MAX_WINDOW_SCALE, TcpFlag, type TcpOptionsSpec, type TcpView } from '@tcpcopy/common/packet';
 import { SessionEndReason, type EngineCounters, type TargetCounters } from './counters.js';
 import { CongestionWindow } from './congestion.js';
 import { segmentEnd, type Segment } from './segment.js';

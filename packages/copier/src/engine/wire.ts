@@ -23,7 +23,7 @@ import {
   type Ipv4View,
   type TcpOptionsSpec,
   type TcpView,
-} from '@tcpcopy/common';
+} from '@tcpcopy/common/packet';
 import type { Segment } from './segment.js';
 
 /** The 4-tuple of a replica session as the test server sees it. */

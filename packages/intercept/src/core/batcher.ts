@@ -9,12 +9,10 @@
 import {
   CONTROL_FRAME_HEADER_BYTES,
   CONTROL_MAX_FRAME_BYTES,
-  ControlMessageType,
   RESPONSE_MAX_HEADERS_BYTES,
   RESPONSE_RECORD_LENGTH_BYTES,
   ResponseBatchBuilder,
-  encodeFrame,
-} from '@tcpcopy/common';
+} from '@tcpcopy/common/records';
 import type { ConnectionId } from './keys.js';
 
 export interface BatcherOptions {
@@ -99,14 +97,16 @@ export class Batcher {
     return due;
   }
 
-  /** The responses frame for `conn`'s batch, emptying it; null when nothing waits. */
-  flush(conn: ConnectionId): Buffer | null {
+  /**
+   * Hands `conn`'s waiting records to `send` (valid during the call only: the transport frames
+   * and copies them) and empties the batch; false when nothing waits.
+   */
+  flush(conn: ConnectionId, send: (records: Buffer) => void): boolean {
     const batch = this.batches.get(conn);
-    if (batch === undefined || batch.builder.count === 0) return null;
-    // encodeFrame copies the records, so the builder's buffer is free for the next batch.
-    const frame = encodeFrame({ type: ControlMessageType.Responses, records: batch.builder.view() });
+    if (batch === undefined || batch.builder.count === 0) return false;
+    send(batch.builder.view());
     batch.builder.clear();
-    return frame;
+    return true;
   }
 
   /** Forgets `conn` (it closed); returns how many waiting records were discarded. */

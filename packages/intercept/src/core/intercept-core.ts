@@ -3,15 +3,17 @@
  * injected transport. Time comes from parameters; the daemon calls tick() from a timer (every
  * millisecond or so) and after each capture burst.
  */
-import { TcpFlag, newRouteKey, readRoute, routeCount, type Ipv4View, type TcpView } from '@tcpcopy/common';
+import { TcpFlag, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
+import { newRouteKey, readRoute, routeCount } from '@tcpcopy/common/records';
 import { BatchAppend, Batcher, type BatcherOptions } from './batcher.js';
 import type { ConnectionId } from './keys.js';
 import { ParkingLot } from './parking-lot.js';
 import { RouteTable } from './route-table.js';
 
-/** Where frames go: one copier control connection each. */
+/** Where batches go: one copier control connection each, framed as its protocol wants. */
 export interface InterceptTransport {
-  send(conn: ConnectionId, frame: Buffer): void;
+  /** Sends `records` (valid during the call only) as one responses frame; returns its bytes. */
+  sendResponses(conn: ConnectionId, records: Buffer): number;
   /** Bytes written to `conn` but not yet sent (socket.writableLength). */
   pendingBytes(conn: ConnectionId): number;
 }
@@ -196,12 +198,11 @@ export class InterceptCore {
 
   private flush(conn: ConnectionId): void {
     const records = this.batcher.pendingRecords(conn);
-    const frame = this.batcher.flush(conn);
-    if (frame === null) return;
+    let bytes = 0;
+    if (!this.batcher.flush(conn, (batch) => (bytes = this.transport.sendResponses(conn, batch)))) return;
     this.count(conn, 'framesSent', 1);
     this.count(conn, 'recordsSent', records);
-    this.count(conn, 'bytesSent', frame.length);
-    this.transport.send(conn, frame);
+    this.count(conn, 'bytesSent', bytes);
   }
 
   /** Adds `n` to a counter of `conn` and to the daemon-wide total. */

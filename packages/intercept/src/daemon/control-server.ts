@@ -16,6 +16,7 @@ import {
   ControlError,
   ControlMessageType,
   ErrorCode,
+  encodeFrame,
   RuntimeError,
   negotiateControlVersion,
   type ControlErrorCode,
@@ -146,16 +147,19 @@ export class ControlServer implements InterceptTransport {
     }));
   }
 
-  /** InterceptTransport: a responses frame for `conn`. Never blocks; Node queues what the kernel
-   *  does not take yet, and the batcher stops batching for `conn` above its high-water mark. */
-  send(conn: ConnectionId, frame: Buffer): void {
+  /** InterceptTransport: `records` as a responses frame for `conn`. Never blocks; Node queues what
+   *  the kernel does not take yet, and the batcher stops batching for `conn` above its high-water
+   *  mark. encodeFrame copies the records, so the batch is free again on return. */
+  sendResponses(conn: ConnectionId, records: Buffer): number {
+    const frame = encodeFrame({ type: ControlMessageType.Responses, records });
     const peer = this.peers.get(conn);
     if (peer === undefined || peer.rejected || peer.connection.socket.destroyed) {
       this.counters.framesToClosed++;
-      return;
+      return frame.length;
     }
     // false only means "above Node's own high-water mark": the frame is queued all the same.
     peer.connection.sendFrame(frame);
+    return frame.length;
   }
 
   pendingBytes(conn: ConnectionId): number {
