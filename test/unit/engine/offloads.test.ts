@@ -21,12 +21,8 @@ import {
   TCP_OFF_CHECKSUM,
   TcpFlag,
   decodeFrame,
-  decodeIpv4,
-  decodeTcp,
   ipv4HeaderChecksum,
-  newIpv4View,
   newPacketViews,
-  newTcpView,
   verifyTcpChecksum,
 } from '@tcpcopy/common';
 import { buildTcpPacket, toAddress } from '@tcpcopy/common/testing';
@@ -35,7 +31,7 @@ import { OFFLOAD_TSO_FIXTURE, loadFixture, loadFixtureJson } from '../packet/fix
 import { TARGET_IP, TARGET_PORT, Sim, assertChecksums, bytes, connect, type Impairment } from './harness.js';
 import type { TargetConn } from './fake-target.js';
 import { MAX_IP_PACKET, captured, mergeSegments, tcpChecksumOk, unfinishChecksum } from './offload-packets.js';
-import { decodePacket, describe as describePacket, type Packet } from './packets.js';
+import { decodePacket, describe as describePacket, sackBlocksOf, type Packet } from './packets.js';
 
 const MTU = 1500;
 const IP_HEADER = 20;
@@ -446,13 +442,3 @@ describe('offloads: merged and TSO reply records', () => {
   });
 });
 
-/** The SACK blocks of an injected packet, as [left, right] edges. */
-function sackBlocksOf(p: Packet): [number, number][] {
-  const ip = newIpv4View();
-  const tcp = newTcpView();
-  assert.equal(decodeIpv4(p.raw, 0, p.raw.length, ip), DecodeStatus.Ok);
-  assert.equal(decodeTcp(p.raw, ip, tcp), DecodeStatus.Ok);
-  const blocks: [number, number][] = [];
-  for (let i = 0; i < tcp.options.sackBlockCount; i++) blocks.push([tcp.options.sackBlocks[2 * i]!, tcp.options.sackBlocks[2 * i + 1]!]);
-  return blocks;
-}

@@ -110,3 +110,14 @@ export function isRst(p: Packet): boolean {
 export function isPureAck(p: Packet): boolean {
   return p.flags === TcpFlag.ACK && p.payload.length === 0;
 }
+
+/** The SACK blocks of an injected packet, as [left, right] edges. */
+export function sackBlocksOf(p: Packet): [number, number][] {
+  const ip = newIpv4View();
+  const tcp = newTcpView();
+  assert.equal(decodeIpv4(p.raw, 0, p.raw.length, ip), DecodeStatus.Ok);
+  assert.equal(decodeTcp(p.raw, ip, tcp), DecodeStatus.Ok);
+  const blocks: [number, number][] = [];
+  for (let i = 0; i < tcp.options.sackBlockCount; i++) blocks.push([tcp.options.sackBlocks[2 * i]!, tcp.options.sackBlocks[2 * i + 1]!]);
+  return blocks;
+}

@@ -7,9 +7,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DecodeStatus, TcpFlag, decodeIpv4, decodeTcp, newIpv4View, newTcpView } from '@tcpcopy/common';
+import { TcpFlag } from '@tcpcopy/common';
 import { Sim, bytes, connect, dropWhere } from './harness.js';
-import type { Packet } from './packets.js';
+import { sackBlocksOf } from './packets.js';
 
 const SEGMENTS = 20;
 const MSS = 1000;
@@ -63,17 +63,6 @@ describe('engine: duplicate ACKs for a hole', () => {
     assert.equal(dupAcks.length, 9, `one duplicate ACK per segment beyond the hole:\n${sim.describeAll()}`);
   });
 });
-
-/** The SACK blocks of an injected packet, as [left, right] edges. */
-function sackBlocksOf(p: Packet): [number, number][] {
-  const ip = newIpv4View();
-  const tcp = newTcpView();
-  assert.equal(decodeIpv4(p.raw, 0, p.raw.length, ip), DecodeStatus.Ok);
-  assert.equal(decodeTcp(p.raw, ip, tcp), DecodeStatus.Ok);
-  const blocks: [number, number][] = [];
-  for (let i = 0; i < tcp.options.sackBlockCount; i++) blocks.push([tcp.options.sackBlocks[2 * i]!, tcp.options.sackBlocks[2 * i + 1]!]);
-  return blocks;
-}
 
 describe('engine: SACK', () => {
   for (const timestamps of [false, true]) {
