@@ -58,6 +58,7 @@ const steps: DemoStep[] = [
     title: 'Lab',
     async run({ lab }) {
       say(`  prefix ${lab.prefix}, hosts on ${lab.subnet}, fake clients on ${lab.fakeSubnet} (routed by target via aux)`);
+      say(`  veth offloads: ${lab.offloads} (test/lab/README.md; the default, nic, has GRO on as a NIC receives)`);
       for (const h of Object.values(lab.hosts)) if (h) say(`  ${h.name.padEnd(7)} ${h.ip.padEnd(14)} ${h.mac}  netns ${h.ns}`);
     },
   },
