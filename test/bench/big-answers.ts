@@ -1,0 +1,51 @@
+/**
+ * Big answers: how far the copy trails production when the test server sends a lot. Production
+ * and the test server serve the same 4 MiB file; ab fetches it ANSWERS times over keep-alive,
+ * then ANSWERS times over short connections, two at a time; the copy is done when the test
+ * server has logged every answer whole. Reports production's time, the copy's (from the same
+ * start) and their ratio.
+ *
+ * Run as root: pnpm bench:big-answers (builds first). Writes test/bench/results/big-answers.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLab, type NginxServer } from '../lab/index.js';
+import { sleep, startIntercept, startTcpcopy } from '../e2e/copy-harness.js';
+
+const RESULTS_PATH = fileURLToPath(new URL('../../bench/results/big-answers.json', import.meta.url));
+const ANSWER_BYTES = 4 * 1024 * 1024;
+/** Per connection kind (keep-alive, then short): the issue's load. */
+const ANSWERS = 100;
+const GIVE_UP_MS = 300_000;
+const POLL_MS = 100;
+
+function wholeAnswers(server: NginxServer): number {
+  return server.readAccessLog().filter((e) => e.path === '/big.bin' && e.bodyBytesSent === ANSWER_BYTES).length;
+}
+
+const lab = await createLab();
+try {
+  const files = { 'big.bin': Buffer.alloc(ANSWER_BYTES, 0x5a) };
+  const prod = await lab.startNginx('prod', { files });
+  const target = await lab.startNginx('target', { files });
+  await startIntercept(lab, 80);
+  await startTcpcopy(lab, { port: 80 });
+  const started = Date.now();
+  for (const keepAlive of [['-k'], []]) {
+    await lab.exec('client', 'ab', ['-q', ...keepAlive, '-n', String(ANSWERS), '-c', '2', prod.url('/big.bin')], { timeoutMs: GIVE_UP_MS });
+  }
+  const productionMs = Date.now() - started;
+  while (wholeAnswers(target) < 2 * ANSWERS && Date.now() - started < GIVE_UP_MS) await sleep(POLL_MS);
+  const copyMs = Date.now() - started;
+  const copied = wholeAnswers(target);
+  const result = { date: new Date().toISOString(), offloads: lab.offloads, answers: 2 * ANSWERS, answerBytes: ANSWER_BYTES, productionMs, copyMs, copied, ratio: copyMs / productionMs };
+  mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
+  writeFileSync(RESULTS_PATH, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(
+    `${2 * ANSWERS} answers of ${ANSWER_BYTES >> 20} MiB, keep-alive then short, two at a time (offloads ${lab.offloads}): ` +
+      `production ${(productionMs / 1000).toFixed(1)} s, copy ${(copyMs / 1000).toFixed(1)} s (${result.ratio.toFixed(1)}x), ${copied}/${2 * ANSWERS} whole\n`,
+  );
+} finally {
+  await lab.destroy({ keepLogs: false });
+}
