@@ -10,6 +10,8 @@ export interface PacketRingOptions {
   direction: 'in' | 'both';
   /** Promiscuous mode on a named device (mirrored traffic); ignored on `any`. */
   promiscuous: boolean;
+  /** Bytes kept of each packet (1..65535); default whole packets. */
+  snapLength?: number;
 }
 
 export interface OpenedRing {

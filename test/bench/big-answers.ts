@@ -17,7 +17,7 @@ const RESULTS_PATH = fileURLToPath(new URL('../../bench/results/big-answers.json
 const ANSWER_BYTES = 4 * 1024 * 1024;
 /** Per connection kind (keep-alive, then short): the issue's load. */
 const ANSWERS = 100;
-const GIVE_UP_MS = 300_000;
+const GIVE_UP_MS = 60_000;
 const POLL_MS = 100;
 
 function wholeAnswers(server: NginxServer): number {

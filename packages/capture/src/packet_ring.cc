@@ -52,8 +52,8 @@ constexpr int kFlagOutgoing = 4;         // sent by this host (only with directi
 
 // The smallest a packet takes in a block: header, sockaddr_ll, an IPv4 header, alignment.
 constexpr unsigned kMinSlot = 64;
-// Accept whole packets: an IPv4 packet is at most 65535 bytes.
-constexpr int kFilterSnaplen = 65535;
+// Whole packets unless asked for less: an IPv4 packet is at most 65535 bytes.
+constexpr int kWholePacket = 65535;
 
 Napi::Error ErrorWithCode(Napi::Env env, const std::string& code, const std::string& message) {
   Napi::Error err = Napi::Error::New(env, message);
@@ -66,9 +66,11 @@ Napi::Error Errno(Napi::Env env, int err, const std::string& what) {
   return ErrorWithCode(env, name, what + ": " + strerror(err));
 }
 
-// Compiles `filter` for raw IPv4 packets; false with `error` set when it does not compile.
-bool CompileFilter(const std::string& filter, bpf_program* program, std::string* error) {
-  pcap_t* dead = pcap_open_dead(DLT_RAW, kFilterSnaplen);
+// Compiles `filter` for raw IPv4 packets, keeping the first `snaplen` bytes of each (the filter's
+// return value is what the kernel copies into the ring); false with `error` set when it does not
+// compile.
+bool CompileFilter(const std::string& filter, int snaplen, bpf_program* program, std::string* error) {
+  pcap_t* dead = pcap_open_dead(DLT_RAW, snaplen);
   if (dead == nullptr) {
     *error = "pcap_open_dead failed";
     return false;
@@ -162,7 +164,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
 
  private:
   // open(device, filter, options, onBlock): device "" or "any" for every interface; options
-  // { ringBytes, blockBytes, blockTimeoutMs, direction: "in" | "both", promiscuous };
+  // { ringBytes, blockBytes, blockTimeoutMs, direction: "in" | "both", promiscuous, snapLength };
   // onBlock(count) is called with the descriptors of one retired block. Returns
   // { buffer, descriptors }. Throws an Error with a code: EINVAL, ENODEV, EPERM, FILTER, ...
   Napi::Value Open(const Napi::CallbackInfo& info) {
@@ -183,6 +185,8 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     unsigned timeoutMs = options.Get("blockTimeoutMs").ToNumber().Uint32Value();
     bool both = options.Get("direction").ToString().Utf8Value() == "both";
     bool promiscuous = options.Get("promiscuous").ToBoolean().Value();
+    Napi::Value snapOption = options.Get("snapLength");
+    int snaplen = snapOption.IsNumber() ? snapOption.As<Napi::Number>().Int32Value() : kWholePacket;
     long page = sysconf(_SC_PAGESIZE);
     if (blockBytes < 2 * 65536 || blockBytes % page != 0 || ringBytes < blockBytes) {
       ErrorWithCode(env, "EINVAL", "blockBytes must be a multiple of the page size of at least 128 KiB, and ringBytes at least one block")
@@ -201,7 +205,11 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
 
     bpf_program program{};
     std::string filterError;
-    if (!CompileFilter(filter, &program, &filterError)) {
+    if (snaplen < 1 || snaplen > kWholePacket) {
+      ErrorWithCode(env, "EINVAL", "snapLength must be 1 to 65535").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!CompileFilter(filter, snaplen, &program, &filterError)) {
       ErrorWithCode(env, "FILTER", filterError).ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -406,7 +414,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     }
     bpf_program program{};
     std::string error;
-    if (!CompileFilter(info[0].As<Napi::String>(), &program, &error)) {
+    if (!CompileFilter(info[0].As<Napi::String>(), kWholePacket, &program, &error)) {
       ErrorWithCode(env, "FILTER", error).ThrowAsJavaScriptException();
       return env.Undefined();
     }

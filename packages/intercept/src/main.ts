@@ -13,6 +13,7 @@ import {
   readPackageVersion,
   writePidFile,
   ANY_DEVICE,
+  RESPONSE_MAX_HEADERS_BYTES,
   type MetricsServer,
   dropPrivileges,
   type CliContext,
@@ -47,8 +48,8 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
       host: ipv4ToString(config.bindAddress),
       port: config.port,
       // Both directions: on aux the replies arrive, on a test server that runs intercept itself
-      // they leave.
-      source: new LiveCapture({ devices, filter: config.filter, direction: 'both' }),
+      // they leave. Headers only: records carry nothing else, and the ring holds ~8x more.
+      source: new LiveCapture({ devices, filter: config.filter, direction: 'both', snapLength: RESPONSE_MAX_HEADERS_BYTES }),
       log,
       instanceId: `${hostname()}:${process.pid}`,
       software: `intercept ${readPackageVersion(import.meta.url)}`,

@@ -52,6 +52,9 @@ export interface LiveCaptureOptions {
   direction?: CaptureDirection;
   /** Kernel ring per device; default DEFAULT_CAPTURE_RING_BYTES. */
   ringBytes?: number;
+  /** Bytes kept of each packet, when the headers are all that is needed; default whole packets.
+   *  A ring slot then holds only that much, so the same ring holds many more packets. */
+  snapLength?: number;
   /**
    * A block that is not full is handed over after this long: the most a quiet capture delays a
    * packet. Between two pauses of the event loop the kernel fills at least one block per
@@ -75,7 +78,7 @@ export interface LiveCaptureStats extends SourceStats {
 export function openRing(
   device: string,
   filter: string,
-  options: Pick<LiveCaptureOptions, 'direction' | 'ringBytes' | 'blockTimeoutMs'>,
+  options: Pick<LiveCaptureOptions, 'direction' | 'ringBytes' | 'blockTimeoutMs' | 'snapLength'>,
   onBlock: (ring: CaptureAddon.OpenedRing, count: number) => void,
 ): DeviceRing {
   const { PacketRing } = loadAddon();
@@ -91,6 +94,7 @@ export function openRing(
         blockTimeoutMs: options.blockTimeoutMs ?? DEFAULT_BLOCK_TIMEOUT_MS,
         direction: options.direction ?? 'in',
         promiscuous: true,
+        ...(options.snapLength === undefined ? {} : { snapLength: options.snapLength }),
       },
       (count) => onBlock(opened!, count),
     );
@@ -144,12 +148,14 @@ export class LiveCapture implements PacketSource {
     this.started = true;
     checkCaptureFilter(this.options.filter);
     const { FIELDS } = loadAddon();
+    // Cut shorter than asked: only those count as truncated.
+    const asked = this.options.snapLength ?? Infinity;
     const deliver = (opened: CaptureAddon.OpenedRing, count: number): void => {
       const { buffer, descriptors } = opened;
       this.received += count;
       for (let i = 0, at = 0; i < count; i++, at += FIELDS) {
         const captured = descriptors[at + 1]!;
-        if (captured < descriptors[at + 2]!) this.truncated++;
+        if (captured < descriptors[at + 2]! && captured < asked) this.truncated++;
         onPacket(buffer, descriptors[at]!, captured, LinkType.Ipv4);
       }
     };
