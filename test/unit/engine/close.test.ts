@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TcpFlag } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
-import { FIN_WAIT_MS, seqAdd } from '@tcpcopy/copier';
+import { FIN_RELEASE_QUIET_MS, FIN_WAIT_MS, seqAdd } from '@tcpcopy/copier';
 import { Sim, TARGET_IP, TARGET_PORT, bytes, connect, dropWhere } from './harness.js';
 import { decodePacket, hasFlags, isRst, type Packet } from './packets.js';
 
@@ -121,6 +121,31 @@ describe('engine: closing (FIN and RST both ways)', () => {
     assert.equal(sim.engine.counters.sessionsEnded.finished, 1);
     const rst = sim.injected().find(isRst)!;
     assert.ok(rst.at >= closedAt + FIN_WAIT_MS && rst.at <= closedAt + FIN_WAIT_MS + 2);
+  });
+
+  test('an answer still flowing after the client\'s FIN is not cut: FIN_WAIT_MS counts the test server\'s silence', () => {
+    const sim = new Sim();
+    const c = connect(sim);
+    const conn = sim.target.only();
+    c.feed(c.data('GET'));
+    sim.settle();
+    // The real client got production's 100-byte answer and closed; the test server has sent
+    // nothing yet, so the FIN waits for it to be quiet, then goes.
+    c.feed(c.fin(100));
+    sim.run(FIN_RELEASE_QUIET_MS + 100);
+    const finAt = sim.injected().find(isFin)?.at;
+    assert.ok(finAt !== undefined, 'the FIN was released after the quiet time');
+    // The answer trickles in, a piece a second, for twice FIN_WAIT_MS after the FIN.
+    for (let piece = 0; piece < (2 * FIN_WAIT_MS) / 1000; piece++) {
+      sim.target.respond(conn, 'x'.repeat(10), sim.now);
+      sim.run(1000);
+    }
+    assert.equal(sim.injected().filter(isRst).length, 0, 'the session was cut while the answer flowed');
+    assert.equal(conn.received.length, 3, 'the test server saw the request');
+    sim.target.close(conn, sim.now);
+    sim.settle();
+    assert.equal(sim.engine.counters.sessionsEnded.finished, 1);
+    assert.equal(sim.injected().filter(isRst).length, 0);
   });
 
   test('a target RST ends the session (target_reset) and nothing more is sent', () => {

@@ -63,7 +63,7 @@ export const MAX_RETRANSMISSIONS = 8;
 export const DUP_ACK_THRESHOLD = 3;
 /** A missing captured client segment is waited for this long (the client's own RTO resends it). */
 export const GAP_TIMEOUT_MS = 3000;
-/** After one side's FIN, how long the other side has to close. */
+/** After one side's FIN, how long the other side has to close once the test server is silent. */
 export const FIN_WAIT_MS = 5000;
 /** Upstream's per-session limit ("slide win: too many packs"). */
 export const MAX_SESSION_SEGMENTS = 32768;

@@ -301,8 +301,9 @@ export class Session implements TimerOwner {
       this.end(SessionEndReason.IdleTimeout, now, true);
       return;
     }
-    if (now - this.finWaitSince >= FIN_WAIT_MS) {
-      // One side closed long ago and the other never followed: everything was delivered.
+    if (now >= this.finWaitDeadline()) {
+      // One side closed and the other never followed, and the test server has been silent that
+      // long: everything was delivered.
       this.end(SessionEndReason.Finished, now, true);
       return;
     }
@@ -717,6 +718,14 @@ export class Session implements TimerOwner {
     }
   }
 
+  /**
+   * After one side's FIN, the other has FIN_WAIT_MS of the test server's silence to close: a bound
+   * on silence, not on total time, so an answer still flowing after the client's FIN is never cut.
+   */
+  private finWaitDeadline(): number {
+    return Math.max(this.finWaitSince, this.lastTargetSegmentAt) + FIN_WAIT_MS;
+  }
+
   /** Both directions closed and our FIN acknowledged: a clean end. */
   private maybeFinish(now: number): void {
     if (this.targetFin && this.clientFinSent && this.sndUna === this.sndMax) {
@@ -765,7 +774,7 @@ export class Session implements TimerOwner {
 
   private rearm(now: number): void {
     if (this.state === SessionState.Closed) return;
-    let deadline = Math.min(this.rtoDeadline, this.paceDeadline, this.gapSince + GAP_TIMEOUT_MS, this.finWaitSince + FIN_WAIT_MS);
+    let deadline = Math.min(this.rtoDeadline, this.paceDeadline, this.gapSince + GAP_TIMEOUT_MS, this.finWaitDeadline());
     if (this.state === SessionState.SynSent) deadline = Math.min(deadline, this.createdAt + ESTABLISH_TIMEOUT_MS);
     const idle = this.hasPendingData() ? this.ctx.config.sessionTimeoutMs : this.ctx.config.keepaliveTimeoutMs;
     deadline = Math.max(Math.min(deadline, this.lastActivityAt + idle), now);
