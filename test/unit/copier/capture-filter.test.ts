@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIpv4 } from '@tcpcopy/common';
-import { buildCaptureFilter } from '@tcpcopy/copier/dist/daemon/capture-filter.js';
+import { buildCaptureFilter } from '@tcpcopy/copier/daemon';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const target = (matchIp: string | undefined, matchPort: number, targetIp: string, targetPort: number) => ({

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { systemClock } from '@tcpcopy/common';
-import { DeadlineTimer } from '@tcpcopy/copier/dist/daemon/deadline-timer.js';
+import { DeadlineTimer } from '@tcpcopy/copier/daemon';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

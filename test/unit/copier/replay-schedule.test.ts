@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReplaySchedule } from '@tcpcopy/copier/dist/offline/replay-schedule.js';
+import { ReplaySchedule } from '@tcpcopy/copier/offline';
 
 describe('offline replay schedule', () => {
   test('packets are due at their capture offsets from the first, divided by -a', () => {

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PacketSink, PacketSource } from '@tcpcopy/common';
 import { Engine, FakeAddressPlan } from '@tcpcopy/copier';
-import { Pipeline } from '@tcpcopy/copier/dist/daemon/pipeline.js';
-import { statsSnapshot } from '@tcpcopy/copier/dist/daemon/stats.js';
+import { Pipeline } from '@tcpcopy/copier/daemon';
+import { statsSnapshot } from '@tcpcopy/copier/daemon';
 import { engineConfig } from '../engine/harness.js';
 
 /** Every number in a nested stats object, by dotted path. */

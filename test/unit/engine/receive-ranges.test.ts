@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { seqAdd } from '@tcpcopy/copier';
-import { MAX_RECEIVE_RANGES, ReceiveRanges } from '@tcpcopy/copier/dist/engine/receive-ranges.js';
+import { MAX_RECEIVE_RANGES, ReceiveRanges } from '@tcpcopy/copier';
 
 describe('ReceiveRanges', () => {
   test('a filled hole jumps the receive point past every range it reaches', () => {

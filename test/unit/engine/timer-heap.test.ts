@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 // Internal to the engine (not re-exported by the package index).
-import { TimerHeap, type TimerOwner } from '@tcpcopy/copier/dist/engine/timer-heap.js';
+import { TimerHeap, type TimerOwner } from '@tcpcopy/copier';
 
 interface Owner extends TimerOwner {
   id: number;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger, type PacketSource, type SourceStats } from '@tcpcopy/common';
 import { Engine } from '@tcpcopy/copier';
-import { CAPTURE_LOSS_REPEAT_MS, CaptureLossWatch } from '@tcpcopy/copier/dist/daemon/capture-loss.js';
+import { CAPTURE_LOSS_REPEAT_MS, CaptureLossWatch } from '@tcpcopy/copier/daemon';
 
 test('a growing kernel drop count is reported to the engine at once, and to the operator once a minute', () => {
   const stats: SourceStats = { received: 0, truncated: 0, kernelDropped: 0 };

@@ -6,9 +6,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MetricsRegistry, createLogger, ipv4ToString, type PacketSink, type PacketSource } from '@tcpcopy/common';
 import { toAddress } from '@tcpcopy/common/testing';
-import { InterceptLinks } from '@tcpcopy/copier/dist/daemon/intercept-links.js';
-import { registerCopierMetrics } from '@tcpcopy/copier/dist/daemon/metrics.js';
-import { Pipeline } from '@tcpcopy/copier/dist/daemon/pipeline.js';
+import { InterceptLinks } from '@tcpcopy/copier/daemon';
+import { registerCopierMetrics } from '@tcpcopy/copier/daemon';
+import { Pipeline } from '@tcpcopy/copier/daemon';
 import { Client, PROD_PORT, Sim, TARGET_IP, TARGET_PORT, bytes, connect } from '../engine/harness.js';
 import { parsePrometheusText, type Exposition } from './prom-text.js';
 

@@ -3,8 +3,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createLogger, parseIpv4 } from '@tcpcopy/common';
-import { InterceptLinks } from '@tcpcopy/copier/dist/daemon/intercept-links.js';
-import { Pipeline } from '@tcpcopy/copier/dist/daemon/pipeline.js';
+import { InterceptLinks } from '@tcpcopy/copier/daemon';
+import { Pipeline } from '@tcpcopy/copier/daemon';
 import { Client, Sim } from '../engine/harness.js';
 import {
   NO_REPLY_DELAY_MS,
@@ -16,7 +16,7 @@ import {
   noReplyWarning,
   type DiagnosisEvent,
   type ReplySample,
-} from '@tcpcopy/copier/dist/daemon/diagnosis.js';
+} from '@tcpcopy/copier/daemon';
 
 const SAMPLE_MS = 1000;
 const ip = (s: string): number => parseIpv4(s)!;

@@ -7,3 +7,5 @@ export * from './seq.js';
 export * from './wire.js';
 export * from './rtt.js';
 export * from './congestion.js';
+export * from './receive-ranges.js';
+export * from './timer-heap.js';

@@ -1,0 +1,9 @@
+/** The daemon's parts around the pure engine: capture glue, control links, timers, diagnosis, metrics. */
+export * from './capture-filter.js';
+export * from './capture-loss.js';
+export * from './deadline-timer.js';
+export * from './diagnosis.js';
+export * from './intercept-links.js';
+export * from './metrics.js';
+export * from './pipeline.js';
+export * from './stats.js';

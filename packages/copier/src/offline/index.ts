@@ -1,0 +1,3 @@
+/** Offline replay: a pcap file as a paced packet source. */
+export * from './offline-source.js';
+export * from './replay-schedule.js';
