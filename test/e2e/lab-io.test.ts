@@ -1,6 +1,6 @@
 /**
  * The I/O wrappers on real sockets, inside the lab: LiveCapture survives a burst of more than
- * 100k frames under forced garbage collection (the cap buffer-lifetime pitfall, DESIGN.md §7),
+ * 100k frames under forced garbage collection (the ring's memory must outlive every collection),
  * RawSocketSink counts a kernel send error and keeps going, and LiveCapture reports a bad
  * device or filter with its error code.
  */

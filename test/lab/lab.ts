@@ -1,5 +1,5 @@
 /**
- * The network-namespace lab (DESIGN.md §5): a switch namespace with a bridge and the hosts
+ * The network-namespace lab (test/lab/README.md): a switch namespace with a bridge and the hosts
  * client, prod, aux and target on a private /24, a fake-client /24 that target routes via aux,
  * and the means to run programs, add faults, watch guards and capture inside them. Every lab is
  * torn down by destroy(), by the test's after-hook, and by the process's exit/signal handlers.

@@ -10,6 +10,7 @@ import {
   ErrorCode,
   isTcpcopyError,
   PacketIoError,
+  RESERVED_ERROR_CODES,
   RuntimeError,
   TcpcopyError,
 } from '@tcpcopy/common';
@@ -51,6 +52,28 @@ describe('error registry', () => {
     for (const [key, code] of Object.entries(ErrorCode)) {
       assert.match(code, /^TCPCOPY_ERR_[A-Z0-9_]+$/);
       assert.equal(code, `TCPCOPY_ERR_${key}`);
+    }
+  });
+
+  test('every code is raised somewhere, or reserved and documented as such', () => {
+    const raised = new Set<string>();
+    for (const pkg of readdirSync(join(ROOT, 'packages'))) {
+      let files: string[];
+      try {
+        files = sourceFiles(join(ROOT, 'packages', pkg, 'src'));
+      } catch {
+        continue;
+      }
+      for (const file of files) {
+        if (file.endsWith('/common/src/errors.ts')) continue;
+        for (const m of readFileSync(file, 'utf8').matchAll(/\bErrorCode\.([A-Z0-9_]+)/g)) raised.add(ErrorCode[m[1] as keyof typeof ErrorCode]);
+      }
+    }
+    const unused = ALL_CODES.filter((code) => !raised.has(code) && !RESERVED_ERROR_CODES.has(code));
+    assert.deepEqual(unused, [], 'registered but never raised: raise them, mark them reserved, or remove them');
+    for (const code of RESERVED_ERROR_CODES) {
+      assert.ok(!raised.has(code), `${code} is raised: it is no longer reserved`);
+      assert.match(DOCS, new RegExp(`### ${code}\\s+Reserved, not raised`), `docs/errors.md must say ${code} is reserved`);
     }
   });
 

@@ -46,7 +46,6 @@ const RUNTIME_CODES = {
   LOG_FILE: 'TCPCOPY_ERR_LOG_FILE',
   USER: 'TCPCOPY_ERR_USER',
   DAEMONIZE: 'TCPCOPY_ERR_DAEMONIZE',
-  NOT_IMPLEMENTED: 'TCPCOPY_ERR_NOT_IMPLEMENTED',
 } as const;
 
 /** Every code, by short name: `ErrorCode.BAD_FLAG === 'TCPCOPY_ERR_BAD_FLAG'`. */
@@ -57,6 +56,12 @@ export const ErrorCode = {
   ...RUNTIME_CODES,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Codes kept for what is not built yet, so that their meaning is fixed: control-channel
+ * authentication and the C tools' legacy protocol. Nothing raises them; docs/errors.md says so.
+ */
+export const RESERVED_ERROR_CODES: ReadonlySet<ErrorCode> = new Set([ErrorCode.CONTROL_AUTH, ErrorCode.CONTROL_LEGACY_DENIED]);
 
 export type ConfigErrorCode = (typeof CONFIG_CODES)[keyof typeof CONFIG_CODES];
 export type ControlErrorCode = (typeof CONTROL_CODES)[keyof typeof CONTROL_CODES];

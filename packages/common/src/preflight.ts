@@ -170,7 +170,7 @@ export function rpFilterSysctl(iface: string): string {
  * rp_filter never stops the daemons themselves (a packet socket sees packets before it, and raw sends
  * are outbound), but a strict one on the test server drops the copies when its route to the fake
  * clients leaves by another interface than the one the copies arrive on: the most common reason
- * copies never reach the test server (tcpcopy-behaviour.md §7.1). Informational, with this host's
+ * copies never reach the test server (docs/upstream.md §6). Informational, with this host's
  * values (the kernel applies the larger of `all` and the interface's).
  */
 export function rpFilterNote(devices: readonly string[], facts: HostFacts): CheckResult {

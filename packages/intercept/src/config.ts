@@ -1,6 +1,6 @@
 /**
- * intercept's command line -> a validated, deeply frozen InterceptConfig (tcpcopy-behaviour.md
- * §3.2, "advanced mode": libpcap capture with a mandatory -F).
+ * intercept's command line -> a validated, deeply frozen InterceptConfig (upstream's
+ * "advanced mode": capture with a mandatory -F; docs/flags.md).
  */
 import {
   addrPortToString,

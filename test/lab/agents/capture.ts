@@ -17,8 +17,8 @@ export interface CaptureArgs {
   timeoutMs?: number;
   /** Count frames without printing them (for bursts). */
   quiet?: boolean;
-  /** Force a full garbage collection every N frames (needs node --expose-gc): a capture
-   *  buffer that is not held would then be freed under libpcap's feet (DESIGN.md §7). */
+  /** Force a full garbage collection every N frames (needs node --expose-gc): memory the
+   *  capture still writes into must stay alive through it. */
   gcEvery?: number;
 }
 

@@ -6,7 +6,7 @@ import { TCP_MAX_HEADER_LENGTH, TCP_MIN_HEADER_LENGTH } from '../packet/tcp.js';
  * in docs/protocol.md; every number the codecs use is named here once.
  */
 
-/** Upstream's control port, kept so either half can pair with the C tools (tcpcopy-behaviour §2.1). */
+/** Upstream's control port, kept so either half can pair with the C tools (docs/protocol.md). */
 export const CONTROL_DEFAULT_PORT = 36524;
 
 /** Highest native protocol version this build speaks; a peer's hello may announce a higher one. */

@@ -86,9 +86,9 @@ export interface TcpOptionsView {
   tsEcr: number;
   /** Offset of the TSval field in the buffer (for in-place rewrites); -1 when absent. */
   tsValOffset: number;
-  /** Number of SACK blocks (0..4); left/right edges in sackBlocks[0..2n) (length 8, reused). */
   /** Offset of the SACK option's kind byte in the buffer (for blanking it); -1 when absent. */
   sackOffset: number;
+  /** Number of SACK blocks (0..4); left/right edges in sackBlocks[0..2n) (length 8, reused). */
   sackBlockCount: number;
   sackBlocks: number[];
   /** Count of options with kinds this decoder does not interpret (kept opaque, still valid). */

@@ -1,4 +1,4 @@
-/** tcpcopy's flag table: upstream's letters and meanings (tcpcopy-behaviour.md §3.1), our long aliases. */
+/** tcpcopy's flag table: upstream's letters and meanings (docs/flags.md), our long aliases. */
 import { DAEMON_FLAGS, CONTROL_DEFAULT_PORT, DEVICES_FLAG, type FlagTable } from '@tcpcopy/common';
 
 /** Timers are setTimeout-based: at most 2^31-1 ms. */

@@ -1,6 +1,6 @@
 /**
  * The session engine's settings (a projection of the CLI config) and its fixed constants, with
- * the upstream values they mirror or replace (tcpcopy-behaviour.md §1.8).
+ * the upstream values they mirror or replace (docs/upstream.md §2).
  */
 
 export interface EngineTarget {

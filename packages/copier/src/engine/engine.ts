@@ -129,7 +129,7 @@ export class Engine {
     return this.bufferedBytes;
   }
 
-  /** The share of new sessions copied now: -r, or the -g ramp (tcpcopy-behaviour.md §1.10). */
+  /** The share of new sessions copied now: -r, or the -g ramp (docs/upstream.md §3). */
   private samplePercentAt(now: number): number {
     if (!this.config.rampUp) return this.config.samplePercent;
     this.rampStartedAt ??= now;
@@ -351,7 +351,7 @@ export class Engine {
   }
 
   /**
-   * The SYN of a session joined mid-stream (tcpcopy-behaviour.md §1.8): seq = first seq - 1, MSS
+   * The SYN of a session joined mid-stream (docs/upstream.md §2): seq = first seq - 1, MSS
    * from -D, window 65535. Unlike upstream it also offers timestamps when the client uses them,
    * so the test server keeps PAWS and RTT measurement as production had them.
    */

@@ -87,7 +87,7 @@ export function segmentFromCapture(buf: Buffer, ip: Ipv4View, tcp: TcpView, chec
 /**
  * Splits a segment whose IP packet exceeds `mtu` (receive offload merged several wire packets
  * before capture) into MTU-sized segments with consecutive IP IDs; PSH and FIN stay on the last
- * piece only. Upstream exits with EMSGSIZE on such packets (tcpcopy-behaviour.md §1.5).
+ * piece only. Upstream exits with EMSGSIZE on such packets (docs/upstream.md §1).
  */
 export function splitToMtu(seg: Segment, mtu: number): Segment[] {
   const headers = seg.ipHeaderLength + seg.tcpHeaderLength;

@@ -2,7 +2,7 @@
  * A min-heap of deadlines for many sessions, with lazy cancellation: re-arming a session pushes
  * a new entry with a bumped generation and stale entries are skipped when they surface. One heap
  * for the whole engine replaces upstream's per-session timer whose type was overwritten by
- * whichever timer was armed last (tcpcopy-behaviour.md §1.8).
+ * whichever timer was armed last (docs/upstream.md §2).
  */
 
 export interface TimerOwner {

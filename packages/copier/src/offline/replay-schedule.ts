@@ -1,5 +1,5 @@
 /**
- * When each packet of a capture file is due in an offline replay (tcpcopy-behaviour.md §4):
+ * When each packet of a capture file is due in an offline replay (docs/upstream.md §4):
  * capture time since the first packet, divided by the speed-up (-a), minus the gaps skipped
  * (-I: a gap between consecutive packets longer than this is fast-forwarded). Pure: times in ms.
  */

@@ -2,7 +2,7 @@
  * Per-connection response batching. Records for one copier connection accumulate in a reusable
  * ResponseBatchBuilder and leave as one responses frame when the batch holds maxRecords records or
  * maxBytes bytes, or when its oldest record has waited maxDelayMs (upstream flushes within ~2 ms,
- * tcpcopy-behaviour §2.4). A slow connection never makes us buffer without bound: above its
+ * docs/upstream.md §5). A slow connection never makes us buffer without bound: above its
  * high-water mark of unsent bytes, new records for it are dropped and counted; the copier treats
  * them as lost replies.
  */

@@ -1,5 +1,5 @@
 /**
- * Parking lot (upstream's "delay table", tcpcopy-behaviour §1.14): a SYN-ACK or RST may be
+ * Parking lot (upstream's "delay table", docs/upstream.md §5): a SYN-ACK or RST may be
  * captured before the routeAdd that tells us whose it is (the copier sends the route first, but
  * over another connection, or an intercept restarted). Such replies wait here, as copies of their
  * header records, and are handed over in arrival order when the route arrives.

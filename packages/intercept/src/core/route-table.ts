@@ -1,7 +1,7 @@
 /**
  * Route table: which control connection gets the replies of a flow. Keyed by the flow as the
  * target server sees it (fake client ip:port, target ip:port). The last routeAdd wins, as
- * upstream's CLIENT_ADD rebinding (tcpcopy-behaviour §1.14). Unlike upstream, routes are deleted:
+ * upstream's CLIENT_ADD rebinding (docs/upstream.md §5). Unlike upstream, routes are deleted:
  * by routeDel, when their connection closes, and after an idle time as a safety net.
  */
 import { endpointKey, type ConnectionId } from './keys.js';

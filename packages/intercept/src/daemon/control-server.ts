@@ -4,7 +4,7 @@
  * must open with a copier's hello (answered with ours); then route adds and deletes go to the
  * handlers and responses frames come back through `send`. Sockets never block: `pendingBytes`
  * lets the core's batcher shed records for a slow copier (upstream's blocking sockets let one
- * slow tcpcopy stall the whole intercept, tcpcopy-behaviour §1.14). A misbehaving peer costs only
+ * slow tcpcopy stall the whole intercept, docs/upstream.md §5). A misbehaving peer costs only
  * its own connection: the fault is logged and counted, the connection closed, the server goes on.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';

@@ -1,6 +1,6 @@
 /**
  * Wakes the core only while response batches wait. A batch leaves when its oldest record is
- * maxDelayMs old (upstream: within ~2 ms, tcpcopy-behaviour §2.4); instead of a 2 ms interval
+ * maxDelayMs old (upstream: within ~2 ms, docs/upstream.md §5); instead of a 2 ms interval
  * that would wake an idle intercept 500 times a second, one timer is armed when a record is
  * batched and re-armed only while records younger than maxDelayMs remain.
  */
