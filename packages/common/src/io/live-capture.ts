@@ -1,6 +1,6 @@
 /**
- * Live capture on our own TPACKET_V3 ring (@tcpcopy/capture): one ring per device, all feeding
- * one handler, a block of packets per call from the event loop. Packets arrive as raw IPv4 (the
+ * Live capture on our own TPACKET_V3 ring (@tcpcopy/capture): one ring per named device (or one
+ * for every interface, on "any"), all feeding one handler, a block of packets per call from the event loop. Packets arrive as raw IPv4 (the
  * kernel strips the link header and VLAN tags), straight from the ring memory: nothing is copied
  * or allocated per packet. Unlike libpcap's immediate mode, whose ring slots are all as large as
  * the largest frame the device can deliver (64 KiB with any offload on, so ~500 frames in

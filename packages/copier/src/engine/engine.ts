@@ -195,7 +195,8 @@ export class Engine {
         target.payloadDropped[PayloadDropReason.Orphan] += payload * copies;
         return true;
       }
-      const first = segmentFromCapture(buf, ip, tcp);
+      // Only its headers shape the faked SYN (the segment itself is fed below): no checksums.
+      const first = segmentFromCapture(buf, ip, tcp, false);
       flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, payload, now);
       if (flow === undefined) return true;
     }
