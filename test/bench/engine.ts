@@ -33,7 +33,7 @@ const PORT = 80;
 const config: EngineConfig = engineConfig({
   targets: [{ matchIp: 0, matchPort: PORT, targetIp: TARGET, targetPort: PORT }],
   fakeIps: Array.from({ length: 254 }, (_, i) => (FAKE_NET + i + 1) >>> 0),
-  maxBufferedBytes: 1 << 30,
+  memoryBudgetBytes: 1 << 30,
 });
 
 interface Step {

@@ -12,7 +12,6 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const TCPCOPY_BIN = join(ROOT, 'packages/copier/bin/tcpcopy');
 export const INTERCEPT_BIN = join(ROOT, 'packages/intercept/bin/intercept');
 export const CONTROL_PORT = 36524;
-const CAPTURE_SETTLE_MS = 500;
 
 /** `a.b.c.x`: the lab's whole fake-client /24, in tcpcopy's -c notation. */
 export function fakeRange(lab: Lab): string {
@@ -40,9 +39,8 @@ export async function startTcpcopy(lab: Lab, opts: CopierOptions = {}): Promise<
   const transfer = opts.transfer ?? `${port}-${lab.host('target').ip}:${port}`;
   const args = ['-x', transfer, '-s', lab.host('aux').ip, '-c', fakeRange(lab), '-n', String(opts.copies ?? 1), ...(opts.extra ?? [])];
   const proc = lab.spawn('prod', TCPCOPY_BIN, args, { name: 'tcpcopy' });
+  // The ring is bound before this line is logged: every packet from here on is captured.
   await proc.waitFor(/"msg":"capturing"/, { stream: 'stderr', timeoutMs: 15_000 });
-  // libpcap needs a moment after activation before the first frames are delivered.
-  await sleep(CAPTURE_SETTLE_MS);
   return proc;
 }
 

@@ -209,7 +209,13 @@ export async function startEchoServer(lab: Lab, host: string, opts: { port?: num
   };
 }
 
-/** A log file of JSON lines; none yet when the server has not logged anything. */
+/**
+ * A log file of JSON lines; none yet when the server has not logged anything. The server may be
+ * writing as we read, so a last line without its newline is not complete yet and is left for the
+ * next read.
+ */
 function readJsonLines<T>(path: string): T[] {
-  return existsSync(path) ? parseJsonLines<T>(readFileSync(path, 'utf8')) : [];
+  if (!existsSync(path)) return [];
+  const text = readFileSync(path, 'utf8');
+  return parseJsonLines<T>(text.slice(0, text.lastIndexOf('\n') + 1));
 }

@@ -22,6 +22,7 @@ import {
   type CliContext,
   type Clock,
   type ExitCode,
+  type Logger,
   type MetricsServer,
   type PacketSink,
   type PacketSource,
@@ -59,6 +60,7 @@ const CAPTURE_BLOCK_TIMEOUT_MS = 8;
 /** -f k shifts ports by k * 2048 plus a per-process random offset, as upstream. */
 const PORT_SHIFT_UNIT = 2048;
 const PORT_SHIFT_RANDOM = 512;
+const BYTES_PER_MB = 1 << 20;
 
 export function engineConfigOf(config: CopierConfig, random: () => number = Math.random): EngineConfig {
   return {
@@ -75,9 +77,22 @@ export function engineConfigOf(config: CopierConfig, random: () => number = Math
     sessionTimeoutMs: config.sessionTimeoutMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     fixedRttMs: config.fixedRttMs ?? 0,
-    maxBufferedBytes: config.memoryLimitBytes,
+    memoryBudgetBytes: config.memoryLimitBytes,
     lingerMs: LINGER_MS,
   };
+}
+
+/**
+ * -m caps the whole process: what it holds before the first packet (the runtime, and the capture
+ * ring about to be mapped) leaves the rest to sessions (Engine.memoryInUse).
+ */
+function memoryBudget(config: CopierConfig, liveCapture: boolean, log: Logger): number {
+  const fixed = process.memoryUsage.rss() + (liveCapture ? config.captureBufferBytes : 0);
+  const budget = config.memoryLimitBytes - fixed;
+  if (budget <= 0) {
+    log.warn({ maxMemoryMB: config.memoryLimitBytes / BYTES_PER_MB, fixedMB: Math.ceil(fixed / BYTES_PER_MB) }, 'the -m cap leaves no room for sessions: every new session is shed (raise -m or lower -B)');
+  }
+  return Math.max(0, budget);
 }
 
 export interface CopierIo {
@@ -102,6 +117,7 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
     apply: { samplePercent: (percent) => (engineConfig.samplePercent = percent) },
   });
   process.on('SIGHUP', () => void reloader.onSighup());
+  engineConfig.memoryBudgetBytes = memoryBudget(config, io === undefined && config.offline === undefined, log);
   const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
   // One capture for every interface unless -i names some: one ring instead of one per device.
   const devices = config.devices.length > 0 ? config.devices : [ANY_DEVICE];

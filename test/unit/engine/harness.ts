@@ -44,7 +44,7 @@ export function engineConfig(overrides: Partial<EngineConfig> = {}): EngineConfi
     sessionTimeoutMs: 600_000,
     keepaliveTimeoutMs: 720_000,
     fixedRttMs: 0,
-    maxBufferedBytes: 512 * 1024 * 1024,
+    memoryBudgetBytes: 512 * 1024 * 1024,
     lingerMs: 6000,
     ...overrides,
   };

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ESTABLISH_TIMEOUT_MS, SessionEndReason, type EngineCounters } from '@tcpcopy/copier';
+import { ESTABLISH_TIMEOUT_MS, SESSION_BYTES, SessionEndReason, type EngineCounters } from '@tcpcopy/copier';
 import { Client, Sim, bytes, connect } from './harness.js';
 import { isRst } from './packets.js';
 
@@ -45,7 +45,7 @@ describe('engine: timeouts, shutdown, memory', () => {
   });
 
   test('above the memory cap (-m) new sessions are shed, existing ones go on', () => {
-    const sim = new Sim({ config: { maxBufferedBytes: 3000 } });
+    const sim = new Sim({ config: { memoryBudgetBytes: SESSION_BYTES + 3000 } });
     const a = connect(sim, { port: 1000 });
     const conn = sim.target.only();
     sim.target.setWindow(conn, 0, sim.now);

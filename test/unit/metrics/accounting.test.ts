@@ -57,7 +57,7 @@ interface World {
   fakeIps: number;
   samplePercent: number;
   /** Tiny: new sessions are shed while others buffer. */
-  maxBufferedBytes: number;
+  memoryBudgetBytes: number;
   onlySyn: boolean;
   noWait: boolean;
   mtu: number;
@@ -95,7 +95,7 @@ const arbWorld: fc.Arbitrary<World> = fc.record({
   copies: fc.integer({ min: 1, max: 3 }),
   fakeIps: fc.integer({ min: 0, max: 2 }),
   samplePercent: fc.oneof(fc.constant(100), fc.integer({ min: 1, max: 99 })),
-  maxBufferedBytes: fc.oneof(fc.constant(512 * 1024 * 1024), fc.integer({ min: 0, max: 8000 })),
+  memoryBudgetBytes: fc.oneof(fc.constant(512 * 1024 * 1024), fc.integer({ min: 0, max: 8000 })),
   onlySyn: fc.boolean(),
   noWait: fc.boolean(),
   mtu: fc.integer({ min: 576, max: 1500 }),
@@ -211,7 +211,7 @@ function runWorld(w: World): void {
       copies: w.copies,
       fakeIps,
       samplePercent: w.samplePercent,
-      maxBufferedBytes: w.maxBufferedBytes,
+      memoryBudgetBytes: w.memoryBudgetBytes,
       onlySyn: w.onlySyn,
       noWait: w.noWait,
       mtu: w.mtu,

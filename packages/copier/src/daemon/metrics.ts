@@ -39,6 +39,8 @@ const ENGINE_COUNTERS: readonly [NumberKeys<EngineCounters>, string, string][] =
   ['sessionsSampledOut', 'sessions_sampled_out', 'Session starts refused by -r sampling (asked again at each data packet of a connection left out).'],
   ['sessionsShed', 'sessions_shed', 'Session starts refused above the -m memory bound (asked again at each data packet).'],
   ['tupleSpaceExhausted', 'tuple_space_exhausted', 'Replicas not started: no free fake address and port.'],
+  ['synsHeld', 'syns_held', 'SYNs held back as compact records while too many flows were half-open (a SYN flood): a session starts at the client\'s ACK.'],
+  ['synsExpired', 'syns_expired', 'Held SYNs that no handshake ACK followed in time, or that newer ones pushed out.'],
   ['handshakesRestarted', 'handshakes_restarted', 'Handshakes adopted again because the test server answered a SYN retransmission with a new ISN.'],
   ['staleConnectionsReset', 'stale_connections_reset', 'Connections still held by the test server on a new session\'s tuple, reset.'],
   ['targetPackets', 'target_packets', 'Header records of the test server\'s packets handed to the engine.'],
@@ -137,7 +139,9 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
   perTarget('payload_pending_bytes', 'Client payload bytes queued, in flight or held out of order in live sessions, per copy.', 'gauge', (t) => t.payloadPending);
   perTargetTable('payload_dropped_bytes_total', 'Client payload bytes that will never reach the test server, per copy, by reason (a session end reason, or refused before a session: truncated, sampled_out, shed, tuple_space_exhausted, orphan).', (t) => t.payloadDropped);
   gauge('sessions', 'Live and lingering sessions.', () => engine.sessionCount);
-  gauge('buffered_bytes', 'Bytes of client packets held by all sessions (bounded by -m for new sessions).', () => engine.totalBufferedBytes);
+  gauge('buffered_bytes', 'Bytes of client packets held by all sessions.', () => engine.totalBufferedBytes);
+  gauge('memory_estimate_bytes', 'The engine\'s memory estimate: sessions, held SYNs and buffered packets. New sessions are shed while it is above what -m leaves them.', () => engine.memoryInUse);
+  gauge('syns_pending', 'SYNs held back now, waiting for their client\'s ACK.', () => engine.pendingSynCount);
   gauge('copies', 'Copies of each session (-n).', () => copies);
 
   // Raw socket.

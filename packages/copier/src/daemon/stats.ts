@@ -24,6 +24,10 @@ export function statsSnapshot(
       tupleSpaceExhausted: e.tupleSpaceExhausted,
       handshakesRestarted: e.handshakesRestarted,
       staleConnectionsReset: e.staleConnectionsReset,
+      /** SYNs held back while too many flows were half-open (a SYN flood), now and ever. */
+      synsPending: engine.pendingSynCount,
+      synsHeld: e.synsHeld,
+      synsExpired: e.synsExpired,
     },
     client: {
       packets: e.clientPackets,
@@ -45,6 +49,8 @@ export function statsSnapshot(
       segmentsSplit: e.segmentsSplit,
     },
     buffered: engine.totalBufferedBytes,
+    /** The engine's memory estimate that -m caps (sessions, held SYNs, buffered packets). */
+    memoryInUse: engine.memoryInUse,
     /** Per test server: sessions and the payload accounting (docs/metrics.md). */
     targets: engine.targetCounters,
     capture: { ...source.stats(), ...pipeline.counters },

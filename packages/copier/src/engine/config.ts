@@ -38,8 +38,11 @@ export interface EngineConfig {
   readonly keepaliveTimeoutMs: number;
   /** Fixed RTT for pacing (-R); 0 = measure. */
   readonly fixedRttMs: number;
-  /** Stop starting sessions while more than this many bytes are buffered (-m). */
-  readonly maxBufferedBytes: number;
+  /**
+   * Sessions are shed while the engine's memory estimate (Engine.memoryInUse) is above this:
+   * -m minus what the process held before the first packet (the daemon measures it).
+   */
+  readonly memoryBudgetBytes: number;
   /** How long a closed session's tuple stays reserved (answering strays with RST). */
   readonly lingerMs: number;
 }
@@ -84,3 +87,32 @@ export const PERCENT = 100;
 export function responseQuietMs(rttMs: number): number {
   return Math.min(500, Math.max(20, 2 * rttMs));
 }
+
+/**
+ * Flows started from a captured SYN whose client has not answered production's SYN-ACK yet.
+ * Beyond this many, new SYNs are held as compact records (pending-syns.ts) until their client's
+ * ACK: a SYN flood cannot turn into sessions. Ordinary traffic stays far below it (10,000
+ * connections/s with 100 ms client round trips make 1,000).
+ */
+export const HALF_OPEN_FLOWS_LIMIT = 4096;
+/** Held SYNs per -x entry: what a flood of 5,000 SYNs/s fills in a PENDING_SYN_TTL_MS. */
+export const PENDING_SYN_CAPACITY = 32_768;
+/**
+ * How long a held SYN waits for its client's ACK. A client whose SYN-ACK was lost retransmits
+ * its SYN after 1 s (RFC 6298's initial RTO), refreshing the record; one that answers later
+ * still gets its session, joined mid-stream at its first data.
+ */
+export const PENDING_SYN_TTL_MS = 5000;
+/**
+ * A session whose client sent nothing after its SYN ends after this long (client_silent):
+ * production's SYN-ACK retransmissions (1, 3 and 7 s after the SYN on Linux) have had their
+ * chance to be answered by then.
+ */
+export const CLIENT_SILENCE_LIMIT_MS = 10_000;
+/**
+ * Memory estimate per session and per held SYN (Engine.memoryInUse), rounded up from the heap
+ * growth `pnpm bench` measures per session (docs/benchmarks.md); buffered packets are counted
+ * on top, byte for byte.
+ */
+export const SESSION_BYTES = 4096;
+export const PENDING_SYN_BYTES = 512;

@@ -18,6 +18,8 @@ export const SessionEndReason = {
   CaptureDropped: 'capture_dropped',
   RetransmitLimit: 'retransmit_limit',
   BufferLimit: 'buffer_limit',
+  /** The client sent nothing after its SYN (spoofed sources, or a handshake never completed). */
+  ClientSilent: 'client_silent',
   Shutdown: 'shutdown',
 } as const;
 export type SessionEndReason = (typeof SessionEndReason)[keyof typeof SessionEndReason];
@@ -113,6 +115,10 @@ export interface EngineCounters {
   sessionsSampledOut: number;
   sessionsShed: number;
   tupleSpaceExhausted: number;
+  /** SYNs held back as compact records while too many flows were half-open (a SYN flood). */
+  synsHeld: number;
+  /** Held SYNs that no handshake ACK followed in time, or pushed out by newer ones. */
+  synsExpired: number;
   sessionsEnded: Record<SessionEndReason, number>;
   targetPackets: number;
   targetPayloadBytes: number;
@@ -145,6 +151,8 @@ export function newCounters(): EngineCounters {
     sessionsSampledOut: 0,
     sessionsShed: 0,
     tupleSpaceExhausted: 0,
+    synsHeld: 0,
+    synsExpired: 0,
     sessionsEnded: ended,
     targetPackets: 0,
     targetPayloadBytes: 0,

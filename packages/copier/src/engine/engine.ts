@@ -18,10 +18,20 @@ import { PayloadDropReason, SessionEndReason, newCounters, newTargetCounters, ty
 import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitSynData, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
+import { PendingSyns } from './pending-syns.js';
 import { RttEstimator } from './rtt.js';
 import { TimerHeap } from './timer-heap.js';
 import { PacketScratch, writeMadePacket, type Tuple } from './wire.js';
-import { PERCENT, UNSCALED_MAX_WINDOW, type EngineConfig } from './config.js';
+import {
+  HALF_OPEN_FLOWS_LIMIT,
+  PENDING_SYN_BYTES,
+  PENDING_SYN_CAPACITY,
+  PENDING_SYN_TTL_MS,
+  PERCENT,
+  SESSION_BYTES,
+  UNSCALED_MAX_WINDOW,
+  type EngineConfig,
+} from './config.js';
 
 /** Where the engine's output goes: the raw socket and the intercept control channels. */
 export interface EngineHost {
@@ -41,6 +51,8 @@ interface Flow {
   /** Per replica this flow should have but has not (any more): why. Its share of each new
    *  segment is dropped for that reason (loss accounting, counters.ts). */
   readonly gone: PayloadDropReason[];
+  /** The client sent something after its SYN: the flow is no longer half-open. */
+  confirmed: boolean;
 }
 
 const MS_PER_SECOND = 1000;
@@ -68,6 +80,10 @@ export class Engine {
   private readonly host: EngineHost;
   private readonly timers = new TimerHeap<Session>();
   private readonly flows: Map<number, Flow>[];
+  /** SYNs held back while HALF_OPEN_FLOWS_LIMIT flows are half-open, per -x entry. */
+  private readonly pendingSyns: PendingSyns[];
+  /** Flows started from a captured SYN whose client has sent nothing since. */
+  private halfOpenFlows = 0;
   /** Live and lingering sessions by test-server endpoint, then by fake client ip:port. */
   private readonly byTarget = new Map<number, Map<number, Session>>();
   private readonly flowOf = new Map<Session, Flow>();
@@ -92,6 +108,7 @@ export class Engine {
     this.host = host;
     this.addresses = addresses;
     this.flows = config.targets.map(() => new Map<number, Flow>());
+    this.pendingSyns = config.targets.map(() => new PendingSyns(PENDING_SYN_CAPACITY, PENDING_SYN_TTL_MS));
     const byName = new Map<string, TargetCounters>();
     this.countersOf = config.targets.map((t) => {
       const name = addrPortToString(t.targetIp, t.targetPort);
@@ -129,6 +146,22 @@ export class Engine {
     return this.bufferedBytes;
   }
 
+  /** SYNs held back as compact records (a SYN flood, or a burst of slow handshakes). */
+  get pendingSynCount(): number {
+    let n = 0;
+    for (const pending of this.pendingSyns) n += pending.size;
+    return n;
+  }
+
+  /**
+   * What the engine holds, estimated: buffered client packets, plus a fixed cost per session and
+   * per held SYN (measured by `pnpm bench`, docs/benchmarks.md). New sessions are shed while
+   * this is above the -m budget.
+   */
+  get memoryInUse(): number {
+    return this.bufferedBytes + this.liveSessions * SESSION_BYTES + this.pendingSynCount * PENDING_SYN_BYTES;
+  }
+
   /** The share of new sessions copied now: -r, or the -g ramp (docs/upstream.md §3). */
   private samplePercentAt(now: number): number {
     if (!this.config.rampUp) return this.config.samplePercent;
@@ -164,11 +197,12 @@ export class Engine {
       return true;
     }
     const flows = this.flows[targetIndex]!;
+    const pending = this.pendingSyns[targetIndex]!;
     const key = endpointKey(ip.src, tcp.srcPort);
     let flow = flows.get(key);
     const flags = tcp.flags;
     if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) {
-      if (flow !== undefined && flow.isn === tcp.seq) {
+      if ((flow !== undefined && flow.isn === tcp.seq) || (flow === undefined && pending.retransmitted(key, tcp.seq, now))) {
         target.payloadDuplicate += payload * copies; // the client retransmitting its SYN
         return true;
       }
@@ -180,6 +214,12 @@ export class Engine {
         flows.delete(key);
       }
       const syn = segmentFromCapture(buf, ip, tcp);
+      if (payload === 0 && this.halfOpenFlows >= HALF_OPEN_FLOWS_LIMIT) {
+        counters.synsHeld++;
+        counters.synsExpired += pending.hold(key, syn, now);
+        return true;
+      }
+      pending.drop(key);
       if (payload === 0) {
         this.startFlow(targetIndex, key, ip.src, tcp.srcPort, syn, false, payload, now);
         return true;
@@ -188,6 +228,15 @@ export class Engine {
       const started = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, bare, false, payload, now);
       if (started !== undefined) this.feed(started, data, now);
       return true;
+    }
+    if (flow === undefined && pending.size > 0) {
+      counters.synsExpired += pending.expire(now);
+      if (flags & TcpFlag.RST) pending.drop(key);
+      const held = pending.take(key, tcp.seq);
+      if (held !== undefined) {
+        flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, held, false, payload, now);
+        if (flow === undefined) return true;
+      }
     }
     if (flow === undefined) {
       if (payload === 0 || flags & TcpFlag.RST || this.config.onlySyn) {
@@ -199,6 +248,10 @@ export class Engine {
       const first = segmentFromCapture(buf, ip, tcp, false);
       flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, payload, now);
       if (flow === undefined) return true;
+    }
+    if (!flow.confirmed && !(flags & TcpFlag.SYN)) {
+      flow.confirmed = true;
+      this.halfOpenFlows--;
     }
     // A segment over the limit is cut by feed(), and each piece gets checksums of its own.
     this.feed(flow, segmentFromCapture(buf, ip, tcp, ip.totalLength <= this.packetLimit(targetIndex)), now);
@@ -270,12 +323,12 @@ export class Engine {
       counters.sessionsSampledOut++;
       return refuse(PayloadDropReason.SampledOut);
     }
-    if (this.bufferedBytes > this.config.maxBufferedBytes) {
+    if (this.memoryInUse > this.config.memoryBudgetBytes) {
       counters.sessionsShed++;
       return refuse(PayloadDropReason.Shed);
     }
     const target = this.config.targets[targetIndex]!;
-    const flow: Flow = { key, targetIndex, isn: syn.seq, sessions: [], gone: [] };
+    const flow: Flow = { key, targetIndex, isn: syn.seq, sessions: [], gone: [], confirmed: faked };
     const endpoint = endpointKey(target.targetIp, target.targetPort);
     let tuples = this.byTarget.get(endpoint);
     if (tuples === undefined) this.byTarget.set(endpoint, (tuples = new Map()));
@@ -301,6 +354,7 @@ export class Engine {
     if (flow.sessions.length === 0) return refuse(PayloadDropReason.TupleSpaceExhausted);
     targetCounters.payloadDropped[PayloadDropReason.TupleSpaceExhausted] += syn.payloadLength * flow.gone.length;
     this.flows[targetIndex]!.set(key, flow);
+    if (!faked) this.halfOpenFlows++;
     return flow;
   }
 
@@ -347,8 +401,13 @@ export class Engine {
       flow.sessions.splice(i, 1);
       flow.gone.push(session.endReason ?? SessionEndReason.Shutdown);
     }
+    if (flow.sessions.length > 0) return;
+    if (!flow.confirmed) {
+      flow.confirmed = true;
+      this.halfOpenFlows--;
+    }
     const flows = this.flows[flow.targetIndex]!;
-    if (flow.sessions.length === 0 && flows.get(flow.key) === flow) flows.delete(flow.key);
+    if (flows.get(flow.key) === flow) flows.delete(flow.key);
   }
 
   /**

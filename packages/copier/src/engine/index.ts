@@ -9,3 +9,4 @@ export * from './rtt.js';
 export * from './congestion.js';
 export * from './receive-ranges.js';
 export * from './timer-heap.js';
+export * from './pending-syns.js';

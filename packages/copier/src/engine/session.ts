@@ -16,6 +16,7 @@ import { RttEstimator } from './rtt.js';
 import type { TimerOwner } from './timer-heap.js';
 import { writeMadePacket, writeSegment, type PacketScratch, type SendState, type Tuple } from './wire.js';
 import {
+  CLIENT_SILENCE_LIMIT_MS,
   DUP_ACK_THRESHOLD,
   ESTABLISH_TIMEOUT_MS,
   FIN_RELEASE_QUIET_MS,
@@ -77,6 +78,8 @@ export class Session implements TimerOwner {
   lingerUntil = 0;
   /** Ended by the FIN exchange in both directions (lingering answers like TIME_WAIT). */
   private closedCleanly = false;
+  /** The client sent something after its SYN: a real client, not a spoofed SYN. */
+  private clientSpoke: boolean;
 
   private readonly ctx: SessionContext;
   private readonly target: TargetCounters;
@@ -160,6 +163,7 @@ export class Session implements TimerOwner {
     this.target = start.counters;
     this.tuple = start.tuple;
     this.faked = start.faked;
+    this.clientSpoke = start.faked;
     const syn = start.syn;
     this.isn = syn.seq;
     this.clientNext = seqAdd(syn.seq, 1);
@@ -198,6 +202,7 @@ export class Session implements TimerOwner {
       this.target.payloadDuplicate += seg.payloadLength; // the client retransmitting its SYN: we retransmit ours
       return;
     }
+    this.clientSpoke = true;
     if (this.ackBase === undefined && seg.flags & TcpFlag.ACK) {
       this.ackBase = seg.clientAck;
       this.epochAck = seg.clientAck;
@@ -288,6 +293,10 @@ export class Session implements TimerOwner {
     }
     if (this.state === SessionState.SynSent && now - this.createdAt >= ESTABLISH_TIMEOUT_MS) {
       this.end(SessionEndReason.EstablishTimeout, now, true);
+      return;
+    }
+    if (!this.clientSpoke && now - this.createdAt >= CLIENT_SILENCE_LIMIT_MS) {
+      this.end(SessionEndReason.ClientSilent, now, true);
       return;
     }
     if (now - this.gapSince >= GAP_TIMEOUT_MS) {
@@ -776,6 +785,7 @@ export class Session implements TimerOwner {
     if (this.state === SessionState.Closed) return;
     let deadline = Math.min(this.rtoDeadline, this.paceDeadline, this.gapSince + GAP_TIMEOUT_MS, this.finWaitDeadline());
     if (this.state === SessionState.SynSent) deadline = Math.min(deadline, this.createdAt + ESTABLISH_TIMEOUT_MS);
+    if (!this.clientSpoke) deadline = Math.min(deadline, this.createdAt + CLIENT_SILENCE_LIMIT_MS);
     const idle = this.hasPendingData() ? this.ctx.config.sessionTimeoutMs : this.ctx.config.keepaliveTimeoutMs;
     deadline = Math.max(Math.min(deadline, this.lastActivityAt + idle), now);
     // Never move an armed deadline later: the timer heap cancels lazily, so each later re-arm
