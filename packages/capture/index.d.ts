@@ -37,6 +37,8 @@ export declare class PacketRing {
   open(device: string, filter: string, options: PacketRingOptions, onBlock: (count: number) => void): OpenedRing;
   /** Stops reading and closes the socket; idempotent, callable from inside onBlock. */
   close(): void;
+  /** Hands every retired block to onBlock now (before a close that must lose none of them). */
+  drain(): void;
   stats(): PacketRingStats;
 }
 

@@ -46,6 +46,35 @@ test(`LiveCapture on ${device} receives a burst of ${BURST} frames injected by R
 });
 }
 
+const MIB = 1024 * 1024;
+const GROWTH_BURST = 20_000;
+
+test('a capture ring that starts small grows under a burst, and loses nothing unseen on the way', async (t) => {
+  await withLab(t, async (lab) => {
+    const { aux } = lab.hosts;
+    const capture = lab.spawnAgent(
+      'aux',
+      'capture',
+      // A collection every 200 frames keeps the reader behind the burst, so the ring fills.
+      { devices: ['lab0'], filter: `tcp and dst port ${DISCARD_PORT}`, timeoutMs: 15_000, quiet: true, gcEvery: 200, ringBytes: 32 * MIB, initialRingBytes: 4 * MIB },
+      { nodeArgs: ['--expose-gc'] },
+    );
+    await capture.waitFor(/"event":"ready"/);
+    const segment = buildTcpPacket({ src: lab.fakeIp(3), dst: aux.ip, srcPort: 33_334, dstPort: DISCARD_PORT, seq: 1, ack: 1, flags: TcpFlag.ACK, window: 1000, payload: Buffer.alloc(1400) });
+    const inject = lab.spawnAgent('prod', 'inject', { packets: [{ hex: segment.toString('hex'), dst: aux.ip }], repeat: GROWTH_BURST });
+    await inject.succeeded();
+    await capture.stop('SIGTERM', 5000);
+    const done = capture
+      .jsonLines<{ event: string; stats?: { received: number; kernelDropped: number; ringBytes: number; ringGrowths: number } }>()
+      .find((e) => e.event === 'done');
+    assert.ok(done?.stats, `capture agent ended without a summary:\n${capture.stderr}`);
+    const { received, kernelDropped, ringBytes, ringGrowths } = done.stats;
+    assert.ok(ringGrowths >= 1 && ringBytes > 4 * MIB, `the ring did not grow: ${JSON.stringify(done.stats)}`);
+    // Packets both rings held arrive twice; a packet neither delivered must be a counted drop.
+    assert.ok(received + kernelDropped >= GROWTH_BURST, `${received} captured + ${kernelDropped} dropped of ${GROWTH_BURST}`);
+  });
+});
+
 test('RawSocketSink counts a kernel send error (EMSGSIZE) and sends the next packet', async (t) => {
   await withLab(t, async (lab) => {
     const { target } = lab.hosts;

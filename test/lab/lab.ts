@@ -58,7 +58,7 @@ export interface SpawnOptions {
   nodeArgs?: readonly string[];
 }
 
-export type AgentName = 'inject' | 'capture';
+export type AgentName = 'inject' | 'capture' | 'syn-flood';
 const AGENTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'agents');
 const PREFIX_ATTEMPTS = 20;
 const CLAIM_ATTEMPTS = 2 * NET_SLOTS;

@@ -144,6 +144,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     Napi::Function ctor = DefineClass(env, "PacketRing",
                                       {InstanceMethod("open", &PacketRing::Open),
                                        InstanceMethod("close", &PacketRing::Close),
+                                       InstanceMethod("drain", &PacketRing::Drain),
                                        InstanceMethod("stats", &PacketRing::Stats)});
     exports.Set("PacketRing", ctor);
     exports.Set("compileFilter", Napi::Function::New(env, &PacketRing::CheckFilter));
@@ -357,6 +358,14 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       p += h->tp_next_offset;
     }
     return count;
+  }
+
+  // Hands every block the kernel has retired to JavaScript now, as if the socket had polled
+  // readable (a ring about to be closed gives up what it holds). A no-op inside a callback, whose
+  // loop drains them anyway.
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
+    if (!inCallback_ && fd_ >= 0) DrainBlocks(info.Env());
+    return info.Env().Undefined();
   }
 
   // Stops reading; a ring closed from inside its own callback finishes once the call returns.

@@ -7,7 +7,6 @@ export * from './cli-values.js';
 export * from './cli-daemon.js';
 export * from './io/index.js';
 export * from './daemon.js';
-export * from './metrics.js';
 export * from './config-file.js';
 export * from './config-reload.js';
 export * from './preflight.js';

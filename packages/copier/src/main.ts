@@ -23,7 +23,6 @@ import {
   type Clock,
   type ExitCode,
   type Logger,
-  type MetricsServer,
   type PacketSink,
   type PacketSource,
 } from '@tcpcopy/common';
@@ -37,7 +36,7 @@ import { InterceptLinks } from './daemon/intercept-links.js';
 import { Pipeline } from './daemon/pipeline.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
 import { statsSnapshot } from './daemon/stats.js';
-import { serveCopierMetrics } from './daemon/metrics.js';
+import type { MetricsServer } from '@tcpcopy/common/metrics';
 import { DIAGNOSIS_SAMPLE_MS, NoReplyWatch, noReplyContext } from './daemon/diagnosis.js';
 
 /** A closed session's tuple stays reserved this long (upstream TCP_MS_TIMEOUT: 6 s). */
@@ -174,7 +173,9 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   const source =
     io?.source ?? offline ?? new LiveCapture({ devices, filter, ringBytes: config.captureBufferBytes, blockTimeoutMs: CAPTURE_BLOCK_TIMEOUT_MS });
   const parts = { engine, pipeline, links, source, sink, copies: config.copies };
-  const metrics: MetricsServer | undefined = config.metrics === undefined ? undefined : await serveCopierMetrics(parts, config.metrics);
+  // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
+  const metrics: MetricsServer | undefined =
+    config.metrics === undefined ? undefined : await (await import('./daemon/metrics.js')).serveCopierMetrics(parts, config.metrics);
   source.start((buf, offset, length, linkType) => {
     pipeline.onFrame(linkType, buf, offset, length, clock.now());
     timer.poke();

@@ -14,14 +14,15 @@ import {
   writePidFile,
   ANY_DEVICE,
   RESPONSE_MAX_HEADERS_BYTES,
-  type MetricsServer,
+  INITIAL_CAPTURE_RING_BYTES,
   dropPrivileges,
   type CliContext,
   type ExitCode,
 } from '@tcpcopy/common';
 import { runInterceptCheck } from './check.js';
 import type { InterceptConfig } from './config.js';
-import { InterceptDaemon, serveInterceptMetrics } from './daemon/index.js';
+import type { MetricsServer } from '@tcpcopy/common/metrics';
+import { InterceptDaemon } from './daemon/intercept-daemon.js';
 
 /** On SIGTERM, copier connections get this long to take their last responses frames. */
 const CLOSE_GRACE_MS = 300;
@@ -49,14 +50,17 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
       port: config.port,
       // Both directions: on aux the replies arrive, on a test server that runs intercept itself
       // they leave. Headers only: records carry nothing else, and the ring holds ~8x more.
-      source: new LiveCapture({ devices, filter: config.filter, direction: 'both', snapLength: RESPONSE_MAX_HEADERS_BYTES }),
+      // Headers only, a few per block's worth of the test server's answers: the ring starts small
+      // and grows with the load.
+      source: new LiveCapture({ devices, filter: config.filter, direction: 'both', snapLength: RESPONSE_MAX_HEADERS_BYTES, initialRingBytes: INITIAL_CAPTURE_RING_BYTES }),
       log,
       instanceId: `${hostname()}:${process.pid}`,
       software: `intercept ${readPackageVersion(import.meta.url)}`,
       closeGraceMs: CLOSE_GRACE_MS,
     });
     const address = await daemon.start();
-    if (config.metrics !== undefined) metrics = await serveInterceptMetrics(daemon, config.metrics);
+    // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
+    if (config.metrics !== undefined) metrics = await (await import('./daemon/metrics.js')).serveInterceptMetrics(daemon, config.metrics);
     if (config.user !== undefined) dropPrivileges(config.user);
     const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
     log.info({ listen: `${address.address}:${address.port}`, devices, filter: config.filter, user: config.user, metrics: metricsAt }, 'intercept running');

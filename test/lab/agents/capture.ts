@@ -1,5 +1,5 @@
 /**
- * Agent: captures with LiveCapture (cap) inside a lab host.
+ * Agent: captures with LiveCapture inside a lab host.
  *   node capture.js '{"devices":["lab0"],"filter":"tcp","count":1,"timeoutMs":5000}'
  * Prints {"event":"ready","linkTypes":{...}} once capturing, {"event":"packet","linkType":N,
  * "hex":"..."} per frame (unless "quiet"), and {"event":"done","stats":SourceStats,
@@ -20,11 +20,14 @@ export interface CaptureArgs {
   /** Force a full garbage collection every N frames (needs node --expose-gc): memory the
    *  capture still writes into must stay alive through it. */
   gcEvery?: number;
+  /** LiveCaptureOptions.ringBytes and initialRingBytes (a ring that grows). */
+  ringBytes?: number;
+  initialRingBytes?: number;
 }
 
 assertInsideLab();
 const args = agentArgs<CaptureArgs>();
-const capture = new LiveCapture({ devices: args.devices, filter: args.filter });
+const capture = new LiveCapture({ devices: args.devices, filter: args.filter, ringBytes: args.ringBytes, initialRingBytes: args.initialRingBytes });
 const gc = (globalThis as { gc?: () => void }).gc;
 let seen = 0;
 

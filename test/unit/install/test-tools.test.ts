@@ -32,7 +32,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   tcpdump: 'tcpdump',
 };
 /** Essential on every Debian system, or the project's own programs. */
-const ALWAYS_THERE = new Set(['bash', 'sh', 'sleep', 'uname', 'ldd', 'tcpcopy', 'intercept']);
+const ALWAYS_THERE = new Set(['bash', 'sh', 'sleep', 'uname', 'ldd', 'getconf', 'apt-get', 'dpkg-query', 'tcpcopy', 'intercept']);
 
 /** How tests start programs: lab.exec or lab.spawn (a host, then the command), spawnSync, execFileSync or run (the command first), and `ip netns exec` lines. */
 const EXEC_PATTERNS = [

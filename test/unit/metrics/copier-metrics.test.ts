@@ -4,7 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MetricsRegistry, createLogger, ipv4ToString, type PacketSink, type PacketSource } from '@tcpcopy/common';
+import { createLogger, ipv4ToString, type PacketSink, type PacketSource } from '@tcpcopy/common';
+import { MetricsRegistry } from '@tcpcopy/common/metrics';
 import { toAddress } from '@tcpcopy/common/testing';
 import { InterceptLinks } from '@tcpcopy/copier/daemon';
 import { registerCopierMetrics } from '@tcpcopy/copier/daemon';

@@ -4,7 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ControlMessageType, MetricsRegistry, TcpFlag } from '@tcpcopy/common';
+import { ControlMessageType, TcpFlag } from '@tcpcopy/common';
+import { MetricsRegistry } from '@tcpcopy/common/metrics';
 import { registerInterceptMetrics } from '@tcpcopy/intercept';
 import { replyPacket, routesBuffer, type ReplySpec } from '../control/fixtures.js';
 import { TestCopier, eventually, startDaemon } from '../intercept/daemon-helpers.js';

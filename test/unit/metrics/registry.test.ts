@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { ErrorCode, MetricsRegistry, isTcpcopyError, parseIpv4, serveMetrics } from '@tcpcopy/common';
+import { ErrorCode, isTcpcopyError, parseIpv4 } from '@tcpcopy/common';
+import { MetricsRegistry, serveMetrics } from '@tcpcopy/common/metrics';
 import { parsePrometheusText } from './prom-text.js';
 
 const LOOPBACK = parseIpv4('127.0.0.1')!;

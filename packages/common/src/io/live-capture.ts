@@ -25,16 +25,26 @@ function loadAddon(): typeof CaptureAddon {
 }
 
 /**
- * Kernel ring per capture (intercept's; tcpcopy's is -B). Its pages are mapped into the process
- * and count in its resident memory. It holds whole blocks, each with as many packets as fit or
- * as arrived before it was handed over (see blockTimeoutMs). What it must hold is what arrives
- * while the event loop is busy elsewhere: intercept's work per packet is small. tcpcopy's is not,
- * and uploads arriving at veth speed (1 MiB bodies, GRO on or off) overflowed 16 MiB in the lab
- * but not 64 MiB: its -B defaults to 64.
+ * Kernel ring per capture, at its largest (intercept's; tcpcopy's is -B). Its pages are mapped
+ * into the process and count in its resident memory. It holds whole blocks, each with as many
+ * packets as fit or as arrived before it was handed over (see blockTimeoutMs). What it must hold
+ * is what arrives while the event loop is busy elsewhere: intercept's work per packet is small.
+ * tcpcopy's is not, and uploads arriving at veth speed (1 MiB bodies, GRO on or off) overflowed
+ * 16 MiB in the lab but not 64 MiB: its -B defaults to 64.
  */
 export const DEFAULT_CAPTURE_RING_BYTES = 16 * 1024 * 1024;
+/**
+ * Where intercept's rings start (see LiveCaptureOptions.initialRingBytes): an idle intercept
+ * holds 4 MiB of ring, not 16.
+ */
+export const INITIAL_CAPTURE_RING_BYTES = 4 * 1024 * 1024;
 /** The smallest block that holds any IPv4 packet (a GRO-merged one reaches 64 KiB). */
 const RING_BLOCK_BYTES = 128 * 1024;
+/** tpacket_block_desc: version, offset_to_priv, then the block_status word (linux/if_packet.h). */
+const BLOCK_STATUS_OFFSET = 8;
+const TP_STATUS_USER = 1;
+/** A ring replaced by a larger one is read this many block timeouts longer, then closed. */
+const RETIRE_AFTER_BLOCK_TIMEOUTS = 3;
 /** Default for LiveCaptureOptions.blockTimeoutMs. */
 export const DEFAULT_BLOCK_TIMEOUT_MS = 2;
 /** The pseudo-device for every interface of the namespace. */
@@ -50,8 +60,16 @@ export interface LiveCaptureOptions {
   filter: string;
   /** `in` (default): only packets this host receives, so its own output is never seen. */
   direction?: CaptureDirection;
-  /** Kernel ring per device; default DEFAULT_CAPTURE_RING_BYTES. */
+  /** Kernel ring per device at its largest; default DEFAULT_CAPTURE_RING_BYTES. */
   ringBytes?: number;
+  /**
+   * Where each ring starts (default: ringBytes, no growth). A ring smaller than ringBytes
+   * doubles while half of it waits to be read, which follows a rising load but not a burst at
+   * wire speed: tcpcopy, whose bursts are client uploads arriving faster than it copies them,
+   * lost 7,250 of 15,800 packets of 20 uploads of 1 MiB with a ring that started at 4 MiB
+   * (docs/benchmarks.md), so it starts at -B.
+   */
+  initialRingBytes?: number;
   /** Bytes kept of each packet, when the headers are all that is needed; default whole packets.
    *  A ring slot then holds only that much, so the same ring holds many more packets. */
   snapLength?: number;
@@ -67,11 +85,28 @@ export interface LiveCaptureOptions {
 interface DeviceRing {
   readonly device: string;
   readonly ring: CaptureAddon.PacketRing;
+  readonly bytes: number;
+  /** Set once a larger ring replaced this one: its kernel drops from then on are not losses
+   *  (the larger ring holds the same packets), so its drop count stays what it was. */
+  droppedWhenReplaced?: number;
 }
 
 export interface LiveCaptureStats extends SourceStats {
   kernelDropped: number;
   checksumPartial: number;
+  /** Bytes of the rings being read now (they grow with the traffic, up to ringBytes each). */
+  ringBytes: number;
+  /** Times a ring was replaced by one twice its size. */
+  ringGrowths: number;
+}
+
+/** Blocks of the ring held for us (read, or waiting to be): how far behind the reader is. */
+function blocksHeld(opened: CaptureAddon.OpenedRing): number {
+  let held = 0;
+  for (let i = 0, at = BLOCK_STATUS_OFFSET; i < opened.blockCount; i++, at += RING_BLOCK_BYTES) {
+    if (opened.buffer.readUInt32LE(at) & TP_STATUS_USER) held++;
+  }
+  return held;
 }
 
 /** Opens one ring; a PacketIoError (DEVICE, FILTER or CAPTURE_OPEN) when it cannot. */
@@ -80,7 +115,7 @@ export function openRing(
   filter: string,
   options: Pick<LiveCaptureOptions, 'direction' | 'ringBytes' | 'blockTimeoutMs' | 'snapLength'>,
   onBlock: (ring: CaptureAddon.OpenedRing, count: number) => void,
-): DeviceRing {
+): DeviceRing & { opened: CaptureAddon.OpenedRing } {
   const { PacketRing } = loadAddon();
   const ring = new PacketRing();
   let opened: CaptureAddon.OpenedRing | undefined;
@@ -101,7 +136,7 @@ export function openRing(
   } catch (err) {
     throw captureError(device, filter, err);
   }
-  return { device, ring };
+  return { device, ring, bytes: options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES, opened: opened! };
 }
 
 const CODE_OF: Readonly<Record<string, PacketIoErrorCode>> = {
@@ -132,11 +167,15 @@ export function checkCaptureFilter(filter: string): void {
 }
 
 export class LiveCapture implements PacketSource {
-  /** Closed rings stay here: their counts are part of the final stats. */
+  /** Every ring ever opened, closed ones too: their counts are part of the final stats. */
   private readonly rings: DeviceRing[] = [];
+  /** The ring being read per device (its predecessor may still be draining). */
+  private readonly current = new Map<string, DeviceRing & { opened: CaptureAddon.OpenedRing }>();
+  private readonly retireTimers = new Set<NodeJS.Timeout>();
   private started = false;
   private received = 0;
   private truncated = 0;
+  private growths = 0;
 
   constructor(private readonly options: LiveCaptureOptions) {
     if (options.devices.length === 0) throw new PacketIoError(ErrorCode.DEVICE, 'no capture device given');
@@ -150,7 +189,8 @@ export class LiveCapture implements PacketSource {
     const { FIELDS } = loadAddon();
     // Cut shorter than asked: only those count as truncated.
     const asked = this.options.snapLength ?? Infinity;
-    const deliver = (opened: CaptureAddon.OpenedRing, count: number): void => {
+    const largest = this.options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES;
+    const deliver = (device: string) => (opened: CaptureAddon.OpenedRing, count: number): void => {
       const { buffer, descriptors } = opened;
       this.received += count;
       for (let i = 0, at = 0; i < count; i++, at += FIELDS) {
@@ -158,16 +198,51 @@ export class LiveCapture implements PacketSource {
         if (captured < descriptors[at + 2]! && captured < asked) this.truncated++;
         onPacket(buffer, descriptors[at]!, captured, LinkType.Ipv4);
       }
+      const now = this.current.get(device);
+      if (now?.opened === opened && now.bytes < largest && 2 * blocksHeld(opened) >= opened.blockCount) this.grow(device, deliver(device));
     };
     try {
-      for (const device of this.options.devices) this.rings.push(openRing(device, this.options.filter, this.options, deliver));
+      for (const device of this.options.devices) {
+        const ring = openRing(device, this.options.filter, { ...this.options, ringBytes: Math.min(largest, this.options.initialRingBytes ?? largest) }, deliver(device));
+        this.rings.push(ring);
+        this.current.set(device, ring);
+      }
     } catch (err) {
       this.stop();
       throw err;
     }
   }
 
+  /**
+   * Replaces a device's ring with one twice its size. Both capture every packet until the old
+   * one is closed, so nothing is lost in between: the old ring is read a few block timeouts more
+   * (every block holding a packet from before the swap is retired by then), drained and closed.
+   * The packets both rings hold reach the handler twice; to the copier they are retransmissions.
+   */
+  private grow(device: string, onBlock: (ring: CaptureAddon.OpenedRing, count: number) => void): void {
+    const old = this.current.get(device)!;
+    const largest = this.options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES;
+    let bigger;
+    try {
+      bigger = openRing(device, this.options.filter, { ...this.options, ringBytes: Math.min(largest, 2 * old.bytes) }, onBlock);
+    } catch {
+      return; // no memory for a larger ring: the old one goes on, and its drops are counted
+    }
+    this.growths++;
+    this.rings.push(bigger);
+    this.current.set(device, bigger);
+    old.droppedWhenReplaced = old.ring.stats().kernelDropped;
+    const timer = setTimeout(() => {
+      this.retireTimers.delete(timer);
+      old.ring.drain();
+      old.ring.close();
+    }, RETIRE_AFTER_BLOCK_TIMEOUTS * (this.options.blockTimeoutMs ?? DEFAULT_BLOCK_TIMEOUT_MS));
+    this.retireTimers.add(timer);
+  }
+
   stop(): void {
+    for (const timer of this.retireTimers) clearTimeout(timer);
+    this.retireTimers.clear();
     for (const r of this.rings) r.ring.close();
   }
 
@@ -176,9 +251,11 @@ export class LiveCapture implements PacketSource {
     let checksumPartial = 0;
     for (const r of this.rings) {
       const s = r.ring.stats();
-      kernelDropped += s.kernelDropped;
+      kernelDropped += r.droppedWhenReplaced ?? s.kernelDropped;
       checksumPartial += s.checksumPartial;
     }
-    return { received: this.received, truncated: this.truncated, kernelDropped, checksumPartial };
+    let ringBytes = 0;
+    for (const r of this.current.values()) ringBytes += r.bytes;
+    return { received: this.received, truncated: this.truncated, kernelDropped, checksumPartial, ringBytes, ringGrowths: this.growths };
   }
 }

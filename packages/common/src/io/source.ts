@@ -22,6 +22,10 @@ export interface SourceStats {
   kernelDropped?: number;
   /** Packets whose sender left the TCP checksum to hardware (checksum offload), when known. */
   checksumPartial?: number;
+  /** Bytes of the kernel rings being read now, for a live capture. */
+  ringBytes?: number;
+  /** Times a live capture's ring was replaced by one twice its size. */
+  ringGrowths?: number;
 }
 
 export interface PacketSource {

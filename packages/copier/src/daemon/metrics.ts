@@ -4,7 +4,8 @@
  * the same objects. Per test server, series carry `target="ip:port"`; per intercept,
  * `intercept="ip:port"` (as given with -s).
  */
-import { MetricsRegistry, serveMetrics, type ListenAddress, type MetricsServer, type PacketSink, type PacketSource } from '@tcpcopy/common';
+import type { ListenAddress, PacketSink, PacketSource } from '@tcpcopy/common';
+import { MetricsRegistry, serveMetrics, type MetricsServer } from '@tcpcopy/common/metrics';
 import type { Engine, EngineCounters, TargetCounters } from '../engine/index.js';
 import type { PerInterceptCounters, InterceptLinks, LinkCounters } from './intercept-links.js';
 import type { Pipeline, PipelineCounters } from './pipeline.js';
@@ -123,6 +124,8 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
   metrics.addTable(`${P}capture_frames_dropped_total`, 'Captured frames the decoders refused, by reason.', 'reason', () => pipeline.counters.framesDropped);
   metrics.addTable(`${P}replies_dropped_total`, 'Reply records the decoders refused, by reason.', 'reason', () => pipeline.counters.recordsDropped);
   counter('capture_kernel_dropped', 'Frames the kernel dropped before tcpcopy read them (its capture ring was full).', () => parts.source.stats().kernelDropped ?? 0);
+  gauge('capture_ring_bytes', 'Bytes of the capture rings being read (-B each).', () => parts.source.stats().ringBytes ?? 0);
+  counter('capture_ring_growths', 'Times a capture ring was replaced by one twice its size.', () => parts.source.stats().ringGrowths ?? 0);
   counter('capture_checksum_partial', 'Packets captured with an unfinished TCP checksum (checksum offload on the sender): recomputed.', () => parts.source.stats().checksumPartial ?? 0);
   counter('capture_snaplen_truncated', 'Frames cut by the capture snapshot length.', () => parts.source.stats().truncated);
 

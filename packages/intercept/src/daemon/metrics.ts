@@ -4,7 +4,8 @@
  * Per copier connection, series carry `conn` (its number here), `peer` (ip:port) and `copier`
  * (the instance id from its hello); they go away with the connection.
  */
-import { MetricsRegistry, serveMetrics, type ListenAddress, type MetricsServer } from '@tcpcopy/common';
+import type { ListenAddress } from '@tcpcopy/common';
+import { MetricsRegistry, serveMetrics, type MetricsServer } from '@tcpcopy/common/metrics';
 import type { ConnectionCounters, InterceptCounters } from '../core/index.js';
 import type { InterceptDaemon } from './intercept-daemon.js';
 
@@ -129,9 +130,21 @@ function registerCapture(metrics: MetricsRegistry, daemon: InterceptDaemon): voi
   });
   metrics.add({
     name: `${P}capture_kernel_dropped_total`,
-    help: 'Frames the kernel dropped before intercept read them (libpcap ps_drop).',
+    help: 'Frames the kernel dropped before intercept read them (its capture ring was full).',
     kind: 'counter',
     read: (emit) => emit(capture().kernelDropped ?? 0),
+  });
+  metrics.add({
+    name: `${P}capture_ring_bytes`,
+    help: 'Bytes of the capture rings being read: they start at 4 MiB and double while half full, up to 16 MiB.',
+    kind: 'gauge',
+    read: (emit) => emit(capture().ringBytes ?? 0),
+  });
+  metrics.add({
+    name: `${P}capture_ring_growths_total`,
+    help: 'Times a capture ring was replaced by one twice its size.',
+    kind: 'counter',
+    read: (emit) => emit(capture().ringGrowths ?? 0),
   });
   metrics.addTable(`${P}capture_decode_failures_total`, 'Captured frames that did not decode to IPv4/TCP, by reason.', 'reason', () => capture().decodeFailures);
 }
