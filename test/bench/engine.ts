@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DecodeStatus, TcpFlag, decodeIpv4, decodeTcp, newIpv4View, newTcpView, parseIpv4 } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
-import { Engine, FakeAddressPlan, type EngineConfig, type EngineHost } from '@tcpcopy/copier';
+import { Engine, FakeAddressPlan, HALF_OPEN_FLOWS_LIMIT, type EngineConfig, type EngineHost } from '@tcpcopy/copier';
 import { engineConfig } from '../unit/engine/harness.js';
 
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/results/engine.json', import.meta.url));
@@ -84,20 +84,16 @@ interface RunResult {
   seconds: number;
 }
 
+type Plan = (id: number, fakeIp: number, fakePort: number) => Step[];
+
 /**
- * One pass over WAVES x CONCURRENT sessions on a fresh engine. `plan` gives each session's packets
- * given the tuple the engine chose for it (a fresh engine chooses the same tuples every run, so
- * the timed runs use packets prepared by the first, untimed one).
+ * Replays `waves` x CONCURRENT sessions on `engine`. `plan` gives each session's packets given
+ * the tuple the engine chose for it (a fresh engine chooses the same tuples every run, so the
+ * timed runs use packets prepared by the first, untimed one). With `linger` false, time moves
+ * past each wave's linger, so every session is forgotten; with true, every session is still
+ * lingering at the end.
  */
-function run(plan: (id: number, fakeIp: number, fakePort: number) => Step[]): RunResult {
-  let injected = 0;
-  const tuples: { srcIp: number; srcPort: number }[] = [];
-  const host: EngineHost = {
-    inject: () => void injected++,
-    routeAdd: (t) => void tuples.push(t),
-    routeDel: () => undefined,
-  };
-  const engine = new Engine(config, host, new FakeAddressPlan(config.fakeIps, 0));
+function replayWaves(engine: Engine, tuples: readonly { srcIp: number; srcPort: number }[], plan: Plan, waves: number, linger: boolean): number {
   const ip = newIpv4View();
   const tcp = newTcpView();
   let now = 0;
@@ -113,8 +109,7 @@ function run(plan: (id: number, fakeIp: number, fakePort: number) => Step[]): Ru
     }
     packets++;
   };
-  const started = performance.now();
-  for (let w = 0; w < WAVES; w++) {
+  for (let w = 0; w < waves; w++) {
     const wave: Step[][] = [];
     for (let k = 0; k < CONCURRENT; k++) {
       const id = w * CONCURRENT + k;
@@ -128,42 +123,77 @@ function run(plan: (id: number, fakeIp: number, fakePort: number) => Step[]): Ru
       for (const steps of wave) feed(steps[s]!);
       engine.tick(now);
     }
-    now += config.lingerMs + 1;
+    if (!linger) now += config.lingerMs + 1;
     engine.tick(now);
   }
+  return packets;
+}
+
+function newEngine(): { engine: Engine; tuples: { srcIp: number; srcPort: number }[]; injected: () => number } {
+  let injected = 0;
+  const tuples: { srcIp: number; srcPort: number }[] = [];
+  const host: EngineHost = {
+    inject: () => void injected++,
+    routeAdd: (t) => void tuples.push(t),
+    routeDel: () => undefined,
+  };
+  return { engine: new Engine(config, host, new FakeAddressPlan(config.fakeIps, 0)), tuples, injected: () => injected };
+}
+
+/** One timed pass over WAVES x CONCURRENT sessions on a fresh engine. */
+function run(plan: Plan): RunResult {
+  const { engine, tuples, injected } = newEngine();
+  const started = performance.now();
+  const packets = replayWaves(engine, tuples, plan, WAVES, false);
   const seconds = (performance.now() - started) / 1000;
   if (engine.sessionCount !== 0 || engine.counters.sessionsEnded.finished !== WAVES * CONCURRENT) {
     throw new Error(`sessions did not finish cleanly: ${JSON.stringify(engine.counters.sessionsEnded)}`);
   }
-  return { sessions: WAVES * CONCURRENT, packets, injected, seconds };
+  return { sessions: WAVES * CONCURRENT, packets, injected: injected(), seconds };
 }
 
-/** Sessions that saw only the client's SYN: a SYN flood's, held until they time out. */
-const SYN_ONLY_SESSIONS = 50_000;
+/** SYNs beyond the half-open limit (a SYN flood's), held as records. */
+const HELD_SYNS = 30_000;
+/** Waves of finished sessions still lingering on their tuples together. */
+const LINGERING_WAVES = 20;
 
-/**
- * Heap held per session that saw only its SYN (the copier then holds a session toward the test
- * server for each): SYN_ONLY_SESSIONS of them, the heap measured after a full collection on
- * either side. Needs node --expose-gc; undefined without it.
- */
-function heapPerSynOnlySession(): number | undefined {
+/** Heap growth over `work`, after a full collection on either side; undefined without --expose-gc. */
+function heapGrowth(work: () => void): number | undefined {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) return undefined;
-  const engine = new Engine(config, { inject: () => undefined, routeAdd: () => undefined, routeDel: () => undefined }, new FakeAddressPlan(config.fakeIps, 0));
-  const syns = Array.from({ length: SYN_ONLY_SESSIONS }, (_, i) => session(i, 0, 0)[0]!.packet);
-  const ip = newIpv4View();
-  const tcp = newTcpView();
   gc();
   const before = process.memoryUsage().heapUsed;
-  for (const syn of syns) {
+  work();
+  gc();
+  return process.memoryUsage().heapUsed - before;
+}
+
+/** Heap per finished session while it lingers (answering strays like TIME_WAIT). */
+function heapPerLingeringSession(plan: Plan): number | undefined {
+  const { engine, tuples } = newEngine();
+  const held = heapGrowth(() => replayWaves(engine, tuples, plan, LINGERING_WAVES, true));
+  const sessions = LINGERING_WAVES * CONCURRENT;
+  if (engine.sessionCount !== sessions || engine.counters.sessionsEnded.finished !== sessions) throw new Error(`${engine.sessionCount} lingering of ${sessions}`);
+  return held === undefined ? undefined : Math.round(held / sessions);
+}
+
+/** Heap per SYN held beyond the half-open limit (HALF_OPEN_FLOWS_LIMIT sessions first). */
+function heapPerHeldSyn(): number | undefined {
+  const { engine } = newEngine();
+  const ip = newIpv4View();
+  const tcp = newTcpView();
+  const feed = (syn: Buffer): void => {
     decodeIpv4(syn, 0, syn.length, ip);
     decodeTcp(syn, ip, tcp);
     engine.onClientPacket(syn, ip, tcp, 0);
-  }
-  gc();
-  const held = process.memoryUsage().heapUsed - before;
-  if (engine.sessionCount !== SYN_ONLY_SESSIONS) throw new Error(`${engine.sessionCount} sessions for ${SYN_ONLY_SESSIONS} SYNs`);
-  return Math.round(held / SYN_ONLY_SESSIONS);
+  };
+  const syns = Array.from({ length: HALF_OPEN_FLOWS_LIMIT + HELD_SYNS }, (_, i) => session(i, 0, 0)[0]!.packet);
+  for (const syn of syns.slice(0, HALF_OPEN_FLOWS_LIMIT)) feed(syn);
+  const held = heapGrowth(() => {
+    for (const syn of syns.slice(HALF_OPEN_FLOWS_LIMIT)) feed(syn);
+  });
+  if (engine.pendingSynCount !== HELD_SYNS) throw new Error(`${engine.pendingSynCount} SYNs held of ${HELD_SYNS}`);
+  return held === undefined ? undefined : Math.round(held / HELD_SYNS);
 }
 
 // The untimed first run builds (and keeps) every session's packets for the tuples chosen.
@@ -189,7 +219,8 @@ const result = {
   sessionsPerSecond: Math.round(median.sessions / median.seconds),
   packetsPerSecond: Math.round(median.packets / median.seconds),
   microsecondsPerPacket: (median.seconds * 1e6) / median.packets,
-  heapBytesPerSynOnlySession: heapPerSynOnlySession(),
+  heapBytesPerLingeringSession: heapPerLingeringSession(replay),
+  heapBytesPerHeldSyn: heapPerHeldSyn(),
 };
 mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
 writeFileSync(RESULTS_PATH, `${JSON.stringify(result, null, 2)}\n`);
@@ -197,5 +228,6 @@ process.stdout.write(
   `engine: ${result.sessionsPerSecond} sessions/s, ${result.packetsPerSecond} packets/s per core ` +
     `(${result.microsecondsPerPacket.toFixed(2)} µs per packet, ${result.packetsPerSession} packets and ` +
     `${result.injectedPerSession} injections per session, ${CONCURRENT} concurrent); ` +
-    `${result.heapBytesPerSynOnlySession ?? '? (run with --expose-gc)'} heap bytes per SYN-only session\n`,
+    `heap bytes per lingering session ${result.heapBytesPerLingeringSession ?? '? (run with --expose-gc)'}, ` +
+    `per held SYN ${result.heapBytesPerHeldSyn ?? '?'}\n`,
 );

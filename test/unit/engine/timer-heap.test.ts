@@ -1,14 +1,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-// Internal to the engine (not re-exported by the package index).
 import { TimerHeap, type TimerOwner } from '@tcpcopy/copier';
 
 interface Owner extends TimerOwner {
   id: number;
 }
 
-const owner = (id: number): Owner => ({ id, timerGeneration: 0, timerDeadline: Infinity });
+const owner = (id: number): Owner => ({ id, timerDeadline: Infinity, timerIndex: -1 });
 
 type Op = { kind: 'arm'; who: number; at: number } | { kind: 'disarm'; who: number } | { kind: 'pop'; now: number };
 
@@ -44,6 +43,8 @@ describe('engine: timer heap', () => {
           }
           const earliest = Math.min(...model.values());
           assert.equal(heap.peekDeadline(), earliest);
+          // Disarmed and popped owners leave the heap at once: it holds no reference to them.
+          assert.equal(heap.size, model.size);
         }
       }),
     );

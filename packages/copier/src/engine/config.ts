@@ -94,7 +94,7 @@ export function responseQuietMs(rttMs: number): number {
  * ACK: a SYN flood cannot turn into sessions. Ordinary traffic stays far below it (10,000
  * connections/s with 100 ms client round trips make 1,000).
  */
-export const HALF_OPEN_FLOWS_LIMIT = 4096;
+export const HALF_OPEN_FLOWS_LIMIT = 1024;
 /** Held SYNs per -x entry: what a flood of 5,000 SYNs/s fills in a PENDING_SYN_TTL_MS. */
 export const PENDING_SYN_CAPACITY = 32_768;
 /**

@@ -19,6 +19,7 @@ import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitSynData, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
 import { PendingSyns } from './pending-syns.js';
+import { Lingering } from './lingering.js';
 import { RttEstimator } from './rtt.js';
 import { TimerHeap } from './timer-heap.js';
 import { PacketScratch, writeMadePacket, type Tuple } from './wire.js';
@@ -53,6 +54,9 @@ interface Flow {
   readonly gone: PayloadDropReason[];
   /** The client sent something after its SYN: the flow is no longer half-open. */
   confirmed: boolean;
+  /** Replicas closed but still lingering on their tuples: the flow absorbs its client's late
+   *  packets until they are gone, instead of starting a session joined mid-stream. */
+  lingering: number;
 }
 
 const MS_PER_SECOND = 1000;
@@ -69,6 +73,8 @@ const IPV4_TCP_FIXED_HEADERS = IPV4_MIN_HEADER_LENGTH + TCP_MIN_HEADER_LENGTH;
 const FAKED_SYN_MAX_LENGTH = 64;
 /** IP ID offset of a faked SYN from the first captured packet's, as upstream. */
 const FAKED_SYN_IP_ID_OFFSET = -2;
+/** The linger queue's consumed head is cut off past this many records. */
+const LINGER_QUEUE_COMPACT_AT = 1024;
 
 export class Engine {
   readonly counters: EngineCounters = newCounters();
@@ -84,8 +90,13 @@ export class Engine {
   private readonly pendingSyns: PendingSyns[];
   /** Flows started from a captured SYN whose client has sent nothing since. */
   private halfOpenFlows = 0;
-  /** Live and lingering sessions by test-server endpoint, then by fake client ip:port. */
-  private readonly byTarget = new Map<number, Map<number, Session>>();
+  /** Live sessions and lingering tuples by test-server endpoint, then by fake client ip:port. */
+  private readonly byTarget = new Map<number, Map<number, Session | Lingering>>();
+  /** Closed sessions' tuples in the order they closed, which is the order their linger ends
+   *  (lingerMs is the same for all), with their flows at the same index. */
+  private readonly lingerQueue: Lingering[] = [];
+  private readonly lingerFlows: Flow[] = [];
+  private lingerHead = 0;
   private readonly flowOf = new Map<Session, Flow>();
   /** The MSS each test-server endpoint announced in its SYN-ACKs. */
   private readonly targetMss = new Map<number, number>();
@@ -130,7 +141,7 @@ export class Engine {
       },
       arm: (session, deadline) => this.timers.arm(session, deadline),
       ackPending: (session) => this.acksDue.push(session),
-      ended: (session) => this.forget(session),
+      closed: (session, now) => this.onSessionClosed(session, now),
       buffered: (delta) => {
         this.bufferedBytes += delta;
       },
@@ -261,14 +272,14 @@ export class Engine {
   /** A header record from intercept: a packet the test server sent toward a fake client. */
   onTargetPacket(ip: Ipv4View, tcp: TcpView, now: number): void {
     this.counters.targetPackets++;
-    const session = this.byTarget.get(endpointKey(ip.src, tcp.srcPort))?.get(endpointKey(ip.dst, tcp.dstPort));
-    if (session === undefined) {
+    const owner = this.byTarget.get(endpointKey(ip.src, tcp.srcPort))?.get(endpointKey(ip.dst, tcp.dstPort));
+    if (owner === undefined) {
       this.counters.targetUnknownSession++;
       return;
     }
     // RFC 9293 §3.7.1: segments to it carry at most the MSS its SYN-ACK announced.
     if (tcp.flags & TcpFlag.SYN && tcp.options.mss > 0) this.targetMss.set(endpointKey(ip.src, tcp.srcPort), tcp.options.mss);
-    session.onTargetPacket(tcp, now);
+    owner.onTargetPacket(tcp, now);
   }
 
   /** Sends the ACKs deferred while a batch of header records was processed. */
@@ -286,24 +297,24 @@ export class Engine {
 
   /** Earliest time tick() has work to do (Infinity when idle). */
   nextDeadline(): number {
-    return this.timers.peekDeadline();
+    const lingering = this.lingerQueue[this.lingerHead];
+    return Math.min(this.timers.peekDeadline(), lingering === undefined ? Infinity : lingering.until);
   }
 
   tick(now: number): void {
     const expired = this.timers.popExpired(now, this.expired);
     for (let i = 0; i < expired.length; i++) expired[i]!.onTimer(now);
     expired.length = 0;
+    this.endLingering(now);
     this.flush();
   }
 
-  /** Ends every session with a last RST (daemon shutdown) and withdraws their routes. */
+  /** Ends every session with a last RST (daemon shutdown) and withdraws every route. */
   shutdown(now: number): void {
-    for (const sessions of this.byTarget.values()) {
-      for (const session of sessions.values()) {
-        session.abort(now, SessionEndReason.Shutdown);
-        this.forget(session);
-      }
+    for (const owners of this.byTarget.values()) {
+      for (const owner of owners.values()) if (owner instanceof Session) owner.abort(now, SessionEndReason.Shutdown);
     }
+    this.endLingering(Infinity);
   }
 
   // --- flows ---------------------------------------------------------------------------
@@ -328,7 +339,7 @@ export class Engine {
       return refuse(PayloadDropReason.Shed);
     }
     const target = this.config.targets[targetIndex]!;
-    const flow: Flow = { key, targetIndex, isn: syn.seq, sessions: [], gone: [], confirmed: faked };
+    const flow: Flow = { key, targetIndex, isn: syn.seq, sessions: [], gone: [], confirmed: faked, lingering: 0 };
     const endpoint = endpointKey(target.targetIp, target.targetPort);
     let tuples = this.byTarget.get(endpoint);
     if (tuples === undefined) this.byTarget.set(endpoint, (tuples = new Map()));
@@ -378,36 +389,64 @@ export class Engine {
       const dropped = this.countersOf[flow.targetIndex]!.payloadDropped;
       for (const reason of flow.gone) dropped[reason] += seg.payloadLength;
     }
-    for (const session of flow.sessions) {
+    for (let i = 0; i < flow.sessions.length; ) {
+      const session = flow.sessions[i]!;
       if (pieces === undefined) session.onClientSegment(seg, now);
       else for (const piece of pieces) session.onClientSegment(piece, now);
+      // A session that closed on this segment left the list (onSessionClosed): same index next.
+      if (flow.sessions[i] === session) i++;
     }
   }
 
-  /** Called when a closed session's linger ends: free its tuple and withdraw its route. */
-  private forget(session: Session): void {
+  /**
+   * A session closed: its tuple lingers as a small record (lingering.ts), and the flow counts
+   * the replica as gone (its share of later client segments is dropped for its end reason).
+   */
+  private onSessionClosed(session: Session, now: number): void {
     const t = session.tuple;
-    const tuples = this.byTarget.get(endpointKey(t.dstIp, t.dstPort));
-    if (tuples?.get(endpointKey(t.srcIp, t.srcPort)) !== session) return;
-    tuples.delete(endpointKey(t.srcIp, t.srcPort));
+    const tuples = this.byTarget.get(endpointKey(t.dstIp, t.dstPort))!;
+    const lingering = session.lingering(now + this.config.lingerMs);
+    tuples.set(endpointKey(t.srcIp, t.srcPort), lingering);
     this.timers.disarm(session);
-    this.host.routeDel(t);
-    this.liveSessions--;
-    const flow = this.flowOf.get(session);
+    const flow = this.flowOf.get(session)!;
     this.flowOf.delete(session);
-    if (flow === undefined) return;
-    const i = flow.sessions.indexOf(session);
-    if (i >= 0) {
-      flow.sessions.splice(i, 1);
-      flow.gone.push(session.endReason ?? SessionEndReason.Shutdown);
-    }
-    if (flow.sessions.length > 0) return;
-    if (!flow.confirmed) {
+    // Possibly from inside feed()'s loop over the flow's sessions, which allows for it.
+    flow.sessions.splice(flow.sessions.indexOf(session), 1);
+    flow.gone.push(session.endReason!);
+    flow.lingering++;
+    if (!flow.confirmed && flow.sessions.length === 0) {
       flow.confirmed = true;
       this.halfOpenFlows--;
     }
-    const flows = this.flows[flow.targetIndex]!;
-    if (flows.get(flow.key) === flow) flows.delete(flow.key);
+    this.lingerQueue.push(lingering);
+    this.lingerFlows.push(flow);
+  }
+
+  /** Frees the tuples whose linger is over (all of them with Infinity) and withdraws their routes. */
+  private endLingering(now: number): void {
+    const queue = this.lingerQueue;
+    let head = this.lingerHead;
+    while (head < queue.length && queue[head]!.until <= now) {
+      const lingering = queue[head]!;
+      const flow = this.lingerFlows[head]!;
+      head++;
+      const t = lingering.tuple;
+      const tuples = this.byTarget.get(endpointKey(t.dstIp, t.dstPort))!;
+      if (tuples.get(endpointKey(t.srcIp, t.srcPort)) === lingering) tuples.delete(endpointKey(t.srcIp, t.srcPort));
+      this.host.routeDel(t);
+      this.liveSessions--;
+      if (--flow.lingering === 0 && flow.sessions.length === 0) {
+        const flows = this.flows[flow.targetIndex]!;
+        if (flows.get(flow.key) === flow) flows.delete(flow.key);
+      }
+    }
+    // Drop the consumed prefix once it outweighs the rest: amortised O(1) per record.
+    if (head > LINGER_QUEUE_COMPACT_AT && head * 2 > queue.length) {
+      queue.splice(0, head);
+      this.lingerFlows.splice(0, head);
+      head = 0;
+    }
+    this.lingerHead = head;
   }
 
   /**

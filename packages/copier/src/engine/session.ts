@@ -13,6 +13,7 @@ import { SegmentQueue } from './segment-queue.js';
 import { ReceiveRanges } from './receive-ranges.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 import { RttEstimator } from './rtt.js';
+import { Lingering } from './lingering.js';
 import type { TimerOwner } from './timer-heap.js';
 import { writeMadePacket, writeSegment, type PacketScratch, type SendState, type Tuple } from './wire.js';
 import {
@@ -47,7 +48,8 @@ export interface SessionContext {
   inject(length: number, dstIp: number): void;
   arm(session: Session, deadline: number): void;
   ackPending(session: Session): void;
-  ended(session: Session, now: number): void;
+  /** The session just closed: the engine keeps its tuple lingering (session.lingering()). */
+  closed(session: Session, now: number): void;
   /** Global accounting of buffered bytes (memory cap, -m). */
   buffered(delta: number): void;
   /** Whether the capture reported kernel drops late enough to explain a hole seen at `since`. */
@@ -66,16 +68,14 @@ export interface SessionStart {
 }
 
 export class Session implements TimerOwner {
-  timerGeneration = 0;
   timerDeadline = Infinity;
+  timerIndex = -1;
 
   readonly tuple: Tuple;
   readonly faked: boolean;
   readonly isn: number;
   state: SessionState = SessionState.SynSent;
   endReason: SessionEndReason | undefined;
-  /** When the session may be forgotten (Closed only): a TIME_WAIT analogue. */
-  lingerUntil = 0;
   /** Ended by the FIN exchange in both directions (lingering answers like TIME_WAIT). */
   private closedCleanly = false;
   /** The client sent something after its SYN: a real client, not a spoofed SYN. */
@@ -241,22 +241,8 @@ export class Session implements TimerOwner {
 
   /** A header record of a packet the test server sent to this session's tuple. */
   onTargetPacket(tcp: TcpView, now: number): void {
-    const counters = this.ctx.counters;
-    if (this.state === SessionState.Closed) {
-      if (this.closedCleanly && this.isOldDuplicate(tcp)) {
-        // TIME_WAIT (RFC 9293 §3.10.7.4): a retransmitted FIN (our last ACK was lost) or a late
-        // duplicate is acknowledged, as Linux does, rather than resetting a clean close.
-        this.sendPureAck();
-        return;
-      }
-      if (tcp.payloadLength > 0 || tcp.flags & (TcpFlag.SYN | TcpFlag.FIN)) {
-        if (!(tcp.flags & TcpFlag.RST)) {
-          counters.resetsToStrays++;
-          this.sendMade(this.strayResetSeq(tcp), 0, TcpFlag.RST);
-        }
-      }
-      return;
-    }
+    // Once closed, the engine hands the tuple's packets to its Lingering record instead.
+    if (this.state === SessionState.Closed) return;
     this.lastActivityAt = now;
     const flags = tcp.flags;
     if (flags & TcpFlag.RST) {
@@ -286,11 +272,7 @@ export class Session implements TimerOwner {
   }
 
   onTimer(now: number): void {
-    if (this.state === SessionState.Closed) {
-      if (now >= this.lingerUntil) this.ctx.ended(this, now);
-      else this.ctx.arm(this, this.lingerUntil);
-      return;
-    }
+    if (this.state === SessionState.Closed) return;
     if (this.state === SessionState.SynSent && now - this.createdAt >= ESTABLISH_TIMEOUT_MS) {
       this.end(SessionEndReason.EstablishTimeout, now, true);
       return;
@@ -752,17 +734,6 @@ export class Session implements TimerOwner {
     return distance >= -UNSCALED_MAX_WINDOW && distance <= UNSCALED_MAX_WINDOW << 4;
   }
 
-  /** Data or FIN the test server sent before, entirely at or below what we acknowledged. */
-  private isOldDuplicate(tcp: TcpView): boolean {
-    const flags = tcp.flags;
-    if (flags & (TcpFlag.SYN | TcpFlag.RST) || (tcp.payloadLength === 0 && !(flags & TcpFlag.FIN))) return false;
-    return seqLe(seqAdd(tcp.seq, tcp.payloadLength + (flags & TcpFlag.FIN ? 1 : 0)), this.rcvNxt);
-  }
-
-  private strayResetSeq(tcp: TcpView): number {
-    return tcp.flags & TcpFlag.ACK ? tcp.ack : this.sndMax;
-  }
-
   // --- end ----------------------------------------------------------------------------
 
   private end(reason: SessionEndReason, now: number, resetTarget: boolean): void {
@@ -777,8 +748,25 @@ export class Session implements TimerOwner {
     this.ctx.buffered(-this.bufferedBytes);
     this.queue.clear();
     this.outOfOrder.clear();
-    this.lingerUntil = now + this.ctx.config.lingerMs;
-    this.ctx.arm(this, this.lingerUntil);
+    this.ctx.closed(this, now);
+  }
+
+  /** What the closed session's tuple must still answer while it lingers, until `until`. */
+  lingering(until: number): Lingering {
+    return new Lingering(this.ctx, {
+      tuple: this.tuple,
+      endReason: this.endReason!,
+      until,
+      closedCleanly: this.closedCleanly,
+      rcvNxt: this.rcvNxt,
+      sndNxt: this.sndNxt,
+      sndMax: this.sndMax,
+      window: this.faked ? UNSCALED_MAX_WINDOW : this.clientWindow,
+      ipId: this.ipId,
+      tsOn: this.send.tsOn,
+      tsVal: this.send.tsValFloor,
+      tsEcr: this.send.tsEcr,
+    });
   }
 
   private rearm(now: number): void {
@@ -788,10 +776,9 @@ export class Session implements TimerOwner {
     if (!this.clientSpoke) deadline = Math.min(deadline, this.createdAt + CLIENT_SILENCE_LIMIT_MS);
     const idle = this.hasPendingData() ? this.ctx.config.sessionTimeoutMs : this.ctx.config.keepaliveTimeoutMs;
     deadline = Math.max(Math.min(deadline, this.lastActivityAt + idle), now);
-    // Never move an armed deadline later: the timer heap cancels lazily, so each later re-arm
-    // (one per packet, as the idle deadline follows lastActivityAt) would leave an entry behind
-    // until its time came, buried under any earlier one: up to -k seconds of entries. The
-    // earlier timer fires instead; onTimer re-checks every condition and re-arms.
+    // Never move an armed deadline later: the idle deadline follows lastActivityAt, so that
+    // would move the session down the heap at every packet. The earlier timer fires instead;
+    // onTimer re-checks every condition and re-arms.
     if (deadline >= this.timerDeadline) return;
     this.ctx.arm(this, deadline);
   }
