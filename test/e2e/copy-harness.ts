@@ -31,6 +31,8 @@ export interface CopierOptions {
   port?: number;
   copies?: number;
   extra?: readonly string[];
+  /** Options for node itself (e.g. --cpu-prof): tcpcopy then runs as `node <options> tcpcopy`. */
+  nodeArgs?: readonly string[];
 }
 
 /** Starts tcpcopy on prod the way the README says, and waits until it captures. */
@@ -38,7 +40,10 @@ export async function startTcpcopy(lab: Lab, opts: CopierOptions = {}): Promise<
   const port = opts.port ?? 80;
   const transfer = opts.transfer ?? `${port}-${lab.host('target').ip}:${port}`;
   const args = ['-x', transfer, '-s', lab.host('aux').ip, '-c', fakeRange(lab), '-n', String(opts.copies ?? 1), ...(opts.extra ?? [])];
-  const proc = lab.spawn('prod', TCPCOPY_BIN, args, { name: 'tcpcopy' });
+  const proc =
+    opts.nodeArgs === undefined
+      ? lab.spawn('prod', TCPCOPY_BIN, args, { name: 'tcpcopy' })
+      : lab.spawn('prod', process.execPath, [...opts.nodeArgs, TCPCOPY_BIN, ...args], { name: 'tcpcopy' });
   // The ring is bound before this line is logged: every packet from here on is captured.
   await proc.waitFor(/"msg":"capturing"/, { stream: 'stderr', timeoutMs: 15_000 });
   return proc;

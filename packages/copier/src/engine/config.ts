@@ -91,8 +91,9 @@ export function responseQuietMs(rttMs: number): number {
 /**
  * Flows started from a captured SYN whose client has not answered production's SYN-ACK yet.
  * Beyond this many, new SYNs are held as compact records (pending-syns.ts) until their client's
- * ACK: a SYN flood cannot turn into sessions. Ordinary traffic stays far below it (10,000
- * connections/s with 100 ms client round trips make 1,000).
+ * ACK: a SYN flood cannot turn into sessions. Ordinary traffic stays below it (10,000
+ * connections/s with 100 ms client round trips make 1,000), and beyond it a held SYN costs its
+ * session one client round trip of delay, nothing else.
  */
 export const HALF_OPEN_FLOWS_LIMIT = 1024;
 /** Held SYNs per -x entry: what a flood of 5,000 SYNs/s fills in a PENDING_SYN_TTL_MS. */
