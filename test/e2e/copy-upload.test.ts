@@ -1,10 +1,10 @@
 /**
- * Large uploads, end to end: curl on client POSTs 20 distinct random 1 MiB bodies to the echo
- * server on prod (four curl processes in parallel, five uploads each on one keep-alive
- * connection), copied by tcpcopy (prod) to the echo server on target. Each upload is far larger
- * than the test server's receive window, so the copier must respect that window and its own
- * per-session bounds (DESIGN §3) while the client streams at LAN speed. Target must receive 20
- * bodies with exactly production's SHA-256s.
+ * Large uploads, end to end: curl on client POSTs distinct random 1 MiB bodies to the echo
+ * server on prod, each on a connection of its own, a few at a time; tcpcopy (prod) copies them
+ * to the echo server on target. Each upload is far larger than the test server's receive
+ * window, so the copier must respect that window and its own per-session bounds while the
+ * client streams at LAN speed (and, behind a shaper, far faster than the test server takes
+ * them). Target must receive every body with exactly production's SHA-256.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,11 +16,17 @@ import { numberAt, settle, startIntercept, startTcpcopy, stopForStats } from './
 
 const PORT = 8080;
 const BODY_BYTES = 1024 * 1024;
-const CURLS = 4;
-const UPLOADS_PER_CURL = 5;
-const UPLOADS = CURLS * UPLOADS_PER_CURL;
-/** 20 MiB take about 4 s through this: production's client is done long before target. */
-const SLOW_TARGET_RATE = '40mbit';
+/** At veth speed: 50 uploads, two at a time. */
+const FAST = { curls: 2, uploadsPerCurl: 25 };
+/** Behind the shaper: 20 uploads, four at a time. */
+const SLOW = { curls: 4, uploadsPerCurl: 5 };
+/** 20 MiB take about 2 s through this: production's client is done long before target. */
+const SLOW_TARGET_RATE = '100mbit';
+
+interface Load {
+  curls: number;
+  uploadsPerCurl: number;
+}
 
 /** `sha256 length` per record, sorted: the multiset of bodies a server received. */
 function bodies(records: readonly EchoRecord[]): string[] {
@@ -35,8 +41,8 @@ interface Uploads {
   sent: string[];
 }
 
-/** Starts both servers and both daemons, then makes the 20 uploads to production. */
-async function upload(lab: Lab, opts: { slowTargetRate?: string; tcpcopyFlags?: readonly string[] } = {}): Promise<Uploads> {
+/** Starts both servers and both daemons, then makes the uploads to production. */
+async function upload(lab: Lab, load: Load, opts: { slowTargetRate?: string; tcpcopyFlags?: readonly string[] } = {}): Promise<Uploads> {
   const prod = await lab.startEchoServer('prod', { port: PORT });
   const target = await lab.startEchoServer('target', { port: PORT });
   if (opts.slowTargetRate !== undefined) await lab.rateLimit('target', opts.slowTargetRate, 'to');
@@ -48,14 +54,16 @@ async function upload(lab: Lab, opts: { slowTargetRate?: string; tcpcopyFlags?: 
   mkdirSync(uploads);
   const sent: string[] = [];
   const curls: Promise<unknown>[] = [];
-  for (let c = 0; c < CURLS; c++) {
-    const args = ['-sS', '--fail', '-o', '/dev/null'];
-    for (let u = 0; u < UPLOADS_PER_CURL; u++) {
+  for (let c = 0; c < load.curls; c++) {
+    // Connection: close makes the server close after each answer: one connection per upload.
+    const each = ['-sS', '--fail', '-o', '/dev/null', '-H', 'connection: close'];
+    const args = [...each];
+    for (let u = 0; u < load.uploadsPerCurl; u++) {
       const body = randomBytes(BODY_BYTES);
       const file = join(uploads, `${c}-${u}.bin`);
       writeFileSync(file, body);
       sent.push(`${createHash('sha256').update(body).digest('hex')} ${BODY_BYTES}`);
-      if (u > 0) args.push('--next', '-sS', '--fail', '-o', '/dev/null');
+      if (u > 0) args.push('--next', ...each);
       args.push('--data-binary', `@${file}`, '-H', 'content-type: application/octet-stream', prod.url(`/upload/${c}/${u}`));
     }
     curls.push(lab.exec('client', 'curl', args, { timeoutMs: 60_000 }));
@@ -66,38 +74,39 @@ async function upload(lab: Lab, opts: { slowTargetRate?: string; tcpcopyFlags?: 
   return { prod, target, tcpcopy, sent };
 }
 
-async function uploadAndCompare(lab: Lab, slowTargetRate?: string): Promise<Record<string, unknown>> {
-  const { prod, target, tcpcopy, sent } = await upload(lab, slowTargetRate === undefined ? {} : { slowTargetRate });
-  const arrived = await settle(() => target.readRequests().length, UPLOADS, { quietMs: 5000, timeoutMs: 35_000 });
+async function uploadAndCompare(lab: Lab, load: Load, slowTargetRate?: string): Promise<Record<string, unknown>> {
+  const uploads = load.curls * load.uploadsPerCurl;
+  const { prod, target, tcpcopy, sent } = await upload(lab, load, slowTargetRate === undefined ? {} : { slowTargetRate });
+  const arrived = await settle(() => target.readRequests().length, uploads, { quietMs: 5000, timeoutMs: 35_000 });
   const stats = await stopForStats(tcpcopy);
   const received = target.readRequests();
-  assert.equal(arrived, UPLOADS, `target received ${arrived} of ${UPLOADS} requests`);
-  assert.deepEqual(bodies(received), sent, 'target received the same 20 bodies');
+  assert.equal(arrived, uploads, `target received ${arrived} of ${uploads} requests`);
+  assert.deepEqual(bodies(received), sent, `target received the same ${uploads} bodies`);
   assert.deepEqual(received.map((r) => `${r.method} ${r.path}`).sort(), prod.readRequests().map((r) => `${r.method} ${r.path}`).sort());
-  assert.equal(new Set(received.map((r) => r.client)).size, CURLS, 'one copied connection per curl');
+  assert.equal(new Set(received.map((r) => r.client)).size, uploads, 'one copied connection per upload');
 
   assert.equal(numberAt(stats, 'capture.kernelDropped'), 0, 'the capture ring overflowed');
-  assert.equal(numberAt(stats, 'sessions.started'), CURLS);
-  assert.equal(numberAt(stats, 'sessions.ended.finished'), CURLS, 'every copied session closed cleanly');
+  assert.equal(numberAt(stats, 'sessions.started'), uploads);
+  assert.equal(numberAt(stats, 'sessions.ended.finished'), uploads, 'every copied session closed cleanly');
   assert.equal(numberAt(stats, 'sessions.ended.buffer_limit'), 0);
-  assert.ok(numberAt(stats, 'client.payloadBytesAcked') >= UPLOADS * BODY_BYTES, 'the test server acknowledged every body byte');
+  assert.ok(numberAt(stats, 'client.payloadBytesAcked') >= uploads * BODY_BYTES, 'the test server acknowledged every body byte');
   const guards = await lab.guardCounters();
   assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
   return stats;
 }
 
 for (const offloads of OFFLOAD_PROFILES) {
-  test(`20 uploads of 1 MiB each reach the test server byte for byte (offloads ${offloads})`, { timeout: 60_000 }, async (t) => {
+  test(`${FAST.curls * FAST.uploadsPerCurl} uploads of 1 MiB, ${FAST.curls} at a time, each on its own connection, reach the test server byte for byte (offloads ${offloads})`, { timeout: 75_000 }, async (t) => {
     await withLab(t, async (lab) => {
-      await uploadAndCompare(lab);
+      await uploadAndCompare(lab, FAST);
     }, { offloads });
   });
 }
 
 for (const offloads of OFFLOAD_PROFILES) {
-  test(`the same uploads reach a test server behind a slow link (the copier buffers, paces and retransmits) (offloads ${offloads})`, { timeout: 75_000 }, async (t) => {
+  test(`${SLOW.curls * SLOW.uploadsPerCurl} uploads, ${SLOW.curls} at a time, reach a test server behind a ${SLOW_TARGET_RATE} link (the copier buffers, paces and retransmits) (offloads ${offloads})`, { timeout: 75_000 }, async (t) => {
     await withLab(t, async (lab) => {
-      const stats = await uploadAndCompare(lab, SLOW_TARGET_RATE);
+      const stats = await uploadAndCompare(lab, SLOW, SLOW_TARGET_RATE);
       const retransmissions = numberAt(stats, 'injected.retransmissions');
       // Segments as sent (a captured super-segment of 64 KiB leaves as MTU-sized pieces).
       const segments = numberAt(stats, 'injected.packets') - retransmissions;
@@ -111,8 +120,8 @@ for (const offloads of OFFLOAD_PROFILES) {
 test('a capture ring made too small on purpose (-B 1): the kernel drops are counted and the sessions they broke end as capture_dropped', { timeout: 75_000 }, async (t) => {
   await withLab(t, async (lab) => {
     // 1 MB holds eight blocks: a few merged packets of an upload at veth speed.
-    const { target, tcpcopy } = await upload(lab, { tcpcopyFlags: ['-B', '1'] });
-    await settle(() => target.readRequests().length, UPLOADS, { quietMs: 5000, timeoutMs: 35_000 });
+    const { target, tcpcopy } = await upload(lab, SLOW, { tcpcopyFlags: ['-B', '1'] });
+    await settle(() => target.readRequests().length, SLOW.curls * SLOW.uploadsPerCurl, { quietMs: 5000, timeoutMs: 35_000 });
     const stats = await stopForStats(tcpcopy);
     const dropped = numberAt(stats, 'capture.kernelDropped');
     const ended = numberAt(stats, 'sessions.ended.capture_dropped');

@@ -3,8 +3,8 @@
  * injects and answers them like a (simplified) Linux listener would, so engine tests can check
  * outcomes ("the target received exactly the request bytes, in order") rather than internals.
  *
- * Simplifications: immediate ACK for every segment carrying data or FIN, no SACK, no delayed
- * ACK, no congestion control; out-of-order data is buffered and re-assembled; PAWS is enforced
+ * Simplifications: immediate ACK for every segment carrying data or FIN, SACK blocks only when
+ * asked for (`sack`), no delayed ACK, no congestion control; out-of-order data is buffered and re-assembled; PAWS is enforced
  * (a segment whose TSval went backwards is dropped, RFC 7323 §5.3) so TSval monotonicity matters.
  */
 import { TcpFlag, type TcpOptionsSpec } from '@tcpcopy/common';
@@ -32,6 +32,8 @@ export interface FakeTargetOptions {
   synAckRtoMs?: number;
   /** Answer segments for unknown connections with RST, as a real stack does (default true). */
   resetUnknown?: boolean;
+  /** Report out-of-order data in SACK blocks when the SYN permitted it, as Linux does. */
+  sack?: boolean;
   /** Application hook: new in-order bytes arrived on `conn`. */
   onData?: (conn: TargetConn, bytes: Buffer, now: number) => void;
   /** Application hook: the peer's FIN arrived in order. */
@@ -126,6 +128,19 @@ export class TargetConn {
   stash(seq: number, bytes: Buffer): void {
     const have = this.ooo.get(seq);
     if (have === undefined || have.length < bytes.length) this.ooo.set(seq, Buffer.from(bytes));
+  }
+
+  /** The out-of-order data held, as SACK blocks (RFC 2018), at most `max`, lowest first. */
+  sackBlocks(max: number): [number, number][] {
+    const blocks: [number, number][] = [];
+    for (const seq of [...this.ooo.keys()].sort((a, b) => seqDiff(a, b))) {
+      const end = seqAdd(seq, this.ooo.get(seq)!.length);
+      const last = blocks.at(-1);
+      if (last !== undefined && seqLe(seq, last[1])) {
+        if (seqGt(end, last[1])) last[1] = end;
+      } else blocks.push([seq, end]);
+    }
+    return blocks.slice(0, max);
   }
 
   /** The stashed out-of-order bytes that now continue the stream (trimmed), if any. */
@@ -469,10 +484,20 @@ export class FakeTarget {
       ack: f.ack,
       flags: f.flags,
       window: f.window,
-      options: conn.tsOk && withTs ? { timestamps: { val: this.tsNow(), ecr: conn.tsRecent } } : undefined,
+      options: this.optionsFor(conn, withTs),
       payload: f.payload,
     });
     this.emit(packet);
+  }
+
+  private optionsFor(conn: TargetConn, withTs: boolean): TcpOptionsSpec | undefined {
+    const options: TcpOptionsSpec = {};
+    const ts = conn.tsOk && withTs;
+    if (ts) options.timestamps = { val: this.tsNow(), ecr: conn.tsRecent };
+    // Beside timestamps, three blocks fit in the 40 option bytes.
+    const sack = this.opts.sack === true && conn.syn.sackPermitted ? conn.sackBlocks(ts ? 3 : 4) : [];
+    if (sack.length > 0) options.sack = sack;
+    return ts || sack.length > 0 ? options : undefined;
   }
 
   /** RFC 9293 §3.10.7.1: a reset for a segment that belongs to no connection. */

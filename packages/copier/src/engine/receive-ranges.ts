@@ -76,6 +76,14 @@ export class ReceiveRanges {
     return out;
   }
 
+  /** Whether [start, end) lies inside one range. */
+  covers(start: number, end: number): boolean {
+    for (let i = 0; i < this.starts.length; i++) {
+      if (seqLe(this.starts[i]!, start) && seqLe(end, this.ends[i]!)) return true;
+    }
+    return false;
+  }
+
   clear(): void {
     this.starts.length = 0;
     this.ends.length = 0;

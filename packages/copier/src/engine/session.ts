@@ -11,7 +11,7 @@ import { CongestionWindow } from './congestion.js';
 import { segmentEnd, type Segment } from './segment.js';
 import { SegmentQueue } from './segment-queue.js';
 import { ReceiveRanges } from './receive-ranges.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
 import { RttEstimator } from './rtt.js';
 import { Lingering } from './lingering.js';
 import type { TimerOwner } from './timer-heap.js';
@@ -112,6 +112,9 @@ export class Session implements TimerOwner {
   private targetFinSeq: number | undefined;
   /** The test server's segments seen beyond a hole in its stream. */
   private readonly received = new ReceiveRanges();
+  /** Our segments the test server holds beyond a hole, from its SACK blocks (RFC 2018): a
+   *  retransmission after a timeout skips them instead of resending everything (RFC 6675). */
+  private readonly sackedByTarget = new ReceiveRanges();
   private clientFinSent = false;
   private readonly synHadWindowScale: boolean;
   private readonly synHadTimestamps: boolean;
@@ -372,6 +375,12 @@ export class Session implements TimerOwner {
     this.windowBlocked = false;
     while (this.sendIndex < this.queue.length) {
       const seg = this.queue.at(this.sendIndex)!;
+      const end = segmentEnd(seg);
+      if (seqLt(seg.seq, this.sndMax) && this.sackedByTarget.covers(seg.seq, end)) {
+        if (seqGt(end, this.sndNxt)) this.sndNxt = end;
+        this.sendIndex++;
+        continue;
+      }
       if (!this.released(seg, now)) break;
       const inFlight = seqDiff(this.sndNxt, this.sndUna);
       if (seg.payloadLength > 0 && inFlight + seg.payloadLength > this.sendWindow && (inFlight > 0 || this.sendWindow === 0)) {
@@ -517,6 +526,9 @@ export class Session implements TimerOwner {
       this.end(SessionEndReason.RetransmitLimit, now, true);
       return false;
     }
+    // A second timeout on the same data: the test server may have dropped what it SACKed
+    // (reneging, RFC 2018 §8), so everything goes again, as Linux does when it detects it.
+    if (this.retransmitCount > 1) this.sackedByTarget.clear();
     this.rtt.backOff();
     this.congestion.onTimeout(seqDiff(this.sndMax, this.sndUna), this.retransmitCount === 1);
     this.rttSeq = undefined; // Karn: no RTT sample from retransmitted data
@@ -598,6 +610,11 @@ export class Session implements TimerOwner {
       this.send.tsEcr = tcp.options.tsVal;
     }
     const ack = tcp.ack;
+    const options = tcp.options;
+    for (let i = 0; i < options.sackBlockCount; i++) {
+      const right = options.sackBlocks[2 * i + 1]!;
+      if (seqLe(right, this.sndMax)) this.sackedByTarget.add(options.sackBlocks[2 * i]!, right, seqMax(ack, this.sndUna));
+    }
     if (seqGt(ack, this.sndUna) && seqLe(ack, this.sndMax)) {
       this.acknowledge(ack, now);
     } else if (
@@ -621,6 +638,7 @@ export class Session implements TimerOwner {
   private acknowledge(ack: number, now: number): void {
     const partial = this.congestion.onAck(seqDiff(ack, this.sndUna), ack);
     this.sndUna = ack;
+    this.sackedByTarget.advance(ack);
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.dupAcks = 0;
     for (;;) {
