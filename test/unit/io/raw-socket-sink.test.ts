@@ -225,17 +225,30 @@ describe('RawSocketSink with a synchronous binding', () => {
     assert.equal(sink.stats().sent, 100);
   });
 
-  test('queues after a transient error, keeping order behind the queued packet', () => {
+  test('after a transient error, packets queue in order and all go at once when the wait is over', async () => {
     const fake = new ImmediateSocket(['No buffer space available']);
     const sink = new RawSocketSink({ createSocket: () => fake });
+    for (let i = 1; i <= 1000; i++) assert.equal(sink.send(packet(i & 0xff), 0, 40, DST), true);
+    assert.equal(fake.immediate.length, 0, 'the failed packet and those behind it wait');
+    assert.equal(sink.stats().queued, 1000);
+    await tick();
+    // One timer, not one event-loop turn per packet: the queue is gone in one go.
+    assert.deepEqual(fake.immediate.map((b) => b[0]), Array.from({ length: 1000 }, (_, i) => (i + 1) & 0xff));
+    assert.equal(fake.sends.length, 0, 'nothing went through raw-socket\'s one-per-turn queue');
+    assert.deepEqual(sink.stats(), { sent: 1000, errors: {}, retried: 1, queueFull: 0, queued: 0 });
+    assert.equal(sink.send(packet(9), 0, 40, DST), true);
+    assert.equal(fake.immediate.length, 1001, 'direct again');
+  });
+
+  test('a packet the kernel keeps refusing is given up on after the retries, and counted', async () => {
+    const fake = new ImmediateSocket(Array.from({ length: 4 }, () => 'No buffer space available'));
+    const sink = new RawSocketSink({ createSocket: () => fake, maxRetries: 3 });
     assert.equal(sink.send(packet(1), 0, 40, DST), true);
     assert.equal(sink.send(packet(2), 0, 40, DST), true);
-    assert.deepEqual(fake.sends.map((x) => x.bytes[0]), [1], 'the failed packet is retried through the queue');
-    fake.complete();
-    assert.deepEqual(fake.sends.map((x) => x.bytes[0]), [1, 2], 'the next one waited behind it');
-    fake.complete();
-    assert.equal(sink.stats().sent, 2);
-    assert.equal(sink.stats().retried, 1);
+    await sink.flush();
+    assert.deepEqual(fake.immediate.map((b) => b[0]), [2]);
+    assert.deepEqual(sink.stats().errors, { ENOBUFS: 1 });
+    assert.equal(sink.stats().retried, 3, 'the first try and three retries');
   });
 
   test('counts a permanent error and refuses the packet', () => {

@@ -3,10 +3,13 @@
  * IP_HDRINCL (raw(7)): we hand the kernel complete IPv4 packets, and such a socket receives
  * nothing. raw-socket's own send() queues each packet until the socket polls writable, one send
  * per event-loop turn: far too slow for bursts (a capture wake-up delivers many packets). Its
- * binding's send is a plain non-blocking sendto(), so the sink calls it directly and only queues
- * (in pooled slots, one send in flight) after a transient error. Unlike upstream tcpcopy, a failed send
- * never ends the process: transient errors are retried a few times, then every failure is
- * counted by errno name.
+ * binding's send is a plain non-blocking sendto(), so the sink calls it directly. After a
+ * transient error (ENOBUFS: the socket's send buffer is full of packets the devices have not
+ * freed yet) it queues, in pooled slots, for RETRY_DELAY_MS, then sends the whole queue at once
+ * again. (Draining that queue through raw-socket's send, one packet per event-loop turn, let one
+ * ENOBUFS at 10,000 requests/s fill it for good: 177,000 packets refused, the copy collapsed.)
+ * Unlike upstream tcpcopy, a failed send never ends the process: transient errors are retried a
+ * few times, then every failure is counted by errno name.
  */
 import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
@@ -105,6 +108,8 @@ export class RawSocketSink implements PacketSink {
   private queueFull = 0;
   private readonly errors = new Map<string, number>();
   private drained: (() => void)[] = [];
+  /** Set while queued packets wait out a transient error (synchronous binding only). */
+  private retryTimer: NodeJS.Timeout | undefined;
   /** Created once: raw-socket calls it after every send. */
   private readonly onSent: SendCallback = (error) => this.completed(error);
 
@@ -126,17 +131,33 @@ export class RawSocketSink implements PacketSink {
     if (this.closed) return this.refuse('ECLOSED');
     // Checked here because raw-socket would report it synchronously from inside send().
     if (!isIPv4(dstIp)) return this.refuse('EADDRESS');
-    if (this.count === 0 && this.socket.sendNow !== undefined) {
+    const sendNow = this.socket.sendNow;
+    if (sendNow === undefined) {
+      if (!this.enqueue(buf, offset, length, dstIp)) return false;
+      if (!this.inFlight) this.submit();
+      return true;
+    }
+    // Queued packets go first: while they wait out a transient error, so does this one.
+    let failed = false;
+    if (this.count === 0) {
       try {
-        this.socket.sendNow(buf, offset, length, dstIp);
+        sendNow.call(this.socket, buf, offset, length, dstIp);
         this.sent++;
         return true;
       } catch (err) {
         const code = errnoName(err as Error);
         if (!TRANSIENT.has(code)) return this.refuse(code);
         this.retried++;
+        failed = true;
       }
     }
+    if (!this.enqueue(buf, offset, length, dstIp)) return false;
+    if (failed) this.attempts[this.head] = 1;
+    this.retryTimer ??= setTimeout(() => this.retryQueued(), RETRY_DELAY_MS);
+    return true;
+  }
+
+  private enqueue(buf: Buffer, offset: number, length: number, dstIp: string): boolean {
     if (this.count === this.capacity) {
       this.queueFull++;
       return false;
@@ -147,8 +168,39 @@ export class RawSocketSink implements PacketSink {
     this.lengths[slot] = length;
     this.dsts[slot] = dstIp;
     this.count++;
-    if (!this.inFlight) this.submit();
     return true;
+  }
+
+  /** Sends the queue at once, oldest first, until it is empty or the kernel refuses again. */
+  private retryQueued(): void {
+    this.retryTimer = undefined;
+    const sendNow = this.socket.sendNow!;
+    while (this.count > 0 && !this.closed) {
+      const slot = this.head;
+      try {
+        sendNow.call(this.socket, this.buffers[slot]!, 0, this.lengths[slot]!, this.dsts[slot]!);
+        this.sent++;
+      } catch (err) {
+        const code = errnoName(err as Error);
+        if (TRANSIENT.has(code) && this.attempts[slot]! < this.maxRetries) {
+          this.attempts[slot] = this.attempts[slot]! + 1;
+          this.retried++;
+          this.retryTimer = setTimeout(() => this.retryQueued(), RETRY_DELAY_MS);
+          return;
+        }
+        this.count1(code);
+      }
+      this.release(slot);
+    }
+    for (const resolve of this.drained.splice(0)) resolve();
+  }
+
+  /** The head slot is done with (sent or given up on). */
+  private release(slot: number): void {
+    this.attempts[slot] = 0;
+    if (this.lengths[slot]! > this.slotBytes) this.buffers[slot] = this.slotView(slot);
+    this.head = (slot + 1) % this.capacity;
+    this.count--;
   }
 
   stats(): SinkStats {
@@ -173,6 +225,7 @@ export class RawSocketSink implements PacketSink {
     await Promise.race([this.flush(), new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
     clearTimeout(timer);
     this.closed = true;
+    clearTimeout(this.retryTimer);
     // Whatever the socket did not take in time is given up on, and counted.
     if (this.count > 0) this.errors.set('ECLOSED', (this.errors.get('ECLOSED') ?? 0) + this.count);
     this.count = 0;
@@ -226,10 +279,7 @@ export class RawSocketSink implements PacketSink {
       }
       this.count1(code);
     }
-    this.attempts[slot] = 0;
-    if (this.lengths[slot]! > this.slotBytes) this.buffers[slot] = this.slotView(slot);
-    this.head = (slot + 1) % this.capacity;
-    this.count--;
+    this.release(slot);
     if (this.count > 0) this.submit();
     else for (const resolve of this.drained.splice(0)) resolve();
   }
