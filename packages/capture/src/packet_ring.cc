@@ -54,6 +54,11 @@ constexpr int kFlagOutgoing = 4;         // sent by this host (only with directi
 constexpr unsigned kMinSlot = 64;
 // Whole packets unless asked for less: an IPv4 packet is at most 65535 bytes.
 constexpr int kWholePacket = 65535;
+// Blocks handed to JavaScript per wake-up (1 MiB of packets at most). The poll is level-triggered,
+// so what is left waits one event-loop turn, in which timers and the other sockets get their
+// share: draining until the ring is empty never ends while the kernel refills it as fast as it is
+// read, and a copier at overload then stops reading intercept's replies (and its own SIGTERM).
+constexpr unsigned kBlocksPerWake = 8;
 
 Napi::Error ErrorWithCode(Napi::Env env, const std::string& code, const std::string& message) {
   Napi::Error err = Napi::Error::New(env, message);
@@ -306,12 +311,12 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     if (status < 0 || self->fd_ < 0) return;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
-    self->DrainBlocks(env);
+    self->DrainBlocks(env, kBlocksPerWake);
   }
 
-  // Hands every retired block to JavaScript, oldest first, and returns it to the kernel.
-  void DrainBlocks(Napi::Env env) {
-    while (fd_ >= 0) {
+  // Hands up to `limit` retired blocks to JavaScript, oldest first, returning each to the kernel.
+  void DrainBlocks(Napi::Env env, unsigned limit) {
+    for (unsigned drained = 0; fd_ >= 0 && drained < limit; drained++) {
       auto* block = reinterpret_cast<tpacket_block_desc*>(ring_ + static_cast<size_t>(nextBlock_) * blockBytes_);
       if ((block->hdr.bh1.block_status & TP_STATUS_USER) == 0) return;
       __sync_synchronize();
@@ -364,7 +369,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   // readable (a ring about to be closed gives up what it holds). A no-op inside a callback, whose
   // loop drains them anyway.
   Napi::Value Drain(const Napi::CallbackInfo& info) {
-    if (!inCallback_ && fd_ >= 0) DrainBlocks(info.Env());
+    if (!inCallback_ && fd_ >= 0) DrainBlocks(info.Env(), blockCount_);
     return info.Env().Undefined();
   }
 
