@@ -48,6 +48,7 @@ test(`LiveCapture on ${device} receives a burst of ${BURST} frames injected by R
 
 const MIB = 1024 * 1024;
 const GROWTH_BURST = 20_000;
+const CATCH_UP_MS = 2000;
 
 test('a capture ring that starts small grows under a burst, and loses nothing unseen on the way', async (t) => {
   await withLab(t, async (lab) => {
@@ -63,6 +64,8 @@ test('a capture ring that starts small grows under a burst, and loses nothing un
     const segment = buildTcpPacket({ src: lab.fakeIp(3), dst: aux.ip, srcPort: 33_334, dstPort: DISCARD_PORT, seq: 1, ack: 1, flags: TcpFlag.ACK, window: 1000, payload: Buffer.alloc(1400) });
     const inject = lab.spawnAgent('prod', 'inject', { packets: [{ hex: segment.toString('hex'), dst: aux.ip }], repeat: GROWTH_BURST });
     await inject.succeeded();
+    // The reader takes a few blocks per event-loop turn: let it catch up before stopping it.
+    await new Promise((r) => setTimeout(r, CATCH_UP_MS));
     await capture.stop('SIGTERM', 5000);
     const done = capture
       .jsonLines<{ event: string; stats?: { received: number; kernelDropped: number; ringBytes: number; ringGrowths: number } }>()
