@@ -350,9 +350,10 @@ export class Client {
     return p;
   }
 
-  /** A pure ACK (the third handshake packet, or acking production's response). */
-  pureAck(): Buffer {
-    return this.build({ seq: this.seq, ack: this.ack, flags: TcpFlag.ACK });
+  /** A pure ACK (the third handshake packet, or acking production's response), advertising
+   *  `window` (the field's value) when given. */
+  pureAck(window?: number): Buffer {
+    return this.build({ seq: this.seq, ack: this.ack, flags: TcpFlag.ACK, window });
   }
 
   /** A data segment; `received` production response bytes arrived first (the client's ack advances). */

@@ -1,9 +1,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seqAdd, seqDiff } from '@tcpcopy/copier';
 import { Client, Sim, bytes, connect } from './harness.js';
 import type { Packet } from './packets.js';
 
 const isData = (p: Packet): boolean => p.payload.length > 0;
+
+/** An answer far larger than a closed window lets through in the time allowed. */
+const ANSWER_BYTES = 1_000_000;
 
 describe('engine: the target’s receive window', () => {
   test('a zero window stops sending; a window update resumes it', () => {
@@ -96,5 +100,21 @@ describe('engine: the target’s receive window', () => {
     const conn = sim.target.conn(d.ip, 40100)!;
     assert.equal(conn.rcvShift, 0);
     assert.equal(conn.received.toString(), 'mid');
+  });
+
+  test('our ACKs advertise the largest window the client showed, not a window it closed for a moment', () => {
+    // Production's answer filled the real client's buffer: its last ACK advertised 1 (x 128
+    // bytes). The test server's answer arrives later and must not be held to 128 bytes a round trip.
+    const sim = new Sim({ latencyMs: 1, target: { window: 65535, windowScale: 7 } });
+    const c = connect(sim, { windowScale: 7 });
+    c.feed(c.data('GET /big'));
+    sim.settle();
+    c.feed(c.pureAck(2000));
+    c.feed(c.pureAck(1));
+    c.feed(c.fin(ANSWER_BYTES));
+    const conn = sim.target.only();
+    sim.target.respond(conn, bytes(ANSWER_BYTES), sim.now);
+    sim.run(500);
+    assert.equal(seqDiff(conn.sndUna, seqAdd(conn.iss, 1)), ANSWER_BYTES, 'the whole answer acknowledged within 500 ms');
   });
 });

@@ -124,7 +124,15 @@ export class Session implements TimerOwner {
   /** The latest server segment seen beyond a hole: its block leads the SACK option. */
   private latestOutOfOrder = 0;
   private readonly send: SendState;
+  /**
+   * The window field of the ACKs we make: the largest the real client advertised after its SYN
+   * (its SYN's until then). Not its latest: a window that closed for a moment while production's
+   * answer filled the client's buffer is no reason to throttle the test server, whose answer
+   * arrives at another time. (Mirrored, a client's last ACK at 128 bytes held a copy to 128
+   * bytes per round trip behind the FIN that waited for its answer, indefinitely.)
+   */
   private clientWindow: number;
+  private clientWindowScaled = false;
   private ipId: number;
 
   // Request/response pacing: the client ack number says how much production response the real
@@ -206,6 +214,10 @@ export class Session implements TimerOwner {
       return;
     }
     this.clientSpoke = true;
+    if (seg.flags & TcpFlag.ACK && (seg.window > this.clientWindow || !this.clientWindowScaled)) {
+      this.clientWindow = seg.window;
+      this.clientWindowScaled = true;
+    }
     if (this.ackBase === undefined && seg.flags & TcpFlag.ACK) {
       this.ackBase = seg.clientAck;
       this.epochAck = seg.clientAck;
@@ -219,7 +231,6 @@ export class Session implements TimerOwner {
     if (seg.seqLength === 0) {
       // Pure ACKs: the copier acknowledges the test server's data itself.
       this.ctx.counters.clientPureAcksDropped++;
-      if (seg.window !== 0) this.clientWindow = seg.window;
       return;
     }
     if (seqLe(segmentEnd(seg), this.clientNext)) {
