@@ -5,7 +5,9 @@
  * server has logged every answer whole. Reports production's time, the copy's (from the same
  * start) and their ratio.
  *
- * Run as root: pnpm bench:big-answers (builds first). Writes test/bench/results/big-answers.json.
+ * Run as root: pnpm bench:big-answers (builds first). Env BIG_ANSWER_MB (default 4) sets the
+ * answer's size, BIG_COPIES (default 1) tcpcopy's -n, LAB_OFFLOADS the lab's profile. Writes
+ * test/bench/results/big-answers.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,7 +16,8 @@ import { createLab, type NginxServer } from '../lab/index.js';
 import { sleep, startIntercept, startTcpcopy } from '../e2e/copy-harness.js';
 
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/results/big-answers.json', import.meta.url));
-const ANSWER_BYTES = 4 * 1024 * 1024;
+const ANSWER_BYTES = Number(process.env.BIG_ANSWER_MB ?? 4) * 1024 * 1024;
+const COPIES = Number(process.env.BIG_COPIES ?? 1);
 /** Per connection kind (keep-alive, then short): the issue's load. */
 const ANSWERS = 100;
 const GIVE_UP_MS = 60_000;
@@ -30,21 +33,21 @@ try {
   const prod = await lab.startNginx('prod', { files });
   const target = await lab.startNginx('target', { files });
   await startIntercept(lab, 80);
-  await startTcpcopy(lab, { port: 80 });
+  await startTcpcopy(lab, { port: 80, copies: COPIES });
   const started = Date.now();
   for (const keepAlive of [['-k'], []]) {
     await lab.exec('client', 'ab', ['-q', ...keepAlive, '-n', String(ANSWERS), '-c', '2', prod.url('/big.bin')], { timeoutMs: GIVE_UP_MS });
   }
   const productionMs = Date.now() - started;
-  while (wholeAnswers(target) < 2 * ANSWERS && Date.now() - started < GIVE_UP_MS) await sleep(POLL_MS);
+  while (wholeAnswers(target) < 2 * ANSWERS * COPIES && Date.now() - started < GIVE_UP_MS) await sleep(POLL_MS);
   const copyMs = Date.now() - started;
   const copied = wholeAnswers(target);
-  const result = { date: new Date().toISOString(), offloads: lab.offloads, answers: 2 * ANSWERS, answerBytes: ANSWER_BYTES, productionMs, copyMs, copied, ratio: copyMs / productionMs };
+  const result = { date: new Date().toISOString(), offloads: lab.offloads, copies: COPIES, answers: 2 * ANSWERS * COPIES, answerBytes: ANSWER_BYTES, productionMs, copyMs, copied, ratio: copyMs / productionMs };
   mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
   writeFileSync(RESULTS_PATH, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(
-    `${2 * ANSWERS} answers of ${ANSWER_BYTES >> 20} MiB, keep-alive then short, two at a time (offloads ${lab.offloads}): ` +
-      `production ${(productionMs / 1000).toFixed(1)} s, copy ${(copyMs / 1000).toFixed(1)} s (${result.ratio.toFixed(1)}x), ${copied}/${2 * ANSWERS} whole\n`,
+    `${2 * ANSWERS} answers of ${ANSWER_BYTES >> 20} MiB, keep-alive then short, two at a time, -n ${COPIES} (offloads ${lab.offloads}): ` +
+      `production ${(productionMs / 1000).toFixed(1)} s, copy ${(copyMs / 1000).toFixed(1)} s (${result.ratio.toFixed(1)}x), ${copied}/${result.answers} whole\n`,
   );
 } finally {
   await lab.destroy({ keepLogs: false });

@@ -172,7 +172,7 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   const offline = config.offline === undefined ? undefined : new OfflineSource(config.offline, clock);
   const source =
     io?.source ?? offline ?? new LiveCapture({ devices, filter, ringBytes: config.captureBufferBytes, blockTimeoutMs: CAPTURE_BLOCK_TIMEOUT_MS });
-  const parts = { engine, pipeline, links, source, sink, copies: config.copies };
+  const parts = { engine, pipeline, links, source, sink, clock, copies: config.copies };
   // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
   const metrics: MetricsServer | undefined =
     config.metrics === undefined ? undefined : await (await import('./daemon/metrics.js')).serveCopierMetrics(parts, config.metrics);
@@ -185,7 +185,7 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
   log.info({ devices, filter, offline: config.offline?.file, targets: config.transfers.length, copies: config.copies, metrics: metricsAt }, 'capturing');
 
   const stats = setInterval(() => {
-    log.info(statsSnapshot(engine, pipeline, links, source, sink), 'stats');
+    log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now()), 'stats');
   }, STATS_INTERVAL_MS);
   stats.unref();
   const watch = new NoReplyWatch(parts, noReplyContext(config), log);
@@ -209,7 +209,7 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
       engine.shutdown(clock.now());
       timer.stop();
       links?.close();
-      log.info(statsSnapshot(engine, pipeline, links, source, sink), 'final stats');
+      log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now()), 'final stats');
       void Promise.race([sink.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))]).then(() => {
         removePidFile?.();
         log.flush();

@@ -35,7 +35,7 @@ test('the stats line carries every engine counter', () => {
   }
   const source: PacketSource = { start: () => {}, stop: () => {}, stats: () => ({ received: 0, truncated: 0 }) };
   const sink: PacketSink = { send: () => true, stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }), close: async () => {} };
-  const reported = new Set(leaves(statsSnapshot(engine, new Pipeline(engine, []), undefined, source, sink)).values());
+  const reported = new Set(leaves(statsSnapshot(engine, new Pipeline(engine, []), undefined, source, sink, 0)).values());
   const missing = [...expected].filter(([, v]) => !reported.has(v)).map(([name]) => name);
   assert.deepEqual(missing, [], 'engine counters missing from the stats line');
 });

@@ -66,6 +66,24 @@ describe('engine: timeouts, shutdown, memory', () => {
     assert.equal(sim.target.conn(d.ip, 3000)?.received.toString(), 'after');
   });
 
+  test('the copy lag is the age of the oldest client segment the test server has not acknowledged', () => {
+    const sim = new Sim();
+    const c = connect(sim);
+    const conn = sim.target.only();
+    sim.target.setWindow(conn, 0, sim.now);
+    sim.settle();
+    const target = sim.engine.targetCounters[0]!;
+    const capturedAt = sim.now;
+    c.feed(c.data('GET / HTTP/1.1\r\n\r\n'));
+    sim.run(2000);
+    sim.engine.refreshCopyLag(sim.now);
+    assert.equal(target.copyLagMs, sim.now - capturedAt, 'the request waits behind a closed window');
+    sim.target.setWindow(conn, 65535, sim.now);
+    sim.run(1000);
+    sim.engine.refreshCopyLag(sim.now);
+    assert.equal(target.copyLagMs, 0, 'acknowledged: no lag');
+  });
+
   test('counters add up over a mix of session fates', () => {
     const sim = new Sim({ config: { lingerMs: 1000 } });
     // 1: finishes cleanly.

@@ -37,6 +37,7 @@ function syn(seq: number): Segment {
     tsVal: 0,
     windowScale: -1,
     sackPermitted: false,
+    capturedAt: 0,
   };
 }
 

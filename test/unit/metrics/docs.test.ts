@@ -29,7 +29,7 @@ test('docs/metrics.md and the exported metrics name the same series', async (t) 
     log: createLogger({ name: 'test', level: 'fatal', stderr: { write: () => true } }),
     onRecords: () => 0,
   });
-  const copier = registerCopierMetrics(new MetricsRegistry(), { engine: sim.engine, pipeline: new Pipeline(sim.engine, []), links, source, sink, copies: 1 });
+  const copier = registerCopierMetrics(new MetricsRegistry(), { engine: sim.engine, pipeline: new Pipeline(sim.engine, []), links, source, sink, clock: { now: () => sim.now }, copies: 1 });
   const h = await startDaemon(t);
   const intercept = registerInterceptMetrics(new MetricsRegistry(), h.daemon);
   const exported = new Set<string>();

@@ -4,7 +4,7 @@
  * the same objects. Per test server, series carry `target="ip:port"`; per intercept,
  * `intercept="ip:port"` (as given with -s).
  */
-import type { ListenAddress, PacketSink, PacketSource } from '@tcpcopy/common';
+import type { Clock, ListenAddress, PacketSink, PacketSource } from '@tcpcopy/common';
 import { MetricsRegistry, serveMetrics, type MetricsServer } from '@tcpcopy/common/metrics';
 import type { Engine, EngineCounters, TargetCounters } from '../engine/index.js';
 import type { PerInterceptCounters, InterceptLinks, LinkCounters } from './intercept-links.js';
@@ -18,9 +18,13 @@ export interface CopierParts {
   readonly links: InterceptLinks;
   readonly source: PacketSource;
   readonly sink: PacketSink;
+  /** The engine's clock: the copy's lag is computed at scrape time. */
+  readonly clock: Clock;
   /** -n: each captured byte is owed to the test server once per copy. */
   readonly copies: number;
 }
+
+const MS_PER_SECOND = 1000;
 
 type NumberKeys<T> = { [K in keyof T]: T[K] extends number ? K : never }[keyof T];
 
@@ -96,13 +100,15 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
   const gauge = (name: string, help: string, read: () => number): void => {
     metrics.add({ name: `${P}${name}`, help, kind: 'gauge', read: (emit) => emit(read()) });
   };
-  const perTarget = (name: string, help: string, kind: 'counter' | 'gauge', read: (t: TargetCounters) => number): void => {
+  /** `before` runs once per scrape, ahead of the reads. */
+  const perTarget = (name: string, help: string, kind: 'counter' | 'gauge', read: (t: TargetCounters) => number, before?: () => void): void => {
     metrics.add({
       name: `${P}${name}`,
       help,
       kind,
       labels: ['target'],
       read: (emit) => {
+        before?.();
         for (const t of engine.targetCounters) emit(read(t), { target: t.target });
       },
     });
@@ -138,6 +144,13 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
     'Captured client payload bytes times the number of copies (-n): what the test server should receive. = acked + duplicate + pending + dropped.',
     'counter',
     (t) => t.payloadCaptured * copies,
+  );
+  perTarget(
+    'copy_lag_seconds',
+    'How far the copy trails production: age of the oldest captured client segment the test server has not acknowledged (0 when none waits).',
+    'gauge',
+    (t) => t.copyLagMs / MS_PER_SECOND,
+    () => parts.engine.refreshCopyLag(parts.clock.now()),
   );
   perTarget('payload_pending_bytes', 'Client payload bytes queued, in flight or held out of order in live sessions, per copy.', 'gauge', (t) => t.payloadPending);
   perTargetTable('payload_dropped_bytes_total', 'Client payload bytes that will never reach the test server, per copy, by reason (a session end reason, or refused before a session: truncated, sampled_out, shed, tuple_space_exhausted, orphan).', (t) => t.payloadDropped);

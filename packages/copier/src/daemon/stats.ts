@@ -10,7 +10,9 @@ export function statsSnapshot(
   links: InterceptLinks | undefined,
   source: PacketSource,
   sink: PacketSink,
+  now: number,
 ): Record<string, unknown> {
+  engine.refreshCopyLag(now);
   const e = engine.counters;
   return {
     sessions: {
@@ -51,7 +53,7 @@ export function statsSnapshot(
     buffered: engine.totalBufferedBytes,
     /** The engine's memory estimate that -m caps (sessions, held SYNs, buffered packets). */
     memoryInUse: engine.memoryInUse,
-    /** Per test server: sessions and the payload accounting (docs/metrics.md). */
+    /** Per test server: sessions, the payload accounting and the copy's lag (docs/metrics.md). */
     targets: engine.targetCounters,
     capture: { ...source.stats(), ...pipeline.counters },
     sink: sink.stats(),

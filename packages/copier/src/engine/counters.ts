@@ -68,6 +68,12 @@ export interface TargetCounters {
   payloadPending: number;
   /** Per copy: bytes that will never reach the test server, by reason. */
   payloadDropped: Record<PayloadDropReason, number>;
+  /**
+   * How far the copy trails production, in ms: the age of the oldest captured client segment
+   * the test server has not acknowledged yet (0 when none waits). A gauge, set by
+   * Engine.refreshCopyLag when the stats are read.
+   */
+  copyLagMs: number;
 }
 
 function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
@@ -88,6 +94,7 @@ export function newTargetCounters(target: string): TargetCounters {
     payloadDuplicate: 0,
     payloadPending: 0,
     payloadDropped: zeros(Object.values(PayloadDropReason)),
+    copyLagMs: 0,
   };
 }
 

@@ -224,7 +224,7 @@ export class Engine {
         counters.clientPortReuses++;
         flows.delete(key);
       }
-      const syn = segmentFromCapture(buf, ip, tcp);
+      const syn = segmentFromCapture(buf, ip, tcp, true, now);
       if (payload === 0 && this.halfOpenFlows >= HALF_OPEN_FLOWS_LIMIT) {
         counters.synsHeld++;
         counters.synsExpired += pending.hold(key, syn, now);
@@ -256,7 +256,7 @@ export class Engine {
         return true;
       }
       // Only its headers shape the faked SYN (the segment itself is fed below): no checksums.
-      const first = segmentFromCapture(buf, ip, tcp, false);
+      const first = segmentFromCapture(buf, ip, tcp, false, now);
       flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, payload, now);
       if (flow === undefined) return true;
     }
@@ -265,7 +265,7 @@ export class Engine {
       this.halfOpenFlows--;
     }
     // A segment over the limit is cut by feed(), and each piece gets checksums of its own.
-    this.feed(flow, segmentFromCapture(buf, ip, tcp, ip.totalLength <= this.packetLimit(targetIndex)), now);
+    this.feed(flow, segmentFromCapture(buf, ip, tcp, ip.totalLength <= this.packetLimit(targetIndex), now), now);
     return true;
   }
 
@@ -287,6 +287,20 @@ export class Engine {
     const due = this.acksDue;
     for (let i = 0; i < due.length; i++) due[i]!.flushAck();
     due.length = 0;
+  }
+
+  /**
+   * Sets each test server's copyLagMs: the age of the oldest captured client segment its
+   * sessions hold unacknowledged. Walks every live session: for the stats, not per packet.
+   */
+  refreshCopyLag(now: number): void {
+    for (const t of this.targetCounters) t.copyLagMs = 0;
+    for (let i = 0; i < this.flows.length; i++) {
+      const counters = this.countersOf[i]!;
+      for (const flow of this.flows[i]!.values()) {
+        for (const session of flow.sessions) counters.copyLagMs = Math.max(counters.copyLagMs, now - session.pendingSince);
+      }
+    }
   }
 
   /** The capture's kernel drop count grew since the last call (read every CAPTURE_LOSS_POLL_MS):
@@ -474,7 +488,7 @@ export class Engine {
     });
     decodeIpv4(out.buf, 0, length, out.ip);
     decodeTcp(out.buf, out.ip, out.tcp);
-    return segmentFromCapture(out.buf, out.ip, out.tcp);
+    return segmentFromCapture(out.buf, out.ip, out.tcp, true, first.capturedAt);
   }
 }
 

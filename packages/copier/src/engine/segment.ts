@@ -38,6 +38,8 @@ export interface Segment {
   readonly windowScale: number;
   /** SACK-permitted offered (meaningful on SYNs, RFC 2018 §2). */
   readonly sackPermitted: boolean;
+  /** When it was captured (engine time, ms): how far the copy trails production. */
+  readonly capturedAt: number;
 }
 
 export function segmentEnd(s: Segment): number {
@@ -59,7 +61,7 @@ function seqLengthOf(flags: number, payloadLength: number): number {
  * `checksums` false skips it for a segment that splitToMtu will cut (each piece gets its own).
  * They are summed in the capture buffer, whose word view checksum.ts already holds.
  */
-export function segmentFromCapture(buf: Buffer, ip: Ipv4View, tcp: TcpView, checksums = true): Segment {
+export function segmentFromCapture(buf: Buffer, ip: Ipv4View, tcp: TcpView, checksums = true, capturedAt = 0): Segment {
   const packet = Buffer.allocUnsafe(ip.totalLength);
   buf.copy(packet, 0, ip.offset, ip.offset + ip.totalLength);
   if (checksums) {
@@ -81,6 +83,7 @@ export function segmentFromCapture(buf: Buffer, ip: Ipv4View, tcp: TcpView, chec
     tsVal: tcp.options.hasTimestamps ? tcp.options.tsVal : 0,
     windowScale: tcp.options.windowScale,
     sackPermitted: tcp.options.sackPermitted,
+    capturedAt,
   };
 }
 

@@ -324,6 +324,12 @@ export class Session implements TimerOwner {
     this.end(reason, now, true);
   }
 
+  /** When the oldest client segment the test server has not acknowledged was captured; Infinity
+   *  when none waits. */
+  get pendingSince(): number {
+    return this.queue.first()?.capturedAt ?? Infinity;
+  }
+
   get bufferedBytes(): number {
     return this.queue.bytes + this.outOfOrder.bytes;
   }
