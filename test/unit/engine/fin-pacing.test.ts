@@ -60,6 +60,7 @@ describe('engine: the client FIN waits for the whole response', () => {
     assert.ok(fin, 'FIN released once the target sent what production did');
     assert.ok(fin.at - last <= 10, `FIN released on arrival of the last bytes (after ${fin.at - last} ms)`);
     assert.equal(conn.received.toString(), 'req-1req-2req-3');
+    assert.equal(sim.engine.counters.finsReleasedOnQuiet, 0, 'no bound was hit');
   });
 
   test('a target whose responses are shorter gets the FIN after FIN_RELEASE_QUIET_MS of quiet', () => {
@@ -70,9 +71,11 @@ describe('engine: the client FIN waits for the whole response', () => {
     const quietFrom = sim.now;
     sim.run(FIN_RELEASE_QUIET_MS - 50);
     assert.equal(finSent(sim), undefined, 'held within the quiet period');
+    assert.equal(sim.engine.counters.finsReleasedOnQuiet, 0);
     sim.run(100);
     const fin = finSent(sim);
     assert.ok(fin, 'released after the quiet period');
+    assert.equal(sim.engine.counters.finsReleasedOnQuiet, 1, 'the bound was hit: counted');
     assert.ok(fin.at - quietFrom <= FIN_RELEASE_QUIET_MS + 5, `released ${fin.at - quietFrom} ms after the target went quiet`);
   });
 });

@@ -44,6 +44,7 @@ const ENGINE_COUNTERS: readonly [NumberKeys<EngineCounters>, string, string][] =
   ['sessionsSampledOut', 'sessions_sampled_out', 'Session starts refused by -r sampling (asked again at each data packet of a connection left out).'],
   ['sessionsShed', 'sessions_shed', 'Session starts refused above the -m memory bound (asked again at each data packet).'],
   ['tupleSpaceExhausted', 'tuple_space_exhausted', 'Replicas not started: no free fake address and port.'],
+  ['finsReleasedOnQuiet', 'fins_released_on_quiet', 'Client FINs sent after 1 s of the test server\'s silence while it had sent less response than production: a shorter answer, or a cut one.'],
   ['synsHeld', 'syns_held', 'SYNs held back as compact records while too many flows were half-open (a SYN flood): a session starts at the client\'s ACK.'],
   ['synsExpired', 'syns_expired', 'Held SYNs that no handshake ACK followed in time, or that newer ones pushed out.'],
   ['handshakesRestarted', 'handshakes_restarted', 'Handshakes adopted again because the test server answered a SYN retransmission with a new ISN.'],

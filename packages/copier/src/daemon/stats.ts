@@ -30,6 +30,8 @@ export function statsSnapshot(
       synsPending: engine.pendingSynCount,
       synsHeld: e.synsHeld,
       synsExpired: e.synsExpired,
+      /** Client FINs sent on the test server's silence, short of production's answer. */
+      finsReleasedOnQuiet: e.finsReleasedOnQuiet,
     },
     client: {
       packets: e.clientPackets,

@@ -124,6 +124,11 @@ export interface EngineCounters {
   tupleSpaceExhausted: number;
   /** SYNs held back as compact records while too many flows were half-open (a SYN flood). */
   synsHeld: number;
+  /**
+   * Client FINs released after the test server's silence (FIN_RELEASE_QUIET_MS) while it had
+   * sent less response than production had: a shorter answer, or one that is cut.
+   */
+  finsReleasedOnQuiet: number;
   /** Held SYNs that no handshake ACK followed in time, or pushed out by newer ones. */
   synsExpired: number;
   sessionsEnded: Record<SessionEndReason, number>;
@@ -159,6 +164,7 @@ export function newCounters(): EngineCounters {
     sessionsShed: 0,
     tupleSpaceExhausted: 0,
     synsHeld: 0,
+    finsReleasedOnQuiet: 0,
     synsExpired: 0,
     sessionsEnded: ended,
     targetPackets: 0,

@@ -89,6 +89,8 @@ export class Session implements TimerOwner {
   private payloadAckedTo: number;
   /** Sequence number of the client's FIN once captured (it carries no payload). */
   private finSeq: number | undefined;
+  /** The FIN went out on the test server's silence, short of production's answer. */
+  private finReleasedOnQuiet = false;
   private readonly queue = new SegmentQueue();
   private readonly outOfOrder = new SegmentQueue();
   /** Index in `queue` of the next segment to send. */
@@ -460,7 +462,12 @@ export class Session implements TimerOwner {
     // A known hole means the server is still resending: not quiet, however long it takes.
     if (this.received.size > 0) return false;
     const releaseAt = Math.max(this.lastDataSentAt, this.lastTargetSegmentAt) + FIN_RELEASE_QUIET_MS;
-    if (now >= releaseAt) return true;
+    if (now >= releaseAt) {
+      // Counted once, not at every re-evaluation after a retransmission timeout.
+      if (!this.finReleasedOnQuiet) this.ctx.counters.finsReleasedOnQuiet++;
+      this.finReleasedOnQuiet = true;
+      return true;
+    }
     this.paceDeadline = releaseAt;
     return false;
   }
