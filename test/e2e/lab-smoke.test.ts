@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { TcpFlag, decodeFrame, newPacketViews, parseIpv4, DecodeStatus, LinkType } from '@tcpcopy/common';
+import { TcpFlag, decodeFrame, newPacketViews, parseIpv4, DecodeStatus } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { OFFLOAD_PROFILES, createLab, withLab, type Lab, type OffloadProfile } from '../lab/index.js';
 

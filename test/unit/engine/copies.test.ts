@@ -189,7 +189,7 @@ describe('engine: tuple space', () => {
   test('the engine counts replicas left without a tuple and runs the others', () => {
     /** Only two tuples exist in this world. */
     class TwoTuples extends FakeAddressPlan {
-      override allocate(ip: number, port: number, replica: number, t: EngineTarget, taken: TupleOccupancy): Tuple | undefined {
+      override allocate(ip: number, _port: number, _replica: number, t: EngineTarget, taken: TupleOccupancy): Tuple | undefined {
         let free = 0;
         for (const p of [5001, 5002]) if (!taken.has(endpointKey(ip, p))) free++;
         if (free === 0) return undefined;

@@ -3,7 +3,6 @@
  * up: what --check looks at when -i names none (the daemons then capture on "any").
  */
 import { readFileSync } from 'node:fs';
-import { ErrorCode, PacketIoError } from '../errors.js';
 
 /** <linux/if.h>: IFF_UP, the administrative "up" bit of /sys/class/net/<if>/flags. */
 const IFF_UP = 0x1;
