@@ -140,3 +140,81 @@ describe('response records', () => {
     }
   });
 });
+
+describe('response records: merging contiguous data', () => {
+  const merged = (specs: Parameters<typeof replyHeaders>[0][]): { builder: ResponseBatchBuilder; results: boolean[] } => {
+    const builder = new ResponseBatchBuilder();
+    const results = specs.map((spec) => {
+      const h = replyHeaders(spec);
+      return builder.appendMerging(h, 0, h.length);
+    });
+    return { builder, results };
+  };
+  const only = (builder: ResponseBatchBuilder): { seq: number; ack: number; window: number; payload: number; flags: number } => {
+    const cursor = new ResponseBatchCursor().reset(builder.view());
+    assert.ok(cursor.next());
+    const ip = newIpv4View();
+    const tcp = newTcpView();
+    assert.equal(decodeIpv4(cursor.buffer, cursor.offset, cursor.length, ip), DecodeStatus.Ok);
+    assert.equal(decodeTcp(cursor.buffer, ip, tcp), DecodeStatus.Ok);
+    assert.ok(!cursor.next(), 'one record');
+    return { seq: tcp.seq, ack: tcp.ack, window: tcp.window, payload: tcp.payloadLength, flags: tcp.flags };
+  };
+
+  test('data continuing the last record joins it: its seq, both lengths, the newer ack, window and flags', () => {
+    const { builder, results } = merged([
+      { seq: 0xfffffff0, payloadLength: 1000, ack: 5, window: 100 },
+      { seq: (0xfffffff0 + 1000) >>> 0, payloadLength: 500, ack: 9, window: 300, flags: 0x18 },
+    ]);
+    assert.deepEqual(results, [false, true]);
+    assert.equal(builder.count, 1);
+    assert.deepEqual(only(builder), { seq: 0xfffffff0, ack: 9, window: 300, payload: 1500, flags: 0x18 });
+    assert.equal(checkResponseBatch(builder.view()), null);
+  });
+
+  test('a gap, a retransmission, another flow, other option lengths, a FIN, a pure ACK or an overflowing length stay records of their own', () => {
+    const first = { seq: 1000, payloadLength: 100 };
+    const big = { seq: 1000, payloadLength: 40_000 };
+    const cases: [string, Parameters<typeof replyHeaders>[0]][] = [
+      ['gap', { seq: 1101, payloadLength: 100 }],
+      ['retransmission', { seq: 1000, payloadLength: 100 }],
+      ['another flow', { seq: 1100, payloadLength: 100, dstPort: 40001 }],
+      ['other header length', { seq: 1100, payloadLength: 100, tcpOptionWords: 3 }],
+      ['FIN', { seq: 1100, payloadLength: 100, flags: 0x11 }],
+      ['pure ACK', { seq: 1100, payloadLength: 0 }],
+      ['over 65535 bytes', { seq: 41_000, payloadLength: 30_000 }],
+    ];
+    for (const [name, next] of cases) {
+      const { builder, results } = merged([name === 'over 65535 bytes' ? big : first, next]);
+      assert.deepEqual(results, [false, false], name);
+      assert.equal(builder.count, 2, name);
+    }
+  });
+
+  test('property: a merged batch covers the same bytes of each flow as the records appended', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ gap: fc.boolean(), port: fc.integer({ min: 0, max: 1 }), length: fc.integer({ min: 0, max: 1400 }) }), { maxLength: 40 }), (steps) => {
+        const builder = new ResponseBatchBuilder();
+        const next = [5000, 9000];
+        const sent = [0, 0];
+        for (const step of steps) {
+          const seq = next[step.port]! + (step.gap ? 7 : 0);
+          const h = replyHeaders({ seq, payloadLength: step.length, dstPort: 40000 + step.port });
+          builder.appendMerging(h, 0, h.length);
+          next[step.port] = seq + step.length;
+          sent[step.port]! += step.length;
+        }
+        const got = [0, 0];
+        const cursor = new ResponseBatchCursor().reset(builder.view());
+        const ip = newIpv4View();
+        const tcp = newTcpView();
+        while (cursor.next()) {
+          decodeIpv4(cursor.buffer, cursor.offset, cursor.length, ip);
+          decodeTcp(cursor.buffer, ip, tcp);
+          got[tcp.dstPort - 40000]! += tcp.payloadLength;
+        }
+        assert.deepEqual(got, sent);
+      }),
+    );
+  });
+});

@@ -43,6 +43,7 @@ describe('InterceptCore routing', () => {
       routed: 1,
       released: 0,
       droppedBackpressure: 0,
+      merged: 0,
       framesSent: 1,
       recordsSent: 1,
       bytesSent: net.sent[0]!.frame.length,

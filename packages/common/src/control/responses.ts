@@ -3,14 +3,21 @@
  *   u16 headersLength | IPv4 header (IHL*4 bytes, as captured) | TCP header with options (doff*4)
  * with the payload stripped and the IPv4 total length kept verbatim.
  */
-import { readU16, writeU16 } from '../packet/bytes.js';
-import { IPV4_MIN_HEADER_LENGTH, IPV4_OFF_TOTAL_LENGTH, IPV4_OFF_VERSION_IHL, IPV4_VERSION } from '../packet/ipv4.js';
-import { TCP_MIN_HEADER_LENGTH, TCP_OFF_DATA_OFFSET } from '../packet/tcp.js';
+import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes.js';
+import { IPV4_MIN_HEADER_LENGTH, IPV4_OFF_SRC, IPV4_OFF_TOTAL_LENGTH, IPV4_OFF_VERSION_IHL, IPV4_VERSION } from '../packet/ipv4.js';
+import { TCP_MIN_HEADER_LENGTH, TCP_OFF_DATA_OFFSET, TCP_OFF_FLAGS, TCP_OFF_SEQ, TcpFlag } from '../packet/tcp.js';
+
 import { RESPONSE_MAX_HEADERS_BYTES, RESPONSE_MIN_HEADERS_BYTES, RESPONSE_RECORD_LENGTH_BYTES } from './constants.js';
 import { GrowableBuffer } from './growable.js';
 
 /** Both header-length fields count 32-bit words (RFC 791 IHL, RFC 9293 data offset). */
 const WORD_BYTES = 4;
+/** Source and destination addresses: 8 bytes from IPV4_OFF_SRC; the ports: the TCP header's first 4. */
+const ADDRESSES_BYTES = 8;
+const PORTS_BYTES = 4;
+const IPV4_MAX_TOTAL_LENGTH = 0xffff;
+/** Segments with these flags stay records of their own. */
+const UNMERGEABLE = TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST | TcpFlag.URG;
 
 /**
  * Null when every record of `records` is self-consistent, else why not: the length prefix agrees
@@ -85,6 +92,8 @@ export class ResponseBatchCursor {
 export class ResponseBatchBuilder {
   private readonly out: GrowableBuffer;
   private records = 0;
+  /** Where the last record starts (its length prefix), or -1. */
+  private lastAt = -1;
 
   constructor(initialBytes = 4096) {
     this.out = new GrowableBuffer(initialBytes);
@@ -104,12 +113,51 @@ export class ResponseBatchBuilder {
    */
   append(buf: Buffer, offset: number, headersLength: number): void {
     const at = this.out.length;
+    this.lastAt = at;
     const target = this.out.reserve(RESPONSE_RECORD_LENGTH_BYTES + headersLength);
     writeU16(target, at, headersLength);
     // Buffer#copy takes offsets, so no subarray view is allocated per record.
     buf.copy(target, at + RESPONSE_RECORD_LENGTH_BYTES, offset, offset + headersLength);
     this.out.commit(RESPONSE_RECORD_LENGTH_BYTES + headersLength);
     this.records++;
+  }
+
+  /**
+   * Appends a record, or merges it into the last one when it continues it: the same flow and
+   * header length, data that starts where the last record's data ends, neither with SYN, FIN, RST
+   * or URG, and both within one IPv4 total length. The merged record is the newer headers (their
+   * ack, window, timestamps and SACK blocks) with the older sequence number and the two payloads'
+   * length: what GRO makes of the same segments, which the copier already takes. Returns true
+   * when merged.
+   */
+  appendMerging(buf: Buffer, offset: number, headersLength: number): boolean {
+    const out = this.out.reserve(0);
+    const last = this.lastAt + RESPONSE_RECORD_LENGTH_BYTES;
+    if (this.lastAt < 0 || readU16(out, this.lastAt) !== headersLength) {
+      this.append(buf, offset, headersLength);
+      return false;
+    }
+    const ihl = (buf[offset + IPV4_OFF_VERSION_IHL]! & 0x0f) * WORD_BYTES;
+    const lastTotal = readU16(out, last + IPV4_OFF_TOTAL_LENGTH);
+    const payload = readU16(buf, offset + IPV4_OFF_TOTAL_LENGTH) - headersLength;
+    const mergeable =
+      (out[last + IPV4_OFF_VERSION_IHL]! & 0x0f) * WORD_BYTES === ihl &&
+      sameBytes(out, last + IPV4_OFF_SRC, buf, offset + IPV4_OFF_SRC, ADDRESSES_BYTES) &&
+      sameBytes(out, last + ihl, buf, offset + ihl, PORTS_BYTES) &&
+      ((out[last + ihl + TCP_OFF_FLAGS]! | buf[offset + ihl + TCP_OFF_FLAGS]!) & UNMERGEABLE) === 0 &&
+      payload > 0 &&
+      lastTotal > headersLength &&
+      lastTotal + payload <= IPV4_MAX_TOTAL_LENGTH &&
+      ((readU32(out, last + ihl + TCP_OFF_SEQ) + lastTotal - headersLength) | 0) === (readU32(buf, offset + ihl + TCP_OFF_SEQ) | 0);
+    if (!mergeable) {
+      this.append(buf, offset, headersLength);
+      return false;
+    }
+    const seq = readU32(out, last + ihl + TCP_OFF_SEQ);
+    buf.copy(out, last, offset, offset + headersLength);
+    writeU32(out, last + ihl + TCP_OFF_SEQ, seq);
+    writeU16(out, last + IPV4_OFF_TOTAL_LENGTH, lastTotal + payload);
+    return true;
   }
 
   /** The records so far; valid until `clear()` is followed by another `append()`. */
@@ -120,5 +168,11 @@ export class ResponseBatchBuilder {
   clear(): void {
     this.out.clear();
     this.records = 0;
+    this.lastAt = -1;
   }
+}
+
+function sameBytes(a: Buffer, aAt: number, b: Buffer, bAt: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[aAt + i] !== b[bAt + i]) return false;
+  return true;
 }

@@ -1,6 +1,7 @@
 /**
  * Per-connection response batching. Records for one copier connection accumulate in a reusable
- * ResponseBatchBuilder and leave as one responses frame when the batch holds maxRecords records or
+ * ResponseBatchBuilder (a record continuing the last one's data is merged into it, as GRO would
+ * merge the segments) and leave as one responses frame when the batch holds maxRecords records or
  * maxBytes bytes, or when its oldest record has waited maxDelayMs (upstream flushes within ~2 ms,
  * docs/upstream.md §5). A slow connection never makes us buffer without bound: above its
  * high-water mark of unsent bytes, new records for it are dropped and counted; the copier treats
@@ -43,6 +44,8 @@ export const BatchAppend = {
   Full: 1,
   /** Dropped: the connection's output is above its high-water mark. */
   Dropped: 2,
+  /** Merged into the batch's last record, whose data it continues (the batch did not grow). */
+  Merged: 3,
 } as const;
 export type BatchAppend = (typeof BatchAppend)[keyof typeof BatchAppend];
 
@@ -83,7 +86,7 @@ export class Batcher {
     } else if (batch.builder.count === 0) {
       batch.firstAtMs = nowMs;
     }
-    batch.builder.append(buf, offset, length);
+    if (batch.builder.appendMerging(buf, offset, length)) return BatchAppend.Merged;
     const full = batch.builder.count >= this.options.maxRecords || batch.builder.byteLength >= this.options.maxBytes;
     return full ? BatchAppend.Full : BatchAppend.Queued;
   }

@@ -47,6 +47,8 @@ export interface ConnectionCounters {
   /** Parked replies handed to this connection by its routeAdds. */
   released: number;
   droppedBackpressure: number;
+  /** Replies merged into the record before them: contiguous data of one flow in one batch. */
+  merged: number;
   framesSent: number;
   recordsSent: number;
   bytesSent: number;
@@ -77,6 +79,7 @@ function newConnectionCounters(): ConnectionCounters {
     routed: 0,
     released: 0,
     droppedBackpressure: 0,
+    merged: 0,
     framesSent: 0,
     recordsSent: 0,
     bytesSent: 0,
@@ -192,6 +195,7 @@ export class InterceptCore {
       this.count(conn, 'droppedBackpressure', 1);
       return false;
     }
+    if (result === BatchAppend.Merged) this.count(conn, 'merged', 1);
     if (result === BatchAppend.Full) this.flush(conn);
     return true;
   }

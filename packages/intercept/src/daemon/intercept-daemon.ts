@@ -41,7 +41,7 @@ export interface ConnectionStats extends PeerInfo, Partial<ConnectionCounters> {
 export interface InterceptStats {
   readonly replies: Pick<
     InterceptCounters,
-    'repliesCaptured' | 'routed' | 'parked' | 'released' | 'unroutable' | 'droppedBackpressure' | 'parkedExpired' | 'parkedOverflow' | 'droppedOnClose'
+    'repliesCaptured' | 'routed' | 'parked' | 'released' | 'unroutable' | 'droppedBackpressure' | 'merged' | 'parkedExpired' | 'parkedOverflow' | 'droppedOnClose'
   >;
   readonly routes: { live: number } & Pick<InterceptCounters, 'routesAdded' | 'routesRebound' | 'routesDeleted' | 'routeDelIgnored' | 'routesExpired' | 'routesClosed'>;
   readonly parkedNow: number;
@@ -144,6 +144,7 @@ export class InterceptDaemon {
         released: c.released,
         unroutable: c.unroutable,
         droppedBackpressure: c.droppedBackpressure,
+        merged: c.merged,
         parkedExpired: c.parkedExpired,
         parkedOverflow: c.parkedOverflow,
         droppedOnClose: c.droppedOnClose,
