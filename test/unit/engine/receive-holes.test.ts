@@ -25,6 +25,18 @@ function requested(request: string) {
   return { sim, c, conn, firstDataSeq: conn.sndNxt };
 }
 
+describe('engine: acknowledging the test server', () => {
+  test('a batch of records in order draws one ACK, after the batch, covering all of it', () => {
+    const { sim, conn, firstDataSeq } = requested('GET /big');
+    const acksBefore = sim.injected().filter((p) => p.payload.length === 0 && p.flags === TcpFlag.ACK).length;
+    sim.target.respond(conn, bytes(SEGMENTS * MSS), sim.now); // one window's worth, delivered together
+    sim.settle();
+    const acks = sim.injected().filter((p) => p.payload.length === 0 && p.flags === TcpFlag.ACK).slice(acksBefore);
+    assert.equal(acks.length, 1, 'one ACK for the batch, not one per record');
+    assert.equal(acks[0]!.ack, (firstDataSeq + SEGMENTS * MSS) >>> 0);
+  });
+});
+
 describe('engine: holes in the test server\'s stream', () => {
   test('after the resent segment fills the hole, one ACK covers everything seen beyond it', () => {
     const { sim, conn, firstDataSeq } = requested('GET /big');
