@@ -23,9 +23,14 @@ const SLOW = { curls: 4, uploadsPerCurl: 5 };
 /** 20 MiB take about 2 s through this: production's client is done long before target. */
 const SLOW_TARGET_RATE = '100mbit';
 
+/** Four keep-alive connections of five uploads: kernel drops hit their data, not their SYNs. */
+const KEEP_ALIVE = { curls: 4, uploadsPerCurl: 5, keepAlive: true };
+
 interface Load {
   curls: number;
   uploadsPerCurl: number;
+  /** One connection per curl instead of one per upload. */
+  keepAlive?: boolean;
 }
 
 /** `sha256 length` per record, sorted: the multiset of bodies a server received. */
@@ -56,7 +61,7 @@ async function upload(lab: Lab, load: Load, opts: { slowTargetRate?: string; tcp
   const curls: Promise<unknown>[] = [];
   for (let c = 0; c < load.curls; c++) {
     // Connection: close makes the server close after each answer: one connection per upload.
-    const each = ['-sS', '--fail', '-o', '/dev/null', '-H', 'connection: close'];
+    const each = ['-sS', '--fail', '-o', '/dev/null', ...(load.keepAlive === true ? [] : ['-H', 'connection: close'])];
     const args = [...each];
     for (let u = 0; u < load.uploadsPerCurl; u++) {
       const body = randomBytes(BODY_BYTES);
@@ -120,8 +125,8 @@ for (const offloads of OFFLOAD_PROFILES) {
 test('a capture ring made too small on purpose (-B 1): the kernel drops are counted and the sessions they broke end as capture_dropped', { timeout: 75_000 }, async (t) => {
   await withLab(t, async (lab) => {
     // 1 MB holds eight blocks: a few merged packets of an upload at veth speed.
-    const { target, tcpcopy } = await upload(lab, SLOW, { tcpcopyFlags: ['-B', '1'] });
-    await settle(() => target.readRequests().length, SLOW.curls * SLOW.uploadsPerCurl, { quietMs: 5000, timeoutMs: 35_000 });
+    const { target, tcpcopy } = await upload(lab, KEEP_ALIVE, { tcpcopyFlags: ['-B', '1'] });
+    await settle(() => target.readRequests().length, KEEP_ALIVE.curls * KEEP_ALIVE.uploadsPerCurl, { quietMs: 5000, timeoutMs: 35_000 });
     const stats = await stopForStats(tcpcopy);
     const dropped = numberAt(stats, 'capture.kernelDropped');
     const ended = numberAt(stats, 'sessions.ended.capture_dropped');

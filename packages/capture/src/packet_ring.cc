@@ -15,6 +15,7 @@
 //
 // libpcap is still used, only to compile the filter (pcap_compile for raw IPv4), which the
 // kernel then runs on the socket (SO_ATTACH_FILTER).
+#include <algorithm>
 #include <napi.h>
 #include <uv.h>
 
@@ -54,10 +55,13 @@ constexpr int kFlagOutgoing = 4;         // sent by this host (only with directi
 constexpr unsigned kMinSlot = 64;
 // Whole packets unless asked for less: an IPv4 packet is at most 65535 bytes.
 constexpr int kWholePacket = 65535;
-// Blocks handed to JavaScript per wake-up (1 MiB of packets at most). The poll is level-triggered,
-// so what is left waits one event-loop turn, in which timers and the other sockets get their
-// share: draining until the ring is empty never ends while the kernel refills it as fast as it is
-// read, and a copier at overload then stops reading intercept's replies (and its own SIGTERM).
+// Blocks handed to JavaScript per wake-up: 8 (1 MiB of packets), or as many as bring the ring
+// back to a quarter full when a burst has filled it further, but never more than half the ring.
+// The poll is level-triggered, so what is left waits one event-loop turn, in which timers and the
+// other sockets get their share: draining until the ring is empty never ends while the kernel
+// refills it as fast as it is read, and a copier at overload then stops reading intercept's
+// replies (and its own SIGTERM). Draining only 8 blocks let a burst of uploads overflow a ring
+// that a busy event loop visited too rarely.
 constexpr unsigned kBlocksPerWake = 8;
 
 Napi::Error ErrorWithCode(Napi::Env env, const std::string& code, const std::string& message) {
@@ -311,7 +315,20 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     if (status < 0 || self->fd_ < 0) return;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
-    self->DrainBlocks(env, kBlocksPerWake);
+    self->DrainBlocks(env, self->BlocksToDrain());
+  }
+
+  // kBlocksPerWake, or down to a quarter of the ring after a burst, at most half the ring.
+  unsigned BlocksToDrain() const {
+    unsigned ready = 0;
+    for (unsigned i = 0; i < blockCount_; i++) {
+      auto* block = reinterpret_cast<tpacket_block_desc*>(ring_ + static_cast<size_t>((nextBlock_ + i) % blockCount_) * blockBytes_);
+      if ((block->hdr.bh1.block_status & TP_STATUS_USER) == 0) break;
+      ready++;
+    }
+    unsigned quarter = blockCount_ / 4;
+    unsigned burst = ready > quarter ? ready - quarter : 0;
+    return std::min(std::max(kBlocksPerWake, burst), std::max(kBlocksPerWake, blockCount_ / 2));
   }
 
   // Hands up to `limit` retired blocks to JavaScript, oldest first, returning each to the kernel.
