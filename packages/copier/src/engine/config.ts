@@ -2,6 +2,7 @@
  * The session engine's settings (a projection of the CLI config) and its fixed constants, with
  * the upstream values they mirror or replace (docs/upstream.md §2).
  */
+import { IPV4_MIN_HEADER_LENGTH, TCP_MIN_HEADER_LENGTH } from '@tcpcopy/common/packet';
 
 export interface EngineTarget {
   /** Production address to match (0 = any local address), as in `-x [srcIP:]srcPort-...`. */
@@ -9,6 +10,27 @@ export interface EngineTarget {
   readonly matchPort: number;
   readonly targetIp: number;
   readonly targetPort: number;
+}
+
+/** Index of the -x entry a client->server packet is addressed to, or -1. */
+export function matchTarget(targets: readonly EngineTarget[], dstIp: number, dstPort: number): number {
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i]!;
+    if (t.matchPort === dstPort && (t.matchIp === 0 || t.matchIp === dstIp)) return i;
+  }
+  return -1;
+}
+
+/** IPv4 and TCP headers without options: an MSS plus these is a packet length (RFC 6691). */
+const IPV4_TCP_FIXED_HEADERS = IPV4_MIN_HEADER_LENGTH + TCP_MIN_HEADER_LENGTH;
+
+/**
+ * The largest packet for a test server: -M (`mtu`), or less when its SYN-ACKs announced an MSS
+ * below -M minus 40 (RFC 6691: the MSS counts the data of a segment with 40 bytes of fixed
+ * headers; options come out of it).
+ */
+export function packetLimit(mtu: number, targetMss: number | undefined): number {
+  return targetMss === undefined ? mtu : Math.min(mtu, targetMss + IPV4_TCP_FIXED_HEADERS);
 }
 
 export interface EngineConfig {

@@ -3,26 +3,18 @@
  * packets for the test server and route updates out. Pure: no sockets, no timers, no clock;
  * the daemon calls tick() at nextDeadline() and flush() after each batch of input.
  */
-import {
-  IPV4_OFF_DST,
-  IPV4_OFF_ID,
-  IPV4_MIN_HEADER_LENGTH,
-  IPV4_OFF_SRC,
-  TCP_MIN_HEADER_LENGTH,
-  TCP_OFF_DST_PORT,
-  TCP_OFF_SRC_PORT,
-  TcpFlag,
-  addrPortToString,
-  decodeIpv4, decodeTcp, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
+import { TcpFlag, addrPortToString, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
 import { PayloadDropReason, SessionEndReason, newCounters, newTargetCounters, type EngineCounters, type TargetCounters } from './counters.js';
 import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitSynData, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
 import { PendingSyns } from './pending-syns.js';
-import { Lingering } from './lingering.js';
+import { LingerQueue, type Lingering } from './lingering.js';
+import { FakedSyns } from './faked-syn.js';
+import { Flow } from './flow.js';
 import { RttEstimator } from './rtt.js';
 import { TimerHeap } from './timer-heap.js';
-import { PacketScratch, writeMadePacket, type Tuple } from './wire.js';
+import { PacketScratch, type Tuple } from './wire.js';
 import {
   HALF_OPEN_FLOWS_LIMIT,
   PENDING_SYN_BYTES,
@@ -30,7 +22,8 @@ import {
   PENDING_SYN_TTL_MS,
   PERCENT,
   SESSION_BYTES,
-  UNSCALED_MAX_WINDOW,
+  matchTarget,
+  packetLimit,
   type EngineConfig,
 } from './config.js';
 
@@ -43,22 +36,6 @@ export interface EngineHost {
   routeDel(tuple: Tuple): void;
 }
 
-/** A captured client session and its replicas (one per -n copy). */
-interface Flow {
-  readonly key: number;
-  readonly targetIndex: number;
-  readonly isn: number;
-  readonly sessions: Session[];
-  /** Per replica this flow should have but has not (any more): why. Its share of each new
-   *  segment is dropped for that reason (loss accounting, counters.ts). */
-  readonly gone: PayloadDropReason[];
-  /** The client sent something after its SYN: the flow is no longer half-open. */
-  confirmed: boolean;
-  /** Replicas closed but still lingering on their tuples: the flow absorbs its client's late
-   *  packets until they are gone, instead of starting a session joined mid-stream. */
-  lingering: number;
-}
-
 const MS_PER_SECOND = 1000;
 /**
  * The daemon reads the capture's kernel drop count this often (noteCaptureLoss): a drop it
@@ -67,14 +44,7 @@ const MS_PER_SECOND = 1000;
 export const CAPTURE_LOSS_POLL_MS = 1000;
 /** Largest IP packet the engine writes: captured packets are at most 65535 bytes. */
 const SCRATCH_SIZE = 65536;
-/** IPv4 and TCP headers without options: an MSS plus these is a packet length (RFC 6691). */
-const IPV4_TCP_FIXED_HEADERS = IPV4_MIN_HEADER_LENGTH + TCP_MIN_HEADER_LENGTH;
-/** IPv4 + TCP headers with MSS and timestamps options. */
-const FAKED_SYN_MAX_LENGTH = 64;
-/** IP ID offset of a faked SYN from the first captured packet's, as upstream. */
-const FAKED_SYN_IP_ID_OFFSET = -2;
-/** The linger queue's consumed head is cut off past this many records. */
-const LINGER_QUEUE_COMPACT_AT = 1024;
+
 
 export class Engine {
   readonly counters: EngineCounters = newCounters();
@@ -92,11 +62,8 @@ export class Engine {
   private halfOpenFlows = 0;
   /** Live sessions and lingering tuples by test-server endpoint, then by fake client ip:port. */
   private readonly byTarget = new Map<number, Map<number, Session | Lingering>>();
-  /** Closed sessions' tuples in the order they closed, which is the order their linger ends
-   *  (lingerMs is the same for all), with their flows at the same index. */
-  private readonly lingerQueue: Lingering[] = [];
-  private readonly lingerFlows: Flow[] = [];
-  private lingerHead = 0;
+  /** Closed sessions' tuples while they linger, with their flows. */
+  private readonly lingering = new LingerQueue<Flow>();
   private readonly flowOf = new Map<Session, Flow>();
   /** The MSS each test-server endpoint announced in its SYN-ACKs. */
   private readonly targetMss = new Map<number, number>();
@@ -106,7 +73,7 @@ export class Engine {
   private readonly ctx: SessionContext;
   private readonly acksDue: Session[] = [];
   private readonly expired: Session[] = [];
-  private readonly synScratch = new PacketScratch(FAKED_SYN_MAX_LENGTH);
+  private readonly fakedSyns = new FakedSyns();
   private bufferedBytes = 0;
   /** -g: when the first session was considered (the ramp's origin). */
   private rampStartedAt: number | undefined;
@@ -180,19 +147,9 @@ export class Engine {
     return Math.min(PERCENT, Math.floor((now - this.rampStartedAt) / MS_PER_SECOND) + 1);
   }
 
-  /** Index of the -x entry a client->server packet is addressed to, or -1. */
-  matchTarget(dstIp: number, dstPort: number): number {
-    const targets = this.config.targets;
-    for (let i = 0; i < targets.length; i++) {
-      const t = targets[i]!;
-      if (t.matchPort === dstPort && (t.matchIp === 0 || t.matchIp === dstIp)) return i;
-    }
-    return -1;
-  }
-
   /** A captured client->server packet (already decoded). Returns false when it was not ours. */
   onClientPacket(buf: Buffer, ip: Ipv4View, tcp: TcpView, now: number): boolean {
-    const targetIndex = this.matchTarget(ip.dst, tcp.dstPort);
+    const targetIndex = matchTarget(this.config.targets, ip.dst, tcp.dstPort);
     if (targetIndex < 0) return false;
     const counters = this.counters;
     const payload = tcp.payloadLength;
@@ -257,13 +214,10 @@ export class Engine {
       }
       // Only its headers shape the faked SYN (the segment itself is fed below): no checksums.
       const first = segmentFromCapture(buf, ip, tcp, false, now);
-      flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakeSyn(first), true, payload, now);
+      flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakedSyns.synFor(first, this.config.fakeSynMss), true, payload, now);
       if (flow === undefined) return true;
     }
-    if (!flow.confirmed && !(flags & TcpFlag.SYN)) {
-      flow.confirmed = true;
-      this.halfOpenFlows--;
-    }
+    if (!(flags & TcpFlag.SYN) && flow.confirm()) this.halfOpenFlows--;
     // A segment over the limit is cut by feed(), and each piece gets checksums of its own.
     this.feed(flow, segmentFromCapture(buf, ip, tcp, ip.totalLength <= this.packetLimit(targetIndex), now), now);
     return true;
@@ -311,8 +265,7 @@ export class Engine {
 
   /** Earliest time tick() has work to do (Infinity when idle). */
   nextDeadline(): number {
-    const lingering = this.lingerQueue[this.lingerHead];
-    return Math.min(this.timers.peekDeadline(), lingering === undefined ? Infinity : lingering.until);
+    return Math.min(this.timers.peekDeadline(), this.lingering.nextUntil);
   }
 
   tick(now: number): void {
@@ -353,7 +306,7 @@ export class Engine {
       return refuse(PayloadDropReason.Shed);
     }
     const target = this.config.targets[targetIndex]!;
-    const flow: Flow = { key, targetIndex, isn: syn.seq, sessions: [], gone: [], confirmed: faked, lingering: 0 };
+    const flow = new Flow(key, targetIndex, syn.seq, faked);
     const endpoint = endpointKey(target.targetIp, target.targetPort);
     let tuples = this.byTarget.get(endpoint);
     if (tuples === undefined) this.byTarget.set(endpoint, (tuples = new Map()));
@@ -383,16 +336,11 @@ export class Engine {
     return flow;
   }
 
-  /**
-   * The largest packet sent to this -x entry's test server: -M, or less when its SYN-ACKs
-   * announced an MSS below -M minus 40 (RFC 6691: the MSS counts the data of a segment with
-   * 40 bytes of fixed headers; options come out of it). Learned from the first handshake, so
-   * merged captures are cut to fit before the sessions see them.
-   */
+  /** The largest packet sent to this -x entry's test server, once its SYN-ACKs told its MSS:
+   *  merged captures are cut to fit before the sessions see them. */
   private packetLimit(targetIndex: number): number {
     const t = this.config.targets[targetIndex]!;
-    const mss = this.targetMss.get(endpointKey(t.targetIp, t.targetPort));
-    return mss === undefined ? this.config.mtu : Math.min(this.config.mtu, mss + IPV4_TCP_FIXED_HEADERS);
+    return packetLimit(this.config.mtu, this.targetMss.get(endpointKey(t.targetIp, t.targetPort)));
   }
 
   private feed(flow: Flow, seg: Segment, now: number): void {
@@ -424,71 +372,23 @@ export class Engine {
     this.timers.disarm(session);
     const flow = this.flowOf.get(session)!;
     this.flowOf.delete(session);
-    // Possibly from inside feed()'s loop over the flow's sessions, which allows for it.
-    flow.sessions.splice(flow.sessions.indexOf(session), 1);
-    flow.gone.push(session.endReason!);
-    flow.lingering++;
-    if (!flow.confirmed && flow.sessions.length === 0) {
-      flow.confirmed = true;
-      this.halfOpenFlows--;
-    }
-    this.lingerQueue.push(lingering);
-    this.lingerFlows.push(flow);
+    if (flow.replicaClosed(session)) this.halfOpenFlows--;
+    this.lingering.push(lingering, flow);
   }
 
   /** Frees the tuples whose linger is over (all of them with Infinity) and withdraws their routes. */
   private endLingering(now: number): void {
-    const queue = this.lingerQueue;
-    let head = this.lingerHead;
-    while (head < queue.length && queue[head]!.until <= now) {
-      const lingering = queue[head]!;
-      const flow = this.lingerFlows[head]!;
-      head++;
+    this.lingering.popDue(now, (lingering, flow) => {
       const t = lingering.tuple;
       const tuples = this.byTarget.get(endpointKey(t.dstIp, t.dstPort))!;
       if (tuples.get(endpointKey(t.srcIp, t.srcPort)) === lingering) tuples.delete(endpointKey(t.srcIp, t.srcPort));
       this.host.routeDel(t);
       this.liveSessions--;
-      if (--flow.lingering === 0 && flow.sessions.length === 0) {
+      if (flow.lingerEnded()) {
         const flows = this.flows[flow.targetIndex]!;
         if (flows.get(flow.key) === flow) flows.delete(flow.key);
       }
-    }
-    // Drop the consumed prefix once it outweighs the rest: amortised O(1) per record.
-    if (head > LINGER_QUEUE_COMPACT_AT && head * 2 > queue.length) {
-      queue.splice(0, head);
-      this.lingerFlows.splice(0, head);
-      head = 0;
-    }
-    this.lingerHead = head;
-  }
-
-  /**
-   * The SYN of a session joined mid-stream (docs/upstream.md §2): seq = first seq - 1, MSS
-   * from -D, window 65535. Unlike upstream it also offers timestamps when the client uses them,
-   * so the test server keeps PAWS and RTT measurement as production had them.
-   */
-  private fakeSyn(first: Segment): Segment {
-    const p = first.packet;
-    const tuple: Tuple = {
-      srcIp: p.readUInt32BE(IPV4_OFF_SRC),
-      dstIp: p.readUInt32BE(IPV4_OFF_DST),
-      srcPort: p.readUInt16BE(first.ipHeaderLength + TCP_OFF_SRC_PORT),
-      dstPort: p.readUInt16BE(first.ipHeaderLength + TCP_OFF_DST_PORT),
-    };
-    const mss = this.config.fakeSynMss;
-    const out = this.synScratch;
-    const length = writeMadePacket(out.buf, tuple, {
-      seq: (first.seq - 1) >>> 0,
-      ack: 0,
-      flags: TcpFlag.SYN,
-      window: UNSCALED_MAX_WINDOW,
-      ipId: p.readUInt16BE(IPV4_OFF_ID) + FAKED_SYN_IP_ID_OFFSET,
-      options: first.hasTimestamps ? { mss, timestamps: { val: (first.tsVal - 1) >>> 0, ecr: 0 } } : { mss },
     });
-    decodeIpv4(out.buf, 0, length, out.ip);
-    decodeTcp(out.buf, out.ip, out.tcp);
-    return segmentFromCapture(out.buf, out.ip, out.tcp, true, first.capturedAt);
   }
 }
 

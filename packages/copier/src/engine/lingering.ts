@@ -94,3 +94,40 @@ export class Lingering {
     this.ctx.inject(length, this.tuple.dstIp);
   }
 }
+
+/** Past this many consumed records, LingerQueue cuts its head off. */
+const COMPACT_AT = 1024;
+
+/**
+ * Lingering records in the order their sessions closed, which is the order their linger ends
+ * (lingerMs is the same for all), each with its owner (the engine's flow).
+ */
+export class LingerQueue<O> {
+  private readonly records: Lingering[] = [];
+  private readonly owners: O[] = [];
+  private head = 0;
+
+  push(record: Lingering, owner: O): void {
+    this.records.push(record);
+    this.owners.push(owner);
+  }
+
+  /** When the oldest linger ends (Infinity when none). */
+  get nextUntil(): number {
+    return this.records[this.head]?.until ?? Infinity;
+  }
+
+  /** Hands every record whose linger ended by `now` (all with Infinity) to `each`, oldest first. */
+  popDue(now: number, each: (record: Lingering, owner: O) => void): void {
+    while (this.head < this.records.length && this.records[this.head]!.until <= now) {
+      const i = this.head++;
+      each(this.records[i]!, this.owners[i]!);
+    }
+    // Drop the consumed prefix once it outweighs the rest: amortised O(1) per record.
+    if (this.head > COMPACT_AT && this.head * 2 > this.records.length) {
+      this.records.splice(0, this.head);
+      this.owners.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
