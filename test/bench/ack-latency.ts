@@ -40,7 +40,8 @@ function ackLatencies(pcap: string): number[] {
   const out: number[] = [];
   try {
     for (let status = reader.next(); status === PcapReadStatus.Packet; status = reader.next()) {
-      if (decodeFrame(reader.linkType, reader.packet, 0, reader.record.capturedLength, views) !== DecodeStatus.Ok) continue;
+      if (decodeFrame(reader.linkType, reader.packet, 0, reader.record.capturedLength, views) !== DecodeStatus.Ok)
+        continue;
       const { ip, tcp } = views;
       const ts = reader.record.tsMicros;
       if (tcp.srcPort === HTTP_PORT && tcp.payloadLength > 0) {
@@ -78,11 +79,14 @@ try {
   await startIntercept(lab, HTTP_PORT);
   await startTcpcopy(lab, { port: HTTP_PORT });
   const capture = await lab.captureOn('target', `tcp port ${HTTP_PORT} and net ${lab.fakeSubnet}`);
-  await lab.exec('client', 'ab', ['-q', '-k', '-n', String(ANSWERS), '-c', '1', prod.url('/big.bin')], { timeoutMs: 60_000 });
+  await lab.exec('client', 'ab', ['-q', '-k', '-n', String(ANSWERS), '-c', '1', prod.url('/big.bin')], {
+    timeoutMs: 60_000,
+  });
   await sleep(SETTLE_MS);
   const pcap = await capture.stop();
   const stats = capture.stats();
-  if (stats === undefined || stats.droppedByKernel > 0) throw new Error(`tcpdump missed packets (${JSON.stringify(stats)}): the latencies would be wrong`);
+  if (stats === undefined || stats.droppedByKernel > 0)
+    throw new Error(`tcpdump missed packets (${JSON.stringify(stats)}): the latencies would be wrong`);
   result = { date: new Date().toISOString(), offloads: lab.offloads, ...summary(ackLatencies(pcap)) };
 } finally {
   await lab.destroy({ keepLogs: false });

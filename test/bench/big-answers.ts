@@ -36,13 +36,25 @@ try {
   await startTcpcopy(lab, { port: 80, copies: COPIES });
   const started = Date.now();
   for (const keepAlive of [['-k'], []]) {
-    await lab.exec('client', 'ab', ['-q', ...keepAlive, '-n', String(ANSWERS), '-c', '2', prod.url('/big.bin')], { timeoutMs: GIVE_UP_MS });
+    await lab.exec('client', 'ab', ['-q', ...keepAlive, '-n', String(ANSWERS), '-c', '2', prod.url('/big.bin')], {
+      timeoutMs: GIVE_UP_MS,
+    });
   }
   const productionMs = Date.now() - started;
   while (wholeAnswers(target) < 2 * ANSWERS * COPIES && Date.now() - started < GIVE_UP_MS) await sleep(POLL_MS);
   const copyMs = Date.now() - started;
   const copied = wholeAnswers(target);
-  const result = { date: new Date().toISOString(), offloads: lab.offloads, copies: COPIES, answers: 2 * ANSWERS * COPIES, answerBytes: ANSWER_BYTES, productionMs, copyMs, copied, ratio: copyMs / productionMs };
+  const result = {
+    date: new Date().toISOString(),
+    offloads: lab.offloads,
+    copies: COPIES,
+    answers: 2 * ANSWERS * COPIES,
+    answerBytes: ANSWER_BYTES,
+    productionMs,
+    copyMs,
+    copied,
+    ratio: copyMs / productionMs,
+  };
   mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
   writeFileSync(RESULTS_PATH, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(

@@ -133,7 +133,10 @@ async function runCase(name: string, template: Buffer, checksums: Checksums): Pr
   let sink = loop(frame, v, WARMUP_ITERATIONS, checksums);
   const warmupRate = WARMUP_ITERATIONS / ((performance.now() - w0) / 1000);
   const iterations = Math.max(MIN_RUN_ITERATIONS, Math.round(warmupRate * RUN_SECONDS));
-  if (decodeFrame(LinkType.Ethernet, frame, 0, frame.length, v) !== DecodeStatus.Ok || !verifyTcpChecksum(frame, v.ip)) {
+  if (
+    decodeFrame(LinkType.Ethernet, frame, 0, frame.length, v) !== DecodeStatus.Ok ||
+    !verifyTcpChecksum(frame, v.ip)
+  ) {
     throw new Error(`${name}: the rewritten packet no longer verifies`);
   }
   const rates: number[] = [];

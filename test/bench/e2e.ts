@@ -17,7 +17,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLab, defaultOffloadProfile, type Lab } from '../lab/index.js';
 import { sleep } from '../e2e/copy-harness.js';
-import { startOurs, startUpstream, tail, upstreamFromEnv, type CopierName, type RunningCopier, type UpstreamBinaries } from './e2e/copiers.js';
+import {
+  startOurs,
+  startUpstream,
+  tail,
+  upstreamFromEnv,
+  type CopierName,
+  type RunningCopier,
+  type UpstreamBinaries,
+} from './e2e/copiers.js';
 import { LineCounter, ensureLoadTools, runFixedRate, runMax, tuneClient, type LoadRun } from './e2e/load.js';
 import { RssSampler, cpuSeconds, memory } from './e2e/proc.js';
 import { copierTable, idleLine, ratioTable, ratios, type CopierResult, type LevelResult } from './e2e/report.js';
@@ -57,7 +65,10 @@ function message(err: unknown): string {
 
 function ensureRunning(copier: RunningCopier): void {
   for (const proc of [copier.tcpcopy, copier.intercept]) {
-    if (!proc.running) throw new Error(`${copier.name} ${proc.name} exited:\n${proc.stderr.slice(-2000)}\n${copier.logFiles.map((f) => tail(f)).join('\n')}`);
+    if (!proc.running)
+      throw new Error(
+        `${copier.name} ${proc.name} exited:\n${proc.stderr.slice(-2000)}\n${copier.logFiles.map((f) => tail(f)).join('\n')}`,
+      );
   }
 }
 
@@ -113,10 +124,16 @@ async function runLevel(ctx: LevelContext, level: Level): Promise<LevelResult> {
   const interceptCpu0 = cpuSeconds(copier.interceptPid);
   sampler.reset();
   const started = Date.now();
-  const load: LoadRun = level.rate === 'max' ? await runMax(ctx.lab, ctx.url, ctx.seconds) : await runFixedRate(ctx.lab, ctx.url, level.rate, ctx.seconds);
+  const load: LoadRun =
+    level.rate === 'max'
+      ? await runMax(ctx.lab, ctx.url, ctx.seconds)
+      : await runFixedRate(ctx.lab, ctx.url, level.rate, ctx.seconds);
   const settleStarted = Date.now();
   const settled = await settle(() => targetLines.count());
-  if (!settled) note(`${copier.name} ${level.label}: the test server's count still moved after ${SETTLE_TIMEOUT_MS} ms; measuring anyway`);
+  if (!settled)
+    note(
+      `${copier.name} ${level.label}: the test server's count still moved after ${SETTLE_TIMEOUT_MS} ms; measuring anyway`,
+    );
   const ended = Date.now();
   ensureRunning(copier);
   const tcpcopyCpu = cpuSeconds(copier.tcpcopyPid) - tcpcopyCpu0;
@@ -127,7 +144,13 @@ async function runLevel(ctx: LevelContext, level: Level): Promise<LevelResult> {
   return {
     level: level.label,
     offeredRps: level.rate,
-    load: { tool: load.tool, argv: load.argv, wallSeconds: load.wallSeconds, generatorRps: load.reportedRps ?? null, generatorErrors: load.errors ?? null },
+    load: {
+      tool: load.tool,
+      argv: load.argv,
+      wallSeconds: load.wallSeconds,
+      generatorRps: load.reportedRps ?? null,
+      generatorErrors: load.errors ?? null,
+    },
     measuredSeconds: (ended - started) / 1000,
     settleSeconds: (ended - settleStarted) / 1000,
     prodRequests,
@@ -145,7 +168,12 @@ async function runLevel(ctx: LevelContext, level: Level): Promise<LevelResult> {
   };
 }
 
-async function runCopier(name: CopierName, levels: readonly Level[], seconds: number, upstream: UpstreamBinaries | undefined): Promise<CopierResult> {
+async function runCopier(
+  name: CopierName,
+  levels: readonly Level[],
+  seconds: number,
+  upstream: UpstreamBinaries | undefined,
+): Promise<CopierResult> {
   const result: CopierResult = { name, levels: [] };
   let lab: Lab | undefined;
   let failed = false;
@@ -167,7 +195,10 @@ async function runCopier(name: CopierName, levels: readonly Level[], seconds: nu
 
     await sleep(IDLE_MS);
     ensureRunning(copier);
-    result.idle = { tcpcopyRssKiB: memory(copier.tcpcopyPid).rssKiB, interceptRssKiB: memory(copier.interceptPid).rssKiB };
+    result.idle = {
+      tcpcopyRssKiB: memory(copier.tcpcopyPid).rssKiB,
+      interceptRssKiB: memory(copier.interceptPid).rssKiB,
+    };
     const prodLines = new LineCounter(prod.accessLogPath);
     const targetLines = new LineCounter(target.accessLogPath);
     const url = prod.url(PAGE_PATH);
@@ -200,7 +231,10 @@ async function runCopier(name: CopierName, levels: readonly Level[], seconds: nu
 }
 
 const seconds = levelSeconds(process.env);
-const levels: Level[] = [...OFFERED_RATES.map((rate) => ({ label: String(rate), rate })), { label: 'max', rate: 'max' }];
+const levels: Level[] = [
+  ...OFFERED_RATES.map((rate) => ({ label: String(rate), rate })),
+  { label: 'max', rate: 'max' },
+];
 ensureLoadTools();
 const upstream = upstreamFromEnv(process.env);
 const results: CopierResult[] = [];
@@ -217,7 +251,13 @@ const compared = ours !== undefined && c !== undefined ? ratios(ours, c) : undef
 const cpus = os.cpus();
 const report = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? null, node: process.version, kernel: os.release(), totalMemMiB: Math.round(os.totalmem() / 2 ** 20) },
+  machine: {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? null,
+    node: process.version,
+    kernel: os.release(),
+    totalMemMiB: Math.round(os.totalmem() / 2 ** 20),
+  },
   offloads: results.find((r) => r.offloads !== undefined)?.offloads ?? defaultOffloadProfile(),
   levelSeconds: seconds,
   copiers: Object.fromEntries(results.map((r) => [r.name, r])),
@@ -226,20 +266,26 @@ const report = {
 mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
 writeFileSync(RESULTS_PATH, `${JSON.stringify(report, null, 2)}\n`);
 
-const out: string[] = [`bench:e2e: ${seconds} s per level, short connections, offloads ${report.offloads}, ${cpus.length} cpus, node ${process.version}`];
+const out: string[] = [
+  `bench:e2e: ${seconds} s per level, short connections, offloads ${report.offloads}, ${cpus.length} cpus, node ${process.version}`,
+];
 for (const r of results) {
   out.push('', `== ${r.name}${r.skipped === undefined ? '' : ` (skipped: ${r.skipped})`}`);
   if (r.skipped !== undefined) continue;
   if (r.commandLines) out.push(`intercept: ${r.commandLines.intercept}`, `tcpcopy:   ${r.commandLines.tcpcopy}`);
   out.push(idleLine(r));
   if (r.levels.length > 0) out.push(copierTable(r));
-  if (r.guards && Object.values(r.guards).some((n) => n !== 0)) out.push(`LEAK GUARDS NOT ZERO: ${JSON.stringify(r.guards)}`);
-  if (r.error !== undefined) out.push(`ERROR: ${r.error.split('\n')[0]}${r.logDir === undefined ? '' : ` (logs: ${r.logDir})`}`);
+  if (r.guards && Object.values(r.guards).some((n) => n !== 0))
+    out.push(`LEAK GUARDS NOT ZERO: ${JSON.stringify(r.guards)}`);
+  if (r.error !== undefined)
+    out.push(`ERROR: ${r.error.split('\n')[0]}${r.logDir === undefined ? '' : ` (logs: ${r.logDir})`}`);
 }
 if (compared !== undefined) {
   out.push('', '== ours / c', ratioTable(compared));
   if (ours?.idle !== undefined && c?.idle !== undefined) {
-    out.push(`idle rss ours/c: tcpcopy ${(ours.idle.tcpcopyRssKiB / c.idle.tcpcopyRssKiB).toFixed(2)}, intercept ${(ours.idle.interceptRssKiB / c.idle.interceptRssKiB).toFixed(2)}`);
+    out.push(
+      `idle rss ours/c: tcpcopy ${(ours.idle.tcpcopyRssKiB / c.idle.tcpcopyRssKiB).toFixed(2)}, intercept ${(ours.idle.interceptRssKiB / c.idle.interceptRssKiB).toFixed(2)}`,
+    );
   }
 }
 out.push('', `written to ${path.relative(process.cwd(), RESULTS_PATH)}`);

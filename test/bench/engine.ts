@@ -50,12 +50,34 @@ function session(i: number, fakeIp: number, fakePort: number): Step[] {
   const tIsn = (i * 104729) >>> 0;
   const c = (seq: number, ack: number, flags: number, payload?: Buffer): Step => ({
     fromClient: true,
-    packet: buildTcpPacket({ src: client, dst: PROD, srcPort: port, dstPort: PORT, seq, ack, flags, window: 502, payload }),
+    packet: buildTcpPacket({
+      src: client,
+      dst: PROD,
+      srcPort: port,
+      dstPort: PORT,
+      seq,
+      ack,
+      flags,
+      window: 502,
+      payload,
+    }),
   });
   const t = (seq: number, ack: number, flags: number, payloadLength = 0): Step => ({
     fromClient: false,
     // A header record: headers only, total length counting the stripped payload.
-    packet: headersOnly(buildTcpPacket({ src: TARGET, dst: fakeIp, srcPort: PORT, dstPort: fakePort, seq, ack, flags, window: 509, payload: Buffer.alloc(payloadLength) })),
+    packet: headersOnly(
+      buildTcpPacket({
+        src: TARGET,
+        dst: fakeIp,
+        srcPort: PORT,
+        dstPort: fakePort,
+        seq,
+        ack,
+        flags,
+        window: 509,
+        payload: Buffer.alloc(payloadLength),
+      }),
+    ),
   });
   const A = TcpFlag.ACK;
   return [
@@ -93,13 +115,22 @@ type Plan = (id: number, fakeIp: number, fakePort: number) => Step[];
  * past each wave's linger, so every session is forgotten; with true, every session is still
  * lingering at the end.
  */
-function replayWaves(engine: Engine, tuples: readonly { srcIp: number; srcPort: number }[], plan: Plan, waves: number, linger: boolean): number {
+function replayWaves(
+  engine: Engine,
+  tuples: readonly { srcIp: number; srcPort: number }[],
+  plan: Plan,
+  waves: number,
+  linger: boolean,
+): number {
   const ip = newIpv4View();
   const tcp = newTcpView();
   let now = 0;
   let packets = 0;
   const feed = (step: Step): void => {
-    if (decodeIpv4(step.packet, 0, step.packet.length, ip) !== DecodeStatus.Ok || decodeTcp(step.packet, ip, tcp) !== DecodeStatus.Ok) {
+    if (
+      decodeIpv4(step.packet, 0, step.packet.length, ip) !== DecodeStatus.Ok ||
+      decodeTcp(step.packet, ip, tcp) !== DecodeStatus.Ok
+    ) {
       throw new Error('bench packet does not decode');
     }
     if (step.fromClient) engine.onClientPacket(step.packet, ip, tcp, now);
@@ -173,7 +204,8 @@ function heapPerLingeringSession(plan: Plan): number | undefined {
   const { engine, tuples } = newEngine();
   const held = heapGrowth(() => replayWaves(engine, tuples, plan, LINGERING_WAVES, true));
   const sessions = LINGERING_WAVES * CONCURRENT;
-  if (engine.sessionCount !== sessions || engine.counters.sessionsEnded.finished !== sessions) throw new Error(`${engine.sessionCount} lingering of ${sessions}`);
+  if (engine.sessionCount !== sessions || engine.counters.sessionsEnded.finished !== sessions)
+    throw new Error(`${engine.sessionCount} lingering of ${sessions}`);
   return held === undefined ? undefined : Math.round(held / sessions);
 }
 

@@ -33,7 +33,14 @@ try {
   await runAb(lab, prod.url('/index.html'), { requests: REQUESTS, concurrency: 8 });
   const copied = await settle(() => target.readAccessLog().length, REQUESTS);
   const afterLoad = { tcpcopy: residentMiB(tcpcopy), intercept: residentMiB(intercept) };
-  const result = { date: new Date().toISOString(), offloads: lab.offloads, idleMiB: idle, afterRequestsMiB: afterLoad, requests: REQUESTS, copied };
+  const result = {
+    date: new Date().toISOString(),
+    offloads: lab.offloads,
+    idleMiB: idle,
+    afterRequestsMiB: afterLoad,
+    requests: REQUESTS,
+    copied,
+  };
   mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
   writeFileSync(RESULTS_PATH, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(

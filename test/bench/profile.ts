@@ -82,7 +82,11 @@ try {
 const file = readdirSync(PROFILE_DIR).find((f) => f.endsWith('.cpuprofile'));
 if (file === undefined) throw new Error(`tcpcopy wrote no profile into ${PROFILE_DIR}`);
 const profile = JSON.parse(readFileSync(path.join(PROFILE_DIR, file), 'utf8')) as CpuProfile;
-const byFunction = selfTimes(profile, (n) => (n.callFrame.url === '' ? n.callFrame.functionName : `${n.callFrame.functionName || '(anonymous)'} ${sourceOf(n)}:${n.callFrame.lineNumber + 1}`));
+const byFunction = selfTimes(profile, (n) =>
+  n.callFrame.url === ''
+    ? n.callFrame.functionName
+    : `${n.callFrame.functionName || '(anonymous)'} ${sourceOf(n)}:${n.callFrame.lineNumber + 1}`,
+);
 const byFile = selfTimes(profile, sourceOf);
 const IDLE = '(idle)';
 const busy = [...byFile].filter(([k]) => k !== IDLE).reduce((a, [, ms]) => a + ms, 0);
@@ -100,7 +104,9 @@ const result = {
   profile: path.join('test/bench/results/profiles', file),
 };
 writeFileSync(path.join(RESULTS_DIR, 'profile.json'), `${JSON.stringify(result, null, 2)}\n`);
-process.stdout.write(`tcpcopy at ${RATE} req/s for ${SECONDS} s: ${served} served, ${copied} copied; ${result.busyMs} ms busy (${result.busyMsPer1000Requests} ms per 1,000 requests)\n`);
+process.stdout.write(
+  `tcpcopy at ${RATE} req/s for ${SECONDS} s: ${served} served, ${copied} copied; ${result.busyMs} ms busy (${result.busyMsPer1000Requests} ms per 1,000 requests)\n`,
+);
 process.stdout.write('\nby file (self time, % of busy):\n');
 for (const r of result.byFile) process.stdout.write(`${String(r.percent).padStart(6)} %  ${r.what}\n`);
 process.stdout.write('\nby function:\n');

@@ -57,9 +57,12 @@ const steps: DemoStep[] = [
   {
     title: 'Lab',
     async run({ lab }) {
-      say(`  prefix ${lab.prefix}, hosts on ${lab.subnet}, fake clients on ${lab.fakeSubnet} (routed by target via aux)`);
+      say(
+        `  prefix ${lab.prefix}, hosts on ${lab.subnet}, fake clients on ${lab.fakeSubnet} (routed by target via aux)`,
+      );
       say(`  veth offloads: ${lab.offloads} (test/lab/README.md; the default, nic, has GRO on as a NIC receives)`);
-      for (const h of Object.values(lab.hosts)) if (h) say(`  ${h.name.padEnd(7)} ${h.ip.padEnd(14)} ${h.mac}  netns ${h.ns}`);
+      for (const h of Object.values(lab.hosts))
+        if (h) say(`  ${h.name.padEnd(7)} ${h.ip.padEnd(14)} ${h.mac}  netns ${h.ns}`);
     },
   },
   {
@@ -86,7 +89,14 @@ const steps: DemoStep[] = [
     async run(ctx) {
       const prod = ctx.prod!;
       for (const path of CURL_PATHS) {
-        const { stdout } = await ctx.lab.exec('client', 'curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', prod.url(path)]);
+        const { stdout } = await ctx.lab.exec('client', 'curl', [
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code} %{size_download}',
+          prod.url(path),
+        ]);
         const [status, size] = stdout.split(' ');
         ctx.clientOutcomes.push(status!);
         say(`  GET ${path.padEnd(14)} -> ${status} (${size} bytes)`);
@@ -120,7 +130,14 @@ const steps: DemoStep[] = [
       say(`  by status: ${formatCounts(countBy(log, (e) => e.status))}`);
       say(`  by path:   ${formatCounts(countBy(log, (e) => e.path))}`);
       say('  first entries:');
-      say(indent(log.slice(0, 3).map((e) => JSON.stringify(e)).join('\n')));
+      say(
+        indent(
+          log
+            .slice(0, 3)
+            .map((e) => JSON.stringify(e))
+            .join('\n'),
+        ),
+      );
     },
   },
   {
@@ -130,7 +147,9 @@ const steps: DemoStep[] = [
       await settle(() => ctx.target!.readAccessLog().length, expected);
       const log = ctx.target!.readAccessLog();
       const clients = new Set(log.map((e) => e.client.split(':')[0]));
-      say(`  ${log.length} requests on ${new Set(log.map((e) => e.connection)).size} connections, from ${clients.size} fake clients`);
+      say(
+        `  ${log.length} requests on ${new Set(log.map((e) => e.connection)).size} connections, from ${clients.size} fake clients`,
+      );
       say(`  by status: ${formatCounts(countBy(log, (e) => e.status))}`);
       say(`  by path:   ${formatCounts(countBy(log, (e) => e.path))}`);
     },
@@ -152,14 +171,19 @@ const steps: DemoStep[] = [
       const log = ctx.prod!.readAccessLog();
       const guards = await ctx.lab.guardCounters();
       const leaks = Object.entries(guards).filter(([, n]) => n > 0);
-      say(`  client made ${ctx.clientOutcomes.length} requests: ${formatCounts(countBy(ctx.clientOutcomes, (s) => s))}`);
+      say(
+        `  client made ${ctx.clientOutcomes.length} requests: ${formatCounts(countBy(ctx.clientOutcomes, (s) => s))}`,
+      );
       const copied = ctx.target!.readAccessLog();
       say(`  prod logged ${log.length} requests: ${formatCounts(countBy(log, (e) => e.status))}`);
       say(`  target logged ${copied.length} copied requests: ${formatCounts(countBy(copied, (e) => e.status))}`);
-      say(`  guards: ${leaks.length === 0 ? 'no packet took a forbidden path' : leaks.map(([k, n]) => `${k}=${n}`).join(', ')}`);
+      say(
+        `  guards: ${leaks.length === 0 ? 'no packet took a forbidden path' : leaks.map(([k, n]) => `${k}=${n}`).join(', ')}`,
+      );
       if (log.length !== ctx.clientOutcomes.length) throw new Error('prod did not log every request the client made');
       if (leaks.length > 0) throw new Error('a guard counter is not zero');
-      if (copied.length !== log.length) throw new Error(`the test server received ${copied.length} of ${log.length} requests`);
+      if (copied.length !== log.length)
+        throw new Error(`the test server received ${copied.length} of ${log.length} requests`);
     },
   },
 ];
@@ -171,7 +195,13 @@ function parseOptions(argv: string[]): DemoOptions {
   });
   const requests = Number(values.requests);
   const concurrency = Number(values.concurrency);
-  if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > requests) {
+  if (
+    !Number.isInteger(requests) ||
+    requests < 1 ||
+    !Number.isInteger(concurrency) ||
+    concurrency < 1 ||
+    concurrency > requests
+  ) {
     throw new Error('usage: demo [--requests N] [--concurrency C]  (1 <= C <= N)');
   }
   return { requests, concurrency };

@@ -26,7 +26,16 @@ import {
 import { buildTcpPacket, seededRandom } from '@tcpcopy/common/testing';
 import { withLab, type Lab } from '../lab/index.js';
 import { msgpack } from '../unit/control/msgpack.js';
-import { CONTROL_PORT, numberAt, runAb, settle, startIntercept, startTcpcopy, statAt, stopForStats } from './copy-harness.js';
+import {
+  CONTROL_PORT,
+  numberAt,
+  runAb,
+  settle,
+  startIntercept,
+  startTcpcopy,
+  statAt,
+  stopForStats,
+} from './copy-harness.js';
 import type { FrameSenderArgs } from './frame-sender.js';
 import { argsFile } from './program-args.js';
 import type { ScriptArgs, ScriptCase, ScriptResult } from './tcp-script.js';
@@ -43,7 +52,6 @@ const ETHERTYPE_IPV4 = 0x0800;
 const ETHERNET_HEADER_BYTES = 14;
 const IPPROTO_UDP = 17;
 
-
 function randomBytes(random: () => number, n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = Math.floor(random() * 256);
@@ -59,7 +67,13 @@ const u32 = (n: number): Buffer => {
 };
 const rawFrame = (payload: Buffer): Buffer => Buffer.concat([u32(payload.length), payload]);
 const hello = (role: 'copier' | 'intercept' = 'copier'): Buffer =>
-  encodeFrame({ type: ControlMessageType.Hello, version: CONTROL_PROTOCOL_VERSION, role, instanceId: 'garbage:1', software: 'bad input test' });
+  encodeFrame({
+    type: ControlMessageType.Hello,
+    version: CONTROL_PROTOCOL_VERSION,
+    role,
+    instanceId: 'garbage:1',
+    software: 'bad input test',
+  });
 
 interface ControlCase extends ScriptCase {
   /** The code intercept must count the connection under, or null when it must not reject it. */
@@ -71,40 +85,130 @@ function controlCases(random: () => number): ControlCase[] {
   const responses: ControlMessage = { type: ControlMessageType.Responses, records: Buffer.alloc(0) };
   return [
     // Random bytes whose first word declares more than a frame may hold.
-    { name: 'random bytes', chunks: hex(Buffer.concat([u32(0xf0000000 | Math.floor(random() * 0xfffffff)), randomBytes(random, 4092)])), then: 'end', expect: ErrorCode.CONTROL_FRAME_TOO_LARGE },
-    { name: 'oversized frame', chunks: hex(u32(CONTROL_MAX_FRAME_BYTES + 1), randomBytes(random, 64)), then: 'wait', expect: ErrorCode.CONTROL_FRAME_TOO_LARGE },
+    {
+      name: 'random bytes',
+      chunks: hex(Buffer.concat([u32(0xf0000000 | Math.floor(random() * 0xfffffff)), randomBytes(random, 4092)])),
+      then: 'end',
+      expect: ErrorCode.CONTROL_FRAME_TOO_LARGE,
+    },
+    {
+      name: 'oversized frame',
+      chunks: hex(u32(CONTROL_MAX_FRAME_BYTES + 1), randomBytes(random, 64)),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_FRAME_TOO_LARGE,
+    },
     { name: 'empty frame', chunks: hex(u32(0)), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
-    { name: 'truncated frame', chunks: hex(u32(100), randomBytes(random, 10)), then: 'end', expect: ErrorCode.CONTROL_MALFORMED },
+    {
+      name: 'truncated frame',
+      chunks: hex(u32(100), randomBytes(random, 10)),
+      then: 'end',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
     { name: 'truncated header', chunks: hex(Buffer.from([0, 0])), then: 'end', expect: ErrorCode.CONTROL_MALFORMED },
-    { name: 'not msgpack', chunks: hex(rawFrame(Buffer.from([0xc1, 0xc1, 0xc1]))), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
+    {
+      name: 'not msgpack',
+      chunks: hex(rawFrame(Buffer.from([0xc1, 0xc1, 0xc1]))),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
     { name: 'not a map', chunks: hex(rawFrame(msgpack([1, 2, 3]))), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
-    { name: 'unknown type', chunks: hex(rawFrame(msgpack({ type: 99 }))), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
-    { name: 'trailing bytes', chunks: hex(rawFrame(Buffer.concat([msgpack({ type: 2, timeMs: 1 }), Buffer.from([0])]))), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
-    { name: 'hello too long', chunks: hex(rawFrame(msgpack({ type: 1, version: 1, role: 'copier', instanceId: 'x'.repeat(1000), software: 's' }))), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
-    { name: 'route before hello', chunks: hex(encodeFrame({ type: ControlMessageType.RouteAdd, routes: Buffer.alloc(12) })), then: 'wait', expect: ErrorCode.CONTROL_UNEXPECTED },
+    {
+      name: 'unknown type',
+      chunks: hex(rawFrame(msgpack({ type: 99 }))),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
+    {
+      name: 'trailing bytes',
+      chunks: hex(rawFrame(Buffer.concat([msgpack({ type: 2, timeMs: 1 }), Buffer.from([0])]))),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
+    {
+      name: 'hello too long',
+      chunks: hex(
+        rawFrame(msgpack({ type: 1, version: 1, role: 'copier', instanceId: 'x'.repeat(1000), software: 's' })),
+      ),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
+    {
+      name: 'route before hello',
+      chunks: hex(encodeFrame({ type: ControlMessageType.RouteAdd, routes: Buffer.alloc(12) })),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_UNEXPECTED,
+    },
     { name: 'hello as intercept', chunks: hex(hello('intercept')), then: 'wait', expect: ErrorCode.CONTROL_UNEXPECTED },
-    { name: 'legacy version record', chunks: hex(Buffer.from('0000000000000000000600000000', 'hex')), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
-    { name: 'routes not whole records', chunks: hex(hello(), rawFrame(msgpack({ type: 3, routes: Buffer.alloc(13) }))), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
-    { name: 'responses from a copier', chunks: hex(hello(), encodeFrame(responses)), then: 'wait', expect: ErrorCode.CONTROL_UNEXPECTED },
-    { name: 'garbage after hello', chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES + 7)), then: 'wait', expect: ErrorCode.CONTROL_FRAME_TOO_LARGE },
-    { name: 'frame split byte by byte', chunks: hex(...[...rawFrame(msgpack({ type: 7 }))].map((b) => Buffer.from([b]))), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
+    {
+      name: 'legacy version record',
+      chunks: hex(Buffer.from('0000000000000000000600000000', 'hex')),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
+    {
+      name: 'routes not whole records',
+      chunks: hex(hello(), rawFrame(msgpack({ type: 3, routes: Buffer.alloc(13) }))),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
+    {
+      name: 'responses from a copier',
+      chunks: hex(hello(), encodeFrame(responses)),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_UNEXPECTED,
+    },
+    {
+      name: 'garbage after hello',
+      chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES + 7)),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_FRAME_TOO_LARGE,
+    },
+    {
+      name: 'frame split byte by byte',
+      chunks: hex(...[...rawFrame(msgpack({ type: 7 }))].map((b) => Buffer.from([b]))),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
     // Before its hello a peer may declare no more than a hello's worth.
-    { name: 'large frame before hello', chunks: hex(u32(CONTROL_MAX_HELLO_FRAME_BYTES + 1), randomBytes(random, 64)), then: 'wait', expect: ErrorCode.CONTROL_FRAME_TOO_LARGE },
+    {
+      name: 'large frame before hello',
+      chunks: hex(u32(CONTROL_MAX_HELLO_FRAME_BYTES + 1), randomBytes(random, 64)),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_FRAME_TOO_LARGE,
+    },
     // After a hello, part of a maximal frame, then a reset: nothing to reject, the connection just goes.
-    { name: 'reset inside a frame', chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES), randomBytes(random, 64 * 1024)), then: 'reset', expect: null },
+    {
+      name: 'reset inside a frame',
+      chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES), randomBytes(random, 64 * 1024)),
+      then: 'reset',
+      expect: null,
+    },
     // Many peers each holding the start of a maximal frame after their hello, then closing inside it.
-    { name: 'partial frames in parallel', chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES), randomBytes(random, 100)), then: 'end', connections: 50, expect: ErrorCode.CONTROL_MALFORMED },
+    {
+      name: 'partial frames in parallel',
+      chunks: hex(hello(), u32(CONTROL_MAX_FRAME_BYTES), randomBytes(random, 100)),
+      then: 'end',
+      connections: 50,
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
   ];
 }
 
 async function attackControlPort(lab: Lab, cases: readonly ControlCase[]): Promise<void> {
-  const args: ScriptArgs = { host: lab.host('aux').ip, port: CONTROL_PORT, cases: cases.map(({ expect: _, ...c }) => c) };
+  const args: ScriptArgs = {
+    host: lab.host('aux').ip,
+    port: CONTROL_PORT,
+    cases: cases.map(({ expect: _, ...c }) => c),
+  };
   // From prod, where the copier's own connections come from (intercept's answers to the client
   // host would trip the guard that only prod may talk to the client).
   const script = lab.spawnNode('prod', TCP_SCRIPT, [argsFile(lab.logDir, 'tcp-script', args)]);
   await script.succeeded();
   const results = script.jsonLines<ScriptResult>();
-  assert.equal(results.length, cases.reduce((n, c) => n + (c.connections ?? 1), 0));
+  assert.equal(
+    results.length,
+    cases.reduce((n, c) => n + (c.connections ?? 1), 0),
+  );
   for (const c of cases) {
     for (const r of results.filter((x) => x.name === c.name)) {
       // Every rejected peer is closed promptly by intercept; a reset one we closed ourselves.
@@ -164,9 +268,20 @@ function craftFrames(lab: Lab, random: () => number, path: FramePath): CraftedFr
   const wrap = (ip: Buffer): Buffer => ethernet(lab.host(path.to).mac, lab.host(path.from).mac, ip);
   const otherPort = (): number => 40_000 + Math.floor(random() * 20_000);
   const ports = (): { srcPort: number; dstPort: number } =>
-    path.serverPort === 'dst' ? { srcPort: otherPort(), dstPort: SERVER_PORT } : { srcPort: SERVER_PORT, dstPort: otherPort() };
+    path.serverPort === 'dst'
+      ? { srcPort: otherPort(), dstPort: SERVER_PORT }
+      : { srcPort: SERVER_PORT, dstPort: otherPort() };
   const tcp = (extra: { payload?: Buffer; options?: Parameters<typeof buildTcpPacket>[0]['options'] } = {}): Buffer =>
-    buildTcpPacket({ src: path.srcIp, dst: path.dstIp, ...ports(), seq: 1000, ack: 2000, flags: TcpFlag.ACK, window: 1000, ...extra });
+    buildTcpPacket({
+      src: path.srcIp,
+      dst: path.dstIp,
+      ...ports(),
+      seq: 1000,
+      ack: 2000,
+      flags: TcpFlag.ACK,
+      window: 1000,
+      ...extra,
+    });
   const edit = (b: Buffer, f: (b: Buffer) => void): Buffer => {
     f(b);
     return b;
@@ -216,7 +331,10 @@ function craftFrames(lab: Lab, random: () => number, path: FramePath): CraftedFr
 }
 
 async function sendFrames(lab: Lab, path: FramePath, frames: CraftedFrames): Promise<void> {
-  const args: FrameSenderArgs = { device: lab.host(path.from).iface, frames: [...frames.admitted, ...frames.filtered].map((f) => f.toString('hex')) };
+  const args: FrameSenderArgs = {
+    device: lab.host(path.from).iface,
+    frames: [...frames.admitted, ...frames.filtered].map((f) => f.toString('hex')),
+  };
   const sender = lab.spawnNode(path.from, FRAME_SENDER, [argsFile(lab.logDir, 'frame-sender', args)]);
   await sender.succeeded();
 }
@@ -239,58 +357,94 @@ function expectedRejections(cases: readonly ControlCase[]): Record<string, numbe
   return counts;
 }
 
-test('garbage on the control port and malformed frames on the captured interfaces: both daemons count, survive and keep copying', { timeout: 110_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const files = { [AFTER_PATH.slice(1)]: 'after the garbage\n' };
-    const prod = await lab.startNginx('prod', { files });
-    const target = await lab.startNginx('target', { files });
-    const intercept = await startIntercept(lab, 80);
-    const tcpcopy = await startTcpcopy(lab, { port: 80 });
-    const random = seededRandom(SEED);
-    const seedNote = `seed ${SEED.toString(16)}`;
+test(
+  'garbage on the control port and malformed frames on the captured interfaces: both daemons count, survive and keep copying',
+  { timeout: 110_000 },
+  async (t) => {
+    await withLab(t, async (lab) => {
+      const files = { [AFTER_PATH.slice(1)]: 'after the garbage\n' };
+      const prod = await lab.startNginx('prod', { files });
+      const target = await lab.startNginx('target', { files });
+      const intercept = await startIntercept(lab, 80);
+      const tcpcopy = await startTcpcopy(lab, { port: 80 });
+      const random = seededRandom(SEED);
+      const seedNote = `seed ${SEED.toString(16)}`;
 
-    const cases = controlCases(random);
-    await attackControlPort(lab, cases);
+      const cases = controlCases(random);
+      await attackControlPort(lab, cases);
 
-    // A real switch forwards frames whatever their IP header says. The lab's bridge would not:
-    // with br_netfilter loaded it validates IPv4 headers (version, IHL, lengths, checksum) and
-    // drops the malformed ones before they reach prod. Switch that off in this lab's switch.
-    await lab.run.run('ip', ['netns', 'exec', lab.topology.switchNs, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0']);
-    // On prod's wire, as if from the client; on aux's, as if target answered a fake client.
-    const { hosts } = lab;
-    const prodPath: FramePath = { from: 'client', to: 'prod', srcIp: hosts.client.ip, dstIp: hosts.prod.ip, serverPort: 'dst' };
-    const auxPath: FramePath = { from: 'target', to: 'aux', srcIp: hosts.target.ip, dstIp: lab.fakeIp(250), serverPort: 'src' };
-    const toProd = craftFrames(lab, random, prodPath);
-    const toAux = craftFrames(lab, random, auxPath);
-    await sendFrames(lab, prodPath, toProd);
-    await sendFrames(lab, auxPath, toAux);
+      // A real switch forwards frames whatever their IP header says. The lab's bridge would not:
+      // with br_netfilter loaded it validates IPv4 headers (version, IHL, lengths, checksum) and
+      // drops the malformed ones before they reach prod. Switch that off in this lab's switch.
+      await lab.run.run('ip', [
+        'netns',
+        'exec',
+        lab.topology.switchNs,
+        'sysctl',
+        '-qw',
+        'net.bridge.bridge-nf-call-iptables=0',
+      ]);
+      // On prod's wire, as if from the client; on aux's, as if target answered a fake client.
+      const { hosts } = lab;
+      const prodPath: FramePath = {
+        from: 'client',
+        to: 'prod',
+        srcIp: hosts.client.ip,
+        dstIp: hosts.prod.ip,
+        serverPort: 'dst',
+      };
+      const auxPath: FramePath = {
+        from: 'target',
+        to: 'aux',
+        srcIp: hosts.target.ip,
+        dstIp: lab.fakeIp(250),
+        serverPort: 'src',
+      };
+      const toProd = craftFrames(lab, random, prodPath);
+      const toAux = craftFrames(lab, random, auxPath);
+      await sendFrames(lab, prodPath, toProd);
+      await sendFrames(lab, auxPath, toAux);
 
-    // Still copying, every request of it.
-    const ab = await runAb(lab, prod.url(AFTER_PATH), { requests: AFTER_REQUESTS, concurrency: 8 });
-    assert.deepEqual(ab, { complete: AFTER_REQUESTS, failed: 0 });
-    const afterCount = (): number => target.readAccessLog().filter((e) => e.path === AFTER_PATH && e.status === 200).length;
-    const arrived = await settle(afterCount, AFTER_REQUESTS);
-    assert.ok(intercept.running && tcpcopy.running, `a daemon died: intercept ${intercept.running}, tcpcopy ${tcpcopy.running}`);
+      // Still copying, every request of it.
+      const ab = await runAb(lab, prod.url(AFTER_PATH), { requests: AFTER_REQUESTS, concurrency: 8 });
+      assert.deepEqual(ab, { complete: AFTER_REQUESTS, failed: 0 });
+      const afterCount = (): number =>
+        target.readAccessLog().filter((e) => e.path === AFTER_PATH && e.status === 200).length;
+      const arrived = await settle(afterCount, AFTER_REQUESTS);
+      assert.ok(
+        intercept.running && tcpcopy.running,
+        `a daemon died: intercept ${intercept.running}, tcpcopy ${tcpcopy.running}`,
+      );
 
-    const copierStats = await stopForStats(tcpcopy);
-    const interceptStats = await stopForStats(intercept);
-    assert.equal(arrived, AFTER_REQUESTS, `target received ${arrived} of the ${AFTER_REQUESTS} requests sent after the garbage; ${seedNote}`);
+      const copierStats = await stopForStats(tcpcopy);
+      const interceptStats = await stopForStats(intercept);
+      assert.equal(
+        arrived,
+        AFTER_REQUESTS,
+        `target received ${arrived} of the ${AFTER_REQUESTS} requests sent after the garbage; ${seedNote}`,
+      );
 
-    // intercept: each garbage connection rejected under its code; the copier's links untouched.
-    assert.deepEqual(statAt(interceptStats, 'control.rejected'), expectedRejections(cases), seedNote);
-    const garbageConnections = cases.reduce((n, c) => n + (c.connections ?? 1), 0);
-    assert.equal(numberAt(interceptStats, 'control.accepted'), 2 + garbageConnections);
-    assert.equal(numberAt(copierStats, 'control.disconnects'), 0, 'the copier lost an intercept connection');
-    assert.equal(numberAt(copierStats, 'control.protocolErrors'), 0);
+      // intercept: each garbage connection rejected under its code; the copier's links untouched.
+      assert.deepEqual(statAt(interceptStats, 'control.rejected'), expectedRejections(cases), seedNote);
+      const garbageConnections = cases.reduce((n, c) => n + (c.connections ?? 1), 0);
+      assert.equal(numberAt(interceptStats, 'control.accepted'), 2 + garbageConnections);
+      assert.equal(numberAt(copierStats, 'control.disconnects'), 0, 'the copier lost an intercept connection');
+      assert.equal(numberAt(copierStats, 'control.protocolErrors'), 0);
 
-    // tcpcopy: every admitted frame reached the decoder, and each refusal is counted by reason.
-    const prodDrops = expectedDrops(toProd.admitted);
-    assert.deepEqual(statAt(copierStats, 'capture.framesDropped'), prodDrops, seedNote);
-    // intercept counts only the reasons it met.
-    const auxDrops = Object.fromEntries(Object.entries(expectedDrops(toAux.admitted)).filter(([, n]) => n > 0));
-    assert.deepEqual(statAt(interceptStats, 'capture.decodeFailures'), auxDrops, seedNote);
-    t.diagnostic(`copier refused ${JSON.stringify(prodDrops)}; intercept refused ${JSON.stringify(auxDrops)}`);
-    assert.equal(numberAt(copierStats, 'client.truncated'), 1, 'the frame cut inside its payload');
-    assert.deepEqual(await lab.guardCounters(), { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
-  });
-});
+      // tcpcopy: every admitted frame reached the decoder, and each refusal is counted by reason.
+      const prodDrops = expectedDrops(toProd.admitted);
+      assert.deepEqual(statAt(copierStats, 'capture.framesDropped'), prodDrops, seedNote);
+      // intercept counts only the reasons it met.
+      const auxDrops = Object.fromEntries(Object.entries(expectedDrops(toAux.admitted)).filter(([, n]) => n > 0));
+      assert.deepEqual(statAt(interceptStats, 'capture.decodeFailures'), auxDrops, seedNote);
+      t.diagnostic(`copier refused ${JSON.stringify(prodDrops)}; intercept refused ${JSON.stringify(auxDrops)}`);
+      assert.equal(numberAt(copierStats, 'client.truncated'), 1, 'the frame cut inside its payload');
+      assert.deepEqual(await lab.guardCounters(), {
+        clientFromOthers: 0,
+        prodFromTarget: 0,
+        prodFromFakeSubnet: 0,
+        prodToSelf: 0,
+      });
+    });
+  },
+);

@@ -24,23 +24,43 @@ function wholeAnswers(server: NginxServer): number {
 }
 
 for (const offloads of OFFLOAD_PROFILES) {
-  test(`${2 * ANSWERS} answers of 4 MiB, keep-alive then short: every copy whole, soon after production (offloads ${offloads})`, { timeout: 90_000 }, async (t) => {
-    await withLab(t, async (lab) => {
-      const files = { 'big.bin': Buffer.alloc(ANSWER_BYTES, 0x5a) };
-      const prod = await lab.startNginx('prod', { files });
-      const target = await lab.startNginx('target', { files });
-      await startIntercept(lab, 80);
-      await startTcpcopy(lab, { port: 80 });
-      const started = Date.now();
-      for (const keepAlive of [['-k'], []]) {
-        await lab.exec('client', 'ab', ['-q', ...keepAlive, '-n', String(ANSWERS), '-c', '2', prod.url('/big.bin')], { timeoutMs: 30_000 });
-      }
-      const productionMs = Date.now() - started;
-      while (wholeAnswers(target) < 2 * ANSWERS && Date.now() - started < GIVE_UP_MS) await sleep(50);
-      const copyMs = Date.now() - started;
-      assert.equal(wholeAnswers(prod), 2 * ANSWERS);
-      assert.equal(wholeAnswers(target), 2 * ANSWERS, `whole copies: ${JSON.stringify(target.readAccessLog().map((e) => e.bodyBytesSent))}`);
-      assert.ok(copyMs <= MAX_RATIO * productionMs + SLACK_MS, `the copy took ${copyMs} ms, production ${productionMs} ms`);
-    }, { offloads });
-  });
+  test(
+    `${2 * ANSWERS} answers of 4 MiB, keep-alive then short: every copy whole, soon after production (offloads ${offloads})`,
+    { timeout: 90_000 },
+    async (t) => {
+      await withLab(
+        t,
+        async (lab) => {
+          const files = { 'big.bin': Buffer.alloc(ANSWER_BYTES, 0x5a) };
+          const prod = await lab.startNginx('prod', { files });
+          const target = await lab.startNginx('target', { files });
+          await startIntercept(lab, 80);
+          await startTcpcopy(lab, { port: 80 });
+          const started = Date.now();
+          for (const keepAlive of [['-k'], []]) {
+            await lab.exec(
+              'client',
+              'ab',
+              ['-q', ...keepAlive, '-n', String(ANSWERS), '-c', '2', prod.url('/big.bin')],
+              { timeoutMs: 30_000 },
+            );
+          }
+          const productionMs = Date.now() - started;
+          while (wholeAnswers(target) < 2 * ANSWERS && Date.now() - started < GIVE_UP_MS) await sleep(50);
+          const copyMs = Date.now() - started;
+          assert.equal(wholeAnswers(prod), 2 * ANSWERS);
+          assert.equal(
+            wholeAnswers(target),
+            2 * ANSWERS,
+            `whole copies: ${JSON.stringify(target.readAccessLog().map((e) => e.bodyBytesSent))}`,
+          );
+          assert.ok(
+            copyMs <= MAX_RATIO * productionMs + SLACK_MS,
+            `the copy took ${copyMs} ms, production ${productionMs} ms`,
+          );
+        },
+        { offloads },
+      );
+    },
+  );
 }

@@ -7,7 +7,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OFFLOAD_PROFILES, withLab, type AccessLogEntry } from '../lab/index.js';
-import { numberAt, runAb, sampleConnections, settle, startIntercept, startTcpcopy, stopForStats, type SocketSample } from './copy-harness.js';
+import {
+  numberAt,
+  runAb,
+  sampleConnections,
+  settle,
+  startIntercept,
+  startTcpcopy,
+  stopForStats,
+  type SocketSample,
+} from './copy-harness.js';
 
 const SHORT_REQUESTS = 600;
 const KEEPALIVE_REQUESTS = 600;
@@ -28,7 +37,10 @@ function clientOfConnection(entries: readonly AccessLogEntry[]): Map<number, str
   const clients = new Map<number, string>();
   for (const e of entries) {
     const known = clients.get(e.connection);
-    assert.ok(known === undefined || known === e.client, `connection ${e.connection} seen from ${known} and ${e.client}`);
+    assert.ok(
+      known === undefined || known === e.client,
+      `connection ${e.connection} seen from ${known} and ${e.client}`,
+    );
     clients.set(e.connection, e.client);
   }
   return clients;
@@ -57,47 +69,94 @@ function largestReplicaGroup(samples: readonly SocketSample[], copies: number): 
 }
 
 for (const [copies, offloads] of [2, 5].flatMap((n) => OFFLOAD_PROFILES.map((o) => [n, o] as const))) {
-  test(`-n ${copies}: target serves exactly ${copies}x production's short and keep-alive requests, replicas on distinct tuples (offloads ${offloads})`, { timeout: 110_000 }, async (t) => {
-    await withLab(t, async (lab) => {
-      const prod = await lab.startNginx('prod', { keepaliveRequests: 1000 });
-      const target = await lab.startNginx('target', { keepaliveRequests: 1000 });
-      await startIntercept(lab, 80);
-      const tcpcopy = await startTcpcopy(lab, { port: 80, copies });
-      const sampler = sampleConnections(lab, 'target', 80);
+  test(
+    `-n ${copies}: target serves exactly ${copies}x production's short and keep-alive requests, replicas on distinct tuples (offloads ${offloads})`,
+    { timeout: 110_000 },
+    async (t) => {
+      await withLab(
+        t,
+        async (lab) => {
+          const prod = await lab.startNginx('prod', { keepaliveRequests: 1000 });
+          const target = await lab.startNginx('target', { keepaliveRequests: 1000 });
+          await startIntercept(lab, 80);
+          const tcpcopy = await startTcpcopy(lab, { port: 80, copies });
+          const sampler = sampleConnections(lab, 'target', 80);
 
-      const short = await runAb(lab, prod.url('/index.html'), { requests: SHORT_REQUESTS, concurrency: 8 });
-      const keepAlive = await runAb(lab, prod.url('/1k.bin'), { requests: KEEPALIVE_REQUESTS, concurrency: 4, keepAlive: true });
-      assert.deepEqual([short, keepAlive], [{ complete: SHORT_REQUESTS, failed: 0 }, { complete: KEEPALIVE_REQUESTS, failed: 0 }]);
+          const short = await runAb(lab, prod.url('/index.html'), { requests: SHORT_REQUESTS, concurrency: 8 });
+          const keepAlive = await runAb(lab, prod.url('/1k.bin'), {
+            requests: KEEPALIVE_REQUESTS,
+            concurrency: 4,
+            keepAlive: true,
+          });
+          assert.deepEqual(
+            [short, keepAlive],
+            [
+              { complete: SHORT_REQUESTS, failed: 0 },
+              { complete: KEEPALIVE_REQUESTS, failed: 0 },
+            ],
+          );
 
-      const expected = copies * (SHORT_REQUESTS + KEEPALIVE_REQUESTS);
-      const arrived = await settle(() => target.readAccessLog().length, expected);
-      const samples = await sampler.stop();
-      const prodLog = prod.readAccessLog();
-      const targetLog = target.readAccessLog();
-      const stats = await stopForStats(tcpcopy);
-      assert.equal(prodLog.length, SHORT_REQUESTS + KEEPALIVE_REQUESTS, 'production served every request');
-      assert.equal(arrived, expected, `target received ${arrived} requests, expected ${copies} x ${prodLog.length}; tcpcopy stats: ${JSON.stringify(stats)}`);
+          const expected = copies * (SHORT_REQUESTS + KEEPALIVE_REQUESTS);
+          const arrived = await settle(() => target.readAccessLog().length, expected);
+          const samples = await sampler.stop();
+          const prodLog = prod.readAccessLog();
+          const targetLog = target.readAccessLog();
+          const stats = await stopForStats(tcpcopy);
+          assert.equal(prodLog.length, SHORT_REQUESTS + KEEPALIVE_REQUESTS, 'production served every request');
+          assert.equal(
+            arrived,
+            expected,
+            `target received ${arrived} requests, expected ${copies} x ${prodLog.length}; tcpcopy stats: ${JSON.stringify(stats)}`,
+          );
 
-      // Connection for connection: N replicas of each production connection, same requests each.
-      assert.deepEqual(requestsPerConnection(targetLog), repeatEach(requestsPerConnection(prodLog), copies), 'requests per connection');
-      // No tuple served two connections during the run (production's client ports were all distinct).
-      const prodClients = [...clientOfConnection(prodLog).values()];
-      assert.equal(new Set(prodClients).size, prodClients.length, 'ab reused a client port: the tuple check below would be moot');
-      const targetClients = [...clientOfConnection(targetLog).values()];
-      assert.equal(targetClients.length, copies * prodClients.length);
-      assert.equal(new Set(targetClients).size, targetClients.length, 'a fake 4-tuple carried two target connections');
-      for (const c of targetClients) assert.ok(c.startsWith(lab.fakeIp(1).replace(/\.1$/, '.')), `target saw ${c}, not a fake client`);
+          // Connection for connection: N replicas of each production connection, same requests each.
+          assert.deepEqual(
+            requestsPerConnection(targetLog),
+            repeatEach(requestsPerConnection(prodLog), copies),
+            'requests per connection',
+          );
+          // No tuple served two connections during the run (production's client ports were all distinct).
+          const prodClients = [...clientOfConnection(prodLog).values()];
+          assert.equal(
+            new Set(prodClients).size,
+            prodClients.length,
+            'ab reused a client port: the tuple check below would be moot',
+          );
+          const targetClients = [...clientOfConnection(targetLog).values()];
+          assert.equal(targetClients.length, copies * prodClients.length);
+          assert.equal(
+            new Set(targetClients).size,
+            targetClients.length,
+            'a fake 4-tuple carried two target connections',
+          );
+          for (const c of targetClients)
+            assert.ok(c.startsWith(lab.fakeIp(1).replace(/\.1$/, '.')), `target saw ${c}, not a fake client`);
 
-      // The sampler saw replicas live at once, never more than N per client connection.
-      assert.ok(samples.length > 10, `only ${samples.length} ss samples`);
-      assert.equal(largestReplicaGroup(samples, copies), copies, `replicas of one connection were never seen live together`);
+          // The sampler saw replicas live at once, never more than N per client connection.
+          assert.ok(samples.length > 10, `only ${samples.length} ss samples`);
+          assert.equal(
+            largestReplicaGroup(samples, copies),
+            copies,
+            `replicas of one connection were never seen live together`,
+          );
 
-      assert.equal(numberAt(stats, 'sessions.tupleSpaceExhausted'), 0);
-      // ab also opens a few connections it closes without a request: nginx logs none of those.
-      const started = numberAt(stats, 'sessions.started');
-      assert.ok(started % copies === 0 && started >= copies * prodClients.length, `${started} sessions for ${prodClients.length} logged connections`);
-      assert.equal(numberAt(stats, 'sessions.established'), started, JSON.stringify(stats));
-      assert.deepEqual(await lab.guardCounters(), { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
-    }, { offloads });
-  });
+          assert.equal(numberAt(stats, 'sessions.tupleSpaceExhausted'), 0);
+          // ab also opens a few connections it closes without a request: nginx logs none of those.
+          const started = numberAt(stats, 'sessions.started');
+          assert.ok(
+            started % copies === 0 && started >= copies * prodClients.length,
+            `${started} sessions for ${prodClients.length} logged connections`,
+          );
+          assert.equal(numberAt(stats, 'sessions.established'), started, JSON.stringify(stats));
+          assert.deepEqual(await lab.guardCounters(), {
+            clientFromOthers: 0,
+            prodFromTarget: 0,
+            prodFromFakeSubnet: 0,
+            prodToSelf: 0,
+          });
+        },
+        { offloads },
+      );
+    },
+  );
 }

@@ -17,59 +17,88 @@ const COPIES = 2;
 /** SIGTERM: stop capturing, last RSTs, flush logs, exit within a second. */
 const EXIT_BUDGET_MS = 1000;
 
-test('tcpcopy -d -P -l as typed by a user: detached, copies -n 2, stops cleanly on SIGTERM', { timeout: 90_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const prod = await lab.startNginx('prod');
-    const target = await lab.startNginx('target');
-    await startIntercept(lab, 80);
-    const pidFile = join(lab.logDir, 'tcpcopy.pid');
-    const logFile = join(lab.logDir, 'tcpcopy.log');
-    let daemonPid: number | undefined;
-    t.after(() => {
-      if (daemonPid !== undefined && isAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
+test(
+  'tcpcopy -d -P -l as typed by a user: detached, copies -n 2, stops cleanly on SIGTERM',
+  { timeout: 90_000 },
+  async (t) => {
+    await withLab(t, async (lab) => {
+      const prod = await lab.startNginx('prod');
+      const target = await lab.startNginx('target');
+      await startIntercept(lab, 80);
+      const pidFile = join(lab.logDir, 'tcpcopy.pid');
+      const logFile = join(lab.logDir, 'tcpcopy.log');
+      let daemonPid: number | undefined;
+      t.after(() => {
+        if (daemonPid !== undefined && isAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
+      });
+      const argv = [
+        '-x',
+        `80-${lab.host('target').ip}:80`,
+        '-s',
+        lab.host('aux').ip,
+        '-c',
+        fakeRange(lab),
+        '-n',
+        String(COPIES),
+        '-d',
+        '-P',
+        pidFile,
+        '-l',
+        logFile,
+      ];
+      const parent = lab.spawn('prod', TCPCOPY_BIN, argv, { name: 'tcpcopy-d' });
+      assert.equal((await parent.exited).code, 0, 'the parent exits 0 once the daemon runs');
+      daemonPid = await poll(
+        () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || undefined : undefined),
+        'the pid file',
+      );
+      assert.notEqual(daemonPid, parent.pid);
+      await poll(() => logged(logFile, 'capturing'), 'the daemon to capture', 15_000);
+      await new Promise((r) => setTimeout(r, 500));
+
+      const ab = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '4', prod.url('/index.html')]);
+      assert.match(ab.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
+      const arrived = await settle(() => target.readAccessLog().length, COPIES * REQUESTS);
+      assert.equal(arrived, COPIES * REQUESTS, `target received ${arrived} of ${COPIES * REQUESTS}`);
+
+      const pid = daemonPid;
+      const stoppedAt = Date.now();
+      process.kill(pid, 'SIGTERM');
+      await poll(() => (isAlive(pid) ? undefined : true), 'the daemon to exit', EXIT_BUDGET_MS + 500);
+      assert.ok(Date.now() - stoppedAt <= EXIT_BUDGET_MS + 500, 'stopped within a second');
+      assert.equal(existsSync(pidFile), false, 'pid file removed');
+      const lines = logLines(logFile); // throws if any line is not JSON
+      const final = lines.find((l) => l['msg'] === 'final stats') as
+        { sessions?: { started: number; ended: { finished: number } } } | undefined;
+      assert.ok(final?.sessions, 'final stats logged');
+      // ab may open a few connections it closes unused once the count is reached: at least one
+      // session per request, and every connection copied COPIES times, each finished cleanly.
+      const { started, ended } = final.sessions;
+      assert.ok(
+        started >= COPIES * REQUESTS && started % COPIES === 0,
+        `${started} sessions for ${REQUESTS} connections x ${COPIES}`,
+      );
+      assert.equal(ended.finished, started, 'every session finished cleanly');
     });
-    const argv = ['-x', `80-${lab.host('target').ip}:80`, '-s', lab.host('aux').ip, '-c', fakeRange(lab), '-n', String(COPIES), '-d', '-P', pidFile, '-l', logFile];
-    const parent = lab.spawn('prod', TCPCOPY_BIN, argv, { name: 'tcpcopy-d' });
-    assert.equal((await parent.exited).code, 0, 'the parent exits 0 once the daemon runs');
-    daemonPid = await poll(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || undefined : undefined), 'the pid file');
-    assert.notEqual(daemonPid, parent.pid);
-    await poll(() => logged(logFile, 'capturing'), 'the daemon to capture', 15_000);
-    await new Promise((r) => setTimeout(r, 500));
+  },
+);
 
-    const ab = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '4', prod.url('/index.html')]);
-    assert.match(ab.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
-    const arrived = await settle(() => target.readAccessLog().length, COPIES * REQUESTS);
-    assert.equal(arrived, COPIES * REQUESTS, `target received ${arrived} of ${COPIES * REQUESTS}`);
+test(
+  'no intercept reachable at start: exit 1 with TCPCOPY_ERR_NO_INTERCEPT; with -L it captures and keeps trying',
+  { timeout: 60_000 },
+  async (t) => {
+    await withLab(t, async (lab) => {
+      const argv = ['-x', `80-${lab.host('target').ip}:80`, '-s', lab.host('aux').ip, '-c', fakeRange(lab)];
+      const alone = lab.spawn('prod', TCPCOPY_BIN, argv, { name: 'tcpcopy-alone' });
+      const exit = await alone.exited;
+      assert.equal(exit.code, 1);
+      assert.match(alone.stderr, /TCPCOPY_ERR_NO_INTERCEPT|no intercept reachable/);
 
-    const pid = daemonPid;
-    const stoppedAt = Date.now();
-    process.kill(pid, 'SIGTERM');
-    await poll(() => (isAlive(pid) ? undefined : true), 'the daemon to exit', EXIT_BUDGET_MS + 500);
-    assert.ok(Date.now() - stoppedAt <= EXIT_BUDGET_MS + 500, 'stopped within a second');
-    assert.equal(existsSync(pidFile), false, 'pid file removed');
-    const lines = logLines(logFile); // throws if any line is not JSON
-    const final = lines.find((l) => l['msg'] === 'final stats') as { sessions?: { started: number; ended: { finished: number } } } | undefined;
-    assert.ok(final?.sessions, 'final stats logged');
-    // ab may open a few connections it closes unused once the count is reached: at least one
-    // session per request, and every connection copied COPIES times, each finished cleanly.
-    const { started, ended } = final.sessions;
-    assert.ok(started >= COPIES * REQUESTS && started % COPIES === 0, `${started} sessions for ${REQUESTS} connections x ${COPIES}`);
-    assert.equal(ended.finished, started, 'every session finished cleanly');
-  });
-});
-
-test('no intercept reachable at start: exit 1 with TCPCOPY_ERR_NO_INTERCEPT; with -L it captures and keeps trying', { timeout: 60_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const argv = ['-x', `80-${lab.host('target').ip}:80`, '-s', lab.host('aux').ip, '-c', fakeRange(lab)];
-    const alone = lab.spawn('prod', TCPCOPY_BIN, argv, { name: 'tcpcopy-alone' });
-    const exit = await alone.exited;
-    assert.equal(exit.code, 1);
-    assert.match(alone.stderr, /TCPCOPY_ERR_NO_INTERCEPT|no intercept reachable/);
-
-    const lonely = lab.spawn('prod', TCPCOPY_BIN, [...argv, '-L'], { name: 'tcpcopy-lonely' });
-    await lonely.waitFor(/"msg":"capturing"/, { stream: 'stderr', timeoutMs: 15_000 });
-    await startIntercept(lab, 80);
-    await lonely.waitFor(/connected to intercept/, { stream: 'stderr', timeoutMs: 15_000 });
-    assert.equal((await lonely.stop()).code, 0);
-  });
-});
+      const lonely = lab.spawn('prod', TCPCOPY_BIN, [...argv, '-L'], { name: 'tcpcopy-lonely' });
+      await lonely.waitFor(/"msg":"capturing"/, { stream: 'stderr', timeoutMs: 15_000 });
+      await startIntercept(lab, 80);
+      await lonely.waitFor(/connected to intercept/, { stream: 'stderr', timeoutMs: 15_000 });
+      assert.equal((await lonely.stop()).code, 0);
+    });
+  },
+);

@@ -20,7 +20,9 @@ export function fakeRange(lab: Lab): string {
 
 export async function startIntercept(lab: Lab, serverPort: number, extra: readonly string[] = []): Promise<LabProcess> {
   const aux = lab.host('aux');
-  const proc = lab.spawn('aux', INTERCEPT_BIN, ['-i', aux.iface, '-F', `tcp and src port ${serverPort}`, ...extra], { name: 'intercept' });
+  const proc = lab.spawn('aux', INTERCEPT_BIN, ['-i', aux.iface, '-F', `tcp and src port ${serverPort}`, ...extra], {
+    name: 'intercept',
+  });
   await lab.waitForPort('aux', CONTROL_PORT, 10_000, proc);
   return proc;
 }
@@ -39,7 +41,17 @@ export interface CopierOptions {
 export async function startTcpcopy(lab: Lab, opts: CopierOptions = {}): Promise<LabProcess> {
   const port = opts.port ?? 80;
   const transfer = opts.transfer ?? `${port}-${lab.host('target').ip}:${port}`;
-  const args = ['-x', transfer, '-s', lab.host('aux').ip, '-c', fakeRange(lab), '-n', String(opts.copies ?? 1), ...(opts.extra ?? [])];
+  const args = [
+    '-x',
+    transfer,
+    '-s',
+    lab.host('aux').ip,
+    '-c',
+    fakeRange(lab),
+    '-n',
+    String(opts.copies ?? 1),
+    ...(opts.extra ?? []),
+  ];
   const proc =
     opts.nodeArgs === undefined
       ? lab.spawn('prod', TCPCOPY_BIN, args, { name: 'tcpcopy' })
@@ -57,7 +69,11 @@ export function sleep(ms: number): Promise<void> {
  * Polls `count` until it reaches `expected` or stops changing for `quietMs`; returns the last
  * value. Copies trail production by the test server's round trips, so tests wait, then compare.
  */
-export async function settle(count: () => number | Promise<number>, expected: number, opts: { quietMs?: number; timeoutMs?: number } = {}): Promise<number> {
+export async function settle(
+  count: () => number | Promise<number>,
+  expected: number,
+  opts: { quietMs?: number; timeoutMs?: number } = {},
+): Promise<number> {
   const quietMs = opts.quietMs ?? 3000;
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let last = -1;
@@ -89,14 +105,18 @@ export async function stopForStats(proc: LabProcess): Promise<Record<string, unk
     .filter((l) => l.includes('"msg":"final stats"'))
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .at(-1);
-  if (stats === undefined) throw new Error(`${proc.name} logged no final stats (exit ${exit.code ?? exit.signal}):\n${proc.stderr.slice(-2000)}`);
+  if (stats === undefined)
+    throw new Error(
+      `${proc.name} logged no final stats (exit ${exit.code ?? exit.signal}):\n${proc.stderr.slice(-2000)}`,
+    );
   return stats;
 }
 
 /** A value inside a stats object by dotted path ('capture.framesDropped.truncated'). */
 export function statAt(stats: Record<string, unknown>, path: string): unknown {
   let v: unknown = stats;
-  for (const key of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  for (const key of path.split('.'))
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
   return v;
 }
 
@@ -116,7 +136,15 @@ export interface AbOptions {
 
 /** ab from the client host; returns its complete and failed counts (it must not error out). */
 export async function runAb(lab: Lab, url: string, opts: AbOptions): Promise<{ complete: number; failed: number }> {
-  const args = ['-q', '-n', String(opts.requests), '-c', String(opts.concurrency), ...(opts.keepAlive === true ? ['-k'] : []), url];
+  const args = [
+    '-q',
+    '-n',
+    String(opts.requests),
+    '-c',
+    String(opts.concurrency),
+    ...(opts.keepAlive === true ? ['-k'] : []),
+    url,
+  ];
   const { stdout } = await lab.exec('client', 'ab', args, { timeoutMs: opts.timeoutMs ?? 60_000 });
   const complete = /Complete requests:\s+(\d+)/.exec(stdout);
   const failed = /Failed requests:\s+(\d+)/.exec(stdout);
@@ -133,7 +161,12 @@ const SAMPLE_SEPARATOR = '--sample--';
  * Samples `host`'s established TCP connections on local `port` every `intervalMs` (a shell loop
  * inside the host, so sampling costs no namespace switch per sample). stop() returns the samples.
  */
-export function sampleConnections(lab: Lab, host: string, port: number, intervalMs = 100): { stop(): Promise<SocketSample[]> } {
+export function sampleConnections(
+  lab: Lab,
+  host: string,
+  port: number,
+  intervalMs = 100,
+): { stop(): Promise<SocketSample[]> } {
   const seconds = (intervalMs / 1000).toFixed(3);
   const loop = `while :; do ss -Htn state established '( sport = :${port} )'; echo ${SAMPLE_SEPARATOR}; sleep ${seconds}; done`;
   const proc = lab.spawn(host, 'sh', ['-c', loop], { name: 'ss-sampler' });
@@ -144,7 +177,12 @@ export function sampleConnections(lab: Lab, host: string, port: number, interval
       const text = readFileSync(proc.stdoutPath, 'utf8');
       const samples = text.split(`${SAMPLE_SEPARATOR}\n`).slice(0, -1);
       // With a state filter ss omits the state column: Recv-Q Send-Q Local Peer.
-      return samples.map((s) => s.split('\n').filter((l) => l.trim() !== '').map((l) => l.trim().split(/\s+/)[3] ?? ''));
+      return samples.map((s) =>
+        s
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => l.trim().split(/\s+/)[3] ?? ''),
+      );
     },
   };
 }

@@ -21,36 +21,67 @@ function summary(entries: readonly AccessLogEntry[]): Map<string, number> {
 }
 
 for (const offloads of OFFLOAD_PROFILES) {
-  test(`2,000 short and 2,000 keep-alive HTTP requests all reach the test server (offloads ${offloads})`, { timeout: 240_000 }, async (t) => {
-    await withLab(t, async (lab) => {
-      const prod = await lab.startNginx('prod');
-      const target = await lab.startNginx('target');
-      await startIntercept(lab, 80);
-      const tcpcopy = await startTcpcopy(lab, { port: 80 });
+  test(
+    `2,000 short and 2,000 keep-alive HTTP requests all reach the test server (offloads ${offloads})`,
+    { timeout: 240_000 },
+    async (t) => {
+      await withLab(
+        t,
+        async (lab) => {
+          const prod = await lab.startNginx('prod');
+          const target = await lab.startNginx('target');
+          await startIntercept(lab, 80);
+          const tcpcopy = await startTcpcopy(lab, { port: 80 });
 
-      const short = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '8', prod.url('/index.html')]);
-      assert.match(short.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
-      assert.match(short.stdout, /Failed requests:\s+0/);
-      const keepAlive = await lab.exec('client', 'ab', ['-q', '-k', '-n', String(REQUESTS), '-c', '4', prod.url('/1k.bin')]);
-      assert.match(keepAlive.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
+          const short = await lab.exec('client', 'ab', [
+            '-q',
+            '-n',
+            String(REQUESTS),
+            '-c',
+            '8',
+            prod.url('/index.html'),
+          ]);
+          assert.match(short.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
+          assert.match(short.stdout, /Failed requests:\s+0/);
+          const keepAlive = await lab.exec('client', 'ab', [
+            '-q',
+            '-k',
+            '-n',
+            String(REQUESTS),
+            '-c',
+            '4',
+            prod.url('/1k.bin'),
+          ]);
+          assert.match(keepAlive.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
 
-      const arrived = await settle(() => target.readAccessLog().length, 2 * REQUESTS);
-      const prodLog = prod.readAccessLog();
-      const targetLog = target.readAccessLog();
-      assert.equal(prodLog.length, 2 * REQUESTS, 'production served every request');
-      assert.equal(arrived, 2 * REQUESTS, `target received ${arrived} of ${2 * REQUESTS} requests`);
-      assert.deepEqual(summary(targetLog), summary(prodLog), 'same methods, paths and statuses');
-      for (const e of targetLog) assert.ok(e.client.startsWith(lab.fakeIp(1).replace(/\.1$/, '.')), `target saw a fake client, not ${e.client}`);
+          const arrived = await settle(() => target.readAccessLog().length, 2 * REQUESTS);
+          const prodLog = prod.readAccessLog();
+          const targetLog = target.readAccessLog();
+          assert.equal(prodLog.length, 2 * REQUESTS, 'production served every request');
+          assert.equal(arrived, 2 * REQUESTS, `target received ${arrived} of ${2 * REQUESTS} requests`);
+          assert.deepEqual(summary(targetLog), summary(prodLog), 'same methods, paths and statuses');
+          for (const e of targetLog)
+            assert.ok(
+              e.client.startsWith(lab.fakeIp(1).replace(/\.1$/, '.')),
+              `target saw a fake client, not ${e.client}`,
+            );
 
-      // Every byte the client sent (production received them all: request lines and headers, no
-    // bodies, no loss in this lab) was captured, however GRO merged it.
-    const stats = await stopForStats(tcpcopy);
-    const clientBytes = prodLog.reduce((n, e) => n + e.requestLength, 0);
-    assert.equal(numberAt(stats, 'capture.kernelDropped'), 0, 'the copier\'s capture ring overflowed');
-    assert.equal(numberAt(stats, 'client.payloadBytes'), clientBytes, 'the copier captured every payload byte the client sent');
+          // Every byte the client sent (production received them all: request lines and headers, no
+          // bodies, no loss in this lab) was captured, however GRO merged it.
+          const stats = await stopForStats(tcpcopy);
+          const clientBytes = prodLog.reduce((n, e) => n + e.requestLength, 0);
+          assert.equal(numberAt(stats, 'capture.kernelDropped'), 0, "the copier's capture ring overflowed");
+          assert.equal(
+            numberAt(stats, 'client.payloadBytes'),
+            clientBytes,
+            'the copier captured every payload byte the client sent',
+          );
 
-    const guards = await lab.guardCounters();
-      assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
-      }, { offloads });
-  });
+          const guards = await lab.guardCounters();
+          assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+        },
+        { offloads },
+      );
+    },
+  );
 }

@@ -28,7 +28,23 @@ test('tcpcopy --offline replays a capture file at -a speed and exits by itself',
     assert.equal(target.readAccessLog().length, 0, 'nothing was copied while capturing');
 
     await startIntercept(lab, 80);
-    const replay = lab.spawn('prod', TCPCOPY_BIN, ['--offline', file, '-a', String(SPEEDUP), '-x', `80-${lab.host('target').ip}:80`, '-s', lab.host('aux').ip, '-c', fakeRange(lab)], { name: 'tcpcopy-offline' });
+    const replay = lab.spawn(
+      'prod',
+      TCPCOPY_BIN,
+      [
+        '--offline',
+        file,
+        '-a',
+        String(SPEEDUP),
+        '-x',
+        `80-${lab.host('target').ip}:80`,
+        '-s',
+        lab.host('aux').ip,
+        '-c',
+        fakeRange(lab),
+      ],
+      { name: 'tcpcopy-offline' },
+    );
     // When the first and the last copied request reach the test server.
     let firstAt = 0;
     let lastAt = 0;
@@ -50,6 +66,9 @@ test('tcpcopy --offline replays a capture file at -a speed and exits by itself',
     // The requests span ~SPREAD_MS in the file: at -a 3 about a third of it, not all at once.
     const span = lastAt - firstAt;
     const expected = SPREAD_MS / SPEEDUP;
-    assert.ok(span > expected * 0.6 && span < expected * 2.5, `copies spread over ${span} ms, expected about ${expected}`);
+    assert.ok(
+      span > expected * 0.6 && span < expected * 2.5,
+      `copies spread over ${span} ms, expected about ${expected}`,
+    );
   });
 });

@@ -45,7 +45,9 @@ function commandLines(kv: ReadonlyMap<string, string>): string {
 
 function redisCli(lab: Lab, host: string, server: string, args: readonly string[], input?: string): Promise<string> {
   const opts = input === undefined ? { timeoutMs: 60_000 } : { timeoutMs: 60_000, input };
-  return lab.exec(host, 'redis-cli', ['-h', lab.host(server).ip, '-p', String(PORT), ...args], opts).then((r) => r.stdout);
+  return lab
+    .exec(host, 'redis-cli', ['-h', lab.host(server).ip, '-p', String(PORT), ...args], opts)
+    .then((r) => r.stdout);
 }
 
 /** Every key with its value, read in the server's own host. */
@@ -64,50 +66,89 @@ async function dbsize(lab: Lab, host: string): Promise<number> {
 }
 
 for (const offloads of OFFLOAD_PROFILES) {
-  test(`1,000 keys written to production Redis arrive on the test server with the same values (offloads ${offloads})`, { timeout: 90_000 }, async (t) => {
-    await withLab(t, async (lab) => {
-      await lab.startRedis('prod', { port: PORT });
-      await lab.startRedis('target', { port: PORT });
-      await startIntercept(lab, PORT);
-      const tcpcopy = await startTcpcopy(lab, { port: PORT });
+  test(
+    `1,000 keys written to production Redis arrive on the test server with the same values (offloads ${offloads})`,
+    { timeout: 90_000 },
+    async (t) => {
+      await withLab(
+        t,
+        async (lab) => {
+          await lab.startRedis('prod', { port: PORT });
+          await lab.startRedis('target', { port: PORT });
+          await startIntercept(lab, PORT);
+          const tcpcopy = await startTcpcopy(lab, { port: PORT });
 
-      const written = new Map<string, string>();
-      const clients: Promise<string>[] = [];
-      for (let conn = 0; conn < CONNECTIONS; conn++) {
-        const kv = workload(conn);
-        for (const [k, v] of kv) written.set(k, v);
-        const pipelined = conn % 2 === 1;
-        clients.push(pipelined ? redisCli(lab, 'client', 'prod', ['--pipe'], resp(kv)) : redisCli(lab, 'client', 'prod', [], commandLines(kv)));
-      }
-      const outputs = await Promise.all(clients);
-      for (const [conn, out] of outputs.entries()) {
-        if (conn % 2 === 1) assert.match(out, new RegExp(`errors: 0, replies: ${KEYS_PER_CONNECTION}`), `pipe ${conn}: ${out}`);
-        else assert.equal(out.split('\n').filter((l) => l === 'OK').length, KEYS_PER_CONNECTION, `connection ${conn} got every +OK`);
-      }
+          const written = new Map<string, string>();
+          const clients: Promise<string>[] = [];
+          for (let conn = 0; conn < CONNECTIONS; conn++) {
+            const kv = workload(conn);
+            for (const [k, v] of kv) written.set(k, v);
+            const pipelined = conn % 2 === 1;
+            clients.push(
+              pipelined
+                ? redisCli(lab, 'client', 'prod', ['--pipe'], resp(kv))
+                : redisCli(lab, 'client', 'prod', [], commandLines(kv)),
+            );
+          }
+          const outputs = await Promise.all(clients);
+          for (const [conn, out] of outputs.entries()) {
+            if (conn % 2 === 1)
+              assert.match(out, new RegExp(`errors: 0, replies: ${KEYS_PER_CONNECTION}`), `pipe ${conn}: ${out}`);
+            else
+              assert.equal(
+                out.split('\n').filter((l) => l === 'OK').length,
+                KEYS_PER_CONNECTION,
+                `connection ${conn} got every +OK`,
+              );
+          }
 
-      const bench = await lab.exec('client', 'redis-benchmark', ['-h', lab.host('prod').ip, '-p', String(PORT), '-q', '-t', 'set', '-n', String(BENCH_REQUESTS), '-c', String(BENCH_CONNECTIONS), '-r', String(BENCH_KEYSPACE), '-d', '100'], { timeoutMs: 60_000 });
-      assert.match(bench.stdout, /SET: [\d.]+ requests per second/, bench.stdout + bench.stderr);
+          const bench = await lab.exec(
+            'client',
+            'redis-benchmark',
+            [
+              '-h',
+              lab.host('prod').ip,
+              '-p',
+              String(PORT),
+              '-q',
+              '-t',
+              'set',
+              '-n',
+              String(BENCH_REQUESTS),
+              '-c',
+              String(BENCH_CONNECTIONS),
+              '-r',
+              String(BENCH_KEYSPACE),
+              '-d',
+              '100',
+            ],
+            { timeoutMs: 60_000 },
+          );
+          assert.match(bench.stdout, /SET: [\d.]+ requests per second/, bench.stdout + bench.stderr);
 
-      // The benchmark's random keys: how many distinct ones only production can tell (read after
-      // tcpcopy stopped, or the copier would copy these reads too); wait until target stops growing.
-      const arrived = await settle(() => dbsize(lab, 'target'), Infinity, { quietMs: 3000, timeoutMs: 40_000 });
-      const stats = await stopForStats(tcpcopy);
-      const prod = await snapshot(lab, 'prod');
-      const target = await snapshot(lab, 'target');
-      for (const [k, v] of written) assert.equal(prod.get(k), v, `production holds ${k} as written`);
-      const benchKeys = [...prod.keys()].filter((k) => k.startsWith('key:')).length;
-      assert.ok(benchKeys > BENCH_KEYSPACE / 2, `the benchmark wrote ${benchKeys} keys`);
-      assert.equal(prod.size, KEYS + benchKeys, 'nothing else on production');
-      assert.equal(arrived, prod.size, `target holds ${arrived} of ${prod.size} keys`);
-      const differing = [...prod].filter(([k, v]) => target.get(k) !== v).map(([k]) => k);
-      assert.deepEqual(differing.slice(0, 10), [], `${differing.length} keys missing or different on target`);
-      assert.equal(target.size, prod.size, 'no extra keys on target');
+          // The benchmark's random keys: how many distinct ones only production can tell (read after
+          // tcpcopy stopped, or the copier would copy these reads too); wait until target stops growing.
+          const arrived = await settle(() => dbsize(lab, 'target'), Infinity, { quietMs: 3000, timeoutMs: 40_000 });
+          const stats = await stopForStats(tcpcopy);
+          const prod = await snapshot(lab, 'prod');
+          const target = await snapshot(lab, 'target');
+          for (const [k, v] of written) assert.equal(prod.get(k), v, `production holds ${k} as written`);
+          const benchKeys = [...prod.keys()].filter((k) => k.startsWith('key:')).length;
+          assert.ok(benchKeys > BENCH_KEYSPACE / 2, `the benchmark wrote ${benchKeys} keys`);
+          assert.equal(prod.size, KEYS + benchKeys, 'nothing else on production');
+          assert.equal(arrived, prod.size, `target holds ${arrived} of ${prod.size} keys`);
+          const differing = [...prod].filter(([k, v]) => target.get(k) !== v).map(([k]) => k);
+          assert.deepEqual(differing.slice(0, 10), [], `${differing.length} keys missing or different on target`);
+          assert.equal(target.size, prod.size, 'no extra keys on target');
 
-      const started = numberAt(stats, 'sessions.started');
-      assert.ok(started >= CONNECTIONS + BENCH_CONNECTIONS, `${started} sessions copied`);
-      assert.equal(numberAt(stats, 'sessions.ended.finished'), started, 'every copied session closed cleanly');
-      const guards = await lab.guardCounters();
-      assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
-    }, { offloads });
-  });
+          const started = numberAt(stats, 'sessions.started');
+          assert.ok(started >= CONNECTIONS + BENCH_CONNECTIONS, `${started} sessions copied`);
+          assert.equal(numberAt(stats, 'sessions.ended.finished'), started, 'every copied session closed cleanly');
+          const guards = await lab.guardCounters();
+          assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+        },
+        { offloads },
+      );
+    },
+  );
 }

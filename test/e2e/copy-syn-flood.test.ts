@@ -27,37 +27,50 @@ function residentMiB(proc: LabProcess, field: 'VmRSS' | 'VmHWM'): number {
   return Number(kib) / 1024;
 }
 
-test(`${FLOOD_SYNS} spoofed SYNs at ${FLOOD_PER_SECOND}/s beside normal traffic: the normal traffic is copied, the flood costs no sessions, memory stays bounded`, { timeout: 90_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const prod = await lab.startNginx('prod');
-    const target = await lab.startNginx('target');
-    await startIntercept(lab, 80);
-    const tcpcopy = await startTcpcopy(lab, { port: 80 });
-    const idleMiB = residentMiB(tcpcopy, 'VmRSS');
-    const prodIp = lab.hosts.prod.ip;
-    const flood = lab.spawnAgent('client', 'syn-flood', {
-      dst: prodIp,
-      dstPort: 80,
-      sourcePrefix: prodIp.split('.').slice(0, 3).join('.'),
-      count: FLOOD_SYNS,
-      perSecond: FLOOD_PER_SECOND,
-    });
-    await sleep(1500); // the half-open flows pass their limit before the normal traffic starts
-    const ab = await runAb(lab, prod.url('/index.html'), { requests: REQUESTS, concurrency: 4 });
-    assert.equal(ab.failed, 0);
-    await flood.waitFor(/"event":"done"/, { timeoutMs: 30_000 });
-    const served = prod.readAccessLog().length;
-    const copied = await settle(() => target.readAccessLog().length, served);
-    const peakMiB = residentMiB(tcpcopy, 'VmHWM');
-    const stats = await stopForStats(tcpcopy);
+test(
+  `${FLOOD_SYNS} spoofed SYNs at ${FLOOD_PER_SECOND}/s beside normal traffic: the normal traffic is copied, the flood costs no sessions, memory stays bounded`,
+  { timeout: 90_000 },
+  async (t) => {
+    await withLab(t, async (lab) => {
+      const prod = await lab.startNginx('prod');
+      const target = await lab.startNginx('target');
+      await startIntercept(lab, 80);
+      const tcpcopy = await startTcpcopy(lab, { port: 80 });
+      const idleMiB = residentMiB(tcpcopy, 'VmRSS');
+      const prodIp = lab.hosts.prod.ip;
+      const flood = lab.spawnAgent('client', 'syn-flood', {
+        dst: prodIp,
+        dstPort: 80,
+        sourcePrefix: prodIp.split('.').slice(0, 3).join('.'),
+        count: FLOOD_SYNS,
+        perSecond: FLOOD_PER_SECOND,
+      });
+      await sleep(1500); // the half-open flows pass their limit before the normal traffic starts
+      const ab = await runAb(lab, prod.url('/index.html'), { requests: REQUESTS, concurrency: 4 });
+      assert.equal(ab.failed, 0);
+      await flood.waitFor(/"event":"done"/, { timeoutMs: 30_000 });
+      const served = prod.readAccessLog().length;
+      const copied = await settle(() => target.readAccessLog().length, served);
+      const peakMiB = residentMiB(tcpcopy, 'VmHWM');
+      const stats = await stopForStats(tcpcopy);
 
-    assert.ok(served >= REQUESTS, `production served ${served}`);
-    assert.ok(copied >= 0.99 * served, `${copied} of ${served} requests copied during the flood`);
-    assert.ok(numberAt(stats, 'sessions.synsHeld') > FLOOD_SYNS / 2, `the flood was held as records: ${JSON.stringify(stats.sessions)}`);
-    // The flood's first HALF_OPEN_FLOWS_LIMIT SYNs start sessions; everything after is held.
-    assert.ok(numberAt(stats, 'sessions.started') < HALF_OPEN_FLOWS_LIMIT + 2 * served, `sessions started: ${numberAt(stats, 'sessions.started')}`);
-    assert.ok(peakMiB - idleMiB <= FLOOD_GROWTH_LIMIT_MIB, `the copier grew from ${idleMiB.toFixed(0)} to ${peakMiB.toFixed(0)} MiB`);
-    const guards = await lab.guardCounters();
-    assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
-  });
-});
+      assert.ok(served >= REQUESTS, `production served ${served}`);
+      assert.ok(copied >= 0.99 * served, `${copied} of ${served} requests copied during the flood`);
+      assert.ok(
+        numberAt(stats, 'sessions.synsHeld') > FLOOD_SYNS / 2,
+        `the flood was held as records: ${JSON.stringify(stats.sessions)}`,
+      );
+      // The flood's first HALF_OPEN_FLOWS_LIMIT SYNs start sessions; everything after is held.
+      assert.ok(
+        numberAt(stats, 'sessions.started') < HALF_OPEN_FLOWS_LIMIT + 2 * served,
+        `sessions started: ${numberAt(stats, 'sessions.started')}`,
+      );
+      assert.ok(
+        peakMiB - idleMiB <= FLOOD_GROWTH_LIMIT_MIB,
+        `the copier grew from ${idleMiB.toFixed(0)} to ${peakMiB.toFixed(0)} MiB`,
+      );
+      const guards = await lab.guardCounters();
+      assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+    });
+  },
+);

@@ -11,7 +11,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { OFFLOAD_PROFILES, withLab, type EchoRecord, type EchoServer, type Lab, type LabProcess } from '../lab/index.js';
+import {
+  OFFLOAD_PROFILES,
+  withLab,
+  type EchoRecord,
+  type EchoServer,
+  type Lab,
+  type LabProcess,
+} from '../lab/index.js';
 import { numberAt, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
 
 const PORT = 8080;
@@ -47,7 +54,11 @@ interface Uploads {
 }
 
 /** Starts both servers and both daemons, then makes the uploads to production. */
-async function upload(lab: Lab, load: Load, opts: { slowTargetRate?: string; tcpcopyFlags?: readonly string[] } = {}): Promise<Uploads> {
+async function upload(
+  lab: Lab,
+  load: Load,
+  opts: { slowTargetRate?: string; tcpcopyFlags?: readonly string[] } = {},
+): Promise<Uploads> {
   const prod = await lab.startEchoServer('prod', { port: PORT });
   const target = await lab.startEchoServer('target', { port: PORT });
   if (opts.slowTargetRate !== undefined) await lab.rateLimit('target', opts.slowTargetRate, 'to');
@@ -69,7 +80,13 @@ async function upload(lab: Lab, load: Load, opts: { slowTargetRate?: string; tcp
       writeFileSync(file, body);
       sent.push(`${createHash('sha256').update(body).digest('hex')} ${BODY_BYTES}`);
       if (u > 0) args.push('--next', ...each);
-      args.push('--data-binary', `@${file}`, '-H', 'content-type: application/octet-stream', prod.url(`/upload/${c}/${u}`));
+      args.push(
+        '--data-binary',
+        `@${file}`,
+        '-H',
+        'content-type: application/octet-stream',
+        prod.url(`/upload/${c}/${u}`),
+      );
     }
     curls.push(lab.exec('client', 'curl', args, { timeoutMs: 60_000 }));
   }
@@ -81,58 +98,97 @@ async function upload(lab: Lab, load: Load, opts: { slowTargetRate?: string; tcp
 
 async function uploadAndCompare(lab: Lab, load: Load, slowTargetRate?: string): Promise<Record<string, unknown>> {
   const uploads = load.curls * load.uploadsPerCurl;
-  const { prod, target, tcpcopy, sent } = await upload(lab, load, slowTargetRate === undefined ? {} : { slowTargetRate });
+  const { prod, target, tcpcopy, sent } = await upload(
+    lab,
+    load,
+    slowTargetRate === undefined ? {} : { slowTargetRate },
+  );
   const arrived = await settle(() => target.readRequests().length, uploads, { quietMs: 5000, timeoutMs: 35_000 });
   const stats = await stopForStats(tcpcopy);
   const received = target.readRequests();
   assert.equal(arrived, uploads, `target received ${arrived} of ${uploads} requests`);
   assert.deepEqual(bodies(received), sent, `target received the same ${uploads} bodies`);
-  assert.deepEqual(received.map((r) => `${r.method} ${r.path}`).sort(), prod.readRequests().map((r) => `${r.method} ${r.path}`).sort());
+  assert.deepEqual(
+    received.map((r) => `${r.method} ${r.path}`).sort(),
+    prod
+      .readRequests()
+      .map((r) => `${r.method} ${r.path}`)
+      .sort(),
+  );
   assert.equal(new Set(received.map((r) => r.client)).size, uploads, 'one copied connection per upload');
 
   assert.equal(numberAt(stats, 'capture.kernelDropped'), 0, 'the capture ring overflowed');
   assert.equal(numberAt(stats, 'sessions.started'), uploads);
   assert.equal(numberAt(stats, 'sessions.ended.finished'), uploads, 'every copied session closed cleanly');
   assert.equal(numberAt(stats, 'sessions.ended.buffer_limit'), 0);
-  assert.ok(numberAt(stats, 'client.payloadBytesAcked') >= uploads * BODY_BYTES, 'the test server acknowledged every body byte');
+  assert.ok(
+    numberAt(stats, 'client.payloadBytesAcked') >= uploads * BODY_BYTES,
+    'the test server acknowledged every body byte',
+  );
   const guards = await lab.guardCounters();
   assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
   return stats;
 }
 
 for (const offloads of OFFLOAD_PROFILES) {
-  test(`${FAST.curls * FAST.uploadsPerCurl} uploads of 1 MiB, ${FAST.curls} at a time, each on its own connection, reach the test server byte for byte (offloads ${offloads})`, { timeout: 75_000 }, async (t) => {
-    await withLab(t, async (lab) => {
-      await uploadAndCompare(lab, FAST);
-    }, { offloads });
-  });
+  test(
+    `${FAST.curls * FAST.uploadsPerCurl} uploads of 1 MiB, ${FAST.curls} at a time, each on its own connection, reach the test server byte for byte (offloads ${offloads})`,
+    { timeout: 75_000 },
+    async (t) => {
+      await withLab(
+        t,
+        async (lab) => {
+          await uploadAndCompare(lab, FAST);
+        },
+        { offloads },
+      );
+    },
+  );
 }
 
 for (const offloads of OFFLOAD_PROFILES) {
-  test(`${SLOW.curls * SLOW.uploadsPerCurl} uploads, ${SLOW.curls} at a time, reach a test server behind a ${SLOW_TARGET_RATE} link (the copier buffers, paces and retransmits) (offloads ${offloads})`, { timeout: 75_000 }, async (t) => {
-    await withLab(t, async (lab) => {
-      const stats = await uploadAndCompare(lab, SLOW, SLOW_TARGET_RATE);
-      const retransmissions = numberAt(stats, 'injected.retransmissions');
-      // Segments as sent (a captured super-segment of 64 KiB leaves as MTU-sized pieces).
-      const segments = numberAt(stats, 'injected.packets') - retransmissions;
-      assert.ok(retransmissions > 0, 'the shaper dropped what the window let through too fast');
-      // Congestion control after the first loss (go-back-N alone resent more than it delivered).
-      assert.ok(retransmissions < segments / 3, `${retransmissions} retransmissions for ${segments} segments sent`);
-    }, { offloads });
-  });
+  test(
+    `${SLOW.curls * SLOW.uploadsPerCurl} uploads, ${SLOW.curls} at a time, reach a test server behind a ${SLOW_TARGET_RATE} link (the copier buffers, paces and retransmits) (offloads ${offloads})`,
+    { timeout: 75_000 },
+    async (t) => {
+      await withLab(
+        t,
+        async (lab) => {
+          const stats = await uploadAndCompare(lab, SLOW, SLOW_TARGET_RATE);
+          const retransmissions = numberAt(stats, 'injected.retransmissions');
+          // Segments as sent (a captured super-segment of 64 KiB leaves as MTU-sized pieces).
+          const segments = numberAt(stats, 'injected.packets') - retransmissions;
+          assert.ok(retransmissions > 0, 'the shaper dropped what the window let through too fast');
+          // Congestion control after the first loss (go-back-N alone resent more than it delivered).
+          assert.ok(retransmissions < segments / 3, `${retransmissions} retransmissions for ${segments} segments sent`);
+        },
+        { offloads },
+      );
+    },
+  );
 }
 
-test('a capture ring made too small on purpose (-B 1): the kernel drops are counted and the sessions they broke end as capture_dropped', { timeout: 75_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    // 1 MB holds eight blocks: a few merged packets of an upload at veth speed.
-    const { target, tcpcopy } = await upload(lab, KEEP_ALIVE, { tcpcopyFlags: ['-B', '1'] });
-    await settle(() => target.readRequests().length, KEEP_ALIVE.curls * KEEP_ALIVE.uploadsPerCurl, { quietMs: 5000, timeoutMs: 35_000 });
-    const stats = await stopForStats(tcpcopy);
-    const dropped = numberAt(stats, 'capture.kernelDropped');
-    const ended = numberAt(stats, 'sessions.ended.capture_dropped');
-    assert.ok(dropped > 0, 'the kernel dropped nothing: the ring was not too small');
-    assert.ok(ended > 0, `${dropped} packets dropped by the kernel, yet no session ended as capture_dropped: ${JSON.stringify(stats)}`);
-    assert.equal(numberAt(stats, 'sessions.ended.capture_gap'), 0, 'every hole here comes from the kernel drops');
-    assert.match(tcpcopy.stderr, /capture ring overflowed/, 'the operator was told');
-  });
-});
+test(
+  'a capture ring made too small on purpose (-B 1): the kernel drops are counted and the sessions they broke end as capture_dropped',
+  { timeout: 75_000 },
+  async (t) => {
+    await withLab(t, async (lab) => {
+      // 1 MB holds eight blocks: a few merged packets of an upload at veth speed.
+      const { target, tcpcopy } = await upload(lab, KEEP_ALIVE, { tcpcopyFlags: ['-B', '1'] });
+      await settle(() => target.readRequests().length, KEEP_ALIVE.curls * KEEP_ALIVE.uploadsPerCurl, {
+        quietMs: 5000,
+        timeoutMs: 35_000,
+      });
+      const stats = await stopForStats(tcpcopy);
+      const dropped = numberAt(stats, 'capture.kernelDropped');
+      const ended = numberAt(stats, 'sessions.ended.capture_dropped');
+      assert.ok(dropped > 0, 'the kernel dropped nothing: the ring was not too small');
+      assert.ok(
+        ended > 0,
+        `${dropped} packets dropped by the kernel, yet no session ended as capture_dropped: ${JSON.stringify(stats)}`,
+      );
+      assert.equal(numberAt(stats, 'sessions.ended.capture_gap'), 0, 'every hole here comes from the kernel drops');
+      assert.match(tcpcopy.stderr, /capture ring overflowed/, 'the operator was told');
+    });
+  },
+);

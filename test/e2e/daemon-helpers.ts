@@ -19,7 +19,8 @@ export function logLines(path: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-export const logged = (path: string, msg: string): Record<string, unknown> | undefined => logLines(path).find((l) => l['msg'] === msg);
+export const logged = (path: string, msg: string): Record<string, unknown> | undefined =>
+  logLines(path).find((l) => l['msg'] === msg);
 
 /** Running (a zombie counts as gone: whoever inherited the detached daemon may never reap it). */
 export function isAlive(pid: number): boolean {

@@ -34,8 +34,10 @@ assertInsideLab();
 const args = programArgs<FrameSenderArgs>();
 const frames = args.frames.map((hex) => Buffer.from(hex, 'hex'));
 for (const f of frames) {
-  if (!f.subarray(0, 2).equals(Buffer.from(LAB_MAC_PREFIX, 'hex'))) throw new Error(`frame not addressed to a lab MAC: ${f.toString('hex', 0, 6)}`);
-  if (f.length >= IPV4_DST_OFFSET + 4) assertLabAddress([...f.subarray(IPV4_DST_OFFSET, IPV4_DST_OFFSET + 4)].join('.'));
+  if (!f.subarray(0, 2).equals(Buffer.from(LAB_MAC_PREFIX, 'hex')))
+    throw new Error(`frame not addressed to a lab MAC: ${f.toString('hex', 0, 6)}`);
+  if (f.length >= IPV4_DST_OFFSET + 4)
+    assertLabAddress([...f.subarray(IPV4_DST_OFFSET, IPV4_DST_OFFSET + 4)].join('.'));
 }
 // `cap` sends whole frames (libpcap's pcap_sendpacket); only the tests need it.
 const require = createRequire(import.meta.url);

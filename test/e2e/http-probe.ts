@@ -41,24 +41,28 @@ const REQUEST_TIMEOUT_MS = 10_000;
 
 function send(agent: Agent, base: string, r: ProbeRequest): Promise<Omit<ProbeResult, 'round' | 'index'>> {
   return new Promise((resolve) => {
-    const req = request(new URL(r.path, base), { method: r.method, headers: r.headers, agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-      const hash = createHash('sha256');
-      let length = 0;
-      res.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        length += chunk.length;
-      });
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode,
-          contentType: res.headers['content-type'],
-          contentLength: res.headers['content-length'],
-          length,
-          sha256: hash.digest('hex'),
-        }),
-      );
-      res.on('error', (err) => resolve({ error: err.message }));
-    });
+    const req = request(
+      new URL(r.path, base),
+      { method: r.method, headers: r.headers, agent, timeout: REQUEST_TIMEOUT_MS },
+      (res) => {
+        const hash = createHash('sha256');
+        let length = 0;
+        res.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          length += chunk.length;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode,
+            contentType: res.headers['content-type'],
+            contentLength: res.headers['content-length'],
+            length,
+            sha256: hash.digest('hex'),
+          }),
+        );
+        res.on('error', (err) => resolve({ error: err.message }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (err) => resolve({ error: err.message }));
     req.end(r.body);

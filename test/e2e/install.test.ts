@@ -7,13 +7,34 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withLab } from '../lab/index.js';
 import { CONTROL_PORT, fakeRange, settle } from './copy-harness.js';
 import { isAlive, logged, logLines, poll } from './daemon-helpers.js';
-import { DAEMONS, DYNAMIC_USER_ID, INSTALL_SCRIPT, ROOT, parseUnit, setprivArgs, unitEnvironment } from '../unit/install/systemd.js';
+import {
+  DAEMONS,
+  DYNAMIC_USER_ID,
+  INSTALL_SCRIPT,
+  ROOT,
+  parseUnit,
+  setprivArgs,
+  unitEnvironment,
+} from '../unit/install/systemd.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'install-test-'));
 chmodSync(dir, 0o755); // the lab test runs the installed programs as nobody
@@ -26,7 +47,10 @@ const INSTALL_TIMEOUT_MS = 300_000;
 const REQUESTS = 200;
 
 function install(...extra: string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(INSTALL_SCRIPT, ['--prefix', PREFIX, '--unit-dir', UNIT_DIR, '--env-dir', ENV_DIR, ...extra], { encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS });
+  const r = spawnSync(INSTALL_SCRIPT, ['--prefix', PREFIX, '--unit-dir', UNIT_DIR, '--env-dir', ENV_DIR, ...extra], {
+    encoding: 'utf8',
+    timeout: INSTALL_TIMEOUT_MS,
+  });
   return { status: r.status, stderr: r.stderr };
 }
 
@@ -41,19 +65,29 @@ function walk(root: string): string[] {
   return out;
 }
 
-const unitOf = (d: string): ReturnType<typeof parseUnit> => parseUnit(readFileSync(join(UNIT_DIR, `${d}.service`), 'utf8'));
+const unitOf = (d: string): ReturnType<typeof parseUnit> =>
+  parseUnit(readFileSync(join(UNIT_DIR, `${d}.service`), 'utf8'));
 
 describe('scripts/install', () => {
-  before(() => {
-    const r = install();
-    assert.equal(r.status, 0, r.stderr);
-  }, { timeout: INSTALL_TIMEOUT_MS });
+  before(
+    () => {
+      const r = install();
+      assert.equal(r.status, 0, r.stderr);
+    },
+    { timeout: INSTALL_TIMEOUT_MS },
+  );
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('PREFIX/sbin/tcpcopy and intercept run from / with a bare environment', () => {
     for (const d of DAEMONS) {
-      const { version } = JSON.parse(readFileSync(join(ROOT, 'packages', PACKAGE_DIR[d], 'package.json'), 'utf8')) as { version: string };
-      const r = spawnSync(join(PREFIX, 'sbin', d), ['-v'], { cwd: '/', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' });
+      const { version } = JSON.parse(readFileSync(join(ROOT, 'packages', PACKAGE_DIR[d], 'package.json'), 'utf8')) as {
+        version: string;
+      };
+      const r = spawnSync(join(PREFIX, 'sbin', d), ['-v'], {
+        cwd: '/',
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout.trim(), `${d} ${version}`);
     }
@@ -61,7 +95,9 @@ describe('scripts/install', () => {
 
   test('the runtime is self-contained: no link leaves PREFIX, native addons built and loaded from it', () => {
     const paths = walk(PREFIX);
-    const outside = paths.filter((p) => lstatSync(p).isSymbolicLink() && !realpathSync(p).startsWith(`${realpathSync(PREFIX)}/`));
+    const outside = paths.filter(
+      (p) => lstatSync(p).isSymbolicLink() && !realpathSync(p).startsWith(`${realpathSync(PREFIX)}/`),
+    );
     assert.deepEqual(outside, [], 'links out of PREFIX (into the source tree?)');
     for (const d of DAEMONS) {
       const lib = join(PREFIX, 'lib', d);
@@ -83,16 +119,31 @@ describe('scripts/install', () => {
       assert.equal(r.status, 0, r.stderr);
       const { native, loaded } = JSON.parse(r.stdout) as { native: boolean; loaded: string[] };
       assert.equal(native, true, `${d}: msgpackr-extract loads`);
-      assert.deepEqual(loaded.filter((f) => !f.startsWith(`${lib}/`)), [], `${d}: modules loaded from outside ${lib}`);
-      for (const addon of ['packet_ring.node', 'raw.node']) assert.ok(loaded.some((f) => f.endsWith(`/${addon}`)), `${addon} loaded`);
+      assert.deepEqual(
+        loaded.filter((f) => !f.startsWith(`${lib}/`)),
+        [],
+        `${d}: modules loaded from outside ${lib}`,
+      );
+      for (const addon of ['packet_ring.node', 'raw.node'])
+        assert.ok(
+          loaded.some((f) => f.endsWith(`/${addon}`)),
+          `${addon} loaded`,
+        );
     }
   });
 
   test("a second run rewrites nothing and keeps the operator's env files", { timeout: INSTALL_TIMEOUT_MS }, () => {
     const flags = 'TCPCOPY_OPTS="-x 80-10.0.0.3:80 -s 10.0.0.4"\n';
     writeFileSync(join(ENV_DIR, 'tcpcopy'), flags);
-    const watched = DAEMONS.flatMap((d) => [join(PREFIX, 'sbin', d), join(PREFIX, 'lib', d), join(PREFIX, 'lib', d, '.install-stamp'), join(UNIT_DIR, `${d}.service`), join(ENV_DIR, d)]);
-    const identity = (): Record<string, string> => Object.fromEntries(watched.map((p) => [p, `inode ${statSync(p).ino} mtime ${statSync(p).mtimeMs}`]));
+    const watched = DAEMONS.flatMap((d) => [
+      join(PREFIX, 'sbin', d),
+      join(PREFIX, 'lib', d),
+      join(PREFIX, 'lib', d, '.install-stamp'),
+      join(UNIT_DIR, `${d}.service`),
+      join(ENV_DIR, d),
+    ]);
+    const identity = (): Record<string, string> =>
+      Object.fromEntries(watched.map((p) => [p, `inode ${statSync(p).ino} mtime ${statSync(p).mtimeMs}`]));
     const before = identity();
     const r = install();
     assert.equal(r.status, 0, r.stderr);
@@ -102,60 +153,108 @@ describe('scripts/install', () => {
     assert.equal(readFileSync(join(ENV_DIR, 'tcpcopy'), 'utf8'), flags);
   });
 
-  test("lab: the installed daemons, with the units' privileges, copy every request and stop cleanly", { timeout: 90_000 }, async (t) => {
-    const run = join(dir, 'run');
-    mkdirSync(run, { recursive: true });
-    chownSync(run, DYNAMIC_USER_ID, DYNAMIC_USER_ID);
-    const file = (name: string): string => join(run, name);
-    await withLab(t, async (lab) => {
-      const prod = await lab.startNginx('prod');
-      const target = await lab.startNginx('target');
-      const aux = lab.host('aux');
+  test(
+    "lab: the installed daemons, with the units' privileges, copy every request and stop cleanly",
+    { timeout: 90_000 },
+    async (t) => {
+      const run = join(dir, 'run');
+      mkdirSync(run, { recursive: true });
+      chownSync(run, DYNAMIC_USER_ID, DYNAMIC_USER_ID);
+      const file = (name: string): string => join(run, name);
+      await withLab(t, async (lab) => {
+        const prod = await lab.startNginx('prod');
+        const target = await lab.startNginx('target');
+        const aux = lab.host('aux');
 
-      // intercept as intercept.service starts it: its Environment= makes an upstream -d a no-op,
-      // so the process systemd started is the daemon (and writes its pid).
-      const iUnit = unitOf('intercept');
-      const intercept = lab.spawn(
-        'aux',
-        'setpriv',
-        [...setprivArgs(iUnit), join(PREFIX, 'sbin/intercept'), '-i', aux.iface, '-F', 'tcp and src port 80', '-d', '-P', file('intercept.pid'), '-l', file('intercept.log')],
-        { name: 'intercept', env: { ...process.env, ...unitEnvironment(iUnit) } },
-      );
-      await lab.waitForPort('aux', CONTROL_PORT, 10_000, intercept);
-      assert.equal(readFileSync(file('intercept.pid'), 'utf8').trim(), String(intercept.pid), '-d stayed in the foreground');
+        // intercept as intercept.service starts it: its Environment= makes an upstream -d a no-op,
+        // so the process systemd started is the daemon (and writes its pid).
+        const iUnit = unitOf('intercept');
+        const intercept = lab.spawn(
+          'aux',
+          'setpriv',
+          [
+            ...setprivArgs(iUnit),
+            join(PREFIX, 'sbin/intercept'),
+            '-i',
+            aux.iface,
+            '-F',
+            'tcp and src port 80',
+            '-d',
+            '-P',
+            file('intercept.pid'),
+            '-l',
+            file('intercept.log'),
+          ],
+          { name: 'intercept', env: { ...process.env, ...unitEnvironment(iUnit) } },
+        );
+        await lab.waitForPort('aux', CONTROL_PORT, 10_000, intercept);
+        assert.equal(
+          readFileSync(file('intercept.pid'), 'utf8').trim(),
+          String(intercept.pid),
+          '-d stayed in the foreground',
+        );
 
-      // tcpcopy with the unit's privileges, detached by -d as typed outside systemd.
-      const copierArgs = ['-x', `80-${lab.host('target').ip}:80`, '-s', aux.ip, '-c', fakeRange(lab), '-d', '-P', file('tcpcopy.pid'), '-l', file('tcpcopy.log')];
-      const parent = lab.spawn('prod', 'setpriv', [...setprivArgs(unitOf('tcpcopy')), join(PREFIX, 'sbin/tcpcopy'), ...copierArgs], { name: 'tcpcopy-d' });
-      assert.equal((await parent.exited).code, 0, parent.stderr);
-      const pid = await poll(() => (existsSync(file('tcpcopy.pid')) ? Number(readFileSync(file('tcpcopy.pid'), 'utf8').trim()) || undefined : undefined), 'the pid file');
-      t.after(() => {
-        if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+        // tcpcopy with the unit's privileges, detached by -d as typed outside systemd.
+        const copierArgs = [
+          '-x',
+          `80-${lab.host('target').ip}:80`,
+          '-s',
+          aux.ip,
+          '-c',
+          fakeRange(lab),
+          '-d',
+          '-P',
+          file('tcpcopy.pid'),
+          '-l',
+          file('tcpcopy.log'),
+        ];
+        const parent = lab.spawn(
+          'prod',
+          'setpriv',
+          [...setprivArgs(unitOf('tcpcopy')), join(PREFIX, 'sbin/tcpcopy'), ...copierArgs],
+          { name: 'tcpcopy-d' },
+        );
+        assert.equal((await parent.exited).code, 0, parent.stderr);
+        const pid = await poll(
+          () =>
+            existsSync(file('tcpcopy.pid'))
+              ? Number(readFileSync(file('tcpcopy.pid'), 'utf8').trim()) || undefined
+              : undefined,
+          'the pid file',
+        );
+        t.after(() => {
+          if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+        });
+        assert.equal(statSync(`/proc/${pid}`).uid, DYNAMIC_USER_ID, 'runs unprivileged');
+        await poll(() => logged(file('tcpcopy.log'), 'capturing'), 'tcpcopy to capture', 15_000);
+        await new Promise((r) => setTimeout(r, 500));
+
+        const ab = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '4', prod.url('/index.html')]);
+        assert.match(ab.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
+        const arrived = await settle(() => target.readAccessLog().length, REQUESTS);
+        assert.equal(arrived, REQUESTS, `target received ${arrived} of ${REQUESTS}`);
+
+        process.kill(pid, 'SIGTERM');
+        await poll(() => (isAlive(pid) ? undefined : true), 'tcpcopy to exit', 1500);
+        const exit = await intercept.stop('SIGTERM', 2000);
+        assert.equal(exit.code, 0, intercept.stderr);
+        for (const d of DAEMONS) {
+          assert.equal(existsSync(file(`${d}.pid`)), false, `${d}: pid file removed`);
+          const lines = logLines(file(`${d}.log`)); // throws if a line is not JSON
+          assert.ok(
+            lines.some((l) => l['msg'] === 'final stats'),
+            `${d}: final stats logged`,
+          );
+        }
+        // Every request byte captured was acknowledged by the test server.
+        const final = logged(file('tcpcopy.log'), 'final stats') as {
+          client?: { payloadBytes?: number; payloadBytesAcked?: number };
+        };
+        assert.ok((final.client?.payloadBytes ?? 0) > 0, JSON.stringify(final));
+        assert.equal(final.client?.payloadBytesAcked, final.client?.payloadBytes, JSON.stringify(final));
       });
-      assert.equal(statSync(`/proc/${pid}`).uid, DYNAMIC_USER_ID, 'runs unprivileged');
-      await poll(() => logged(file('tcpcopy.log'), 'capturing'), 'tcpcopy to capture', 15_000);
-      await new Promise((r) => setTimeout(r, 500));
-
-      const ab = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '4', prod.url('/index.html')]);
-      assert.match(ab.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
-      const arrived = await settle(() => target.readAccessLog().length, REQUESTS);
-      assert.equal(arrived, REQUESTS, `target received ${arrived} of ${REQUESTS}`);
-
-      process.kill(pid, 'SIGTERM');
-      await poll(() => (isAlive(pid) ? undefined : true), 'tcpcopy to exit', 1500);
-      const exit = await intercept.stop('SIGTERM', 2000);
-      assert.equal(exit.code, 0, intercept.stderr);
-      for (const d of DAEMONS) {
-        assert.equal(existsSync(file(`${d}.pid`)), false, `${d}: pid file removed`);
-        const lines = logLines(file(`${d}.log`)); // throws if a line is not JSON
-        assert.ok(lines.some((l) => l['msg'] === 'final stats'), `${d}: final stats logged`);
-      }
-      // Every request byte captured was acknowledged by the test server.
-      const final = logged(file('tcpcopy.log'), 'final stats') as { client?: { payloadBytes?: number; payloadBytesAcked?: number } };
-      assert.ok((final.client?.payloadBytes ?? 0) > 0, JSON.stringify(final));
-      assert.equal(final.client?.payloadBytesAcked, final.client?.payloadBytes, JSON.stringify(final));
-    });
-  });
+    },
+  );
 
   test('--uninstall removes what install added but the env files, and can run again', () => {
     const r = install('--uninstall');

@@ -9,7 +9,16 @@ import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONTROL_DEFAULT_PORT, DecodeStatus, TcpFlag, decodeIpv4, decodeTcp, newIpv4View, newTcpView, parseIpv4 } from '@tcpcopy/common';
+import {
+  CONTROL_DEFAULT_PORT,
+  DecodeStatus,
+  TcpFlag,
+  decodeIpv4,
+  decodeTcp,
+  newIpv4View,
+  newTcpView,
+  parseIpv4,
+} from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { withLab, type Lab } from '../lab/index.js';
 import type { PeerArgs } from './intercept-peer.js';
@@ -36,15 +45,23 @@ function synFrom(lab: Lab, fakeHost: number, srcPort: number, isn: number, dstPo
   });
 }
 
-test('intercept in aux streams a registered flow\'s SYN-ACK to a copier in prod; SIGTERM exits 0 within a second', async (t) => {
+test("intercept in aux streams a registered flow's SYN-ACK to a copier in prod; SIGTERM exits 0 within a second", async (t) => {
   await withLab(t, async (lab) => {
     const { aux, target } = lab.hosts;
     const server = await lab.startEchoServer('target');
     const pidFile = join(lab.logDir, 'intercept.pid');
     const logFile = join(lab.logDir, 'intercept.log');
     // No -i: every interface of aux, through one capture on "any".
-    const intercept = lab.spawn('aux', INTERCEPT, ['-F', `tcp and src port ${server.port}`, '-p', String(PORT), '-P', pidFile, '-l', logFile], { name: 'intercept' });
-    const running = await poll(() => logged(logFile, 'intercept running') ?? (intercept.running ? undefined : { exited: true }), 'intercept to start');
+    const intercept = lab.spawn(
+      'aux',
+      INTERCEPT,
+      ['-F', `tcp and src port ${server.port}`, '-p', String(PORT), '-P', pidFile, '-l', logFile],
+      { name: 'intercept' },
+    );
+    const running = await poll(
+      () => logged(logFile, 'intercept running') ?? (intercept.running ? undefined : { exited: true }),
+      'intercept to start',
+    );
     assert.ok(!('exited' in running), `intercept exited: ${intercept.stderr}`);
     assert.deepEqual(running['devices'], ['any']);
     assert.equal(readFileSync(pidFile, 'utf8').trim(), String(intercept.pid));
@@ -52,10 +69,17 @@ test('intercept in aux streams a registered flow\'s SYN-ACK to a copier in prod;
     const fakeHost = 7;
     const clientPort = randomInt(20_000, 30_000);
     const isn = randomInt(2 ** 32);
-    const peerArgs: PeerArgs = { host: aux.ip, port: PORT, routes: [[lab.fakeIp(fakeHost), clientPort, target.ip, server.port]], records: 1 };
+    const peerArgs: PeerArgs = {
+      host: aux.ip,
+      port: PORT,
+      routes: [[lab.fakeIp(fakeHost), clientPort, target.ip, server.port]],
+      records: 1,
+    };
     const peer = lab.spawnNode('prod', PEER, [JSON.stringify(peerArgs)], { name: 'peer' });
     await peer.waitFor(/"event":"ready"/);
-    const inject = lab.spawnAgent('prod', 'inject', { packets: [{ hex: synFrom(lab, fakeHost, clientPort, isn, server.port).toString('hex'), dst: target.ip }] });
+    const inject = lab.spawnAgent('prod', 'inject', {
+      packets: [{ hex: synFrom(lab, fakeHost, clientPort, isn, server.port).toString('hex'), dst: target.ip }],
+    });
     await inject.succeeded();
     await peer.succeeded();
 
@@ -112,9 +136,17 @@ test('intercept -d: the parent exits 0, the daemon writes -P, runs detached and 
     t.after(() => {
       if (daemonPid !== undefined && isAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
     });
-    const parent = lab.spawn('aux', INTERCEPT, ['-d', '-i', aux.iface, '-F', 'tcp and src port 8000', '-p', String(PORT), '-P', pidFile, '-l', logFile], { name: 'intercept-d' });
+    const parent = lab.spawn(
+      'aux',
+      INTERCEPT,
+      ['-d', '-i', aux.iface, '-F', 'tcp and src port 8000', '-p', String(PORT), '-P', pidFile, '-l', logFile],
+      { name: 'intercept-d' },
+    );
     assert.deepEqual(await parent.exited, { code: 0, signal: null }, parent.stderr);
-    daemonPid = await poll(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || undefined : undefined), 'the pid file');
+    daemonPid = await poll(
+      () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || undefined : undefined),
+      'the pid file',
+    );
     assert.notEqual(daemonPid, parent.pid);
     await poll(() => logged(logFile, 'intercept running'), 'the daemon to run');
     await lab.waitForPort('aux', PORT);
@@ -132,11 +164,20 @@ test('intercept -u nobody: drops root once capture and the control port are open
   await withLab(t, async (lab) => {
     const { aux } = lab.hosts;
     const logFile = join(lab.logDir, 'intercept-u.log');
-    const intercept = lab.spawn('aux', INTERCEPT, ['-u', 'nobody', '-i', aux.iface, '-F', 'tcp and src port 8000', '-p', String(PORT), '-l', logFile], { name: 'intercept-u' });
-    const running = await poll(() => logged(logFile, 'intercept running') ?? (intercept.running ? undefined : { exited: true }), 'intercept to start');
+    const intercept = lab.spawn(
+      'aux',
+      INTERCEPT,
+      ['-u', 'nobody', '-i', aux.iface, '-F', 'tcp and src port 8000', '-p', String(PORT), '-l', logFile],
+      { name: 'intercept-u' },
+    );
+    const running = await poll(
+      () => logged(logFile, 'intercept running') ?? (intercept.running ? undefined : { exited: true }),
+      'intercept to start',
+    );
     assert.ok(!('exited' in running), `intercept exited: ${intercept.stderr}`);
     const status = readFileSync(`/proc/${intercept.pid}/status`, 'utf8');
-    const ids = (key: string): string[] => (new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/);
+    const ids = (key: string): string[] =>
+      (new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/);
     const nobody = '65534';
     assert.deepEqual(ids('Uid'), [nobody, nobody, nobody, nobody]);
     assert.deepEqual(ids('Gid'), [nobody, nobody, nobody, nobody]);

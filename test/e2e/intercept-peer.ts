@@ -83,7 +83,15 @@ const decoder = new FrameDecoder({
   },
 });
 socket.on('connect', () => {
-  socket.write(encodeFrame({ type: ControlMessageType.Hello, version: CONTROL_PROTOCOL_VERSION, role: 'copier', instanceId: `peer:${process.pid}`, software: 'test peer' }));
+  socket.write(
+    encodeFrame({
+      type: ControlMessageType.Hello,
+      version: CONTROL_PROTOCOL_VERSION,
+      role: 'copier',
+      instanceId: `peer:${process.pid}`,
+      software: 'test peer',
+    }),
+  );
 });
 socket.on('data', (chunk: Buffer) => decoder.push(chunk));
 socket.on('error', (err) => {

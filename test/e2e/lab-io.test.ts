@@ -16,34 +16,53 @@ const OVERSIZE = 1600;
 const DISCARD_PORT = 9;
 
 for (const device of ['lab0', 'any']) {
-test(`LiveCapture on ${device} receives a burst of ${BURST} frames injected by RawSocketSink, under forced GC`, async (t) => {
-  await withLab(t, async (lab) => {
-    const { aux } = lab.hosts;
-    const capture = lab.spawnAgent(
-      'aux',
-      'capture',
-      { devices: [device], filter: `tcp and dst port ${DISCARD_PORT}`, count: BURST, timeoutMs: 30_000, quiet: true, gcEvery: 10_000 },
-      { nodeArgs: ['--expose-gc'] },
-    );
-    await capture.waitFor(/"event":"ready"/);
-    // A bare ACK to a closed port on aux: aux's RST goes nowhere (no route to the fake subnet).
-    const ack = buildTcpPacket({ src: lab.fakeIp(3), dst: aux.ip, srcPort: 33_333, dstPort: DISCARD_PORT, seq: 1, ack: 1, flags: TcpFlag.ACK, window: 1000 });
-    const inject = lab.spawnAgent('prod', 'inject', { packets: [{ hex: ack.toString('hex'), dst: aux.ip }], repeat: BURST });
-    await inject.succeeded();
-    const [sent] = inject.jsonLines<{ stats: { sent: number; errors: object } }>();
-    assert.equal(sent?.stats.sent, BURST, JSON.stringify(sent?.stats));
+  test(`LiveCapture on ${device} receives a burst of ${BURST} frames injected by RawSocketSink, under forced GC`, async (t) => {
+    await withLab(t, async (lab) => {
+      const { aux } = lab.hosts;
+      const capture = lab.spawnAgent(
+        'aux',
+        'capture',
+        {
+          devices: [device],
+          filter: `tcp and dst port ${DISCARD_PORT}`,
+          count: BURST,
+          timeoutMs: 30_000,
+          quiet: true,
+          gcEvery: 10_000,
+        },
+        { nodeArgs: ['--expose-gc'] },
+      );
+      await capture.waitFor(/"event":"ready"/);
+      // A bare ACK to a closed port on aux: aux's RST goes nowhere (no route to the fake subnet).
+      const ack = buildTcpPacket({
+        src: lab.fakeIp(3),
+        dst: aux.ip,
+        srcPort: 33_333,
+        dstPort: DISCARD_PORT,
+        seq: 1,
+        ack: 1,
+        flags: TcpFlag.ACK,
+        window: 1000,
+      });
+      const inject = lab.spawnAgent('prod', 'inject', {
+        packets: [{ hex: ack.toString('hex'), dst: aux.ip }],
+        repeat: BURST,
+      });
+      await inject.succeeded();
+      const [sent] = inject.jsonLines<{ stats: { sent: number; errors: object } }>();
+      assert.equal(sent?.stats.sent, BURST, JSON.stringify(sent?.stats));
 
-    await capture.succeeded();
-    const done = capture
-      .jsonLines<{ event: string; stats?: { received: number; kernelDropped: number }; timedOut?: boolean }>()
-      .find((e) => e.event === 'done');
-    assert.ok(done?.stats, `capture agent ended without a summary:\n${capture.stderr}`);
-    // Kernel ring overruns are possible on two shared cores, but never unseen; a crash is not.
-    const { received, kernelDropped } = done.stats;
-    assert.ok(received >= BURST * 0.95, `captured ${received} of ${BURST}`);
-    assert.equal(received + kernelDropped, BURST, `${received} captured + ${kernelDropped} dropped by the kernel`);
+      await capture.succeeded();
+      const done = capture
+        .jsonLines<{ event: string; stats?: { received: number; kernelDropped: number }; timedOut?: boolean }>()
+        .find((e) => e.event === 'done');
+      assert.ok(done?.stats, `capture agent ended without a summary:\n${capture.stderr}`);
+      // Kernel ring overruns are possible on two shared cores, but never unseen; a crash is not.
+      const { received, kernelDropped } = done.stats;
+      assert.ok(received >= BURST * 0.95, `captured ${received} of ${BURST}`);
+      assert.equal(received + kernelDropped, BURST, `${received} captured + ${kernelDropped} dropped by the kernel`);
+    });
   });
-});
 }
 
 const MIB = 1024 * 1024;
@@ -57,31 +76,67 @@ test('a capture ring that starts small grows under a burst, and loses nothing un
       'aux',
       'capture',
       // A collection every 200 frames keeps the reader behind the burst, so the ring fills.
-      { devices: ['lab0'], filter: `tcp and dst port ${DISCARD_PORT}`, timeoutMs: 15_000, quiet: true, gcEvery: 200, ringBytes: 32 * MIB, initialRingBytes: 4 * MIB },
+      {
+        devices: ['lab0'],
+        filter: `tcp and dst port ${DISCARD_PORT}`,
+        timeoutMs: 15_000,
+        quiet: true,
+        gcEvery: 200,
+        ringBytes: 32 * MIB,
+        initialRingBytes: 4 * MIB,
+      },
       { nodeArgs: ['--expose-gc'] },
     );
     await capture.waitFor(/"event":"ready"/);
-    const segment = buildTcpPacket({ src: lab.fakeIp(3), dst: aux.ip, srcPort: 33_334, dstPort: DISCARD_PORT, seq: 1, ack: 1, flags: TcpFlag.ACK, window: 1000, payload: Buffer.alloc(1400) });
-    const inject = lab.spawnAgent('prod', 'inject', { packets: [{ hex: segment.toString('hex'), dst: aux.ip }], repeat: GROWTH_BURST });
+    const segment = buildTcpPacket({
+      src: lab.fakeIp(3),
+      dst: aux.ip,
+      srcPort: 33_334,
+      dstPort: DISCARD_PORT,
+      seq: 1,
+      ack: 1,
+      flags: TcpFlag.ACK,
+      window: 1000,
+      payload: Buffer.alloc(1400),
+    });
+    const inject = lab.spawnAgent('prod', 'inject', {
+      packets: [{ hex: segment.toString('hex'), dst: aux.ip }],
+      repeat: GROWTH_BURST,
+    });
     await inject.succeeded();
     // The reader takes a few blocks per event-loop turn: let it catch up before stopping it.
     await new Promise((r) => setTimeout(r, CATCH_UP_MS));
     await capture.stop('SIGTERM', 5000);
     const done = capture
-      .jsonLines<{ event: string; stats?: { received: number; kernelDropped: number; ringBytes: number; ringGrowths: number } }>()
+      .jsonLines<{
+        event: string;
+        stats?: { received: number; kernelDropped: number; ringBytes: number; ringGrowths: number };
+      }>()
       .find((e) => e.event === 'done');
     assert.ok(done?.stats, `capture agent ended without a summary:\n${capture.stderr}`);
     const { received, kernelDropped, ringBytes, ringGrowths } = done.stats;
     assert.ok(ringGrowths >= 1 && ringBytes > 4 * MIB, `the ring did not grow: ${JSON.stringify(done.stats)}`);
     // Packets both rings held arrive twice; a packet neither delivered must be a counted drop.
-    assert.ok(received + kernelDropped >= GROWTH_BURST, `${received} captured + ${kernelDropped} dropped of ${GROWTH_BURST}`);
+    assert.ok(
+      received + kernelDropped >= GROWTH_BURST,
+      `${received} captured + ${kernelDropped} dropped of ${GROWTH_BURST}`,
+    );
   });
 });
 
 test('RawSocketSink counts a kernel send error (EMSGSIZE) and sends the next packet', async (t) => {
   await withLab(t, async (lab) => {
     const { target } = lab.hosts;
-    const base = { src: lab.fakeIp(4), dst: target.ip, srcPort: 44_444, dstPort: DISCARD_PORT, seq: 1, ack: 1, flags: TcpFlag.ACK, window: 1000 };
+    const base = {
+      src: lab.fakeIp(4),
+      dst: target.ip,
+      srcPort: 44_444,
+      dstPort: DISCARD_PORT,
+      seq: 1,
+      ack: 1,
+      flags: TcpFlag.ACK,
+      window: 1000,
+    };
     const oversize = buildTcpPacket({ ...base, payload: Buffer.alloc(OVERSIZE - 40) });
     const normal = buildTcpPacket(base);
     const inject = lab.spawnAgent('prod', 'inject', {

@@ -28,16 +28,31 @@ interface CapturedFrame {
 }
 
 /** Decodes the agent's frames down to TCP, failing on any frame that does not decode. */
-function decodeFrames(frames: readonly CapturedFrame[]): { flags: number; ack: number; src: number; dst: number; dstPort: number }[] {
+function decodeFrames(
+  frames: readonly CapturedFrame[],
+): { flags: number; ack: number; src: number; dst: number; dstPort: number }[] {
   const views = newPacketViews();
   return frames.map((f) => {
     const buf = Buffer.from(f.hex, 'hex');
     assert.equal(decodeFrame(f.linkType, buf, 0, buf.length, views), DecodeStatus.Ok, `undecodable frame ${f.hex}`);
-    return { flags: views.tcp.flags, ack: views.tcp.ack, src: views.ip.src, dst: views.ip.dst, dstPort: views.tcp.dstPort };
+    return {
+      flags: views.tcp.flags,
+      ack: views.tcp.ack,
+      src: views.ip.src,
+      dst: views.ip.dst,
+      dstPort: views.tcp.dstPort,
+    };
   });
 }
 
-function syn(lab: Lab, fakeHost: number, srcPort: number, seq: number, dstPort: number, dst = lab.hosts.target.ip): Buffer {
+function syn(
+  lab: Lab,
+  fakeHost: number,
+  srcPort: number,
+  seq: number,
+  dstPort: number,
+  dst = lab.hosts.target.ip,
+): Buffer {
   return buildTcpPacket({
     src: lab.fakeIp(fakeHost),
     dst,
@@ -90,7 +105,12 @@ test('a spoofed SYN injected on prod reaches target; the SYN-ACK goes to aux; ba
       assert.equal(r.dst, parseIpv4(lab.fakeIp(7)));
       assert.equal(r.dstPort, goodPort, 'target answered the SYN with a corrupted checksum');
     }
-    assert.deepEqual(await lab.guardCounters(), { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+    assert.deepEqual(await lab.guardCounters(), {
+      clientFromOthers: 0,
+      prodFromTarget: 0,
+      prodFromFakeSubnet: 0,
+      prodToSelf: 0,
+    });
     assert.equal(rootSnapshot(), before, 'the root namespace changed while the lab was up');
   });
   assert.equal(rootSnapshot(), before, 'the root namespace changed after teardown');
@@ -118,8 +138,19 @@ test('the lab is built as designed: addresses, fake route via aux, no forwarding
 
 /** What `ethtool -k` shows on every veth leg, per offload profile (test/lab/topology.ts). */
 const PROFILE_FEATURES: Readonly<Record<OffloadProfile, Readonly<Record<string, 'on' | 'off'>>>> = {
-  off: { 'rx-checksumming': 'off', 'tx-checksumming': 'off', 'tcp-segmentation-offload': 'off', 'generic-segmentation-offload': 'off', 'generic-receive-offload': 'off' },
-  nic: { 'tx-checksumming': 'off', 'tcp-segmentation-offload': 'off', 'generic-segmentation-offload': 'off', 'generic-receive-offload': 'on' },
+  off: {
+    'rx-checksumming': 'off',
+    'tx-checksumming': 'off',
+    'tcp-segmentation-offload': 'off',
+    'generic-segmentation-offload': 'off',
+    'generic-receive-offload': 'off',
+  },
+  nic: {
+    'tx-checksumming': 'off',
+    'tcp-segmentation-offload': 'off',
+    'generic-segmentation-offload': 'off',
+    'generic-receive-offload': 'on',
+  },
   host: { 'tx-checksumming': 'on', 'tcp-segmentation-offload': 'on', 'generic-segmentation-offload': 'on' },
 };
 
@@ -133,7 +164,11 @@ for (const profile of OFFLOAD_PROFILES) {
           if (!h) continue;
           const legs = [
             { where: h.name, text: (await lab.exec(h.name, 'ethtool', ['-k', h.iface])).stdout },
-            { where: `switch port of ${h.name}`, text: (await lab.run.run('ip', ['netns', 'exec', lab.topology.switchNs, 'ethtool', '-k', h.switchPort])).stdout },
+            {
+              where: `switch port of ${h.name}`,
+              text: (await lab.run.run('ip', ['netns', 'exec', lab.topology.switchNs, 'ethtool', '-k', h.switchPort]))
+                .stdout,
+            },
           ];
           for (const { where, text } of legs) {
             for (const [feature, state] of Object.entries(PROFILE_FEATURES[profile])) {
@@ -160,7 +195,10 @@ test('guard counters see every forbidden path', async (t) => {
     const inject = lab.spawnAgent('aux', 'inject', { packets: [{ hex: fakeToProd.toString('hex'), dst: prod.ip }] });
     await inject.succeeded();
     // prod putting a frame addressed to itself on the wire: only a packet socket can do that.
-    const frame = Buffer.concat([Buffer.from(prod.mac.replaceAll(':', '') + prod.mac.replaceAll(':', '') + '0800', 'hex'), fakeToProd]);
+    const frame = Buffer.concat([
+      Buffer.from(prod.mac.replaceAll(':', '') + prod.mac.replaceAll(':', '') + '0800', 'hex'),
+      fakeToProd,
+    ]);
     await lab.exec('prod', 'python3', ['-c', SEND_FRAME_PY, prod.iface, frame.toString('hex')]);
 
     const counters = await lab.guardCounters();
@@ -172,13 +210,19 @@ test('guard counters see every forbidden path', async (t) => {
 });
 
 /** Sends one raw Ethernet frame (hex) on an interface through an AF_PACKET socket. */
-const SEND_FRAME_PY = 'import socket,sys; s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW); s.bind((sys.argv[1],0)); s.send(bytes.fromhex(sys.argv[2]))';
+const SEND_FRAME_PY =
+  'import socket,sys; s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW); s.bind((sys.argv[1],0)); s.send(bytes.fromhex(sys.argv[2]))';
 
 test('faults: dropped, duplicated and rate-limited frames', async (t) => {
   await withLab(t, async (lab) => {
     const nginx = await lab.startNginx('prod');
     const curl = (path: string, timeoutS = 2) =>
-      lab.exec('client', 'curl', ['-sS', '-m', String(timeoutS), '-o', '/dev/null', '-w', '%{http_code} %{time_total}', nginx.url(path)], { check: false });
+      lab.exec(
+        'client',
+        'curl',
+        ['-sS', '-m', String(timeoutS), '-o', '/dev/null', '-w', '%{http_code} %{time_total}', nginx.url(path)],
+        { check: false },
+      );
 
     await lab.dropFrames('client', 1000);
     assert.notEqual((await curl('/', 0.5)).code, 0, 'every client frame dropped, yet curl got through');

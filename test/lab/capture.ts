@@ -28,7 +28,12 @@ let captureCount = 0;
 const SNAPLEN = '65535';
 const RING_KIB = '65536';
 
-export async function startCapture(lab: Lab, host: string, filter: string, opts: CaptureOptions = {}): Promise<PacketCapture> {
+export async function startCapture(
+  lab: Lab,
+  host: string,
+  filter: string,
+  opts: CaptureOptions = {},
+): Promise<PacketCapture> {
   const path = join(lab.logDir, opts.file ?? `${host}-${++captureCount}.pcap`);
   const iface = opts.iface ?? lab.host(host).iface;
   // --immediate-mode: without it libpcap (TPACKET_V3) hands packets over a block at a time,
@@ -38,7 +43,22 @@ export async function startCapture(lab: Lab, host: string, filter: string, opts:
   // Hence a 64 KiB snapshot (a whole IPv4 packet) and a 64 MiB ring, about 1000 slots.
   // -U writes each packet as it arrives; -Z root keeps tcpdump allowed to write into the
   // root-owned log directory (Debian's tcpdump otherwise drops to its own user first).
-  const args = ['-i', iface, '-n', '--immediate-mode', '-s', SNAPLEN, '-B', RING_KIB, '-U', '-Z', 'root', '-w', path, filter];
+  const args = [
+    '-i',
+    iface,
+    '-n',
+    '--immediate-mode',
+    '-s',
+    SNAPLEN,
+    '-B',
+    RING_KIB,
+    '-U',
+    '-Z',
+    'root',
+    '-w',
+    path,
+    filter,
+  ];
   const proc = lab.spawn(host, 'tcpdump', args, { name: 'tcpdump' });
   await proc.waitFor(/listening on/, { stream: 'stderr' });
   return {

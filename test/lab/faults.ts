@@ -29,7 +29,13 @@ export class FaultTable {
     checkPermille(permille);
     const hook = direction === 'from' ? 'ingress' : 'egress';
     const rule = `ip protocol tcp ${share(permille)}drop`;
-    await this.setChain(this.switchNs, `drop_${direction}_${host.name}`, hook, host.switchPort, permille > 0 ? rule : undefined);
+    await this.setChain(
+      this.switchNs,
+      `drop_${direction}_${host.name}`,
+      hook,
+      host.switchPort,
+      permille > 0 ? rule : undefined,
+    );
   }
 
   /** Duplicates on an egress hook (the copy is transmitted on the same device): the host's own
@@ -51,11 +57,30 @@ export class FaultTable {
       await this.run.run('ip', [...tc, 'del', 'dev', dev, 'root'], { check: false });
       return;
     }
-    await this.run.run('ip', [...tc, 'replace', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', TBF_BURST, 'latency', TBF_LATENCY]);
+    await this.run.run('ip', [
+      ...tc,
+      'replace',
+      'dev',
+      dev,
+      'root',
+      'tbf',
+      'rate',
+      rate,
+      'burst',
+      TBF_BURST,
+      'latency',
+      TBF_LATENCY,
+    ]);
   }
 
   /** `add` is idempotent in nft: the table and chain are made the first time, reused after. */
-  private async setChain(ns: string, chain: string, hook: string, dev: string, rule: string | undefined): Promise<void> {
+  private async setChain(
+    ns: string,
+    chain: string,
+    hook: string,
+    dev: string,
+    rule: string | undefined,
+  ): Promise<void> {
     const lines = [
       `add table netdev ${TABLE}`,
       `add chain netdev ${TABLE} ${chain} { type filter hook ${hook} device "${dev}" priority 0; }`,

@@ -34,7 +34,9 @@ export async function installGuards(run: CommandRunner, topo: Topology): Promise
   const c = COUNTER_NAMES;
   const script = `
 table bridge ${TABLE} {
-  ${Object.values(c).map((n) => `counter ${n} {}`).join('\n  ')}
+  ${Object.values(c)
+    .map((n) => `counter ${n} {}`)
+    .join('\n  ')}
   chain prerouting {
     type filter hook prerouting priority 0; policy accept;
     iifname "${prod.switchPort}" ip daddr ${prod.ip} counter name ${c.prodToSelf}
@@ -55,7 +57,18 @@ interface NftCounterJson {
 }
 
 export async function readGuardCounters(run: CommandRunner, switchNs: string): Promise<GuardCounters> {
-  const { stdout } = await run.run('ip', ['netns', 'exec', switchNs, 'nft', '-j', 'list', 'counters', 'table', 'bridge', TABLE]);
+  const { stdout } = await run.run('ip', [
+    'netns',
+    'exec',
+    switchNs,
+    'nft',
+    '-j',
+    'list',
+    'counters',
+    'table',
+    'bridge',
+    TABLE,
+  ]);
   const packets = new Map<string, number>();
   for (const item of (JSON.parse(stdout) as { nftables: NftCounterJson[] }).nftables) {
     if (item.counter) packets.set(item.counter.name, item.counter.packets);

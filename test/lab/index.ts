@@ -1,5 +1,16 @@
 /** The network-namespace lab: see lab.ts. */
-export { createLab, defaultOffloadProfile, sweepStaleLabs, Lab, CORE_HOSTS, DEFAULT_LOG_ROOT, type AgentName, type CoreHost, type LabOptions, type SpawnOptions } from './lab.js';
+export {
+  createLab,
+  defaultOffloadProfile,
+  sweepStaleLabs,
+  Lab,
+  CORE_HOSTS,
+  DEFAULT_LOG_ROOT,
+  type AgentName,
+  type CoreHost,
+  type LabOptions,
+  type SpawnOptions,
+} from './lab.js';
 export { withLab } from './with-lab.js';
 
 export { OFFLOAD_PROFILES, type LabHost, type OffloadProfile } from './topology.js';

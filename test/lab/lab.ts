@@ -21,10 +21,26 @@ import {
   type LabRecord,
 } from './registry.js';
 import { CommandRunner, type ExecOptions, type ExecResult } from './shell.js';
-import { OFFLOAD_PROFILES, buildTopology, namespacesOf, planTopology, type LabHost, type OffloadProfile, type Topology } from './topology.js';
+import {
+  OFFLOAD_PROFILES,
+  buildTopology,
+  namespacesOf,
+  planTopology,
+  type LabHost,
+  type OffloadProfile,
+  type Topology,
+} from './topology.js';
 import { installGuards, readGuardCounters, type GuardCounters } from './guards.js';
 import { FaultTable, type FaultDirection } from './faults.js';
-import { startNginx, startRedis, startEchoServer, type NginxOptions, type NginxServer, type RedisServer, type EchoServer } from './servers.js';
+import {
+  startNginx,
+  startRedis,
+  startEchoServer,
+  type NginxOptions,
+  type NginxServer,
+  type RedisServer,
+  type EchoServer,
+} from './servers.js';
 import { startCapture, type CaptureOptions, type PacketCapture } from './capture.js';
 
 export const CORE_HOSTS = ['client', 'prod', 'aux', 'target'] as const;
@@ -96,7 +112,8 @@ export class Lab {
 
   /** Address n (1..254) of the fake-client subnet: sources the copier may impersonate. */
   fakeIp(n: number): string {
-    if (!Number.isInteger(n) || n < 1 || n > MAX_FAKE_HOST) throw new RangeError(`fake host ${n} not in 1..${MAX_FAKE_HOST}`);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_FAKE_HOST)
+      throw new RangeError(`fake host ${n} not in 1..${MAX_FAKE_HOST}`);
     return `${FAKE_NET_BASE}.${this.slot}.${n}`;
   }
 
@@ -118,7 +135,10 @@ export class Lab {
     const label = `${String(++this.spawnCount).padStart(2, '0')}-${host}-${opts.name ?? basename(cmd)}`;
     const argv = ['ip', 'netns', 'exec', ns, cmd, ...args];
     this.run.note(`spawn ${label}: ${argv.join(' ')}`);
-    const proc = new LabProcess(label, argv, join(this.logDir, `${label}.out`), join(this.logDir, `${label}.err`), { env: opts.env, cwd: opts.cwd });
+    const proc = new LabProcess(label, argv, join(this.logDir, `${label}.out`), join(this.logDir, `${label}.err`), {
+      env: opts.env,
+      cwd: opts.cwd,
+    });
     this.processes.add(proc);
     void proc.exited.then(() => this.processes.delete(proc));
     return proc;
@@ -126,7 +146,10 @@ export class Lab {
 
   /** Runs a Node script (e.g. a compiled agent) inside `host`, with this process's node. */
   spawnNode(host: string, script: string, args: readonly string[] = [], opts: SpawnOptions = {}): LabProcess {
-    return this.spawn(host, process.execPath, [...(opts.nodeArgs ?? []), script, ...args], { name: basename(script, '.js'), ...opts });
+    return this.spawn(host, process.execPath, [...(opts.nodeArgs ?? []), script, ...args], {
+      name: basename(script, '.js'),
+      ...opts,
+    });
   }
 
   /** Starts one of the agents in test/lab/agents (inject, capture) in `host`; each takes one
@@ -141,7 +164,8 @@ export class Lab {
     for (;;) {
       const { stdout } = await this.exec(host, 'ss', ['-Hltn', `sport = :${port}`]);
       if (stdout.trim() !== '') return;
-      if (proc && !proc.running) throw new Error(`${proc.name} exited before listening on ${port}:\n${proc.stderr.slice(-2000)}`);
+      if (proc && !proc.running)
+        throw new Error(`${proc.name} exited before listening on ${port}:\n${proc.stderr.slice(-2000)}`);
       if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, PORT_POLL_MS));
     }
@@ -248,7 +272,13 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   record.slot = slot;
   writeFileSync(join(logDir, RECORD_FILE), JSON.stringify(record) + '\n');
 
-  const lab = new Lab(prefix, slot, logDir, claimPath, planTopology(prefix, slot, hostNames, options.offloads ?? defaultOffloadProfile()));
+  const lab = new Lab(
+    prefix,
+    slot,
+    logDir,
+    claimPath,
+    planTopology(prefix, slot, hostNames, options.offloads ?? defaultOffloadProfile()),
+  );
   registerLab(lab);
   try {
     await buildTopology(lab.run, lab.topology);

@@ -78,7 +78,10 @@ export class LabProcess {
 
   /** Resolves with the first match of `pattern` in the program's stdout (or stderr with
    *  `stream: 'stderr'`); rejects on timeout or when the program exits first. */
-  async waitFor(pattern: RegExp, opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {}): Promise<RegExpExecArray> {
+  async waitFor(
+    pattern: RegExp,
+    opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {},
+  ): Promise<RegExpExecArray> {
     const stream = opts.stream ?? 'stdout';
     const source = stream === 'stdout' ? this.child.stdout! : this.child.stderr!;
     const text = (): string => (stream === 'stdout' ? this.out : this.err);
@@ -95,11 +98,17 @@ export class LabProcess {
       const onExit = (): void => {
         if (check()) return;
         cleanup();
-        reject(new Error(`${this.name} exited before printing ${pattern} on ${stream}; stderr:\n${this.err.slice(-2000)}`));
+        reject(
+          new Error(`${this.name} exited before printing ${pattern} on ${stream}; stderr:\n${this.err.slice(-2000)}`),
+        );
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`${this.name} did not print ${pattern} on ${stream} within ${timeoutMs} ms; stderr:\n${this.err.slice(-2000)}`));
+        reject(
+          new Error(
+            `${this.name} did not print ${pattern} on ${stream} within ${timeoutMs} ms; stderr:\n${this.err.slice(-2000)}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -144,7 +153,9 @@ export class LabProcess {
   async succeeded(): Promise<void> {
     const info = await this.exited;
     if (info.code !== 0) {
-      throw new Error(`${this.name} failed (code ${info.code}, signal ${info.signal}); stderr:\n${this.err.slice(-2000)}`);
+      throw new Error(
+        `${this.name} failed (code ${info.code}, signal ${info.signal}); stderr:\n${this.err.slice(-2000)}`,
+      );
     }
   }
 }

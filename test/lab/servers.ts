@@ -165,7 +165,22 @@ export async function startRedis(lab: Lab, host: string, opts: { port?: number }
   const port = opts.port ?? REDIS_PORT;
   const dir = join(lab.logDir, `redis-${host}-${port}`);
   mkdirSync(dir, { recursive: true });
-  const args = ['--port', String(port), '--bind', lab.host(host).ip, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    lab.host(host).ip,
+    '--protected-mode',
+    'no',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+  ];
   const proc = lab.spawn(host, 'redis-server', args, { name: 'redis' });
   await lab.waitForPort(host, port, 10_000, proc);
   return { process: proc, host, port };
@@ -197,7 +212,9 @@ export async function startEchoServer(lab: Lab, host: string, opts: { port?: num
   const h = lab.host(host);
   const port = opts.port ?? ECHO_PORT;
   const logPath = join(lab.logDir, `echo-${host}-${port}.jsonl`);
-  const proc = lab.spawnNode(host, ECHO_SCRIPT, [JSON.stringify({ host: h.ip, port, log: logPath })], { name: 'echo-server' });
+  const proc = lab.spawnNode(host, ECHO_SCRIPT, [JSON.stringify({ host: h.ip, port, log: logPath })], {
+    name: 'echo-server',
+  });
   await lab.waitForPort(host, port, 10_000, proc);
   return {
     process: proc,

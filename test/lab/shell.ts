@@ -61,7 +61,11 @@ export class CommandRunner {
   runSync(cmd: string, args: readonly string[]): ExecResult {
     this.log(cmd, args);
     try {
-      const stdout = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: DEFAULT_TIMEOUT_MS });
+      const stdout = execFileSync(cmd, args, {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: DEFAULT_TIMEOUT_MS,
+      });
       return { stdout, stderr: '', code: 0 };
     } catch (err) {
       const e = err as { status?: number | null; stdout?: string; stderr?: string };

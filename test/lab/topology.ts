@@ -68,7 +68,12 @@ const HOST_SYSCTLS = ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp
 /** aux must never forward: the test server's replies to fake clients end their life there. */
 const AUX_SYSCTLS = ['net.ipv4.ip_forward=0'];
 
-export function planTopology(prefix: string, slot: number, hostNames: readonly string[], offloads: OffloadProfile): Topology {
+export function planTopology(
+  prefix: string,
+  slot: number,
+  hostNames: readonly string[],
+  offloads: OffloadProfile,
+): Topology {
   return {
     switchNs: namespaceName(prefix, SWITCH_ROLE),
     offloads,
@@ -91,7 +96,10 @@ export function namespacesOf(topo: Topology): string[] {
 }
 
 export async function buildTopology(run: CommandRunner, topo: Topology): Promise<void> {
-  await ipBatch(run, namespacesOf(topo).map((ns) => `netns add ${ns}`));
+  await ipBatch(
+    run,
+    namespacesOf(topo).map((ns) => `netns add ${ns}`),
+  );
 
   await Promise.all([
     sysctl(run, topo.switchNs, COMMON_SYSCTLS),
@@ -101,30 +109,32 @@ export async function buildTopology(run: CommandRunner, topo: Topology): Promise
   ]);
 
   await run.run('ip', ['-n', topo.switchNs, '-batch', '-'], {
-    input: [
-      'link set lo up',
-      `link add ${BRIDGE_NAME} type bridge stp_state 0 mcast_snooping 0`,
-      ...topo.hosts.flatMap((h) => [
-        `link add ${h.switchPort} type veth peer name ${h.iface} netns ${h.ns}`,
-        `link set ${h.switchPort} master ${BRIDGE_NAME}`,
-        `link set ${h.switchPort} up`,
-      ]),
-      `link set ${BRIDGE_NAME} up`,
-    ].join('\n') + '\n',
+    input:
+      [
+        'link set lo up',
+        `link add ${BRIDGE_NAME} type bridge stp_state 0 mcast_snooping 0`,
+        ...topo.hosts.flatMap((h) => [
+          `link add ${h.switchPort} type veth peer name ${h.iface} netns ${h.ns}`,
+          `link set ${h.switchPort} master ${BRIDGE_NAME}`,
+          `link set ${h.switchPort} up`,
+        ]),
+        `link set ${BRIDGE_NAME} up`,
+      ].join('\n') + '\n',
   });
 
   const aux = topo.hosts.find((h) => h.name === 'aux');
   await Promise.all(
     topo.hosts.map((h) =>
       run.run('ip', ['-n', h.ns, '-batch', '-'], {
-        input: [
-          'link set lo up',
-          `link set ${h.iface} address ${h.mac}`,
-          `addr add ${h.ip}/${PREFIX_LENGTH} dev ${h.iface}`,
-          `link set ${h.iface} up`,
-          // The test server answers fake clients through aux, which drops what it cannot forward.
-          ...(h.name === 'target' && aux ? [`route add ${topo.fakeSubnet} via ${aux.ip} dev ${h.iface}`] : []),
-        ].join('\n') + '\n',
+        input:
+          [
+            'link set lo up',
+            `link set ${h.iface} address ${h.mac}`,
+            `addr add ${h.ip}/${PREFIX_LENGTH} dev ${h.iface}`,
+            `link set ${h.iface} up`,
+            // The test server answers fake clients through aux, which drops what it cannot forward.
+            ...(h.name === 'target' && aux ? [`route add ${topo.fakeSubnet} via ${aux.ip} dev ${h.iface}`] : []),
+          ].join('\n') + '\n',
       }),
     ),
   );

@@ -66,14 +66,19 @@ describe('error registry', () => {
       }
       for (const file of files) {
         if (file.endsWith('/common/src/errors.ts')) continue;
-        for (const m of readFileSync(file, 'utf8').matchAll(/\bErrorCode\.([A-Z0-9_]+)/g)) raised.add(ErrorCode[m[1] as keyof typeof ErrorCode]);
+        for (const m of readFileSync(file, 'utf8').matchAll(/\bErrorCode\.([A-Z0-9_]+)/g))
+          raised.add(ErrorCode[m[1] as keyof typeof ErrorCode]);
       }
     }
     const unused = ALL_CODES.filter((code) => !raised.has(code) && !RESERVED_ERROR_CODES.has(code));
     assert.deepEqual(unused, [], 'registered but never raised: raise them, mark them reserved, or remove them');
     for (const code of RESERVED_ERROR_CODES) {
       assert.ok(!raised.has(code), `${code} is raised: it is no longer reserved`);
-      assert.match(DOCS, new RegExp(`### ${code}\\s+Reserved, not raised`), `docs/errors.md must say ${code} is reserved`);
+      assert.match(
+        DOCS,
+        new RegExp(`### ${code}\\s+Reserved, not raised`),
+        `docs/errors.md must say ${code} is reserved`,
+      );
     }
   });
 

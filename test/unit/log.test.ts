@@ -5,7 +5,15 @@ import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { componentLogger, createLogger, ErrorCode, formatLogLine, isLogLevel, isTcpcopyError, LOG_LEVELS } from '@tcpcopy/common';
+import {
+  componentLogger,
+  createLogger,
+  ErrorCode,
+  formatLogLine,
+  isLogLevel,
+  isTcpcopyError,
+  LOG_LEVELS,
+} from '@tcpcopy/common';
 
 const TEST_DIR = fileURLToPath(new URL('../../', import.meta.url)); // test/ (resolves @tcpcopy/*)
 
@@ -43,7 +51,10 @@ describe('createLogger', () => {
     const log = createLogger({ name: 'tcpcopy', level: 'info', stderr });
     log.debug('hidden');
     componentLogger(log, 'capture', { device: 'eth0' }).warn({ dropped: 3 }, 'ring full');
-    const [line, ...rest] = stderr.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const [line, ...rest] = stderr.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(rest.length, 0);
     assert.deepEqual(
       [line!['name'], line!['component'], line!['device'], line!['dropped'], line!['msg'], line!['level']],
@@ -61,34 +72,55 @@ describe('createLogger', () => {
 
   test('formatLogLine: errors with code and stack; non-JSON passes through', () => {
     const err = { type: 'Error', message: 'boom', code: 'TCPCOPY_ERR_DEVICE', stack: 'Error: boom\n    at x' };
-    const out = formatLogLine(JSON.stringify({ level: 50, time: '2024-01-02T03:04:05.678Z', name: 't', msg: 'failed', err }));
+    const out = formatLogLine(
+      JSON.stringify({ level: 50, time: '2024-01-02T03:04:05.678Z', name: 't', msg: 'failed', err }),
+    );
     assert.equal(out, '03:04:05.678 ERROR t: failed err="TCPCOPY_ERR_DEVICE"\n    Error: boom\n        at x\n');
     assert.equal(formatLogLine('plain text'), 'plain text\n');
   });
 
-  test('-l: JSON lines appended to the file, there as soon as the call returns', withDir((dir) => {
-    const file = join(dir, 'a.log');
-    const log = createLogger({ name: 'tcpcopy', level: 'info', file });
-    log.info({ n: 1 }, 'first');
-    assert.deepEqual(lines(file).map((l) => [l['msg'], l['n'], l['name']]), [['first', 1, 'tcpcopy']]);
-    const again = createLogger({ name: 'tcpcopy', level: 'info', file });
-    again.info('second');
-    assert.deepEqual(lines(file).map((l) => l['msg']), ['first', 'second'], 'appends, never truncates');
-  }));
+  test(
+    '-l: JSON lines appended to the file, there as soon as the call returns',
+    withDir((dir) => {
+      const file = join(dir, 'a.log');
+      const log = createLogger({ name: 'tcpcopy', level: 'info', file });
+      log.info({ n: 1 }, 'first');
+      assert.deepEqual(
+        lines(file).map((l) => [l['msg'], l['n'], l['name']]),
+        [['first', 1, 'tcpcopy']],
+      );
+      const again = createLogger({ name: 'tcpcopy', level: 'info', file });
+      again.info('second');
+      assert.deepEqual(
+        lines(file).map((l) => l['msg']),
+        ['first', 'second'],
+        'appends, never truncates',
+      );
+    }),
+  );
 
-  test('reopen() after logrotate moved the file writes to a new file at the path', withDir((dir) => {
-    const file = join(dir, 'a.log');
-    const log = createLogger({ name: 'tcpcopy', level: 'info', file });
-    log.info('before');
-    log.flush();
-    renameSync(file, `${file}.1`);
-    log.info('moved with the file');
-    log.reopen();
-    log.info('after');
-    log.flush();
-    assert.deepEqual(lines(`${file}.1`).map((l) => l['msg']), ['before', 'moved with the file']);
-    assert.deepEqual(lines(file).map((l) => l['msg']), ['after']);
-  }));
+  test(
+    'reopen() after logrotate moved the file writes to a new file at the path',
+    withDir((dir) => {
+      const file = join(dir, 'a.log');
+      const log = createLogger({ name: 'tcpcopy', level: 'info', file });
+      log.info('before');
+      log.flush();
+      renameSync(file, `${file}.1`);
+      log.info('moved with the file');
+      log.reopen();
+      log.info('after');
+      log.flush();
+      assert.deepEqual(
+        lines(`${file}.1`).map((l) => l['msg']),
+        ['before', 'moved with the file'],
+      );
+      assert.deepEqual(
+        lines(file).map((l) => l['msg']),
+        ['after'],
+      );
+    }),
+  );
 
   test('an unopenable file is TCPCOPY_ERR_LOG_FILE at creation', () => {
     assert.throws(
@@ -97,15 +129,18 @@ describe('createLogger', () => {
     );
   });
 
-  test('lines logged just before process.exit reach the file', withDir((dir) => {
-    const file = join(dir, 'exit.log');
-    const script = `import { createLogger } from '@tcpcopy/common';
+  test(
+    'lines logged just before process.exit reach the file',
+    withDir((dir) => {
+      const file = join(dir, 'exit.log');
+      const script = `import { createLogger } from '@tcpcopy/common';
       const log = createLogger({ name: 'x', level: 'info', file: ${JSON.stringify(file)} });
       for (let i = 0; i < 1000; i++) log.info({ i }, 'line');
       process.exit(0);`;
-    execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: TEST_DIR, stdio: 'pipe' });
-    const got = lines(file);
-    assert.equal(got.length, 1000);
-    assert.equal(got[999]!['i'], 999);
-  }));
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: TEST_DIR, stdio: 'pipe' });
+      const got = lines(file);
+      assert.equal(got.length, 1000);
+      assert.equal(got[999]!['i'], 999);
+    }),
+  );
 });

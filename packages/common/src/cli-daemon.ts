@@ -1,6 +1,14 @@
 /** Flags both daemons share (logging, process management, capture devices) and their config. */
 import { str, type FlagSpec, type FlagTable, type RawArgs } from './cli.js';
-import { deepFreeze, readDevices, readListen, readLogLevel, readText, readUser, type ListenAddress } from './cli-values.js';
+import {
+  deepFreeze,
+  readDevices,
+  readListen,
+  readLogLevel,
+  readText,
+  readUser,
+  type ListenAddress,
+} from './cli-values.js';
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, type LogLevel } from './log.js';
 
 /** Metrics are served on loopback unless an address is given: they are not for the world. */

@@ -119,7 +119,7 @@ export function readListen(flag: FlagSpec, value: string | undefined, defaultHos
 /** Addresses for display, consecutive runs collapsed: ['192.168.1.1-192.168.1.254', '10.0.0.9']. */
 export function ipRanges(ips: readonly number[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < ips.length; ) {
+  for (let i = 0; i < ips.length;) {
     let j = i;
     while (j + 1 < ips.length && ips[j + 1] === ips[j]! + 1) j++;
     out.push(i === j ? ipv4ToString(ips[i]!) : `${ipv4ToString(ips[i]!)}-${ipv4ToString(ips[j]!)}`);

@@ -89,7 +89,11 @@ export function badValue(
 
 /** `-a "2": only valid with --offline <file.pcap>`: a value that is fine alone but not with others. */
 export function flagConflict(flag: FlagSpec, value: string, reason: string): ConfigError {
-  return new ConfigError(ErrorCode.FLAG_CONFLICT, `${flagLabel(flag)} ${JSON.stringify(value)}: ${reason}`, flagLabel(flag));
+  return new ConfigError(
+    ErrorCode.FLAG_CONFLICT,
+    `${flagLabel(flag)} ${JSON.stringify(value)}: ${reason}`,
+    flagLabel(flag),
+  );
 }
 
 export function missingFlag(flag: FlagSpec): ConfigError {

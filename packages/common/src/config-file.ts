@@ -48,7 +48,11 @@ export function withConfigFile<K extends string, C>(
 
 /** The settings of the file at `path` as raw flag values; a ConfigError (CONFIG_FILE) for a
  *  file that cannot be read, does not parse, or has an unknown key or a value of the wrong type. */
-export function readConfigFile<K extends string>(flags: FlagTable<K>, path: string, read: ReadText = readUtf8): RawArgs<K> {
+export function readConfigFile<K extends string>(
+  flags: FlagTable<K>,
+  path: string,
+  read: ReadText = readUtf8,
+): RawArgs<K> {
   let text: string;
   try {
     text = read(path);
@@ -105,7 +109,9 @@ function toRawValue(flag: FlagSpec, key: string, value: unknown, path: string): 
   if (flag.list === true && Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) {
     return value.join(',');
   }
-  throw wrongType(flag.list === true ? `a string or a list of strings: ${flagExpected(flag)}` : `a string: ${flagExpected(flag)}`);
+  throw wrongType(
+    flag.list === true ? `a string or a list of strings: ${flagExpected(flag)}` : `a string: ${flagExpected(flag)}`,
+  );
 }
 
 function describeValue(value: unknown): string {

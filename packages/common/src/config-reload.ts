@@ -63,7 +63,9 @@ export class ConfigReloader<C extends DaemonConfig> {
       log.error({ err: error, file }, 'config reload failed: the current settings stay');
       return { ok: false, error };
     }
-    const changed = (Object.keys(next) as (keyof C & string)[]).filter((k) => !isDeepStrictEqual(next[k], this.current[k]));
+    const changed = (Object.keys(next) as (keyof C & string)[]).filter(
+      (k) => !isDeepStrictEqual(next[k], this.current[k]),
+    );
     const applied = changed.filter((k) => this.appliers[k] !== undefined);
     const restartNeeded = changed.filter((k) => this.appliers[k] === undefined);
     const updated: Partial<C> = {};

@@ -14,7 +14,12 @@ export const DAEMON_CHILD_ENV = 'TCPCOPY_DAEMON_CHILD';
  * Returns true in the process that should go on running (the child, or the only process when
  * -d is off); false in the parent, which should exit 0.
  */
-export function daemonize(enabled: boolean, env: NodeJS.ProcessEnv, argv: readonly string[], execPath: string): boolean {
+export function daemonize(
+  enabled: boolean,
+  env: NodeJS.ProcessEnv,
+  argv: readonly string[],
+  execPath: string,
+): boolean {
   if (!enabled || env[DAEMON_CHILD_ENV] === '1') return true;
   try {
     const child = spawn(execPath, argv.slice(1), {
@@ -90,7 +95,10 @@ export function dropPrivileges(user: string): void {
     throw new RuntimeError(ErrorCode.USER, `-u ${user}: this platform cannot switch users`);
   }
   if (process.getuid?.() !== 0) {
-    throw new RuntimeError(ErrorCode.USER, `-u ${user}: only root can switch users (running as uid ${process.getuid?.() ?? '?'})`);
+    throw new RuntimeError(
+      ErrorCode.USER,
+      `-u ${user}: only root can switch users (running as uid ${process.getuid?.() ?? '?'})`,
+    );
   }
   const groups = groupsOf(user);
   try {

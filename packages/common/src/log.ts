@@ -52,11 +52,7 @@ export function createLogger(opts: LoggerOptions): RootLogger {
   return Object.assign(pino(options, dest), { reopen: () => {}, flush: () => {} });
 }
 
-function fileLogger(
-  file: string,
-  options: pino.LoggerOptions,
-  stderr: { write(s: string): unknown },
-): RootLogger {
+function fileLogger(file: string, options: pino.LoggerOptions, stderr: { write(s: string): unknown }): RootLogger {
   const dest = new ReopenableFile(file, (err) => stderr.write(`log file ${file}: ${err.message}\n`));
   return Object.assign(pino(options, dest), { reopen: () => dest.reopen(), flush: () => dest.flushSync() });
 }
@@ -87,7 +83,9 @@ class ReopenableFile implements DestinationStream {
     try {
       this.current = this.open();
     } catch (err) {
-      throw new RuntimeError(ErrorCode.LOG_FILE, `cannot open log file ${path}: ${(err as Error).message}`, { cause: err });
+      throw new RuntimeError(ErrorCode.LOG_FILE, `cannot open log file ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 

@@ -111,7 +111,13 @@ export function serveMetrics(metrics: MetricsRegistry, listen: ListenAddress): P
   const host = ipv4ToString(listen.host);
   return new Promise((resolve, reject) => {
     const onListenError = (err: NodeJS.ErrnoException): void => {
-      reject(new RuntimeError(ErrorCode.LISTEN, `--metrics: cannot listen on ${host}:${listen.port}: ${err.code ?? err.message}`, { cause: err }));
+      reject(
+        new RuntimeError(
+          ErrorCode.LISTEN,
+          `--metrics: cannot listen on ${host}:${listen.port}: ${err.code ?? err.message}`,
+          { cause: err },
+        ),
+      );
     };
     server.once('error', onListenError);
     server.listen({ host, port: listen.port }, () => {

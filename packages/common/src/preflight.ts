@@ -68,7 +68,9 @@ export function privilegeCheck(facts: HostFacts): CheckResult {
   if (facts.effectiveCaps !== undefined && (facts.effectiveCaps >> BigInt(CAP_NET_RAW)) & 1n) {
     return checkPass(`CAP_NET_RAW is effective for uid ${facts.uid} (${why})`);
   }
-  return checkFail(`not root and no CAP_NET_RAW (uid ${facts.uid}): ${why}; run as root (-u drops privileges once started)`);
+  return checkFail(
+    `not root and no CAP_NET_RAW (uid ${facts.uid}): ${why}; run as root (-u drops privileges once started)`,
+  );
 }
 
 /** The devices a daemon will capture on: those of -i, or every interface that is up. */
@@ -79,7 +81,9 @@ export function captureDevices(requested: readonly string[], facts: HostFacts): 
 
 /** The devices worth probing: the ones that exist and are up. */
 export function probeableDevices(requested: readonly string[], facts: HostFacts): string[] {
-  return captureDevices(requested, facts).filter((d) => d === ANY_DEVICE || facts.interfaces.some((i) => i.name === d && i.up));
+  return captureDevices(requested, facts).filter(
+    (d) => d === ANY_DEVICE || facts.interfaces.some((i) => i.name === d && i.up),
+  );
 }
 
 /** Each -i device exists and is up; without -i, at least one interface is up. */
@@ -87,13 +91,20 @@ export function deviceChecks(requested: readonly string[], facts: HostFacts): Ch
   const have = facts.interfaces.map((i) => i.name).join(', ') || 'none';
   if (requested.length === 0) {
     const up = captureDevices(requested, facts);
-    return [up.length > 0 ? checkPass(`capture interfaces (no -i: every interface that is up): ${up.join(', ')}`) : checkFail(`no interface is up (have: ${have}); bring one up or name devices with -i`)];
+    return [
+      up.length > 0
+        ? checkPass(`capture interfaces (no -i: every interface that is up): ${up.join(', ')}`)
+        : checkFail(`no interface is up (have: ${have}); bring one up or name devices with -i`),
+    ];
   }
   return requested.map((device) => {
     if (device === ANY_DEVICE) return checkPass(`capture interface any (every interface of this host)`);
     const found = facts.interfaces.find((i) => i.name === device);
-    if (found === undefined) return checkFail(`capture interface ${device} does not exist in this network namespace (have: ${have})`);
-    return found.up ? checkPass(`capture interface ${device} exists and is up`) : checkFail(`capture interface ${device} is down (ip link set ${device} up)`);
+    if (found === undefined)
+      return checkFail(`capture interface ${device} does not exist in this network namespace (have: ${have})`);
+    return found.up
+      ? checkPass(`capture interface ${device} exists and is up`)
+      : checkFail(`capture interface ${device} is down (ip link set ${device} up)`);
   });
 }
 
@@ -101,7 +112,8 @@ export function deviceChecks(requested: readonly string[], facts: HostFacts): Ch
 export function captureChecks(filter: string, probes: readonly CaptureProbe[]): CheckResult[] {
   return probes.map(({ device, error }) => {
     if (error === undefined) return checkPass(`capture opens on ${device} with filter "${filter}"`);
-    if (error.code === ErrorCode.FILTER) return checkFail(`capture filter "${filter}" does not compile on ${device}: ${error.message}`);
+    if (error.code === ErrorCode.FILTER)
+      return checkFail(`capture filter "${filter}" does not compile on ${device}: ${error.message}`);
     return checkFail(`capture does not open on ${device}: ${error.message}`);
   });
 }
@@ -124,8 +136,7 @@ export interface OffloadFeatures {
 
 /** Reading one capture device's offload features: what they are, or why they could not be read. */
 export type OffloadProbe =
-  | { readonly device: string; readonly features: OffloadFeatures }
-  | { readonly device: string; readonly error: string };
+  { readonly device: string; readonly features: OffloadFeatures } | { readonly device: string; readonly error: string };
 
 /** The names --check prints, in `ethtool -k`'s order. */
 const OFFLOAD_NAMES: Readonly<Record<keyof OffloadFeatures, string>> = {
@@ -157,7 +168,9 @@ export function offloadChecks(probes: readonly OffloadProbe[], handledBecause: s
   return probes.map((probe) =>
     'features' in probe
       ? checkPass(`offloads on ${probe.device}: ${describeOffloads(probe.features)}. Nothing to set: ${handledBecause}`)
-      : checkNote(`offloads on ${probe.device} cannot be read (${probe.error}); they need no setting either way: ${handledBecause}`),
+      : checkNote(
+          `offloads on ${probe.device} cannot be read (${probe.error}); they need no setting either way: ${handledBecause}`,
+        ),
   );
 }
 

@@ -64,7 +64,11 @@ export function copierChecks(config: CopierConfig, facts: CopierFacts): CheckRes
     );
   } else {
     const file = config.offline.file;
-    results.push(facts.offlineProblem === undefined ? checkPass(`capture file ${file} can be replayed`) : checkFail(facts.offlineProblem));
+    results.push(
+      facts.offlineProblem === undefined
+        ? checkPass(`capture file ${file} can be replayed`)
+        : checkFail(facts.offlineProblem),
+    );
   }
   results.push(
     facts.rawSocketProblem === undefined
@@ -77,10 +81,14 @@ export function copierChecks(config: CopierConfig, facts: CopierFacts): CheckRes
     results.push(
       problem === undefined
         ? checkPass(`intercept ${where} accepts connections`)
-        : checkFail(`intercept ${where} is not reachable: ${problem} (is intercept running there? check -s, -p, intercept's -b and firewalls)`),
+        : checkFail(
+            `intercept ${where} is not reachable: ${problem} (is intercept running there? check -s, -p, intercept's -b and firewalls)`,
+          ),
     );
   });
-  results.push(rpFilterNote(config.offline === undefined ? captureDevices(config.devices, facts.host) : [], facts.host));
+  results.push(
+    rpFilterNote(config.offline === undefined ? captureDevices(config.devices, facts.host) : [], facts.host),
+  );
   return results;
 }
 
@@ -97,7 +105,9 @@ function offloadsHandled(config: CopierConfig): string {
 function configLine(config: CopierConfig): CheckResult {
   const from = config.configFile === undefined ? 'command line' : `command line and ${config.configFile}`;
   const copies = config.copies === 1 ? '' : ` x${config.copies}`;
-  return checkPass(`configuration is valid (${from}): ${config.transfers.length} -x entr${config.transfers.length === 1 ? 'y' : 'ies'}${copies}, ${config.intercepts.length} intercept(s)`);
+  return checkPass(
+    `configuration is valid (${from}): ${config.transfers.length} -x entr${config.transfers.length === 1 ? 'y' : 'ies'}${copies}, ${config.intercepts.length} intercept(s)`,
+  );
 }
 
 /** Probes the host (needs no privileges to run; reports what fails without them). */

@@ -167,7 +167,8 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     portShift: readInt(flags.portShift, str(raw.portShift), 0),
     samplePercent: percent === 0 ? F.ALL_SESSIONS_PERCENT : percent,
     devices: readDevices(raw),
-    captureBufferBytes: readInt(flags.captureBuffer, str(raw.captureBuffer), F.DEFAULT_CAPTURE_BUFFER_MB) * BYTES_PER_MB,
+    captureBufferBytes:
+      readInt(flags.captureBuffer, str(raw.captureBuffer), F.DEFAULT_CAPTURE_BUFFER_MB) * BYTES_PER_MB,
     filter: readText(flags.filter, str(raw.filter)),
     sessionTimeoutMs: sessionTimeout * MS_PER_SECOND,
     keepaliveTimeoutMs: keepaliveTimeout * MS_PER_SECOND,

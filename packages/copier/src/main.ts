@@ -63,10 +63,16 @@ const BYTES_PER_MB = 1 << 20;
 
 export function engineConfigOf(config: CopierConfig, random: () => number = Math.random): EngineConfig {
   return {
-    targets: config.transfers.map((t) => ({ matchIp: t.matchIp ?? 0, matchPort: t.matchPort, targetIp: t.targetIp, targetPort: t.targetPort })),
+    targets: config.transfers.map((t) => ({
+      matchIp: t.matchIp ?? 0,
+      matchPort: t.matchPort,
+      targetIp: t.targetIp,
+      targetPort: t.targetPort,
+    })),
     fakeIps: config.fakeClientIps,
     copies: config.copies,
-    portShift: config.portShift === 0 ? 0 : config.portShift * PORT_SHIFT_UNIT + Math.floor(random() * PORT_SHIFT_RANDOM),
+    portShift:
+      config.portShift === 0 ? 0 : config.portShift * PORT_SHIFT_UNIT + Math.floor(random() * PORT_SHIFT_RANDOM),
     samplePercent: config.samplePercent,
     rampUp: config.rampUp,
     fakeSynMss: config.mss,
@@ -89,7 +95,10 @@ function memoryBudget(config: CopierConfig, liveCapture: boolean, log: Logger): 
   const fixed = process.memoryUsage.rss() + (liveCapture ? config.captureBufferBytes : 0);
   const budget = config.memoryLimitBytes - fixed;
   if (budget <= 0) {
-    log.warn({ maxMemoryMB: config.memoryLimitBytes / BYTES_PER_MB, fixedMB: Math.ceil(fixed / BYTES_PER_MB) }, 'the -m cap leaves no room for sessions: every new session is shed (raise -m or lower -B)');
+    log.warn(
+      { maxMemoryMB: config.memoryLimitBytes / BYTES_PER_MB, fixedMB: Math.ceil(fixed / BYTES_PER_MB) },
+      'the -m cap leaves no room for sessions: every new session is shed (raise -m or lower -B)',
+    );
   }
   return Math.max(0, budget);
 }
@@ -100,7 +109,11 @@ export interface CopierIo {
   clock: Clock;
 }
 
-export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>, io?: CopierIo): Promise<ExitCode | void> {
+export async function main(
+  config: CopierConfig,
+  cli?: CliContext<CopierConfig>,
+  io?: CopierIo,
+): Promise<ExitCode | void> {
   if (config.check) return runCopierCheck(config, engineConfigOf(config).targets);
   if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
   const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
@@ -140,7 +153,11 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
     new FakeAddressPlan(engineConfig.fakeIps, engineConfig.portShift),
   );
   const pipeline = new Pipeline(engine, engineConfig.fakeIps);
-  const timer = new DeadlineTimer(clock, () => engine.nextDeadline(), (now) => engine.tick(now));
+  const timer = new DeadlineTimer(
+    clock,
+    () => engine.nextDeadline(),
+    (now) => engine.tick(now),
+  );
 
   links = new InterceptLinks({
     intercepts: config.intercepts,
@@ -166,23 +183,45 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
         `no intercept reachable at ${intercepts.join(', ')} within ${FIRST_CONNECTION_WAIT_MS / 1000} s: start intercept first, check -s/-p, or use -L to keep trying`,
       );
     }
-    log.warn({ intercepts }, 'no intercept reachable yet (-L): capturing anyway, routes are sent as soon as one connects');
+    log.warn(
+      { intercepts },
+      'no intercept reachable yet (-L): capturing anyway, routes are sent as soon as one connects',
+    );
   }
 
   const offline = config.offline === undefined ? undefined : new OfflineSource(config.offline, clock);
   const source =
-    io?.source ?? offline ?? new LiveCapture({ devices, filter, ringBytes: config.captureBufferBytes, blockTimeoutMs: CAPTURE_BLOCK_TIMEOUT_MS });
+    io?.source ??
+    offline ??
+    new LiveCapture({
+      devices,
+      filter,
+      ringBytes: config.captureBufferBytes,
+      blockTimeoutMs: CAPTURE_BLOCK_TIMEOUT_MS,
+    });
   const parts = { engine, pipeline, links, source, sink, clock, copies: config.copies };
   // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
   const metrics: MetricsServer | undefined =
-    config.metrics === undefined ? undefined : await (await import('./daemon/metrics.js')).serveCopierMetrics(parts, config.metrics);
+    config.metrics === undefined
+      ? undefined
+      : await (await import('./daemon/metrics.js')).serveCopierMetrics(parts, config.metrics);
   source.start((buf, offset, length, linkType) => {
     pipeline.onFrame(linkType, buf, offset, length, clock.now());
     timer.poke();
   });
   if (config.user !== undefined) dropPrivileges(config.user);
   const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
-  log.info({ devices, filter, offline: config.offline?.file, targets: config.transfers.length, copies: config.copies, metrics: metricsAt }, 'capturing');
+  log.info(
+    {
+      devices,
+      filter,
+      offline: config.offline?.file,
+      targets: config.transfers.length,
+      copies: config.copies,
+      metrics: metricsAt,
+    },
+    'capturing',
+  );
 
   const stats = setInterval(() => {
     log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now()), 'stats');
@@ -219,9 +258,7 @@ export async function main(config: CopierConfig, cli?: CliContext<CopierConfig>,
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     // An offline replay ends by itself once the file is done and its sessions have drained.
-    void offline?.done
-      .then(() => waitForDrain(engine, OFFLINE_TAIL_TIMEOUT_MS))
-      .then(() => stop('end of replay'));
+    void offline?.done.then(() => waitForDrain(engine, OFFLINE_TAIL_TIMEOUT_MS)).then(() => stop('end of replay'));
   });
   // Native capture handles can outlive stop(); nothing is left to do, so don't wait for them.
   setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();

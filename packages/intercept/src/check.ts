@@ -55,7 +55,9 @@ export function interceptChecks(config: InterceptConfig, facts: InterceptFacts):
     ...offloadChecks(facts.offloads, OFFLOADS_HANDLED),
     facts.listenProblem === undefined
       ? checkPass(`control port ${listen} can be bound`)
-      : checkFail(`control port ${listen} cannot be bound: ${facts.listenProblem} (another intercept running? is -b an address of this host?)`),
+      : checkFail(
+          `control port ${listen} cannot be bound: ${facts.listenProblem} (another intercept running? is -b an address of this host?)`,
+        ),
     ipForwardCheck(facts.host.sysctls[IP_FORWARD_SYSCTL]),
     rpFilterNote(captureDevices(config.devices, facts.host), facts.host),
   ];
@@ -89,7 +91,10 @@ export async function gatherInterceptFacts(config: InterceptConfig): Promise<Int
 }
 
 /** --check: prints one line per check to `out`; the exit status is 0 when none failed. */
-export async function runInterceptCheck(config: InterceptConfig, out: { write(s: string): unknown } = process.stdout): Promise<ExitCode> {
+export async function runInterceptCheck(
+  config: InterceptConfig,
+  out: { write(s: string): unknown } = process.stdout,
+): Promise<ExitCode> {
   const results = interceptChecks(config, await gatherInterceptFacts(config));
   out.write(formatChecks(results));
   return checksExitCode(results);

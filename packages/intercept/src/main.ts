@@ -52,7 +52,13 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
       // they leave. Headers only: records carry nothing else, and the ring holds ~8x more.
       // Headers only, a few per block's worth of the test server's answers: the ring starts small
       // and grows with the load.
-      source: new LiveCapture({ devices, filter: config.filter, direction: 'both', snapLength: RESPONSE_MAX_HEADERS_BYTES, initialRingBytes: INITIAL_CAPTURE_RING_BYTES }),
+      source: new LiveCapture({
+        devices,
+        filter: config.filter,
+        direction: 'both',
+        snapLength: RESPONSE_MAX_HEADERS_BYTES,
+        initialRingBytes: INITIAL_CAPTURE_RING_BYTES,
+      }),
       log,
       instanceId: `${hostname()}:${process.pid}`,
       software: `intercept ${readPackageVersion(import.meta.url)}`,
@@ -60,10 +66,20 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
     });
     const address = await daemon.start();
     // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
-    if (config.metrics !== undefined) metrics = await (await import('./daemon/metrics.js')).serveInterceptMetrics(daemon, config.metrics);
+    if (config.metrics !== undefined)
+      metrics = await (await import('./daemon/metrics.js')).serveInterceptMetrics(daemon, config.metrics);
     if (config.user !== undefined) dropPrivileges(config.user);
     const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
-    log.info({ listen: `${address.address}:${address.port}`, devices, filter: config.filter, user: config.user, metrics: metricsAt }, 'intercept running');
+    log.info(
+      {
+        listen: `${address.address}:${address.port}`,
+        devices,
+        filter: config.filter,
+        user: config.user,
+        metrics: metricsAt,
+      },
+      'intercept running',
+    );
   } catch (err) {
     await Promise.all([daemon?.stop(), metrics?.close()]);
     removePidFile?.();

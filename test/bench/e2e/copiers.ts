@@ -46,7 +46,10 @@ export function upstreamFromEnv(env: NodeJS.ProcessEnv): { binaries: UpstreamBin
   const tcpcopy = env['UPSTREAM_TCPCOPY'];
   const intercept = env['UPSTREAM_INTERCEPT'];
   if (!tcpcopy && !intercept) return { skipped: 'UPSTREAM_TCPCOPY and UPSTREAM_INTERCEPT are not set' };
-  for (const [name, value] of [['UPSTREAM_TCPCOPY', tcpcopy], ['UPSTREAM_INTERCEPT', intercept]] as const) {
+  for (const [name, value] of [
+    ['UPSTREAM_TCPCOPY', tcpcopy],
+    ['UPSTREAM_INTERCEPT', intercept],
+  ] as const) {
     if (!value) return { skipped: `${name} is not set` };
     try {
       accessSync(value, constants.X_OK);
@@ -74,11 +77,17 @@ export async function startUpstream(lab: Lab, bins: UpstreamBinaries): Promise<R
     );
   }
   const tcpcopyHelp = await helpOf(lab, 'prod', bins.tcpcopy);
-  if (!/-x <transfer/.test(tcpcopyHelp)) throw new Error(`${bins.tcpcopy} -h does not look like tcpcopy's:\n${tcpcopyHelp}`);
+  if (!/-x <transfer/.test(tcpcopyHelp))
+    throw new Error(`${bins.tcpcopy} -h does not look like tcpcopy's:\n${tcpcopyHelp}`);
 
   const interceptLog = join(lab.logDir, 'upstream-intercept.log');
   const tcpcopyLog = join(lab.logDir, 'upstream-tcpcopy.log');
-  const intercept = lab.spawn('aux', bins.intercept, ['-i', aux.iface, '-F', `tcp and src port ${HTTP_PORT}`, '-l', interceptLog], { name: 'c-intercept' });
+  const intercept = lab.spawn(
+    'aux',
+    bins.intercept,
+    ['-i', aux.iface, '-F', `tcp and src port ${HTTP_PORT}`, '-l', interceptLog],
+    { name: 'c-intercept' },
+  );
   await lab.waitForPort('aux', CONTROL_PORT, PORT_WAIT_MS, intercept).catch((err: unknown) => {
     throw new Error(`C intercept did not listen on ${CONTROL_PORT}: ${(err as Error).message}\n${tail(interceptLog)}`);
   });
@@ -93,7 +102,9 @@ export async function startUpstream(lab: Lab, bins: UpstreamBinaries): Promise<R
   await sleep(UPSTREAM_TCPCOPY_START_MS);
   if (!tcpcopy.running) {
     const exit = await tcpcopy.exited;
-    throw new Error(`C tcpcopy exited (${exit.code ?? exit.signal}) right after starting:\n${tcpcopy.stderr.slice(-2000)}\n${tail(tcpcopyLog)}`);
+    throw new Error(
+      `C tcpcopy exited (${exit.code ?? exit.signal}) right after starting:\n${tcpcopy.stderr.slice(-2000)}\n${tail(tcpcopyLog)}`,
+    );
   }
   return described('c', tcpcopy, intercept, /^(tcpcopy|intercept)$/, [tcpcopyLog, interceptLog]);
 }

@@ -32,7 +32,10 @@ export function ensureLoadTools(): void {
 
 function isInstalled(pkg: string): boolean {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('install ok installed');
+    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).includes('install ok installed');
   } catch {
     return false;
   }
@@ -45,7 +48,12 @@ function isInstalled(pkg: string): boolean {
  * 1023 lets one client address keep up. Both sysctls are per network namespace.
  */
 export async function tuneClient(lab: Lab): Promise<void> {
-  await lab.exec('client', 'sysctl', ['-q', '-w', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535']);
+  await lab.exec('client', 'sysctl', [
+    '-q',
+    '-w',
+    'net.ipv4.tcp_tw_reuse=1',
+    'net.ipv4.ip_local_port_range=1024 65535',
+  ]);
 }
 
 export interface LoadRun {
@@ -65,32 +73,76 @@ export interface LoadRun {
  *  makes -n/-c = 1 request, and -c clients are started at -r per --rate-period). */
 export async function runFixedRate(lab: Lab, url: string, rate: number, seconds: number): Promise<LoadRun> {
   const total = rate * seconds;
-  const [perPeriod, period] = rate % RATE_PERIODS_PER_SECOND === 0 ? [rate / RATE_PERIODS_PER_SECOND, `${1000 / RATE_PERIODS_PER_SECOND}ms`] : [rate, '1s'];
-  const argv = ['h2load', '--h1', '-t', '1', '-n', String(total), '-c', String(total), '-m', '1', '-r', String(perPeriod), '--rate-period', period, url];
+  const [perPeriod, period] =
+    rate % RATE_PERIODS_PER_SECOND === 0
+      ? [rate / RATE_PERIODS_PER_SECOND, `${1000 / RATE_PERIODS_PER_SECOND}ms`]
+      : [rate, '1s'];
+  const argv = [
+    'h2load',
+    '--h1',
+    '-t',
+    '1',
+    '-n',
+    String(total),
+    '-c',
+    String(total),
+    '-m',
+    '1',
+    '-r',
+    String(perPeriod),
+    '--rate-period',
+    period,
+    url,
+  ];
   const started = Date.now();
-  const { stdout, stderr, code } = await lab.exec('client', argv[0]!, argv.slice(1), { timeoutMs: seconds * 1000 + LOAD_GRACE_MS, check: false });
+  const { stdout, stderr, code } = await lab.exec('client', argv[0]!, argv.slice(1), {
+    timeoutMs: seconds * 1000 + LOAD_GRACE_MS,
+    check: false,
+  });
   const wallSeconds = (Date.now() - started) / 1000;
-  if (code !== 0) throw new Error(`h2load exited with ${code}: ${argv.join(' ')}\n${stderr.trim() || stdout.slice(-2000)}`);
+  if (code !== 0)
+    throw new Error(`h2load exited with ${code}: ${argv.join(' ')}\n${stderr.trim() || stdout.slice(-2000)}`);
   const rps = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout);
-  const reqs = /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
+  const reqs =
+    /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      stdout,
+    );
   return {
     tool: 'h2load',
     argv,
     wallSeconds,
     reportedRps: rps ? Number(rps[1]) : undefined,
     errors: reqs ? Number(reqs[1]) + Number(reqs[2]) + Number(reqs[3]) : undefined,
-    summary: stdout.split('\n').filter((l) => /^(finished in|requests:|status codes:)/.test(l)).join('\n'),
+    summary: stdout
+      .split('\n')
+      .filter((l) => /^(finished in|requests:|status codes:)/.test(l))
+      .join('\n'),
   };
 }
 
 /** As many short connections as the lab serves: wrk with `Connection: close`, so nginx closes
  *  each connection after its answer. */
 export async function runMax(lab: Lab, url: string, seconds: number): Promise<LoadRun> {
-  const argv = ['wrk', '-t', String(MAX_LEVEL_THREADS), '-c', String(MAX_LEVEL_CONNECTIONS), '-d', `${seconds}s`, '-H', 'Connection: close', url];
+  const argv = [
+    'wrk',
+    '-t',
+    String(MAX_LEVEL_THREADS),
+    '-c',
+    String(MAX_LEVEL_CONNECTIONS),
+    '-d',
+    `${seconds}s`,
+    '-H',
+    'Connection: close',
+    url,
+  ];
   const started = Date.now();
-  const { stdout, stderr, code } = await lab.exec('client', argv[0]!, argv.slice(1), { timeoutMs: seconds * 1000 + LOAD_GRACE_MS, check: false });
+  const { stdout, stderr, code } = await lab.exec('client', argv[0]!, argv.slice(1), {
+    timeoutMs: seconds * 1000 + LOAD_GRACE_MS,
+    check: false,
+  });
   const wallSeconds = (Date.now() - started) / 1000;
-  if (code !== 0) throw new Error(`wrk exited with ${code}: ${argv.join(' ')}\n${stderr.trim() || stdout.slice(-2000)}`);
+  if (code !== 0)
+    throw new Error(`wrk exited with ${code}: ${argv.join(' ')}\n${stderr.trim() || stdout.slice(-2000)}`);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   return {
@@ -99,7 +151,11 @@ export async function runMax(lab: Lab, url: string, seconds: number): Promise<Lo
     wallSeconds,
     reportedRps: rps ? Number(rps[1]) : undefined,
     errors: sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0,
-    summary: stdout.split('\n').filter((l) => /requests in|Requests\/sec|Socket errors|Non-2xx/.test(l)).map((l) => l.trim()).join('\n'),
+    summary: stdout
+      .split('\n')
+      .filter((l) => /requests in|Requests\/sec|Socket errors|Non-2xx/.test(l))
+      .map((l) => l.trim())
+      .join('\n'),
   };
 }
 

@@ -63,13 +63,19 @@ export function commOf(pid: number): string {
 
 /** argv of the process, quoted for a shell where needed. */
 export function commandLineOf(pid: number): string {
-  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\0')
+    .filter((a) => a !== '');
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 function childrenOf(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map(Number);
   } catch {
     return [];
   }
@@ -98,7 +104,8 @@ export async function resolveDaemonPid(pid: number, comm: RegExp, timeoutMs = 50
       if (children.length !== 1) break;
       current = children[0]!;
     }
-    if (Date.now() > deadline) throw new Error(`no process matching ${comm} under pid ${pid} after ${timeoutMs} ms (last seen ${seen})`);
+    if (Date.now() > deadline)
+      throw new Error(`no process matching ${comm} under pid ${pid} after ${timeoutMs} ms (last seen ${seen})`);
     await new Promise((r) => setTimeout(r, RESOLVE_POLL_MS));
   }
 }

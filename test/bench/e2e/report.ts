@@ -5,7 +5,13 @@ export interface LevelResult {
   /** '1000', '2000', ... or 'max'. */
   level: string;
   offeredRps: number | 'max';
-  load: { tool: string; argv: string[]; wallSeconds: number; generatorRps: number | null; generatorErrors: number | null };
+  load: {
+    tool: string;
+    argv: string[];
+    wallSeconds: number;
+    generatorRps: number | null;
+    generatorErrors: number | null;
+  };
   /** From the level's start to the end of the settle wait: the span CPU time is counted over. */
   measuredSeconds: number;
   settleSeconds: number;
@@ -94,12 +100,28 @@ function percent(x: number | null): string {
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 export function copierTable(r: CopierResult): string {
-  const header = ['level', 'offered/s', 'prod req/s', 'prod reqs', 'copied', 'fidelity', 'tcpcopy cpu s/1k', 'intercept cpu s/1k', 'tcpcopy rss MiB', 'tcpcopy hwm', 'intercept rss MiB', 'load errors'];
+  const header = [
+    'level',
+    'offered/s',
+    'prod req/s',
+    'prod reqs',
+    'copied',
+    'fidelity',
+    'tcpcopy cpu s/1k',
+    'intercept cpu s/1k',
+    'tcpcopy rss MiB',
+    'tcpcopy hwm',
+    'intercept rss MiB',
+    'load errors',
+  ];
   const rows = r.levels.map((l) => [
     l.level,
     l.offeredRps === 'max' ? 'max' : String(l.offeredRps),
@@ -118,10 +140,26 @@ export function copierTable(r: CopierResult): string {
 }
 
 export function ratioTable(rs: readonly Ratio[]): string {
-  const header = ['level', 'tcpcopy cpu/1k ours/c', 'intercept cpu/1k ours/c', 'tcpcopy rss ours/c', 'intercept rss ours/c', 'fidelity ours', 'fidelity c'];
+  const header = [
+    'level',
+    'tcpcopy cpu/1k ours/c',
+    'intercept cpu/1k ours/c',
+    'tcpcopy rss ours/c',
+    'intercept rss ours/c',
+    'fidelity ours',
+    'fidelity c',
+  ];
   return table(
     header,
-    rs.map((r) => [r.level, fixed(r.tcpcopyCpuPer1k, 2), fixed(r.interceptCpuPer1k, 2), fixed(r.tcpcopyPeakRss, 2), fixed(r.interceptPeakRss, 2), percent(r.fidelityOurs), percent(r.fidelityC)]),
+    rs.map((r) => [
+      r.level,
+      fixed(r.tcpcopyCpuPer1k, 2),
+      fixed(r.interceptCpuPer1k, 2),
+      fixed(r.tcpcopyPeakRss, 2),
+      fixed(r.interceptPeakRss, 2),
+      percent(r.fidelityOurs),
+      percent(r.fidelityC),
+    ]),
   );
 }
 

@@ -27,7 +27,12 @@ export interface CaptureArgs {
 
 assertInsideLab();
 const args = agentArgs<CaptureArgs>();
-const capture = new LiveCapture({ devices: args.devices, filter: args.filter, ringBytes: args.ringBytes, initialRingBytes: args.initialRingBytes });
+const capture = new LiveCapture({
+  devices: args.devices,
+  filter: args.filter,
+  ringBytes: args.ringBytes,
+  initialRingBytes: args.initialRingBytes,
+});
 const gc = (globalThis as { gc?: () => void }).gc;
 let seen = 0;
 

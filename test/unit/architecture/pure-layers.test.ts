@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const FORBIDDEN = ['pino', 'prom-client', 'commander', 'yaml', 'msgpackr', 'raw-socket', 'cap', '@tcpcopy/capture'];
-const IMPORT = /(?:^|[;\s])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[;\s])import\s*\(?\s*['"]([^'"]+)['"]/g;
+const IMPORT =
+  /(?:^|[;\s])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[;\s])import\s*\(?\s*['"]([^'"]+)['"]/g;
 
 /** Every package a module and what it imports load, first seen from which file. */
 function packagesLoadedBy(entry: string): Map<string, string> {
@@ -44,11 +45,15 @@ for (const [layer, entry] of [
   test(`${layer} loads no I/O, logging, CLI or codec library`, () => {
     const loaded = packagesLoadedBy(resolve(ROOT, entry));
     const bad = [...loaded].filter(([name]) => FORBIDDEN.some((f) => name === f || name.startsWith(`${f}/`)));
-    assert.deepEqual(bad.map(([name, from]) => `${name} (from ${from.slice(ROOT.length + 1)})`), []);
+    assert.deepEqual(
+      bad.map(([name, from]) => `${name} (from ${from.slice(ROOT.length + 1)})`),
+      [],
+    );
   });
 }
 
 test('the walk sees what the daemons load (it can fail)', () => {
   const loaded = packagesLoadedBy(resolve(ROOT, 'packages/intercept/dist/main.js'));
-  for (const name of ['pino', 'msgpackr', 'commander']) assert.ok(loaded.has(name), `${name} not found from intercept's main`);
+  for (const name of ['pino', 'msgpackr', 'commander'])
+    assert.ok(loaded.has(name), `${name} not found from intercept's main`);
 });

@@ -66,7 +66,8 @@ describe('bin scripts', () => {
     assert.deepEqual(r, {
       status: 2,
       stdout: '',
-      stderr: "intercept: -F is required: expected a pcap filter for the test server's replies, e.g. -F 'tcp and src port 8000'\n",
+      stderr:
+        "intercept: -F is required: expected a pcap filter for the test server's replies, e.g. -F 'tcp and src port 8000'\n",
     });
   });
 
@@ -74,7 +75,11 @@ describe('bin scripts', () => {
     const h = run('intercept', ['-h']);
     assert.equal(h.status, 0);
     assert.match(h.stdout, /^Usage: intercept /);
-    assert.deepEqual(run('intercept', ['-v']), { status: 0, stdout: `intercept ${version('intercept')}\n`, stderr: '' });
+    assert.deepEqual(run('intercept', ['-v']), {
+      status: 0,
+      stdout: `intercept ${version('intercept')}\n`,
+      stderr: '',
+    });
   });
 
   test('intercept: bad -b, exit 2', () => {

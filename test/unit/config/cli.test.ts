@@ -93,8 +93,14 @@ describe('parseRawArgs', () => {
   });
 
   test('help lists ranges; version is "name version"', () => {
-    assert.throws(() => parseRawArgs(SPEC, ['--help']), (e: unknown) => e instanceof CliExit && /how many \(1\.\.9\)/.test(e.output));
-    assert.throws(() => parseRawArgs(SPEC, ['--version']), (e: unknown) => e instanceof CliExit && e.output === 'demo 1.2.3\n');
+    assert.throws(
+      () => parseRawArgs(SPEC, ['--help']),
+      (e: unknown) => e instanceof CliExit && /how many \(1\.\.9\)/.test(e.output),
+    );
+    assert.throws(
+      () => parseRawArgs(SPEC, ['--version']),
+      (e: unknown) => e instanceof CliExit && e.output === 'demo 1.2.3\n',
+    );
   });
 
   test('errors are ConfigErrors with one line', () => {
@@ -141,7 +147,14 @@ describe('runCli', () => {
   test('parse then main; success does not exit', async () => {
     const io = fakeIo(['a']);
     let seen: CliConfig | undefined;
-    await runCli('demo', () => CONFIG, (c) => { seen = c; }, io);
+    await runCli(
+      'demo',
+      () => CONFIG,
+      (c) => {
+        seen = c;
+      },
+      io,
+    );
     assert.equal(seen, CONFIG);
     assert.deepEqual([io.code, io.out, io.err], [undefined, '', '']);
   });
@@ -149,7 +162,12 @@ describe('runCli', () => {
   test('main resolving with an exit status (--check) exits with it', async () => {
     for (const status of [ExitCode.Ok, ExitCode.Failure]) {
       const io = fakeIo([]);
-      await runCli('demo', () => CONFIG, () => status, io);
+      await runCli(
+        'demo',
+        () => CONFIG,
+        () => status,
+        io,
+      );
       assert.deepEqual([io.code, io.err], [status, '']);
     }
   });
@@ -163,7 +181,14 @@ describe('runCli', () => {
       return { logFile: undefined, logLevel: parses === 1 ? 'info' : 'warn' };
     };
     let reloaded: CliConfig | undefined;
-    await runCli('demo', parse, (_config, context) => { reloaded = context.reload(); }, io);
+    await runCli(
+      'demo',
+      parse,
+      (_config, context) => {
+        reloaded = context.reload();
+      },
+      io,
+    );
     assert.equal(parses, 2);
     assert.equal(reloaded?.logLevel, 'warn');
     assert.equal(io.code, undefined);
@@ -171,7 +196,14 @@ describe('runCli', () => {
 
   test('CliExit prints to stdout and exits 0', async () => {
     const io = fakeIo([]);
-    await runCli('demo', () => { throw new CliExit('demo 1.0\n'); }, () => assert.fail('main must not run'), io);
+    await runCli(
+      'demo',
+      () => {
+        throw new CliExit('demo 1.0\n');
+      },
+      () => assert.fail('main must not run'),
+      io,
+    );
     assert.deepEqual([io.code, io.out, io.err], [ExitCode.Ok, 'demo 1.0\n', '']);
   });
 
@@ -186,7 +218,14 @@ describe('runCli', () => {
 
   test('a failing main is logged (JSON on a non-terminal) and exits 1', async () => {
     const io = fakeIo([]);
-    await runCli('demo', () => CONFIG, async () => { throw createError(ErrorCode.NO_INTERCEPT, 'no intercept reachable'); }, io);
+    await runCli(
+      'demo',
+      () => CONFIG,
+      async () => {
+        throw createError(ErrorCode.NO_INTERCEPT, 'no intercept reachable');
+      },
+      io,
+    );
     assert.equal(io.code, ExitCode.Failure);
     const line = JSON.parse(io.err) as { level: number; msg: string; err: { code: string } };
     assert.equal(line.level, 60);
@@ -199,7 +238,14 @@ describe('runCli', () => {
     try {
       const file = join(dir, 'demo.log');
       const io = fakeIo([]);
-      await runCli('demo', () => ({ logFile: file, logLevel: 'info' as const }), () => { throw new Error('boom'); }, io);
+      await runCli(
+        'demo',
+        () => ({ logFile: file, logLevel: 'info' as const }),
+        () => {
+          throw new Error('boom');
+        },
+        io,
+      );
       assert.equal(io.code, ExitCode.Failure);
       assert.equal(io.err, `demo: boom (details in ${file})\n`);
       assert.match(readFileSync(file, 'utf8'), /"msg":"demo failed: boom"/);
@@ -210,7 +256,14 @@ describe('runCli', () => {
 
   test('an unopenable log file still reports the failure on stderr', async () => {
     const io = fakeIo([]);
-    await runCli('demo', () => ({ logFile: '/nonexistent-dir/x.log', logLevel: 'info' as const }), () => { throw new Error('boom'); }, io);
+    await runCli(
+      'demo',
+      () => ({ logFile: '/nonexistent-dir/x.log', logLevel: 'info' as const }),
+      () => {
+        throw new Error('boom');
+      },
+      io,
+    );
     assert.deepEqual([io.code, io.err], [ExitCode.Failure, 'demo: boom\n']);
   });
 });

@@ -39,10 +39,12 @@ function rejectsValue(flag: string, value: string, code: Code = ErrorCode.BAD_FL
   rejects([...REQUIRED, flag, value], code, flag, `${flag} ${JSON.stringify(value)}: expected `);
 }
 
-describe('tcpcopy command line: the users\' own lines', () => {
+describe("tcpcopy command line: the users' own lines", () => {
   test('-x 8000-10.0.0.3:8000 -s 10.0.0.2 -c 192.168.1.x -n 2 -d', () => {
     const c = parseCopierArgs('-x 8000-10.0.0.3:8000 -s 10.0.0.2 -c 192.168.1.x -n 2 -d'.split(' '));
-    assert.deepEqual(c.transfers, [{ matchIp: undefined, matchPort: 8000, targetIp: ip('10.0.0.3'), targetPort: 8000 }]);
+    assert.deepEqual(c.transfers, [
+      { matchIp: undefined, matchPort: 8000, targetIp: ip('10.0.0.3'), targetPort: 8000 },
+    ]);
     assert.deepEqual(c.intercepts, [{ ip: ip('10.0.0.2'), port: 36524 }]);
     assert.equal(c.fakeClientIps.length, 254);
     assert.equal(ipv4ToString(c.fakeClientIps[0]!), '192.168.1.1');
@@ -51,7 +53,7 @@ describe('tcpcopy command line: the users\' own lines', () => {
     assert.equal(c.daemonize, true);
   });
 
-  test('defaults are upstream tcpcopy\'s', () => {
+  test("defaults are upstream tcpcopy's", () => {
     const c = parseCopierArgs(REQUIRED);
     assert.equal(c.connectionsPerIntercept, 2);
     assert.deepEqual(c.fakeClientIps, []);
@@ -90,7 +92,17 @@ describe('tcpcopy command line: the users\' own lines', () => {
 
   test('the config is deeply frozen', () => {
     const c = parse('-c', '10.1.0.1', '--offline', 'a.pcap', '--metrics', '9100');
-    for (const obj of [c, c.transfers, c.transfers[0], c.intercepts, c.intercepts[0], c.fakeClientIps, c.devices, c.offline, c.metrics]) {
+    for (const obj of [
+      c,
+      c.transfers,
+      c.transfers[0],
+      c.intercepts,
+      c.intercepts[0],
+      c.fakeClientIps,
+      c.devices,
+      c.offline,
+      c.metrics,
+    ]) {
       assert.ok(Object.isFrozen(obj));
     }
     assert.throws(() => {
@@ -117,15 +129,32 @@ describe('-x transfers', () => {
     assert.equal(parseCopierArgs(['-x', '8000-10.0.0.3:8000', '-s', '10.0.0.2']).transfers.length, 1);
   });
 
-  test('the brief\'s example of a bad -x gives the documented line', () => {
-    rejects(['-x', '8000-10.0.0.3', '-s', '10.0.0.2'], ErrorCode.BAD_ADDRESS, '-x',
-      /^-x "8000-10\.0\.0\.3": expected \[srcIP:\]srcPort-dstIP:dstPort\[,\.\.\.\]$/);
+  test("the brief's example of a bad -x gives the documented line", () => {
+    rejects(
+      ['-x', '8000-10.0.0.3', '-s', '10.0.0.2'],
+      ErrorCode.BAD_ADDRESS,
+      '-x',
+      /^-x "8000-10\.0\.0\.3": expected \[srcIP:\]srcPort-dstIP:dstPort\[,\.\.\.\]$/,
+    );
   });
 
   for (const bad of [
-    '', '8000', '8000-', '-10.0.0.3:80', '8000-10.0.0.3:0', '8000-10.0.0.3:65536', '0-10.0.0.3:80',
-    '8000-10.0.0.3:80-1', 'a-10.0.0.3:80', '8000-10.0.0.300:80', '8000-010.0.0.3:80', '8000-10.0.0:80',
-    '8000-10.0.0.3:+80', '1.2.3.4:-10.0.0.3:80', '80-10.0.0.3:80,', ' 80-10.0.0.3:80',
+    '',
+    '8000',
+    '8000-',
+    '-10.0.0.3:80',
+    '8000-10.0.0.3:0',
+    '8000-10.0.0.3:65536',
+    '0-10.0.0.3:80',
+    '8000-10.0.0.3:80-1',
+    'a-10.0.0.3:80',
+    '8000-10.0.0.300:80',
+    '8000-010.0.0.3:80',
+    '8000-10.0.0:80',
+    '8000-10.0.0.3:+80',
+    '1.2.3.4:-10.0.0.3:80',
+    '80-10.0.0.3:80,',
+    ' 80-10.0.0.3:80',
   ]) {
     test(`rejects ${JSON.stringify(bad)}`, () => {
       rejects(['-x', bad, '-s', '10.0.0.2'], ErrorCode.BAD_ADDRESS, '-x', /^-x ".*": expected /);
@@ -139,7 +168,12 @@ describe('-x transfers', () => {
   });
 
   test('the port@mac form of --pcap-send builds is refused with the reason', () => {
-    rejects(['-x', '80@00:11:22:33:44:55-10.0.0.3:80@66:77:88:99:aa:bb', '-s', '10.0.0.2'], ErrorCode.BAD_ADDRESS, '-x', /port@mac/);
+    rejects(
+      ['-x', '80@00:11:22:33:44:55-10.0.0.3:80@66:77:88:99:aa:bb', '-s', '10.0.0.2'],
+      ErrorCode.BAD_ADDRESS,
+      '-x',
+      /port@mac/,
+    );
   });
 
   test('a target equal to the captured address is a loop', () => {
@@ -148,7 +182,12 @@ describe('-x transfers', () => {
   });
 
   test('the same captured address twice is ambiguous', () => {
-    rejects(['-x', '80-10.0.0.3:80,80-10.0.0.4:80', '-s', '10.0.0.2'], ErrorCode.FLAG_CONFLICT, '-x', /"80-10\.0\.0\.4:80"/);
+    rejects(
+      ['-x', '80-10.0.0.3:80,80-10.0.0.4:80', '-s', '10.0.0.2'],
+      ErrorCode.FLAG_CONFLICT,
+      '-x',
+      /"80-10\.0\.0\.4:80"/,
+    );
   });
 
   test('-x is required, and reported before -s', () => {
@@ -170,8 +209,17 @@ describe('-s intercepts, -p, -C', () => {
     rejects(['-x', '80-10.0.0.3:80'], ErrorCode.MISSING_FLAG, '-s', /^-s is required: expected ip\[:port\]/);
   });
 
-  for (const bad of ['10.0.0', '10.0.0.2:', '10.0.0.2:0', '10.0.0.2:x', 'host.example', '0.0.0.0', '10.0.0.2,,10.0.0.3']) {
-    test(`-s rejects ${JSON.stringify(bad)}`, () => rejects(['-x', '80-10.0.0.3:80', '-s', bad], ErrorCode.BAD_ADDRESS, '-s'));
+  for (const bad of [
+    '10.0.0',
+    '10.0.0.2:',
+    '10.0.0.2:0',
+    '10.0.0.2:x',
+    'host.example',
+    '0.0.0.0',
+    '10.0.0.2,,10.0.0.3',
+  ]) {
+    test(`-s rejects ${JSON.stringify(bad)}`, () =>
+      rejects(['-x', '80-10.0.0.3:80', '-s', bad], ErrorCode.BAD_ADDRESS, '-s'));
   }
 
   test('-s rejects the same intercept twice (also via the default port)', () => {
@@ -192,7 +240,10 @@ describe('-c fake client addresses', () => {
   test('a.b.c.x expands to .1-.254 in order', () => {
     const c = parse('-c', '192.168.7.x');
     assert.equal(c.fakeClientIps.length, 254);
-    assert.deepEqual(c.fakeClientIps, Array.from({ length: 254 }, (_, i) => ip(`192.168.7.${i + 1}`)));
+    assert.deepEqual(
+      c.fakeClientIps,
+      Array.from({ length: 254 }, (_, i) => ip(`192.168.7.${i + 1}`)),
+    );
   });
 
   test('expansion skips -x target addresses', () => {
@@ -211,14 +262,30 @@ describe('-c fake client addresses', () => {
   });
 
   test('an explicit -x target address is refused', () => {
-    rejects([...REQUIRED, '-c', '10.1.1.1,10.0.0.3'], ErrorCode.FLAG_CONFLICT, '-c', /^-c "10\.0\.0\.3": expected .*not also a -x target/);
+    rejects(
+      [...REQUIRED, '-c', '10.1.1.1,10.0.0.3'],
+      ErrorCode.FLAG_CONFLICT,
+      '-c',
+      /^-c "10\.0\.0\.3": expected .*not also a -x target/,
+    );
   });
 
   test('"*" is refused with a hint', () => {
     rejects([...REQUIRED, '-c', '10.0.0.*'], ErrorCode.BAD_ADDRESS, '-c', /use a\.b\.c\.x/);
   });
 
-  for (const bad of ['10.0.0', '10.0.0.256', '10.0.x.1', '10.0.x', 'x', '127.0.0.5', '0.0.0.0', '224.1.1.1', '1.2.3.4,', '300.1.1.x']) {
+  for (const bad of [
+    '10.0.0',
+    '10.0.0.256',
+    '10.0.x.1',
+    '10.0.x',
+    'x',
+    '127.0.0.5',
+    '0.0.0.0',
+    '224.1.1.1',
+    '1.2.3.4,',
+    '300.1.1.x',
+  ]) {
     test(`-c rejects ${JSON.stringify(bad)}`, () => rejects([...REQUIRED, '-c', bad], ErrorCode.BAD_ADDRESS, '-c'));
   }
 });
@@ -270,7 +337,12 @@ describe('timers and sizes', () => {
     assert.equal(c.sessionTimeoutMs, 60_000);
     assert.equal(c.keepaliveTimeoutMs, 180_000);
     assert.equal(parse('-t', '60', '-k', '60').keepaliveTimeoutMs, 60_000);
-    rejects([...REQUIRED, '-t', '60', '-k', '59'], ErrorCode.FLAG_CONFLICT, '-k', /at least the session timeout -t \(60 s\)/);
+    rejects(
+      [...REQUIRED, '-t', '60', '-k', '59'],
+      ErrorCode.FLAG_CONFLICT,
+      '-k',
+      /at least the session timeout -t \(60 s\)/,
+    );
     for (const bad of ['0', '-5', '10m', '2147484']) rejectsValue('-t', bad);
     for (const bad of ['0', 'x']) rejectsValue('-k', bad);
   });
@@ -296,7 +368,12 @@ describe('timers and sizes', () => {
     assert.equal(parse('-B', '4').captureBufferBytes, 4 * 1024 * 1024);
     assert.equal(parse('--buffer', '1024').captureBufferBytes, 1024 * 1024 * 1024);
     for (const bad of ['0', '1025', '1.5', 'x']) rejectsValue('-B', bad);
-    rejects([...REQUIRED, '--offline', 'capture.pcap', '-B', '4'], ErrorCode.FLAG_CONFLICT, '-B', /applies to live capture/);
+    rejects(
+      [...REQUIRED, '--offline', 'capture.pcap', '-B', '4'],
+      ErrorCode.FLAG_CONFLICT,
+      '-B',
+      /applies to live capture/,
+    );
   });
 
   test('switches -O -W -L -g', () => {
@@ -330,8 +407,22 @@ describe('offline replay', () => {
 
 describe('daemon flags', () => {
   test('-l -P -u --log-level --metrics --config --check', () => {
-    const argv = [...REQUIRED, '-l', '/var/log/t.log', '-P', '/run/t.pid', '-u', 'nobody', '--log-level', 'debug',
-      '--metrics', '0.0.0.0:9100', '--config', '/etc/t.yaml', '--check'];
+    const argv = [
+      ...REQUIRED,
+      '-l',
+      '/var/log/t.log',
+      '-P',
+      '/run/t.pid',
+      '-u',
+      'nobody',
+      '--log-level',
+      'debug',
+      '--metrics',
+      '0.0.0.0:9100',
+      '--config',
+      '/etc/t.yaml',
+      '--check',
+    ];
     const c = parseCopierArgs(argv, () => '# an empty settings file\n');
     assert.equal(c.logFile, '/var/log/t.log');
     assert.equal(c.pidFile, '/run/t.pid');
@@ -380,7 +471,10 @@ describe('what the parser refuses as a whole', () => {
       () => parseCopierArgs(['-h']),
       (e: unknown) => e instanceof CliExit && /^Usage: tcpcopy -x /.test(e.output) && e.output.includes('--offline'),
     );
-    assert.throws(() => parseCopierArgs(['-v']), (e: unknown) => e instanceof CliExit && /^tcpcopy \d+\.\d+\.\d+\n$/.test(e.output));
+    assert.throws(
+      () => parseCopierArgs(['-v']),
+      (e: unknown) => e instanceof CliExit && /^tcpcopy \d+\.\d+\.\d+\n$/.test(e.output),
+    );
     assert.throws(() => parseCopierArgs(['-x', 'bad', '-h']), CliExit, '-h wins over bad values');
   });
 });

@@ -39,7 +39,8 @@ describe('intercept command line', () => {
   });
 
   test('-F is required, with a clear line', () => {
-    const line = "-F is required: expected a pcap filter for the test server's replies, e.g. -F 'tcp and src port 8000'";
+    const line =
+      "-F is required: expected a pcap filter for the test server's replies, e.g. -F 'tcp and src port 8000'";
     rejects(['-i', 'eth0', '-d'], ErrorCode.MISSING_FLAG, '-F', line);
     rejects(['-F', ' '], ErrorCode.BAD_FLAG, '-F', '-F " ": expected ');
   });
@@ -83,11 +84,22 @@ describe('intercept command line', () => {
   });
 
   test('an unquoted filter leaves stray words', () => {
-    rejects(['-F', 'tcp', 'and', 'src', 'port', '8000'], ErrorCode.UNEXPECTED_ARGUMENT, undefined, 'unexpected argument "and"');
+    rejects(
+      ['-F', 'tcp', 'and', 'src', 'port', '8000'],
+      ErrorCode.UNEXPECTED_ARGUMENT,
+      undefined,
+      'unexpected argument "and"',
+    );
   });
 
   test('-h and -v', () => {
-    assert.throws(() => parseInterceptArgs(['-h']), (e: unknown) => e instanceof CliExit && e.output.startsWith('Usage: intercept -F'));
-    assert.throws(() => parseInterceptArgs(['-v']), (e: unknown) => e instanceof CliExit && /^intercept \d+\.\d+\.\d+\n$/.test(e.output));
+    assert.throws(
+      () => parseInterceptArgs(['-h']),
+      (e: unknown) => e instanceof CliExit && e.output.startsWith('Usage: intercept -F'),
+    );
+    assert.throws(
+      () => parseInterceptArgs(['-v']),
+      (e: unknown) => e instanceof CliExit && /^intercept \d+\.\d+\.\d+\n$/.test(e.output),
+    );
   });
 });

@@ -13,7 +13,11 @@ const BASE = 'transfer: 80-10.0.0.3:80\nintercepts: 10.0.0.2\n';
 /** A logger whose JSON lines land in `lines`. */
 function memoryLogger(level: CopierConfig['logLevel']): { log: RootLogger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
-  const log = createLogger({ name: 'tcpcopy', level, stderr: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) } });
+  const log = createLogger({
+    name: 'tcpcopy',
+    level,
+    stderr: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
+  });
   return { log, lines };
 }
 
@@ -35,24 +39,34 @@ describe('SIGHUP: reload of --config', () => {
     const outcome = reloader.onSighup();
     assert.deepEqual(outcome, { ok: true, applied: ['logLevel'], restartNeeded: [] });
     capture.debug('after');
-    assert.deepEqual(lines.map((l) => l['msg']), ['config reloaded', 'after']);
+    assert.deepEqual(
+      lines.map((l) => l['msg']),
+      ['config reloaded', 'after'],
+    );
     assert.deepEqual(lines[0]!['applied'], { logLevel: 'debug' });
     assert.equal(reloader.settings.logLevel, 'debug');
     assert.ok(Object.isFrozen(reloader.settings));
   });
 
   test('the reload is confirmed at info under the old level or the new one', () => {
-    for (const [from, to] of [['info', 'warn'], ['warn', 'info']] as const) {
+    for (const [from, to] of [
+      ['info', 'warn'],
+      ['warn', 'info'],
+    ] as const) {
       const { config, file, load } = fileBacked(`${BASE}logLevel: ${from}\n`);
       const { log, lines } = memoryLogger(config.logLevel);
       file.text = `${BASE}logLevel: ${to}\n`;
       new ConfigReloader(config, { log, load }).reload();
-      assert.deepEqual(lines.map((l) => [l['msg'], l['applied']]), [['config reloaded', { logLevel: to }]], `${from} -> ${to}`);
+      assert.deepEqual(
+        lines.map((l) => [l['msg'], l['applied']]),
+        [['config reloaded', { logLevel: to }]],
+        `${from} -> ${to}`,
+      );
       assert.equal(log.level, to);
     }
   });
 
-  test('-r is applied through the daemon\'s applier; other changes wait for a restart, named in a warning', () => {
+  test("-r is applied through the daemon's applier; other changes wait for a restart, named in a warning", () => {
     const { config, file, load } = fileBacked(`${BASE}percentage: 50\ncopies: 1\n`);
     const { log, lines } = memoryLogger('info');
     const applied: number[] = [];
@@ -78,7 +92,11 @@ describe('SIGHUP: reload of --config', () => {
     const { log, lines } = memoryLogger('info');
     const applied: number[] = [];
     const reloader = new ConfigReloader(config, { log, load, apply: { samplePercent: (p) => applied.push(p) } });
-    for (const bad of [`${BASE}percentage: 150\nlogLevel: debug\n`, `${BASE}percentage: 20\ncolour: blue\n`, 'transfer: [80\n']) {
+    for (const bad of [
+      `${BASE}percentage: 150\nlogLevel: debug\n`,
+      `${BASE}percentage: 20\ncolour: blue\n`,
+      'transfer: [80\n',
+    ]) {
       file.text = bad;
       lines.length = 0;
       const outcome = reloader.reload();
@@ -119,7 +137,11 @@ describe('SIGHUP: reload of --config', () => {
       log.info('three');
       log.flush();
       assert.equal(loads, 0);
-      const msgs = (p: string): unknown[] => readFileSync(p, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { msg: unknown }).msg);
+      const msgs = (p: string): unknown[] =>
+        readFileSync(p, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { msg: unknown }).msg);
       assert.deepEqual(msgs(`${path}.1`), ['one', 'two']);
       assert.deepEqual(msgs(path), ['three']);
     } finally {
@@ -141,12 +163,18 @@ describe('the engine reads -r at each session start (what makes the reload safe)
     const skipped = new Client(sim, { port: 30001 });
     skipped.feed(skipped.syn());
     sim.settle();
-    assert.deepEqual(sim.target.accepted.map((c) => c.clientPort), [30000]);
+    assert.deepEqual(
+      sim.target.accepted.map((c) => c.clientPort),
+      [30000],
+    );
     assert.equal(sim.target.accepted[0]!.received.toString(), 'onetwo', 'the running session is not dropped');
     assert.equal(sim.engine.counters.sessionsSampledOut, 1);
 
     live.samplePercent = 100;
     connect(sim, { port: 30002 });
-    assert.deepEqual(sim.target.accepted.map((c) => c.clientPort), [30000, 30002]);
+    assert.deepEqual(
+      sim.target.accepted.map((c) => c.clientPort),
+      [30000, 30002],
+    );
   });
 });

@@ -83,7 +83,13 @@ describe('control framing: every sample message', () => {
     test(`type ${msg.type} (${frame.length} bytes): whole, byte by byte, split at every offset`, () => {
       assert.equal(frame.readUInt32BE(0), frame.length - CONTROL_FRAME_HEADER_BYTES);
       assertDecodes([frame], [msg]);
-      assertDecodes(splitAt(frame, Array.from({ length: frame.length - 1 }, (_, i) => i + 1)), [msg]);
+      assertDecodes(
+        splitAt(
+          frame,
+          Array.from({ length: frame.length - 1 }, (_, i) => i + 1),
+        ),
+        [msg],
+      );
       for (let cut = 1; cut < frame.length; cut++) assertDecodes(splitAt(frame, [cut]), [msg]);
     });
   }
@@ -215,7 +221,11 @@ describe('control framing: rejects', () => {
   const malformed: [string, Buffer, RegExp][] = [
     ['bad msgpack (string cut short)', rawFrame(Buffer.from([0xa5, 0x61])), /msgpack/],
     ["msgpack's reserved 0xc1", rawFrame(Buffer.from([0xc1])), /not a map/],
-    ['trailing bytes after the value', rawFrame(Buffer.concat([msgpack({ type: 2, timeMs: 1 }), Buffer.from([0])])), /msgpack/],
+    [
+      'trailing bytes after the value',
+      rawFrame(Buffer.concat([msgpack({ type: 2, timeMs: 1 }), Buffer.from([0])])),
+      /msgpack/,
+    ],
     ['not a map (array)', framed([1, 2]), /not a map/],
     ['not a map (number)', framed(5), /not a map/],
     ['not a map (binary)', framed(Buffer.from([1])), /not a map/],
@@ -232,7 +242,11 @@ describe('control framing: rejects', () => {
     ['hello with oversized auth', framed({ ...header, auth: Buffer.alloc(257) }), /auth/],
     ['heartbeat without time', framed({ type: ControlMessageType.Heartbeat }), /timeMs/],
     ['heartbeat with string time', framed({ type: ControlMessageType.Heartbeat, timeMs: '1' }), /timeMs/],
-    ['heartbeat with u64 time (decodes as bigint)', framed({ type: ControlMessageType.Heartbeat, timeMs: 1n << 63n }), /timeMs/],
+    [
+      'heartbeat with u64 time (decodes as bigint)',
+      framed({ type: ControlMessageType.Heartbeat, timeMs: 1n << 63n }),
+      /timeMs/,
+    ],
     ['routeAdd with string routes', framed({ type: ControlMessageType.RouteAdd, routes: 'abc' }), /binary/],
     ['routeAdd of 13 bytes', framed({ type: ControlMessageType.RouteAdd, routes: Buffer.alloc(13) }), /multiple of 12/],
     ['routeDel of 11 bytes', framed({ type: ControlMessageType.RouteDel, routes: Buffer.alloc(11) }), /multiple of 12/],
@@ -244,7 +258,14 @@ describe('control framing: rejects', () => {
   for (const [name, frame, pattern] of malformed) {
     test(`malformed: ${name}`, () => {
       assertRejects([frame], ErrorCode.CONTROL_MALFORMED, pattern);
-      assertRejects(splitAt(frame, Array.from({ length: frame.length - 1 }, (_, i) => i + 1)), ErrorCode.CONTROL_MALFORMED, pattern);
+      assertRejects(
+        splitAt(
+          frame,
+          Array.from({ length: frame.length - 1 }, (_, i) => i + 1),
+        ),
+        ErrorCode.CONTROL_MALFORMED,
+        pattern,
+      );
     });
   }
 
@@ -254,7 +275,11 @@ describe('control framing: rejects', () => {
   });
 
   test('messages before a bad frame are delivered, nothing after it', () => {
-    const stream = Buffer.concat([encodeFrame(SAMPLE_MESSAGES[2]!), framed({ type: 99 }), encodeFrame(SAMPLE_MESSAGES[2]!)]);
+    const stream = Buffer.concat([
+      encodeFrame(SAMPLE_MESSAGES[2]!),
+      framed({ type: 99 }),
+      encodeFrame(SAMPLE_MESSAGES[2]!),
+    ]);
     const c = decodeChunks([stream]);
     assert.equal(c.messages.length, 1);
     assert.equal(c.errors.length, 1);

@@ -23,7 +23,12 @@ async function socketPair(t: { after(fn: () => void): void }): Promise<[net.Sock
   return [client, serverSide];
 }
 
-function inbox(): { messages: ControlMessage[]; errors: ControlError[]; onMessage(m: ControlMessage): void; onError(e: ControlError): void } {
+function inbox(): {
+  messages: ControlMessage[];
+  errors: ControlError[];
+  onMessage(m: ControlMessage): void;
+  onError(e: ControlError): void;
+} {
   const messages: ControlMessage[] = [];
   const errors: ControlError[] = [];
   return { messages, errors, onMessage: (m) => messages.push(m), onError: (e) => errors.push(e) };

@@ -41,7 +41,8 @@ export function msgpack(value: unknown): Buffer {
     return Buffer.concat([sized(utf8.length, 0xa0, 31, 0xd9, 0xda, 0xdb), utf8]);
   }
   if (value instanceof Uint8Array) return Buffer.concat([sized(value.length, null, 0, 0xc4, 0xc5, 0xc6), value]);
-  if (Array.isArray(value)) return Buffer.concat([sized(value.length, 0x90, 15, null, 0xdc, 0xdd), ...value.map(msgpack)]);
+  if (Array.isArray(value))
+    return Buffer.concat([sized(value.length, 0x90, 15, null, 0xdc, 0xdd), ...value.map(msgpack)]);
   const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
   return Buffer.concat([
     sized(entries.length, 0x80, 15, null, 0xde, 0xdf),

@@ -89,7 +89,10 @@ describe('response records', () => {
           assert.equal(cursor.next(), true);
           assert.equal(cursor.buffer, batch, 'no copy per record');
           assert.equal(cursor.length, 40 + 4 * (spec.ipOptionWords! + spec.tcpOptionWords!));
-          assert.deepEqual(cursor.buffer.subarray(cursor.offset, cursor.offset + cursor.length), packets[i]!.subarray(0, cursor.length));
+          assert.deepEqual(
+            cursor.buffer.subarray(cursor.offset, cursor.offset + cursor.length),
+            packets[i]!.subarray(0, cursor.length),
+          );
           // The payload is stripped but derivable from the total length, as the copier reads it.
           assert.equal(decodeIpv4(cursor.buffer, cursor.offset, cursor.length, ip), DecodeStatus.Ok);
           assert.equal(decodeTcp(cursor.buffer, ip, tcp), DecodeStatus.Ok);
@@ -142,7 +145,9 @@ describe('response records', () => {
 });
 
 describe('response records: merging contiguous data', () => {
-  const merged = (specs: Parameters<typeof replyHeaders>[0][]): { builder: ResponseBatchBuilder; results: boolean[] } => {
+  const merged = (
+    specs: Parameters<typeof replyHeaders>[0][],
+  ): { builder: ResponseBatchBuilder; results: boolean[] } => {
     const builder = new ResponseBatchBuilder();
     const results = specs.map((spec) => {
       const h = replyHeaders(spec);
@@ -150,7 +155,9 @@ describe('response records: merging contiguous data', () => {
     });
     return { builder, results };
   };
-  const only = (builder: ResponseBatchBuilder): { seq: number; ack: number; window: number; payload: number; flags: number } => {
+  const only = (
+    builder: ResponseBatchBuilder,
+  ): { seq: number; ack: number; window: number; payload: number; flags: number } => {
     const cursor = new ResponseBatchCursor().reset(builder.view());
     assert.ok(cursor.next());
     const ip = newIpv4View();
@@ -193,28 +200,38 @@ describe('response records: merging contiguous data', () => {
 
   test('property: a merged batch covers the same bytes of each flow as the records appended', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ gap: fc.boolean(), port: fc.integer({ min: 0, max: 1 }), length: fc.integer({ min: 0, max: 1400 }) }), { maxLength: 40 }), (steps) => {
-        const builder = new ResponseBatchBuilder();
-        const next = [5000, 9000];
-        const sent = [0, 0];
-        for (const step of steps) {
-          const seq = next[step.port]! + (step.gap ? 7 : 0);
-          const h = replyHeaders({ seq, payloadLength: step.length, dstPort: 40000 + step.port });
-          builder.appendMerging(h, 0, h.length);
-          next[step.port] = seq + step.length;
-          sent[step.port]! += step.length;
-        }
-        const got = [0, 0];
-        const cursor = new ResponseBatchCursor().reset(builder.view());
-        const ip = newIpv4View();
-        const tcp = newTcpView();
-        while (cursor.next()) {
-          decodeIpv4(cursor.buffer, cursor.offset, cursor.length, ip);
-          decodeTcp(cursor.buffer, ip, tcp);
-          got[tcp.dstPort - 40000]! += tcp.payloadLength;
-        }
-        assert.deepEqual(got, sent);
-      }),
+      fc.property(
+        fc.array(
+          fc.record({
+            gap: fc.boolean(),
+            port: fc.integer({ min: 0, max: 1 }),
+            length: fc.integer({ min: 0, max: 1400 }),
+          }),
+          { maxLength: 40 },
+        ),
+        (steps) => {
+          const builder = new ResponseBatchBuilder();
+          const next = [5000, 9000];
+          const sent = [0, 0];
+          for (const step of steps) {
+            const seq = next[step.port]! + (step.gap ? 7 : 0);
+            const h = replyHeaders({ seq, payloadLength: step.length, dstPort: 40000 + step.port });
+            builder.appendMerging(h, 0, h.length);
+            next[step.port] = seq + step.length;
+            sent[step.port]! += step.length;
+          }
+          const got = [0, 0];
+          const cursor = new ResponseBatchCursor().reset(builder.view());
+          const ip = newIpv4View();
+          const tcp = newTcpView();
+          while (cursor.next()) {
+            decodeIpv4(cursor.buffer, cursor.offset, cursor.length, ip);
+            decodeTcp(cursor.buffer, ip, tcp);
+            got[tcp.dstPort - 40000]! += tcp.payloadLength;
+          }
+          assert.deepEqual(got, sent);
+        },
+      ),
     );
   });
 });

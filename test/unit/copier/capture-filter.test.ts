@@ -12,8 +12,12 @@ const target = (matchIp: string | undefined, matchPort: number, targetIp: string
 });
 
 describe('copier capture filter', () => {
-  test('without a source IP, the port addressed to any of this host\'s addresses', () => {
-    const f = buildCaptureFilter([target(undefined, 8000, '10.0.0.3', 8000)], [ip('127.0.0.1'), ip('10.0.0.2')], undefined);
+  test("without a source IP, the port addressed to any of this host's addresses", () => {
+    const f = buildCaptureFilter(
+      [target(undefined, 8000, '10.0.0.3', 8000)],
+      [ip('127.0.0.1'), ip('10.0.0.2')],
+      undefined,
+    );
     assert.equal(f, 'tcp and ((dst port 8000 and dst host (127.0.0.1 or 10.0.0.2)))');
     assert.doesNotMatch(f, /inbound/, 'libpcap drops the first frame with inbound');
     assert.doesNotMatch(f, /10\.0\.0\.3/, 'the test server address never matches: our own packets go there');
@@ -21,10 +25,17 @@ describe('copier capture filter', () => {
 
   test('entries with a source IP, duplicates merged, -F appended', () => {
     const f = buildCaptureFilter(
-      [target('192.0.2.1', 80, '10.0.0.3', 80), target('192.0.2.1', 80, '10.0.0.4', 80), target(undefined, 443, '10.0.0.3', 443)],
+      [
+        target('192.0.2.1', 80, '10.0.0.3', 80),
+        target('192.0.2.1', 80, '10.0.0.4', 80),
+        target(undefined, 443, '10.0.0.3', 443),
+      ],
       [ip('192.0.2.1')],
       'not src net 10.9.0.0/16',
     );
-    assert.equal(f, 'tcp and ((dst port 80 and dst host (192.0.2.1)) or (dst port 443 and dst host (192.0.2.1))) and (not src net 10.9.0.0/16)');
+    assert.equal(
+      f,
+      'tcp and ((dst port 80 and dst host (192.0.2.1)) or (dst port 443 and dst host (192.0.2.1))) and (not src net 10.9.0.0/16)',
+    );
   });
 });

@@ -29,7 +29,11 @@ describe('DeadlineTimer', () => {
 
   test('stop: nothing fires afterwards', async () => {
     let fired = 0;
-    const timer = new DeadlineTimer(systemClock, () => systemClock.now() + 5, () => fired++);
+    const timer = new DeadlineTimer(
+      systemClock,
+      () => systemClock.now() + 5,
+      () => fired++,
+    );
     timer.poke();
     timer.stop();
     await sleep(30);

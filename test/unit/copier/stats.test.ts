@@ -21,7 +21,11 @@ function leaves(value: unknown, path = '', out = new Map<string, number>()): Map
 
 test('the stats line carries every engine counter', () => {
   const config = engineConfig();
-  const engine = new Engine(config, { inject: () => {}, routeAdd: () => {}, routeDel: () => {} }, new FakeAddressPlan([], 0));
+  const engine = new Engine(
+    config,
+    { inject: () => {}, routeAdd: () => {}, routeDel: () => {} },
+    new FakeAddressPlan([], 0),
+  );
   // A distinct value per counter, far from anything else in the snapshot.
   const counters = engine.counters as unknown as Record<string, unknown>;
   const expected = new Map<string, number>();
@@ -34,8 +38,14 @@ test('the stats line carries every engine counter', () => {
     next += 7;
   }
   const source: PacketSource = { start: () => {}, stop: () => {}, stats: () => ({ received: 0, truncated: 0 }) };
-  const sink: PacketSink = { send: () => true, stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }), close: async () => {} };
-  const reported = new Set(leaves(statsSnapshot(engine, new Pipeline(engine, []), undefined, source, sink, 0)).values());
+  const sink: PacketSink = {
+    send: () => true,
+    stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }),
+    close: async () => {},
+  };
+  const reported = new Set(
+    leaves(statsSnapshot(engine, new Pipeline(engine, []), undefined, source, sink, 0)).values(),
+  );
   const missing = [...expected].filter(([, v]) => !reported.has(v)).map(([name]) => name);
   assert.deepEqual(missing, [], 'engine counters missing from the stats line');
 });

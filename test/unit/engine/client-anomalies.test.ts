@@ -142,7 +142,7 @@ describe('engine: what the capture gets wrong', () => {
 });
 
 describe('engine: client SACK blocks', () => {
-  test('are not forwarded: they speak of production\'s sequence space', () => {
+  test("are not forwarded: they speak of production's sequence space", () => {
     const sim = new Sim();
     const c = connect(sim, { timestamps: true });
     const data = c.data('request');

@@ -83,7 +83,17 @@ describe('engine: closing (FIN and RST both ways)', () => {
     assert.equal(reply.length, 1);
     assert.equal(reply[0]!.flags, TcpFlag.ACK, 'acknowledged, not reset');
     assert.equal(reply[0]!.ack, conn.sndNxt);
-    const fresh = buildTcpPacket({ src: TARGET_IP, dst: c.ip, srcPort: TARGET_PORT, dstPort: c.port, seq: conn.sndNxt, ack: conn.rcvNxt, flags: TcpFlag.ACK | TcpFlag.PSH, window: 100, payload: Buffer.from('new') });
+    const fresh = buildTcpPacket({
+      src: TARGET_IP,
+      dst: c.ip,
+      srcPort: TARGET_PORT,
+      dstPort: c.port,
+      seq: conn.sndNxt,
+      ack: conn.rcvNxt,
+      flags: TcpFlag.ACK | TcpFlag.PSH,
+      window: 100,
+      payload: Buffer.from('new'),
+    });
     sim.targetRecord(decodePacket(fresh));
     assert.ok(isRst(sim.injected().at(-1)!), 'data beyond the close is reset');
     assert.equal(sim.engine.counters.resetsToStrays, 1);
@@ -123,7 +133,7 @@ describe('engine: closing (FIN and RST both ways)', () => {
     assert.ok(rst.at >= closedAt + FIN_WAIT_MS && rst.at <= closedAt + FIN_WAIT_MS + 2);
   });
 
-  test('an answer still flowing after the client\'s FIN is not cut: FIN_WAIT_MS counts the test server\'s silence', () => {
+  test("an answer still flowing after the client's FIN is not cut: FIN_WAIT_MS counts the test server's silence", () => {
     const sim = new Sim();
     const c = connect(sim);
     const conn = sim.target.only();
@@ -168,7 +178,16 @@ describe('engine: closing (FIN and RST both ways)', () => {
     const sim = new Sim();
     const c = connect(sim);
     const conn = sim.target.only();
-    const rst = buildTcpPacket({ src: TARGET_IP, dst: c.ip, srcPort: TARGET_PORT, dstPort: c.port, seq: seqAdd(conn.sndNxt, 0x40000000), ack: 0, flags: TcpFlag.RST, window: 0 });
+    const rst = buildTcpPacket({
+      src: TARGET_IP,
+      dst: c.ip,
+      srcPort: TARGET_PORT,
+      dstPort: c.port,
+      seq: seqAdd(conn.sndNxt, 0x40000000),
+      ack: 0,
+      flags: TcpFlag.RST,
+      window: 0,
+    });
     sim.targetRecord(decodePacket(rst));
     assert.equal(sim.engine.counters.sessionsEnded.target_reset, 0);
     c.feed(c.data('still alive'));
@@ -209,7 +228,17 @@ describe('engine: closing (FIN and RST both ways)', () => {
     sim.settle();
     const stray = (seq: number): Packet =>
       decodePacket(
-        buildTcpPacket({ src: TARGET_IP, dst: c.ip, srcPort: TARGET_PORT, dstPort: c.port, seq, ack: seqAdd(c.isn, 1), flags: TcpFlag.ACK | TcpFlag.PSH, window: 100, payload: Buffer.from('late') }),
+        buildTcpPacket({
+          src: TARGET_IP,
+          dst: c.ip,
+          srcPort: TARGET_PORT,
+          dstPort: c.port,
+          seq,
+          ack: seqAdd(c.isn, 1),
+          flags: TcpFlag.ACK | TcpFlag.PSH,
+          window: 100,
+          payload: Buffer.from('late'),
+        }),
       );
     const before = sim.injected().length;
     sim.targetRecord(stray(conn.sndNxt));
@@ -219,7 +248,16 @@ describe('engine: closing (FIN and RST both ways)', () => {
     assert.equal(out[0]!.seq, seqAdd(c.isn, 1), 'RST seq = the stray packet’s ack');
     assert.equal(sim.engine.counters.resetsToStrays, 1);
     // A stray pure ACK is not answered.
-    const ack = buildTcpPacket({ src: TARGET_IP, dst: c.ip, srcPort: TARGET_PORT, dstPort: c.port, seq: conn.sndNxt, ack: seqAdd(c.isn, 1), flags: TcpFlag.ACK, window: 100 });
+    const ack = buildTcpPacket({
+      src: TARGET_IP,
+      dst: c.ip,
+      srcPort: TARGET_PORT,
+      dstPort: c.port,
+      seq: conn.sndNxt,
+      ack: seqAdd(c.isn, 1),
+      flags: TcpFlag.ACK,
+      window: 100,
+    });
     sim.targetRecord(decodePacket(ack));
     assert.equal(sim.injected().length, before + 1);
     sim.run(1500);

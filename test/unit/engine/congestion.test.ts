@@ -37,7 +37,10 @@ describe('engine: congestion control toward the target', () => {
       if (i % 7 === 0) sim.run(1); // about 10,000 bytes per ms
       c.feed(c.data(bytes(Math.min(SEGMENT, total - off), i)));
     }
-    assert.ok(sim.runUntil(() => conn.receivedLength >= total, 60_000), 'the whole upload arrived');
+    assert.ok(
+      sim.runUntil(() => conn.receivedLength >= total, 60_000),
+      'the whole upload arrived',
+    );
     assert.deepEqual(conn.received, c.stream);
     const took = sim.now - start;
     const segments = Math.ceil(total / SEGMENT);
@@ -73,7 +76,9 @@ describe('engine: congestion control toward the target', () => {
     assert.equal(burst.length, 1, 'the loss window: one segment (RFC 5681 §3.1)');
     assert.equal(firstRetransmit.seq, seqAdd(c.isn, 1));
     sim.run(20);
-    const next = sim.injected().filter((p) => isData(p) && p.at > firstRetransmit.at && p.at <= firstRetransmit.at + 11);
+    const next = sim
+      .injected()
+      .filter((p) => isData(p) && p.at > firstRetransmit.at && p.at <= firstRetransmit.at + 11);
     assert.equal(next.length, 2, 'its ACK releases two (slow start)');
     sim.run(1000);
     assert.deepEqual(sim.target.only().received, c.stream);
@@ -88,9 +93,16 @@ describe('engine: congestion control toward the target', () => {
     sim.toTarget = (p) => (isData(p) && [1, 4].includes(n++) ? [] : [0]);
     for (let i = 0; i < 10; i++) c.feed(c.data(bytes(500, i)));
     const start = sim.now;
-    assert.ok(sim.runUntil(() => sim.target.only().received.length === c.stream.length, MIN_RTO_MS / 2), 'repaired before any timeout');
+    assert.ok(
+      sim.runUntil(() => sim.target.only().received.length === c.stream.length, MIN_RTO_MS / 2),
+      'repaired before any timeout',
+    );
     assert.ok(sim.now - start < MIN_RTO_MS / 2);
-    assert.equal(sim.engine.counters.fastRetransmissions, 1, 'one fast retransmission; the second hole by the partial ACK');
+    assert.equal(
+      sim.engine.counters.fastRetransmissions,
+      1,
+      'one fast retransmission; the second hole by the partial ACK',
+    );
     assert.equal(sim.engine.counters.retransmissions, 2);
   });
 

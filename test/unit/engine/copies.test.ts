@@ -81,7 +81,10 @@ describe('engine: -n replicas, -c fake addresses, -f port shift', () => {
     b.feed(b.data('b'));
     other.feed(other.data('o'));
     sim.settle();
-    assert.deepEqual(sim.target.accepted.map((conn) => conn.received.toString()), ['a', 'b', 'o']);
+    assert.deepEqual(
+      sim.target.accepted.map((conn) => conn.received.toString()),
+      ['a', 'b', 'o'],
+    );
   });
 
   test('-f shifts every source port', () => {
@@ -131,15 +134,35 @@ describe('engine: -r sampling', () => {
       }
       return ports.filter((p) => sampled(CLIENT_IP, p, Math.min(100, second + 1)));
     };
-    const early = startAt(0, Array.from({ length: 300 }, (_, i) => 10000 + i));
-    const middle = startAt(49, Array.from({ length: 300 }, (_, i) => 11000 + i));
-    const late = startAt(100, Array.from({ length: 100 }, (_, i) => 12000 + i));
+    const early = startAt(
+      0,
+      Array.from({ length: 300 }, (_, i) => 10000 + i),
+    );
+    const middle = startAt(
+      49,
+      Array.from({ length: 300 }, (_, i) => 11000 + i),
+    );
+    const late = startAt(
+      100,
+      Array.from({ length: 100 }, (_, i) => 12000 + i),
+    );
     const started = new Set(sim.host.routeAdds.map((t) => t.srcPort));
-    assert.deepEqual([...started].filter((p) => p < 11000), early, 'second 0: 1 %');
-    assert.deepEqual([...started].filter((p) => p >= 11000 && p < 12000), middle, 'second 49: 50 %');
+    assert.deepEqual(
+      [...started].filter((p) => p < 11000),
+      early,
+      'second 0: 1 %',
+    );
+    assert.deepEqual(
+      [...started].filter((p) => p >= 11000 && p < 12000),
+      middle,
+      'second 49: 50 %',
+    );
     assert.equal([...started].filter((p) => p >= 12000).length, late.length, 'from second 99 on: everything');
     assert.equal(late.length, 100);
-    assert.ok(early.length < 15 && middle.length > 100 && middle.length < 200, `${early.length} early, ${middle.length} at 50 %`);
+    assert.ok(
+      early.length < 15 && middle.length > 100 && middle.length < 200,
+      `${early.length} early, ${middle.length} at 50 %`,
+    );
   });
 
   test('whole sessions are sampled: every packet of a sampled-out client is ignored', () => {
@@ -158,7 +181,10 @@ describe('engine: -r sampling', () => {
     sim.settle();
     const expected = ports.filter((p) => sampled(CLIENT_IP, p, 40));
     assert.ok(expected.length > 10 && expected.length < 50);
-    assert.deepEqual(sim.target.accepted.map((conn) => conn.clientPort), expected);
+    assert.deepEqual(
+      sim.target.accepted.map((conn) => conn.clientPort),
+      expected,
+    );
     for (const conn of sim.target.accepted) assert.equal(conn.received.toString(), `from ${conn.clientPort}`);
     assert.equal(sim.engine.counters.sessionsStarted, expected.length);
   });
@@ -170,7 +196,8 @@ describe('engine: tuple space', () => {
     const all: TupleOccupancy = { has: () => true };
     assert.equal(plan.allocate(CLIENT_IP, 40000, 0, target, all), undefined);
     const taken = new Set<number>();
-    for (let port = FIRST_FAKE_PORT; port <= 0xffff; port++) if (port !== 1234) taken.add(endpointKey(toAddress('10.99.0.1'), port));
+    for (let port = FIRST_FAKE_PORT; port <= 0xffff; port++)
+      if (port !== 1234) taken.add(endpointKey(toAddress('10.99.0.1'), port));
     assert.equal(plan.allocate(CLIENT_IP, 40000, 0, target, taken)?.srcPort, 1234, 'the one free port is found');
   });
 
@@ -189,7 +216,13 @@ describe('engine: tuple space', () => {
   test('the engine counts replicas left without a tuple and runs the others', () => {
     /** Only two tuples exist in this world. */
     class TwoTuples extends FakeAddressPlan {
-      override allocate(ip: number, _port: number, _replica: number, t: EngineTarget, taken: TupleOccupancy): Tuple | undefined {
+      override allocate(
+        ip: number,
+        _port: number,
+        _replica: number,
+        t: EngineTarget,
+        taken: TupleOccupancy,
+      ): Tuple | undefined {
         let free = 0;
         for (const p of [5001, 5002]) if (!taken.has(endpointKey(ip, p))) free++;
         if (free === 0) return undefined;
@@ -204,7 +237,10 @@ describe('engine: tuple space', () => {
     assert.equal(sim.engine.counters.sessionsStarted, 2);
     c.feed(c.data('x'));
     sim.settle();
-    assert.deepEqual(sim.target.accepted.map((conn) => conn.received.toString()), ['x', 'x']);
+    assert.deepEqual(
+      sim.target.accepted.map((conn) => conn.received.toString()),
+      ['x', 'x'],
+    );
     const d = connect(sim, { port: 40001 });
     assert.equal(sim.engine.counters.tupleSpaceExhausted, 4);
     assert.equal(sim.engine.counters.sessionsStarted, 2, 'no session without a tuple');

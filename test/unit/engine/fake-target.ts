@@ -87,7 +87,15 @@ export class TargetConn {
   /** ACKs sent in answer to a SYN on this established connection. */
   challengeAcks = 0;
 
-  constructor(syn: Packet, iss: number, rcvWindow: number, rcvShift: number, peerShift: number, tsOk: boolean, rto: number) {
+  constructor(
+    syn: Packet,
+    iss: number,
+    rcvWindow: number,
+    rcvShift: number,
+    peerShift: number,
+    tsOk: boolean,
+    rto: number,
+  ) {
     this.syn = syn;
     this.clientIp = syn.src;
     this.clientPort = syn.srcPort;
@@ -302,7 +310,15 @@ export class FakeTarget {
     const wsOffered = o.windowScale !== undefined && (syn.windowScale >= 0 || o.forceWindowScale === true);
     const wsOk = wsOffered && syn.windowScale >= 0;
     const tsOk = o.timestamps !== false && syn.ts !== undefined;
-    const conn = new TargetConn(syn, iss, o.window ?? DEFAULT_WINDOW, wsOk ? o.windowScale! : 0, wsOk ? syn.windowScale : 0, tsOk, o.synAckRtoMs ?? DEFAULT_SYN_ACK_RTO_MS);
+    const conn = new TargetConn(
+      syn,
+      iss,
+      o.window ?? DEFAULT_WINDOW,
+      wsOk ? o.windowScale! : 0,
+      wsOk ? syn.windowScale : 0,
+      tsOk,
+      o.synAckRtoMs ?? DEFAULT_SYN_ACK_RTO_MS,
+    );
     if (tsOk) conn.tsRecent = syn.ts!.val;
     return conn;
   }
@@ -413,7 +429,12 @@ export class FakeTarget {
         this.sendData(conn, conn.sndNxt, conn.sndBuf.subarray(sent, sent + size));
         conn.sndNxt = seqAdd(conn.sndNxt, size);
       } else if (conn.finQueued && !conn.finSent) {
-        this.send(conn, { seq: conn.sndNxt, ack: conn.rcvNxt, flags: TcpFlag.FIN | TcpFlag.ACK, window: this.windowField(conn) });
+        this.send(conn, {
+          seq: conn.sndNxt,
+          ack: conn.rcvNxt,
+          flags: TcpFlag.FIN | TcpFlag.ACK,
+          window: this.windowField(conn),
+        });
         conn.finSent = true;
         conn.sndNxt = seqAdd(conn.sndNxt, 1);
       } else break;
@@ -431,7 +452,12 @@ export class FakeTarget {
     if (dataOutstanding > 0) {
       this.sendData(conn, conn.sndUna, conn.sndBuf.subarray(0, Math.min(this.segmentSize(conn), dataOutstanding)));
     } else {
-      this.send(conn, { seq: conn.sndUna, ack: conn.rcvNxt, flags: TcpFlag.FIN | TcpFlag.ACK, window: this.windowField(conn) });
+      this.send(conn, {
+        seq: conn.sndUna,
+        ack: conn.rcvNxt,
+        flags: TcpFlag.FIN | TcpFlag.ACK,
+        window: this.windowField(conn),
+      });
     }
   }
 
@@ -447,7 +473,8 @@ export class FakeTarget {
   private sendSynAck(conn: TargetConn): void {
     const o = this.opts;
     const options: TcpOptionsSpec = { mss: o.mss ?? DEFAULT_MSS };
-    if (o.windowScale !== undefined && (conn.syn.windowScale >= 0 || o.forceWindowScale === true)) options.windowScale = o.windowScale;
+    if (o.windowScale !== undefined && (conn.syn.windowScale >= 0 || o.forceWindowScale === true))
+      options.windowScale = o.windowScale;
     if (conn.syn.sackPermitted) options.sackPermitted = true;
     if (conn.tsOk) options.timestamps = { val: this.tsNow(), ecr: conn.tsRecent };
     // A SYN-ACK's window is never scaled (RFC 7323 §2.2).
@@ -471,10 +498,20 @@ export class FakeTarget {
   }
 
   private sendData(conn: TargetConn, seq: number, payload: Buffer): void {
-    this.send(conn, { seq, ack: conn.rcvNxt, flags: TcpFlag.ACK | TcpFlag.PSH, window: this.windowField(conn), payload });
+    this.send(conn, {
+      seq,
+      ack: conn.rcvNxt,
+      flags: TcpFlag.ACK | TcpFlag.PSH,
+      window: this.windowField(conn),
+      payload,
+    });
   }
 
-  private send(conn: TargetConn, f: { seq: number; ack: number; flags: number; window: number; payload?: Buffer }, withTs = true): void {
+  private send(
+    conn: TargetConn,
+    f: { seq: number; ack: number; flags: number; window: number; payload?: Buffer },
+    withTs = true,
+  ): void {
     const packet = buildTcpPacket({
       src: this.opts.ip,
       dst: conn.clientIp,
@@ -509,7 +546,9 @@ export class FakeTarget {
       srcPort: this.opts.port,
       dstPort: p.srcPort,
       seq: ackFlag ? p.ack : 0,
-      ack: ackFlag ? 0 : seqAdd(p.seq, p.payload.length + (p.flags & TcpFlag.SYN ? 1 : 0) + (p.flags & TcpFlag.FIN ? 1 : 0)),
+      ack: ackFlag
+        ? 0
+        : seqAdd(p.seq, p.payload.length + (p.flags & TcpFlag.SYN ? 1 : 0) + (p.flags & TcpFlag.FIN ? 1 : 0)),
       flags: ackFlag ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK,
       window: 0,
     });

@@ -76,6 +76,9 @@ describe('engine: the client FIN waits for the whole response', () => {
     const fin = finSent(sim);
     assert.ok(fin, 'released after the quiet period');
     assert.equal(sim.engine.counters.finsReleasedOnQuiet, 1, 'the bound was hit: counted');
-    assert.ok(fin.at - quietFrom <= FIN_RELEASE_QUIET_MS + 5, `released ${fin.at - quietFrom} ms after the target went quiet`);
+    assert.ok(
+      fin.at - quietFrom <= FIN_RELEASE_QUIET_MS + 5,
+      `released ${fin.at - quietFrom} ms after the target went quiet`,
+    );
   });
 });

@@ -114,21 +114,29 @@ describe('engine: handshake with a captured SYN', () => {
     assert.equal(sim.target.only().received.toString(), 'early');
   });
 
-  test(
-    'a SYN carrying data (TCP Fast Open): the data reaches a target that did not accept it in the SYN',
-    () => {
-      const sim = new Sim();
-      const c = new Client(sim);
-      const syn = buildTcpPacket({ src: c.ip, dst: c.dstIp, srcPort: c.port, dstPort: c.dstPort, seq: c.isn, ack: 0, flags: TcpFlag.SYN, window: 64240, options: { mss: 1460 }, payload: Buffer.from('GET /tfo') });
-      c.feed(syn);
-      c.seq = seqAdd(c.isn, 1 + 8);
-      sim.run(1);
-      c.feed(c.pureAck());
-      sim.run(5000);
-      assert.equal(sim.target.only().received.toString(), 'GET /tfo');
-      assert.equal(sim.engine.counters.sessionsEnded.retransmit_limit, 0);
-    },
-  );
+  test('a SYN carrying data (TCP Fast Open): the data reaches a target that did not accept it in the SYN', () => {
+    const sim = new Sim();
+    const c = new Client(sim);
+    const syn = buildTcpPacket({
+      src: c.ip,
+      dst: c.dstIp,
+      srcPort: c.port,
+      dstPort: c.dstPort,
+      seq: c.isn,
+      ack: 0,
+      flags: TcpFlag.SYN,
+      window: 64240,
+      options: { mss: 1460 },
+      payload: Buffer.from('GET /tfo'),
+    });
+    c.feed(syn);
+    c.seq = seqAdd(c.isn, 1 + 8);
+    sim.run(1);
+    c.feed(c.pureAck());
+    sim.run(5000);
+    assert.equal(sim.target.only().received.toString(), 'GET /tfo');
+    assert.equal(sim.engine.counters.sessionsEnded.retransmit_limit, 0);
+  });
 
   test('not our target: packets to other ports are not claimed', () => {
     const sim = new Sim();
@@ -139,7 +147,9 @@ describe('engine: handshake with a captured SYN', () => {
   });
 
   test('-x with an IP matches only that production address', () => {
-    const sim = new Sim({ config: { targets: [{ matchIp: PROD_IP, matchPort: 8000, targetIp: TARGET_IP, targetPort: TARGET_PORT }] } });
+    const sim = new Sim({
+      config: { targets: [{ matchIp: PROD_IP, matchPort: 8000, targetIp: TARGET_IP, targetPort: TARGET_PORT }] },
+    });
     const other = new Client(sim, { dstIp: PROD_IP + 1, port: 1 });
     assert.equal(other.feed(other.syn()), false);
     const c = new Client(sim, { port: 2 });

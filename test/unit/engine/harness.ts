@@ -153,7 +153,11 @@ export class Sim {
   constructor(opts: SimOptions = {}) {
     this.config = engineConfig(opts.config);
     this.latencyMs = opts.latencyMs ?? 1;
-    this.engine = new Engine(this.config, this.host, opts.addresses ?? new FakeAddressPlan(this.config.fakeIps, this.config.portShift));
+    this.engine = new Engine(
+      this.config,
+      this.host,
+      opts.addresses ?? new FakeAddressPlan(this.config.fakeIps, this.config.portShift),
+    );
     this.target = new FakeTarget({ ip: TARGET_IP, port: TARGET_PORT, ...opts.target }, (buf) => {
       const p = decodePacket(buf, this.now);
       this.targetSent.push(p);
@@ -235,7 +239,8 @@ export class Sim {
 
   private send(p: Packet, toTarget: boolean): void {
     const delays = (toTarget ? this.toTarget : this.toEngine)(p, this.now);
-    for (const extra of delays) this.wire.push({ at: this.now + this.latencyMs + extra, order: this.order++, toTarget, packet: p });
+    for (const extra of delays)
+      this.wire.push({ at: this.now + this.latencyMs + extra, order: this.order++, toTarget, packet: p });
   }
 
   private nextWire(): number {
@@ -245,7 +250,9 @@ export class Sim {
   }
 
   private takeDue(toTarget: boolean): Packet[] {
-    const due = this.wire.filter((f) => f.at <= this.now && f.toTarget === toTarget).sort((a, b) => a.at - b.at || a.order - b.order);
+    const due = this.wire
+      .filter((f) => f.at <= this.now && f.toTarget === toTarget)
+      .sort((a, b) => a.at - b.at || a.order - b.order);
     if (due.length === 0) return [];
     const taken = new Set(due);
     for (let i = this.wire.length - 1; i >= 0; i--) if (taken.has(this.wire[i]!)) this.wire.splice(i, 1);
@@ -393,9 +400,17 @@ export class Client {
     return (this.tsBase + this.tsOffset + this.sim.now) >>> 0;
   }
 
-  private build(f: { seq: number; ack: number; flags: number; window?: number; payload?: Buffer; options?: TcpOptionsSpec }): Buffer {
+  private build(f: {
+    seq: number;
+    ack: number;
+    flags: number;
+    window?: number;
+    payload?: Buffer;
+    options?: TcpOptionsSpec;
+  }): Buffer {
     let options = f.options;
-    if (options === undefined && this.opts.timestamps === true) options = { timestamps: { val: this.tsVal(), ecr: 0x1234 } };
+    if (options === undefined && this.opts.timestamps === true)
+      options = { timestamps: { val: this.tsVal(), ecr: 0x1234 } };
     return buildTcpPacket({
       src: this.ip,
       dst: this.dstIp,

@@ -16,7 +16,11 @@ describe('engine: timeouts, shutdown, memory', () => {
     sim.settle();
     const last = sim.now;
     sim.run(9_000);
-    assert.equal(sim.engine.counters.sessionsEnded.idle_timeout, 0, 'nothing pending: the longer keepalive limit applies');
+    assert.equal(
+      sim.engine.counters.sessionsEnded.idle_timeout,
+      0,
+      'nothing pending: the longer keepalive limit applies',
+    );
     sim.run(2_000);
     assert.equal(sim.engine.counters.sessionsEnded.idle_timeout, 1);
     const rst = sim.injected().find(isRst)!;
@@ -124,7 +128,10 @@ describe('engine: timeouts, shutdown, memory', () => {
     // started = established + ended before establishing + live not established
     assert.equal(k.sessionsStarted, k.sessionsEstablished + k.sessionsEnded.establish_timeout);
     assert.equal(k.packetsInjected, sim.injected().length);
-    assert.equal(k.bytesInjected, sim.injected().reduce((n, p) => n + p.raw.length, 0));
+    assert.equal(
+      k.bytesInjected,
+      sim.injected().reduce((n, p) => n + p.raw.length, 0),
+    );
     assert.equal(k.clientPayloadBytes, 500 + 1 + 300);
     assert.equal(k.payloadBytesAcked, 500 + 1 + 300);
     assert.equal(k.targetPayloadBytes, 200);

@@ -20,7 +20,10 @@ describe('engine: captured packets larger than the MTU (receive offload)', () =>
       [0, 0, TcpFlag.PSH],
       'PSH only on the last piece',
     );
-    assert.ok(pieces.every((p) => p.ts !== undefined), 'options are kept on every piece');
+    assert.ok(
+      pieces.every((p) => p.ts !== undefined),
+      'options are kept on every piece',
+    );
     assertChecksums(sim);
     assert.deepEqual(sim.target.only().received, c.stream);
     assert.equal(sim.engine.counters.segmentsSplit, 3);

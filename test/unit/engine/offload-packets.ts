@@ -31,7 +31,12 @@ export const MAX_IP_PACKET = 65535;
 export function unfinishChecksum(packet: Buffer): Buffer {
   const ip = newIpv4View();
   assert.equal(decodeIpv4(packet, 0, packet.length, ip), DecodeStatus.Ok);
-  const partial = onesComplementSum(packet, 0, 0, pseudoHeaderSum(ip.src, ip.dst, IPPROTO_TCP, ip.totalLength - ip.headerLength));
+  const partial = onesComplementSum(
+    packet,
+    0,
+    0,
+    pseudoHeaderSum(ip.src, ip.dst, IPPROTO_TCP, ip.totalLength - ip.headerLength),
+  );
   packet.writeUInt16BE(partial, ip.headerLength + TCP_OFF_CHECKSUM);
   return packet;
 }
@@ -52,10 +57,18 @@ export function mergeSegments(packets: readonly Buffer[]): Buffer {
   const first = parts[0]!;
   const last = parts.at(-1)!;
   parts.forEach((x, i) => {
-    if (i > 0) assert.equal(x.tcp.seq, (parts[i - 1]!.tcp.seq + parts[i - 1]!.tcp.payloadLength) >>> 0, 'merged segments are consecutive');
+    if (i > 0)
+      assert.equal(
+        x.tcp.seq,
+        (parts[i - 1]!.tcp.seq + parts[i - 1]!.tcp.payloadLength) >>> 0,
+        'merged segments are consecutive',
+      );
   });
   const headers = first.tcp.payloadOffset;
-  const merged = Buffer.concat([first.p.subarray(0, headers), ...parts.map((x) => x.p.subarray(x.tcp.payloadOffset, x.ip.totalLength))]);
+  const merged = Buffer.concat([
+    first.p.subarray(0, headers),
+    ...parts.map((x) => x.p.subarray(x.tcp.payloadOffset, x.ip.totalLength)),
+  ]);
   assert.ok(merged.length <= MAX_IP_PACKET, 'a merged packet is one IP packet');
   merged.writeUInt16BE(merged.length, IPV4_OFF_TOTAL_LENGTH);
   merged[first.ip.headerLength + TCP_OFF_FLAGS] = first.tcp.flags | (last.tcp.flags & (TcpFlag.PSH | TcpFlag.FIN));

@@ -26,7 +26,15 @@ import {
   verifyTcpChecksum,
 } from '@tcpcopy/common';
 import { buildTcpPacket, toAddress } from '@tcpcopy/common/testing';
-import { PacketScratch, segmentFromCapture, splitToMtu, writeSegment, type Segment, type SendState, type Tuple } from '@tcpcopy/copier';
+import {
+  PacketScratch,
+  segmentFromCapture,
+  splitToMtu,
+  writeSegment,
+  type Segment,
+  type SendState,
+  type Tuple,
+} from '@tcpcopy/copier';
 import { OFFLOAD_TSO_FIXTURE, loadFixture, loadFixtureJson } from '../packet/fixtures.js';
 import { TARGET_IP, TARGET_PORT, Sim, assertChecksums, bytes, connect, type Impairment } from './harness.js';
 import type { TargetConn } from './fake-target.js';
@@ -58,7 +66,11 @@ function replicate(seg: Segment, state: SendState, scratch = new PacketScratch(M
   assert.equal(length, seg.packet.length);
   const p = decodePacket(scratch.buf.subarray(0, length));
   const at = describePacket(p);
-  assert.deepEqual([p.src, p.srcPort, p.dst, p.dstPort], [REPLICA.srcIp, REPLICA.srcPort, REPLICA.dstIp, REPLICA.dstPort], at);
+  assert.deepEqual(
+    [p.src, p.srcPort, p.dst, p.dstPort],
+    [REPLICA.srcIp, REPLICA.srcPort, REPLICA.dstIp, REPLICA.dstPort],
+    at,
+  );
   if (p.flags & TcpFlag.ACK) assert.equal(p.ack, REPLICA_ACK, at);
   assert.equal(p.window, REPLICA_WINDOW, at);
   // writeSegment moved the floor to the TSval it wrote.
@@ -95,7 +107,11 @@ function assertSplitsCleanly(seg: Segment, mtu: number, state: SendState): Packe
     assert.equal(pieces[i]!.payloadLength, p.payload.length, at);
     seq = (seq + p.payload.length) >>> 0;
   });
-  assert.deepEqual(Buffer.concat(out.map((p) => p.payload)), payloadOf(seg), 'the pieces hold exactly the captured payload');
+  assert.deepEqual(
+    Buffer.concat(out.map((p) => p.payload)),
+    payloadOf(seg),
+    'the pieces hold exactly the captured payload',
+  );
   return out;
 }
 
@@ -135,7 +151,10 @@ describe('offloads: constructed captures', () => {
     // Twice more with other states: the shared segment is never written to.
     replicate(seg, { ...replicaState(CLIENT_TS_VAL), tsOn: false });
     replicate(seg, replicaState(CLIENT_TS_VAL + 1));
-    assert.ok(tcpChecksumOk(seg.packet) && seg.packet.readUInt32BE(IPV4_OFF_SRC) === CLIENT, 'the segment itself is untouched');
+    assert.ok(
+      tcpChecksumOk(seg.packet) && seg.packet.readUInt32BE(IPV4_OFF_SRC) === CLIENT,
+      'the segment itself is untouched',
+    );
   });
 
   test('an unfinished bare ACK and FIN verify after the rewrite too', () => {
@@ -145,14 +164,18 @@ describe('offloads: constructed captures', () => {
     }
   });
 
-  test('a merged packet (two segments, the first segment\'s checksums kept): verified, rewritten, split', () => {
+  test("a merged packet (two segments, the first segment's checksums kept): verified, rewritten, split", () => {
     const a = clientPacket(0x10000001, bytes(FULL_PAYLOAD, 2), TcpFlag.ACK, 20);
     const b = clientPacket(0x10000001 + FULL_PAYLOAD, bytes(FULL_PAYLOAD, 3), TcpFlag.ACK | TcpFlag.PSH, 21);
     const merged = mergeSegments([a, b]);
     assert.equal(merged.length, IP_HEADER + TCP_HEADER_TS + 2 * FULL_PAYLOAD);
     assert.equal(merged.readUInt16BE(IP_HEADER + TCP_OFF_CHECKSUM), a.readUInt16BE(IP_HEADER + TCP_OFF_CHECKSUM));
-    assert.ok(!tcpChecksumOk(merged), 'the first segment\'s checksum does not cover the merged packet');
-    assert.notEqual(merged.readUInt16BE(IPV4_OFF_CHECKSUM), ipv4HeaderChecksum(merged, 0, IP_HEADER), 'nor does its IP header checksum');
+    assert.ok(!tcpChecksumOk(merged), "the first segment's checksum does not cover the merged packet");
+    assert.notEqual(
+      merged.readUInt16BE(IPV4_OFF_CHECKSUM),
+      ipv4HeaderChecksum(merged, 0, IP_HEADER),
+      'nor does its IP header checksum',
+    );
     const { frame, views } = captured(merged);
     const seg = segmentFromCapture(frame, views.ip, views.tcp);
     assert.ok(tcpChecksumOk(seg.packet));
@@ -160,13 +183,21 @@ describe('offloads: constructed captures', () => {
     // Whole (a path with a larger MTU), then split at 1500 into the two original segments.
     replicate(seg, replicaState(CLIENT_TS_VAL + 1));
     const pieces = assertSplitsCleanly(seg, MTU, replicaState(CLIENT_TS_VAL + 1));
-    assert.deepEqual(pieces.map((p) => p.payload.length), [FULL_PAYLOAD, FULL_PAYLOAD]);
-    assert.deepEqual(pieces.map((p) => p.flags), [TcpFlag.ACK, TcpFlag.ACK | TcpFlag.PSH]);
+    assert.deepEqual(
+      pieces.map((p) => p.payload.length),
+      [FULL_PAYLOAD, FULL_PAYLOAD],
+    );
+    assert.deepEqual(
+      pieces.map((p) => p.flags),
+      [TcpFlag.ACK, TcpFlag.ACK | TcpFlag.PSH],
+    );
   });
 
   test('a 64 KiB super-segment with an unfinished checksum and a FIN, split at several MTUs', () => {
     const payload = MAX_IP_PACKET - IP_HEADER - TCP_HEADER_TS;
-    const packet = unfinishChecksum(clientPacket(0xffff8000, bytes(payload, 4), TcpFlag.ACK | TcpFlag.PSH | TcpFlag.FIN, 0xfff0));
+    const packet = unfinishChecksum(
+      clientPacket(0xffff8000, bytes(payload, 4), TcpFlag.ACK | TcpFlag.PSH | TcpFlag.FIN, 0xfff0),
+    );
     assert.equal(packet.length, MAX_IP_PACKET);
     const { frame, views } = captured(packet);
     const seg = segmentFromCapture(frame, views.ip, views.tcp);
@@ -196,8 +227,10 @@ function loadOffloadCapture() {
     return { data: r.data, views, expected: json.packets[i]! };
   });
   const syn = frames[0]!;
-  assert.equal(syn.views.tcp.flags, TcpFlag.SYN, 'the capture starts with the client\'s SYN');
-  const fromClient = frames.filter((f) => f.views.ip.src === syn.views.ip.src && f.views.tcp.srcPort === syn.views.tcp.srcPort);
+  assert.equal(syn.views.tcp.flags, TcpFlag.SYN, "the capture starts with the client's SYN");
+  const fromClient = frames.filter(
+    (f) => f.views.ip.src === syn.views.ip.src && f.views.tcp.srcPort === syn.views.tcp.srcPort,
+  );
   assert.ok(json.uploadBytes !== undefined, 'the JSON gives the body size');
   return { frames, fromClient, serverPort: syn.views.tcp.dstPort, uploadBytes: json.uploadBytes };
 }
@@ -250,11 +283,16 @@ describe(`offloads: ${OFFLOAD_TSO_FIXTURE} (recorded in the lab, veth offloads o
     assert.equal(request.length - headEnd, uploadBytes, 'the whole body, once');
   });
 
-  test('replayed through the engine: the test server receives the client\'s stream in MTU-sized packets, and the session ends cleanly', () => {
+  test("replayed through the engine: the test server receives the client's stream in MTU-sized packets, and the session ends cleanly", () => {
     const requestLength = fromClient.reduce((n, f) => n + f.views.tcp.payloadLength, 0);
-    const responseLength = frames.filter((f) => f.views.tcp.srcPort === serverPort).reduce((n, f) => n + f.views.tcp.payloadLength, 0);
+    const responseLength = frames
+      .filter((f) => f.views.tcp.srcPort === serverPort)
+      .reduce((n, f) => n + f.views.tcp.payloadLength, 0);
     const sim: Sim = new Sim({
-      config: { mtu: MTU, targets: [{ matchIp: 0, matchPort: serverPort, targetIp: TARGET_IP, targetPort: TARGET_PORT }] },
+      config: {
+        mtu: MTU,
+        targets: [{ matchIp: 0, matchPort: serverPort, targetIp: TARGET_IP, targetPort: TARGET_PORT }],
+      },
       target: {
         windowScale: 7,
         onData: (conn, _bytes, now) => {
@@ -272,16 +310,21 @@ describe(`offloads: ${OFFLOAD_TSO_FIXTURE} (recorded in the lab, veth offloads o
     }
     sim.run(10_000);
     const conn = sim.target.only();
-    const expected = Buffer.concat(fromClient.map((f) => f.data.subarray(f.views.tcp.payloadOffset, f.views.ip.offset + f.views.ip.totalLength)));
+    const expected = Buffer.concat(
+      fromClient.map((f) => f.data.subarray(f.views.tcp.payloadOffset, f.views.ip.offset + f.views.ip.totalLength)),
+    );
     assert.equal(conn.receivedLength, requestLength);
     assert.deepEqual(conn.received, expected);
-    assert.ok(conn.finReceived, 'the client\'s FIN reached the test server');
+    assert.ok(conn.finReceived, "the client's FIN reached the test server");
     for (const p of sim.injected()) assert.ok(p.raw.length <= MTU, describePacket(p));
     assertChecksums(sim);
     assert.deepEqual(sim.target.badPackets, []);
     const [t] = sim.engine.targetCounters;
     assert.ok(t !== undefined);
-    assert.deepEqual([t.payloadCaptured, t.payloadAcked, t.payloadPending, t.payloadDuplicate], [requestLength, requestLength, 0, 0]);
+    assert.deepEqual(
+      [t.payloadCaptured, t.payloadAcked, t.payloadPending, t.payloadDuplicate],
+      [requestLength, requestLength, 0, 0],
+    );
     assert.equal(sim.engine.counters.sessionsEnded.finished, 1, sim.describeAll());
   });
 });
@@ -307,11 +350,18 @@ describe('offloads: engine', () => {
     c.feed(unfinishChecksum(c.data(bytes(100, 7))));
     c.feed(unfinishChecksum(c.fin()));
     const total = payload + 100;
-    const done = sim.runUntil(() => sim.target.accepted.every((conn) => conn.receivedLength === total && conn.finReceived), 10_000);
+    const done = sim.runUntil(
+      () => sim.target.accepted.every((conn) => conn.receivedLength === total && conn.finReceived),
+      10_000,
+    );
     sim.settle();
     assert.ok(done, sim.describeAll());
     const data = sim.injected(before).filter((p) => p.payload.length > 0);
-    assert.equal(data.length, 2 * (Math.ceil(payload / FULL_PAYLOAD) + 1), 'each replica: the pieces and the small segment, nothing resent');
+    assert.equal(
+      data.length,
+      2 * (Math.ceil(payload / FULL_PAYLOAD) + 1),
+      'each replica: the pieces and the small segment, nothing resent',
+    );
     for (const p of sim.injected()) assert.ok(p.raw.length <= MTU, `larger than the MTU: ${describePacket(p)}`);
     assertChecksums(sim);
     assert.deepEqual(sim.target.badPackets, []);
@@ -321,8 +371,14 @@ describe('offloads: engine', () => {
     // Accounting closes: every captured byte acknowledged by the test server, for each copy.
     const [t] = sim.engine.targetCounters;
     assert.ok(t !== undefined);
-    assert.deepEqual([t.payloadCaptured, t.payloadAcked, t.payloadPending, t.payloadDuplicate], [total, 2 * total, 0, 0]);
-    assert.deepEqual(Object.entries(t.payloadDropped).filter(([, n]) => n > 0), []);
+    assert.deepEqual(
+      [t.payloadCaptured, t.payloadAcked, t.payloadPending, t.payloadDuplicate],
+      [total, 2 * total, 0, 0],
+    );
+    assert.deepEqual(
+      Object.entries(t.payloadDropped).filter(([, n]) => n > 0),
+      [],
+    );
   });
 
   test('a test server that announced a smaller MSS gets merged captures cut to it (RFC 9293 §3.7.1)', () => {
@@ -337,15 +393,23 @@ describe('offloads: engine', () => {
     assert.deepEqual(sim.target.only().received, c.stream);
     const data = sim.injected().filter((p) => p.payload.length > 0);
     // With timestamps, 12 of the MSS's bytes go to options (RFC 6691).
-    for (const p of data) assert.ok(p.payload.length <= TARGET_MSS - 12, `${p.payload.length} bytes of data beyond the MSS: ${describePacket(p)}`);
+    for (const p of data)
+      assert.ok(
+        p.payload.length <= TARGET_MSS - 12,
+        `${p.payload.length} bytes of data beyond the MSS: ${describePacket(p)}`,
+      );
     assert.equal(data.length, Math.ceil(payload / (TARGET_MSS - 12)));
     assertChecksums(sim);
   });
 
-  test('a merged client packet carrying the first segment\'s checksums is split and delivered whole', () => {
+  test("a merged client packet carrying the first segment's checksums is split and delivered whole", () => {
     const sim = new Sim({ config: { mtu: MTU } });
     const c = connect(sim, { timestamps: true, window: 65535 });
-    const merged = mergeSegments([c.data(bytes(FULL_PAYLOAD, 7), 0, TcpFlag.ACK), c.data(bytes(FULL_PAYLOAD, 8)), c.data(bytes(100, 9))]);
+    const merged = mergeSegments([
+      c.data(bytes(FULL_PAYLOAD, 7), 0, TcpFlag.ACK),
+      c.data(bytes(FULL_PAYLOAD, 8)),
+      c.data(bytes(100, 9)),
+    ]);
     c.feed(merged);
     sim.settle();
     for (const p of sim.injected()) assert.ok(p.raw.length <= MTU, describePacket(p));
@@ -384,14 +448,18 @@ function responding(opts: { mss: number; segments: number; dropData: boolean }) 
   assert.equal(data.length, opts.segments, 'the whole response was sent at once');
   sim.run(sim.latencyMs);
   /** A record merged from response segments [from, to). */
-  const merged = (from: number, to: number): Packet => decodePacket(mergeSegments(data.slice(from, to).map((p) => p.raw)), sim.now);
+  const merged = (from: number, to: number): Packet =>
+    decodePacket(mergeSegments(data.slice(from, to).map((p) => p.raw)), sim.now);
   const acksSince = (): Packet[] => sim.injected(before).filter(isPureAck);
   const at = (n: number): number => (start + n * opts.mss) >>> 0;
   return { sim, conn, data, merged, acksSince, at };
 }
 
 function assertResponseAcknowledged(sim: Sim, conn: TargetConn, segments: number): void {
-  assert.ok(sim.runUntil(() => conn.sndUna === conn.sndNxt, 1000), `response not acknowledged:\n${sim.describeAll()}`);
+  assert.ok(
+    sim.runUntil(() => conn.sndUna === conn.sndNxt, 1000),
+    `response not acknowledged:\n${sim.describeAll()}`,
+  );
   const dataSent = sim.targetSent.filter((p) => p.payload.length > 0);
   assert.equal(dataSent.length, segments, `the test server resent nothing:\n${sim.describeAll()}`);
 }
@@ -409,36 +477,57 @@ describe('offloads: merged and TSO reply records', () => {
   });
 
   test('a merged record of 30 segments in order: one ACK covers all of it', () => {
-    const { sim, conn, merged, acksSince, at } = responding({ mss: REPLY_MSS, segments: REPLY_SEGMENTS, dropData: true });
+    const { sim, conn, merged, acksSince, at } = responding({
+      mss: REPLY_MSS,
+      segments: REPLY_SEGMENTS,
+      dropData: true,
+    });
     const record = merged(0, REPLY_SEGMENTS);
     assert.equal(record.raw.length, IP_HEADER + TCP_HEADER_TS + REPLY_SEGMENTS * REPLY_MSS);
     sim.targetRecord(record);
-    assert.deepEqual(acksSince().map((p) => p.ack), [at(REPLY_SEGMENTS)]);
+    assert.deepEqual(
+      acksSince().map((p) => p.ack),
+      [at(REPLY_SEGMENTS)],
+    );
     assertResponseAcknowledged(sim, conn, REPLY_SEGMENTS);
   });
 
   test('a merged record beyond a hole is reported by SACK, and a merged record filling the hole is acknowledged with it', () => {
-    const { sim, conn, merged, acksSince, at } = responding({ mss: REPLY_MSS, segments: REPLY_SEGMENTS, dropData: true });
+    const { sim, conn, merged, acksSince, at } = responding({
+      mss: REPLY_MSS,
+      segments: REPLY_SEGMENTS,
+      dropData: true,
+    });
     sim.targetRecord(merged(10, REPLY_SEGMENTS));
     const dup = acksSince();
     assert.equal(dup.length, 1, 'a duplicate ACK at once');
     assert.equal(dup[0]!.ack, at(0));
-    assert.deepEqual(sackBlocksOf(dup[0]!), [[at(10), at(REPLY_SEGMENTS)]], 'the SACK block spans the whole merged record');
+    assert.deepEqual(
+      sackBlocksOf(dup[0]!),
+      [[at(10), at(REPLY_SEGMENTS)]],
+      'the SACK block spans the whole merged record',
+    );
     sim.targetRecord(merged(0, 10));
     assert.equal(acksSince().at(-1)!.ack, at(REPLY_SEGMENTS), 'the ACK jumps past everything seen beyond the hole');
     assertResponseAcknowledged(sim, conn, REPLY_SEGMENTS);
   });
 
   test('a merged record filling several holes and overlapping what was seen beyond them', () => {
-    const { sim, conn, data, merged, acksSince, at } = responding({ mss: REPLY_MSS, segments: REPLY_SEGMENTS, dropData: true });
+    const { sim, conn, data, merged, acksSince, at } = responding({
+      mss: REPLY_MSS,
+      segments: REPLY_SEGMENTS,
+      dropData: true,
+    });
     const single = (i: number): Packet => data[i]!;
     // Seen beyond the hole at 0: segment 2, segments 5-6, segment 12, then 9-29 merged.
     for (const p of [single(2), single(5), single(6), single(12), merged(9, REPLY_SEGMENTS)]) sim.targetRecord(p);
-    assert.ok(acksSince().every((p) => p.ack === at(0)), 'duplicate ACKs only while the hole is open');
+    assert.ok(
+      acksSince().every((p) => p.ack === at(0)),
+      'duplicate ACKs only while the hole is open',
+    );
     // Segments 0-8 merged: fills the holes at 0-1, 3-4 and 7-8, overlaps 2 and 5-6.
     sim.targetRecord(merged(0, 9));
     assert.equal(acksSince().at(-1)!.ack, at(REPLY_SEGMENTS));
     assertResponseAcknowledged(sim, conn, REPLY_SEGMENTS);
   });
 });
-

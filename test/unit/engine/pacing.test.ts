@@ -76,7 +76,10 @@ describe('engine: request/response pacing', () => {
         c.feed(c.data('req-2', 1000));
         sim.target.respond(conn, bytes(100), sim.now);
         sim.run(responseQuietMs(fixedRttMs) + 10);
-        assert.ok(sentAt(sim, 'req-2') !== undefined, `rtt ${fixedRttMs} ms, start ${startMs} ms: released after the quiet period`);
+        assert.ok(
+          sentAt(sim, 'req-2') !== undefined,
+          `rtt ${fixedRttMs} ms, start ${startMs} ms: released after the quiet period`,
+        );
       }
     }
   });

@@ -86,7 +86,11 @@ const FLAG_NAMES: readonly [number, string][] = [
 ];
 
 export function flagString(flags: number): string {
-  return FLAG_NAMES.filter(([bit]) => flags & bit).map(([, s]) => s).join('') || '-';
+  return (
+    FLAG_NAMES.filter(([bit]) => flags & bit)
+      .map(([, s]) => s)
+      .join('') || '-'
+  );
 }
 
 /** One line per packet, tcpdump-like, for assertion messages. */
@@ -118,6 +122,7 @@ export function sackBlocksOf(p: Packet): [number, number][] {
   assert.equal(decodeIpv4(p.raw, 0, p.raw.length, ip), DecodeStatus.Ok);
   assert.equal(decodeTcp(p.raw, ip, tcp), DecodeStatus.Ok);
   const blocks: [number, number][] = [];
-  for (let i = 0; i < tcp.options.sackBlockCount; i++) blocks.push([tcp.options.sackBlocks[2 * i]!, tcp.options.sackBlocks[2 * i + 1]!]);
+  for (let i = 0; i < tcp.options.sackBlockCount; i++)
+    blocks.push([tcp.options.sackBlocks[2 * i]!, tcp.options.sackBlocks[2 * i + 1]!]);
   return blocks;
 }

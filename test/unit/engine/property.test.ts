@@ -107,7 +107,6 @@ const arbWorld: fc.Arbitrary<World> = fc.record({
   seed: fc.integer(),
 });
 
-
 function impairment(plan: NetPlan, world: World, random: () => number, sim: () => Sim): Impairment {
   return () => {
     if (sim().now >= world.lossUntilMs) return [0];
@@ -182,10 +181,15 @@ function runWorld(world: World): void {
     let sum = 0;
     return c.requests.map((r) => (sum += r.size));
   });
-  let sim: Sim;
   const respondedUpTo = new Map<TargetConn, number>();
-  sim = new Sim({
-    config: { copies: world.copies, noWait: world.noWait, mtu: world.mtu, fakeIps: Array.from({ length: world.fakeIps }, (_, i) => 0x0a630001 + i) },
+  // The target's callbacks use `sim`, but only once packets flow, after it is assigned.
+  const sim: Sim = new Sim({
+    config: {
+      copies: world.copies,
+      noWait: world.noWait,
+      mtu: world.mtu,
+      fakeIps: Array.from({ length: world.fakeIps }, (_, i) => 0x0a630001 + i),
+    },
     latencyMs: world.latencyMs,
     target: {
       windowScale: 5,
@@ -210,7 +214,13 @@ function runWorld(world: World): void {
   sim.toEngine = impairment(world.toEngine, world, random, () => sim);
 
   const clients = world.clients.map(
-    (plan, k) => new Client(sim, { port: 30000 + k * 10, isn: 0xffffff00 + k * 1_000_003, timestamps: plan.timestamps, windowScale: plan.windowScale ? 7 : undefined }),
+    (plan, k) =>
+      new Client(sim, {
+        port: 30000 + k * 10,
+        isn: 0xffffff00 + k * 1_000_003,
+        timestamps: plan.timestamps,
+        windowScale: plan.windowScale ? 7 : undefined,
+      }),
   );
   const schedule: { at: number; k: number; packet: Buffer }[] = [];
   world.clients.forEach((plan, k) => {
@@ -236,7 +246,12 @@ function runWorld(world: World): void {
   const complete = (): boolean =>
     clients.every((c, k) => {
       const conns = connsOf(k);
-      return conns.length === world.copies && conns.every((conn) => conn.receivedLength === c.stream.length && (!world.clients[k]!.close || conn.state === 'closed'));
+      return (
+        conns.length === world.copies &&
+        conns.every(
+          (conn) => conn.receivedLength === c.stream.length && (!world.clients[k]!.close || conn.state === 'closed'),
+        )
+      );
     });
 
   const trace = (): string => `\n${sim.describeAll()}\ncounters ${JSON.stringify(sim.engine.counters)}`;
@@ -244,7 +259,10 @@ function runWorld(world: World): void {
     clients.forEach((c, k) => {
       for (const conn of connsOf(k)) {
         const got = conn.received;
-        assert.ok(got.length <= c.stream.length && got.equals(c.stream.subarray(0, got.length)), `client ${k} replica ${conn.clientPort}: not a prefix${trace()}`);
+        assert.ok(
+          got.length <= c.stream.length && got.equals(c.stream.subarray(0, got.length)),
+          `client ${k} replica ${conn.clientPort}: not a prefix${trace()}`,
+        );
       }
     });
   };
@@ -276,6 +294,9 @@ function runWorld(world: World): void {
 describe('engine: random worlds (property)', () => {
   test('the target receives exactly the client byte stream, whatever the network does', () => {
     // ENGINE_PROPERTY_RUNS=5000 for a soak run; a failure prints the world and the seed to replay.
-    fc.assert(fc.property(arbWorld, (world) => runWorld(world)), { numRuns: Number(process.env['ENGINE_PROPERTY_RUNS'] ?? 150) });
+    fc.assert(
+      fc.property(arbWorld, (world) => runWorld(world)),
+      { numRuns: Number(process.env['ENGINE_PROPERTY_RUNS'] ?? 150) },
+    );
   });
 });

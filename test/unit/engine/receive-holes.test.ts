@@ -31,20 +31,26 @@ describe('engine: acknowledging the test server', () => {
     const acksBefore = sim.injected().filter((p) => p.payload.length === 0 && p.flags === TcpFlag.ACK).length;
     sim.target.respond(conn, bytes(SEGMENTS * MSS), sim.now); // one window's worth, delivered together
     sim.settle();
-    const acks = sim.injected().filter((p) => p.payload.length === 0 && p.flags === TcpFlag.ACK).slice(acksBefore);
+    const acks = sim
+      .injected()
+      .filter((p) => p.payload.length === 0 && p.flags === TcpFlag.ACK)
+      .slice(acksBefore);
     assert.equal(acks.length, 1, 'one ACK for the batch, not one per record');
     assert.equal(acks[0]!.ack, (firstDataSeq + SEGMENTS * MSS) >>> 0);
   });
 });
 
-describe('engine: holes in the test server\'s stream', () => {
+describe("engine: holes in the test server's stream", () => {
   test('after the resent segment fills the hole, one ACK covers everything seen beyond it', () => {
     const { sim, conn, firstDataSeq } = requested('GET /big');
     // The third response segment never reaches intercept the first time.
     sim.toEngine = dropWhere((p) => p.payload.length > 0 && p.seq === firstDataSeq + 2 * MSS, 1);
     sim.target.respond(conn, bytes(SEGMENTS * MSS), sim.now);
     const start = sim.now;
-    assert.ok(sim.runUntil(() => conn.sndUna === conn.sndNxt, 5000), `response never acknowledged:\n${sim.describeAll()}`);
+    assert.ok(
+      sim.runUntil(() => conn.sndUna === conn.sndNxt, 5000),
+      `response never acknowledged:\n${sim.describeAll()}`,
+    );
     const dataSent = sim.targetSent.filter((p) => p.payload.length > 0);
     assert.equal(dataSent.length, SEGMENTS + 1, `only the lost segment is resent:\n${sim.describeAll()}`);
     assert.ok(sim.now - start < 2 * TARGET_RTO_MS, `acknowledged ${sim.now - start} ms after the response started`);
@@ -59,7 +65,10 @@ describe('engine: holes in the test server\'s stream', () => {
     sim.target.close(conn, sim.now);
     // The client saw the whole response and the FIN, and closes too.
     c.feed(c.fin(3 * MSS + 1));
-    assert.ok(sim.runUntil(() => conn.finAcked && conn.finReceived, 5000), `not closed:\n${sim.describeAll()}`);
+    assert.ok(
+      sim.runUntil(() => conn.finAcked && conn.finReceived, 5000),
+      `not closed:\n${sim.describeAll()}`,
+    );
     assert.equal(sim.targetSent.filter((p) => p.payload.length > 0).length, 4, 'only the lost segment is resent');
   });
 });
@@ -71,7 +80,9 @@ describe('engine: duplicate ACKs for a hole', () => {
     const before = sim.injected().length;
     sim.target.respond(conn, bytes(10 * MSS), sim.now); // all ten arrive in one batch of records
     sim.run(5);
-    const dupAcks = sim.injected(before).filter((p) => p.flags === TcpFlag.ACK && p.payload.length === 0 && p.ack === holeAt);
+    const dupAcks = sim
+      .injected(before)
+      .filter((p) => p.flags === TcpFlag.ACK && p.payload.length === 0 && p.ack === holeAt);
     assert.equal(dupAcks.length, 9, `one duplicate ACK per segment beyond the hole:\n${sim.describeAll()}`);
   });
 });
@@ -96,9 +107,21 @@ describe('engine: SACK', () => {
       const dupAcks = sim.injected(before).filter((p) => p.flags === TcpFlag.ACK && p.ack === at(2));
       assert.equal(dupAcks.length, 5, `one duplicate ACK per segment beyond the first hole:\n${sim.describeAll()}`);
       const last = sackBlocksOf(dupAcks.at(-1)!);
-      const expected: [number, number][] = [[at(8), at(10)], [at(6), at(7)], [at(3), at(5)]];
-      assert.deepEqual(last, expected.slice(0, timestamps ? 3 : 4), 'the latest range first, then the others from the highest');
-      assert.deepEqual(sackBlocksOf(dupAcks[0]!), [[at(3), at(4)]], 'the first duplicate ACK reports the first segment beyond the hole');
+      const expected: [number, number][] = [
+        [at(8), at(10)],
+        [at(6), at(7)],
+        [at(3), at(5)],
+      ];
+      assert.deepEqual(
+        last,
+        expected.slice(0, timestamps ? 3 : 4),
+        'the latest range first, then the others from the highest',
+      );
+      assert.deepEqual(
+        sackBlocksOf(dupAcks[0]!),
+        [[at(3), at(4)]],
+        'the first duplicate ACK reports the first segment beyond the hole',
+      );
     });
   }
 

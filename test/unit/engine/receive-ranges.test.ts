@@ -60,20 +60,25 @@ describe('ReceiveRanges', () => {
   test('property: the receive point is where the first unseen byte is (model: a set of bytes)', () => {
     const segment = fc.record({ start: fc.integer({ min: 0, max: 200 }), length: fc.integer({ min: 1, max: 40 }) });
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.array(segment, { maxLength: MAX_RECEIVE_RANGES / 2 }), fc.integer({ min: 0, max: 250 }), (base, segments, hole) => {
-        const r = new ReceiveRanges();
-        const seen = new Set<number>();
-        const rcvNxt = 0; // relative to base: everything below was received in order
-        for (const { start, length } of segments) {
-          if (start <= rcvNxt) continue; // only segments beyond the receive point are ranges
-          r.add(seqAdd(base, start), seqAdd(base, start + length), seqAdd(base, rcvNxt));
-          for (let b = start; b < start + length; b++) seen.add(b);
-        }
-        // The hole up to `hole` is filled in order.
-        let expected = hole;
-        while (seen.has(expected)) expected++;
-        assert.equal(r.advance(seqAdd(base, hole)), seqAdd(base, expected));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.array(segment, { maxLength: MAX_RECEIVE_RANGES / 2 }),
+        fc.integer({ min: 0, max: 250 }),
+        (base, segments, hole) => {
+          const r = new ReceiveRanges();
+          const seen = new Set<number>();
+          const rcvNxt = 0; // relative to base: everything below was received in order
+          for (const { start, length } of segments) {
+            if (start <= rcvNxt) continue; // only segments beyond the receive point are ranges
+            r.add(seqAdd(base, start), seqAdd(base, start + length), seqAdd(base, rcvNxt));
+            for (let b = start; b < start + length; b++) seen.add(b);
+          }
+          // The hole up to `hole` is filled in order.
+          let expected = hole;
+          while (seen.has(expected)) expected++;
+          assert.equal(r.advance(seqAdd(base, hole)), seqAdd(base, expected));
+        },
+      ),
     );
   });
 });

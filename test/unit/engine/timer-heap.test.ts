@@ -34,7 +34,10 @@ describe('engine: timer heap', () => {
           } else {
             const due = [...model].filter(([, at]) => at <= op.now).sort((a, b) => a[1] - b[1]);
             const popped = heap.popExpired(op.now, []);
-            assert.deepEqual(popped.map((o) => o.timerDeadline), popped.map(() => Infinity));
+            assert.deepEqual(
+              popped.map((o) => o.timerDeadline),
+              popped.map(() => Infinity),
+            );
             assert.deepEqual(new Set(popped.map((o) => o.id)), new Set(due.map(([id]) => id)));
             for (let i = 1; i < popped.length; i++) {
               assert.ok(model.get(popped[i - 1]!.id)! <= model.get(popped[i]!.id)!, 'earliest first');

@@ -28,7 +28,8 @@ function assertTsValMonotonic(packets: readonly Packet[]): void {
   let last: number | undefined;
   for (const p of packets) {
     if (p.ts === undefined || p.flags & TcpFlag.RST) continue;
-    if (last !== undefined) assert.ok(seqLe(last, p.ts.val), `TSval went back to ${p.ts.val} from ${last}: ${describePacket(p)}`);
+    if (last !== undefined)
+      assert.ok(seqLe(last, p.ts.val), `TSval went back to ${p.ts.val} from ${last}: ${describePacket(p)}`);
     last = p.ts.val;
   }
 }
@@ -82,7 +83,10 @@ describe('engine: TCP timestamps (RFC 7323)', () => {
       c.feed(c.data(`w${i}`));
       sim.settle();
     }
-    assert.ok(sim.injected().some((p) => p.ts !== undefined && p.ts.val < 100), 'the TS clock wrapped');
+    assert.ok(
+      sim.injected().some((p) => p.ts !== undefined && p.ts.val < 100),
+      'the TS clock wrapped',
+    );
     assertTsValMonotonic(sim.injected());
     assert.equal(conn.pawsDrops, 0);
     assert.equal(conn.received.toString(), 'w0w1w2w3');

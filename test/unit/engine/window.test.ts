@@ -115,6 +115,10 @@ describe('engine: the target’s receive window', () => {
     const conn = sim.target.only();
     sim.target.respond(conn, bytes(ANSWER_BYTES), sim.now);
     sim.run(500);
-    assert.equal(seqDiff(conn.sndUna, seqAdd(conn.iss, 1)), ANSWER_BYTES, 'the whole answer acknowledged within 500 ms');
+    assert.equal(
+      seqDiff(conn.sndUna, seqAdd(conn.iss, 1)),
+      ANSWER_BYTES,
+      'the whole answer acknowledged within 500 ms',
+    );
   });
 });

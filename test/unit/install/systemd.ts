@@ -15,7 +15,9 @@ export type Daemon = (typeof DAEMONS)[number];
 /** Calls one of scripts/install's functions (render_unit, render_env, ...) and returns its output. */
 export function installFunction(name: string, args: readonly string[]): string {
   // $0 is not the script's path, so it does not run main (the script's own guard).
-  return execFileSync('bash', ['-c', 'source "$1" && shift && "$@"', 'install-test', INSTALL_SCRIPT, name, ...args], { encoding: 'utf8' });
+  return execFileSync('bash', ['-c', 'source "$1" && shift && "$@"', 'install-test', INSTALL_SCRIPT, name, ...args], {
+    encoding: 'utf8',
+  });
 }
 
 /** section -> key -> every value assigned, in order (a unit may repeat a key, e.g. Environment=). */
@@ -68,9 +70,16 @@ export const DYNAMIC_USER_ID = 65534;
  * without DynamicUser=yes: the emulation would then be of something else.
  */
 export function setprivArgs(unit: UnitFile): string[] {
-  if (setting(unit, 'Service', 'DynamicUser') !== 'yes') throw new Error('setprivArgs emulates DynamicUser=yes units only');
+  if (setting(unit, 'Service', 'DynamicUser') !== 'yes')
+    throw new Error('setprivArgs emulates DynamicUser=yes units only');
   const caps = (key: string): string =>
-    ['-all', ...(setting(unit, 'Service', key) ?? '').split(/\s+/).filter((c) => c !== '').map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
+    [
+      '-all',
+      ...(setting(unit, 'Service', key) ?? '')
+        .split(/\s+/)
+        .filter((c) => c !== '')
+        .map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`),
+    ].join(',');
   return [
     `--reuid=${DYNAMIC_USER_ID}`,
     `--regid=${DYNAMIC_USER_ID}`,

@@ -32,7 +32,18 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   tcpdump: 'tcpdump',
 };
 /** Essential on every Debian system, or the project's own programs. */
-const ALWAYS_THERE = new Set(['bash', 'sh', 'sleep', 'uname', 'ldd', 'getconf', 'apt-get', 'dpkg-query', 'tcpcopy', 'intercept']);
+const ALWAYS_THERE = new Set([
+  'bash',
+  'sh',
+  'sleep',
+  'uname',
+  'ldd',
+  'getconf',
+  'apt-get',
+  'dpkg-query',
+  'tcpcopy',
+  'intercept',
+]);
 
 /** How tests start programs: lab.exec or lab.spawn (a host, then the command), spawnSync, execFileSync or run (the command first), and `ip netns exec` lines. */
 const EXEC_PATTERNS = [
@@ -67,7 +78,8 @@ function packagesInstalledBySetup(): Set<string> {
   const installed = new Set<string>();
   for (const array of script.matchAll(/^(?:BUILD_)?DEBIAN_PACKAGES=\(([^)]*)\)/gm)) {
     for (const line of array[1]!.split('\n')) {
-      for (const word of line.replace(/#.*/, '').split(/\s+/)) if (/^[a-z0-9][a-z0-9.+-]+$/.test(word)) installed.add(word);
+      for (const word of line.replace(/#.*/, '').split(/\s+/))
+        if (/^[a-z0-9][a-z0-9.+-]+$/.test(word)) installed.add(word);
     }
   }
   return installed;
@@ -82,7 +94,10 @@ test('every command the tests run is known here, with the package that provides 
 
 test('scripts/lib/setup.sh installs the package of every command the tests run', () => {
   const installed = packagesInstalledBySetup();
-  assert.ok(installed.has('libpcap-dev') && installed.has('nftables'), `setup.sh's package lists were not read: ${[...installed].join(' ')}`);
+  assert.ok(
+    installed.has('libpcap-dev') && installed.has('nftables'),
+    `setup.sh's package lists were not read: ${[...installed].join(' ')}`,
+  );
   const missing = Object.entries(PACKAGE_OF).filter(([, pkg]) => !installed.has(pkg));
   assert.deepEqual(missing, [], 'setup.sh does not install these');
 });

@@ -10,7 +10,17 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DAEMON_CHILD_ENV } from '@tcpcopy/common';
-import { DAEMONS, INSTALL_SCRIPT, installFunction, parseUnit, setprivArgs, setting, unitEnvironment, verifyUnits, type Daemon } from './systemd.js';
+import {
+  DAEMONS,
+  INSTALL_SCRIPT,
+  installFunction,
+  parseUnit,
+  setprivArgs,
+  setting,
+  unitEnvironment,
+  verifyUnits,
+  type Daemon,
+} from './systemd.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'units-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,7 +72,11 @@ describe('systemd-analyze verify', () => {
   const broken: ReadonlyArray<[what: string, edit: (text: string) => string, says: RegExp]> = [
     ['an unknown service type', (t) => t.replace(/^Type=exec$/m, 'Type=bogus'), /service type/],
     ['a misspelt key', (t) => t.replace(/^NoNewPrivileges=/m, 'NoNewPrivilege='), /Unknown key/i],
-    ['a relative ExecStart', (t) => t.replace(/^ExecStart=\S+/m, 'ExecStart=sbin/tcpcopy'), /ExecStart|absolute|executable/i],
+    [
+      'a relative ExecStart',
+      (t) => t.replace(/^ExecStart=\S+/m, 'ExecStart=sbin/tcpcopy'),
+      /ExecStart|absolute|executable/i,
+    ],
     ['a missing executable', (t) => t.replace(`${PREFIX}/sbin/`, `${PREFIX}/nowhere/`), /not executable|No such file/],
   ];
   for (const [what, edit, says] of broken) {
@@ -122,8 +136,16 @@ for (const d of DAEMONS) {
       assert.ok(vars.length > 0);
       const envFile = join(dir, `${d}.env`);
       writeFileSync(envFile, envText(d));
-      const out = execFileSync('bash', ['-c', 'set -u; source "$0"; for v in "$@"; do echo "$v=${!v}"; done', envFile, ...vars], { encoding: 'utf8' });
-      assert.deepEqual(out.trim().split('\n'), vars.map((v) => `${v}=`), 'assigned, and empty until the operator sets them');
+      const out = execFileSync(
+        'bash',
+        ['-c', 'set -u; source "$0"; for v in "$@"; do echo "$v=${!v}"; done', envFile, ...vars],
+        { encoding: 'utf8' },
+      );
+      assert.deepEqual(
+        out.trim().split('\n'),
+        vars.map((v) => `${v}=`),
+        'assigned, and empty until the operator sets them',
+      );
     });
 
     test('the wrapper execs node on the installed program', () => {

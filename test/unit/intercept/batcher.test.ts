@@ -31,7 +31,10 @@ describe('Batcher', () => {
     assert.equal(append(b, 1, 0), BatchAppend.Full);
     const frame = flushFrame(b, 1);
     assert.ok(frame !== null);
-    assert.deepEqual(recordsOf(frame), [1, 2, 3].map(() => expectedRecord(reply)));
+    assert.deepEqual(
+      recordsOf(frame),
+      [1, 2, 3].map(() => expectedRecord(reply)),
+    );
     assert.equal(b.pendingRecords(1), 0);
     assert.equal(flushFrame(b, 1), null);
   });

@@ -29,9 +29,22 @@ import { FakeSource, TestCopier, eventually, startDaemon, type Harness } from '.
 const CLIENT_IP = 0x0a090001;
 const TARGET_IP = 0x0a000002;
 const TARGET_PORT = 8000;
-const routeAdd = (clientPort = 40000) => ({ type: ControlMessageType.RouteAdd, routes: routesBuffer([[CLIENT_IP, clientPort, TARGET_IP, TARGET_PORT]]) }) as const;
-const routeDel = (clientPort = 40000) => ({ type: ControlMessageType.RouteDel, routes: routesBuffer([[CLIENT_IP, clientPort, TARGET_IP, TARGET_PORT]]) }) as const;
-const ack = (seq: number, dstPort = 40000): ReplySpec => ({ seq, dstPort, flags: TcpFlag.ACK | TcpFlag.PSH, payloadLength: 100 });
+const routeAdd = (clientPort = 40000) =>
+  ({
+    type: ControlMessageType.RouteAdd,
+    routes: routesBuffer([[CLIENT_IP, clientPort, TARGET_IP, TARGET_PORT]]),
+  }) as const;
+const routeDel = (clientPort = 40000) =>
+  ({
+    type: ControlMessageType.RouteDel,
+    routes: routesBuffer([[CLIENT_IP, clientPort, TARGET_IP, TARGET_PORT]]),
+  }) as const;
+const ack = (seq: number, dstPort = 40000): ReplySpec => ({
+  seq,
+  dstPort,
+  flags: TcpFlag.ACK | TcpFlag.PSH,
+  payloadLength: 100,
+});
 
 /** The daemon's id for a client's connection (its peer label is the client's local address). */
 function connOf(h: Harness, c: TestCopier): number {
@@ -44,7 +57,16 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
   test('answers a copier hello with its own', async (t) => {
     const h = await startDaemon(t);
     const c = await TestCopier.ready(t, h.port);
-    assert.deepEqual({ ...c.hello }, { type: ControlMessageType.Hello, version: 1, role: 'intercept', instanceId: 'test:1', software: 'intercept test' });
+    assert.deepEqual(
+      { ...c.hello },
+      {
+        type: ControlMessageType.Hello,
+        version: 1,
+        role: 'intercept',
+        instanceId: 'test:1',
+        software: 'intercept test',
+      },
+    );
     assert.equal(h.daemon.server.counters.ready, 1);
   });
 
@@ -66,8 +88,24 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     assert.equal(decodeIpv4(record!, 0, record!.length, ip), DecodeStatus.Ok);
     assert.equal(decodeTcp(record!, ip, tcp), DecodeStatus.Ok);
     assert.deepEqual(
-      { src: ip.src, dst: ip.dst, srcPort: tcp.srcPort, dstPort: tcp.dstPort, seq: tcp.seq, flags: tcp.flags, payloadLength: tcp.payloadLength },
-      { src: TARGET_IP, dst: CLIENT_IP, srcPort: TARGET_PORT, dstPort: 40000, seq: 123456, flags: TcpFlag.ACK | TcpFlag.PSH, payloadLength: 100 },
+      {
+        src: ip.src,
+        dst: ip.dst,
+        srcPort: tcp.srcPort,
+        dstPort: tcp.dstPort,
+        seq: tcp.seq,
+        flags: tcp.flags,
+        payloadLength: tcp.payloadLength,
+      },
+      {
+        src: TARGET_IP,
+        dst: CLIENT_IP,
+        srcPort: TARGET_PORT,
+        dstPort: 40000,
+        seq: 123456,
+        flags: TcpFlag.ACK | TcpFlag.PSH,
+        payloadLength: 100,
+      },
     );
     assert.ok(latencyMs < 100, `a lone record took ${latencyMs.toFixed(1)} ms`);
     const stats = h.daemon.stats();
@@ -83,8 +121,13 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     c.send(routeAdd());
     await c.sync();
     const specs = [LinkType.Ethernet, LinkType.LinuxSll2, LinkType.LinuxSll, LinkType.Raw].map((_, i) => ack(i + 1));
-    [LinkType.Ethernet, LinkType.LinuxSll2, LinkType.LinuxSll, LinkType.Raw].forEach((lt, i) => h.source.emit(replyPacket(specs[i]), lt));
-    assert.deepEqual(await c.waitForRecords(4), specs.map((s) => replyHeaders(s)));
+    [LinkType.Ethernet, LinkType.LinuxSll2, LinkType.LinuxSll, LinkType.Raw].forEach((lt, i) =>
+      h.source.emit(replyPacket(specs[i]), lt),
+    );
+    assert.deepEqual(
+      await c.waitForRecords(4),
+      specs.map((s) => replyHeaders(s)),
+    );
     assert.equal(h.daemon.core.counters.framesSent, 1, 'records of one burst share a frame');
   });
 
@@ -130,7 +173,13 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     good.send(routeAdd());
     await good.sync();
 
-    const hello = { type: ControlMessageType.Hello, version: 1, role: 'copier', instanceId: 'x', software: 'x' } as const;
+    const hello = {
+      type: ControlMessageType.Hello,
+      version: 1,
+      role: 'copier',
+      instanceId: 'x',
+      software: 'x',
+    } as const;
     const malformedLength = Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]); // 0xc1: never used in msgpack
     const tooLarge = Buffer.from([0x7f, 0xff, 0xff, 0xff]);
     const legacyVersionRecord = Buffer.from([0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0]);
@@ -143,9 +192,17 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
       { name: 'legacy v6 peer', bytes: [legacyVersionRecord], code: ErrorCode.CONTROL_MALFORMED },
       { name: 'truncated frame', bytes: [truncated], end: true, code: ErrorCode.CONTROL_MALFORMED },
       { name: 'route before hello', bytes: [encodeFrame(routeAdd(40002))], code: ErrorCode.CONTROL_UNEXPECTED },
-      { name: 'hello from an intercept', bytes: [encodeFrame({ ...hello, role: 'intercept' })], code: ErrorCode.CONTROL_UNEXPECTED },
+      {
+        name: 'hello from an intercept',
+        bytes: [encodeFrame({ ...hello, role: 'intercept' })],
+        code: ErrorCode.CONTROL_UNEXPECTED,
+      },
       { name: 'second hello', bytes: [encodeFrame(hello), encodeFrame(hello)], code: ErrorCode.CONTROL_UNEXPECTED },
-      { name: 'garbage after a good hello', bytes: [encodeFrame(hello), malformedLength, encodeFrame(routeAdd(40003))], code: ErrorCode.CONTROL_MALFORMED },
+      {
+        name: 'garbage after a good hello',
+        bytes: [encodeFrame(hello), malformedLength, encodeFrame(routeAdd(40003))],
+        code: ErrorCode.CONTROL_MALFORMED,
+      },
     ];
     const expected: Record<string, number> = {};
     for (const k of cases) {
@@ -155,7 +212,10 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
       await bad.waitClosed();
       expected[k.code] = (expected[k.code] ?? 0) + 1;
       assert.deepEqual({ ...h.daemon.server.counters.rejected }, expected, k.name);
-      assert.ok(h.logs.some((l) => l.includes(k.code)), `${k.name}: ${k.code} logged`);
+      assert.ok(
+        h.logs.some((l) => l.includes(k.code)),
+        `${k.name}: ${k.code} logged`,
+      );
     }
     assert.equal(h.daemon.core.routes.size, 1, 'no bad connection added a route');
 
@@ -167,7 +227,12 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
   test('after the hello, frames up to the full limit are accepted (a batch of 1,000 routes)', async (t) => {
     const h = await startDaemon(t);
     const c = await TestCopier.ready(t, h.port);
-    const routes = routesBuffer(Array.from({ length: 1000 }, (_, i) => [CLIENT_IP, 20000 + i, TARGET_IP, TARGET_PORT] as [number, number, number, number]));
+    const routes = routesBuffer(
+      Array.from(
+        { length: 1000 },
+        (_, i) => [CLIENT_IP, 20000 + i, TARGET_IP, TARGET_PORT] as [number, number, number, number],
+      ),
+    );
     assert.ok(routes.length > CONTROL_MAX_HELLO_FRAME_BYTES);
     c.send({ type: ControlMessageType.RouteAdd, routes });
     await c.sync();
@@ -199,7 +264,11 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     const fastPacket = replyPacket(ack(1, 40000));
     const slowPacket = replyPacket(ack(1, 40001));
     let sentToFast = 0;
-    for (let round = 0; round < 400 && (h.daemon.core.connectionCounters(slowConn)?.droppedBackpressure ?? 0) === 0; round++) {
+    for (
+      let round = 0;
+      round < 400 && (h.daemon.core.connectionCounters(slowConn)?.droppedBackpressure ?? 0) === 0;
+      round++
+    ) {
       for (let i = 0; i < 1000; i++) {
         h.source.emit(slowPacket);
         h.source.emit(fastPacket);
@@ -209,7 +278,10 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     }
     const slowCounters = h.daemon.core.connectionCounters(slowConn);
     assert.ok((slowCounters?.droppedBackpressure ?? 0) > 0, 'the slow connection never reached its high-water mark');
-    assert.ok(h.daemon.server.pendingBytes(slowConn) > highWaterBytes, 'its output is bounded by dropping, not by blocking');
+    assert.ok(
+      h.daemon.server.pendingBytes(slowConn) > highWaterBytes,
+      'its output is bounded by dropping, not by blocking',
+    );
     const records = await fast.waitForRecords(sentToFast, 10_000);
     assert.equal(records.length, sentToFast);
     assert.equal(h.daemon.stats().replies.droppedBackpressure, slowCounters?.droppedBackpressure);
@@ -224,7 +296,11 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     h.source.emit(replyPacket(), LinkType.Ethernet, 30); // cut inside the TCP header
     h.source.emit(replyPacket({ payloadLength: 1000 }), LinkType.Ethernet, 900); // cut in the payload: fine
     const { capture, replies } = h.daemon.stats();
-    assert.deepEqual(capture, { received: 4, truncated: 0, decodeFailures: { 'not TCP': 1, 'not IPv4': 1, truncated: 1 } });
+    assert.deepEqual(capture, {
+      received: 4,
+      truncated: 0,
+      decodeFailures: { 'not TCP': 1, 'not IPv4': 1, truncated: 1 },
+    });
     assert.equal(replies.repliesCaptured, 1);
     assert.equal(replies.unroutable, 1);
   });
@@ -255,7 +331,9 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
 
   test('a capture that cannot start: its error, and the control port is released', async (t) => {
     const probe = createServer();
-    const port = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port)),
+    );
     await new Promise((r) => probe.close(r));
     const failure = new PacketIoError(ErrorCode.FILTER, 'cannot compile');
     await assert.rejects(startDaemon(t, { port, source: new FakeSource(failure) }), failure);

@@ -127,7 +127,13 @@ export class TestCopier {
   /** Connects and completes the hello exchange; returns the intercept's hello. */
   static async ready(t: TestContext, port: number): Promise<TestCopier> {
     const c = await TestCopier.connect(t, port);
-    c.send({ type: ControlMessageType.Hello, version: CONTROL_PROTOCOL_VERSION, role: 'copier', instanceId: 'copier:1', software: 'test' });
+    c.send({
+      type: ControlMessageType.Hello,
+      version: CONTROL_PROTOCOL_VERSION,
+      role: 'copier',
+      instanceId: 'copier:1',
+      software: 'test',
+    });
     await c.waitFor((m) => m.type === ControlMessageType.Hello);
     return c;
   }
@@ -166,7 +172,11 @@ export class TestCopier {
   async sync(): Promise<void> {
     const before = this.messages.filter((m) => m.type === ControlMessageType.Heartbeat).length;
     this.send({ type: ControlMessageType.Heartbeat, timeMs: Date.now() });
-    await this.until(() => (this.messages.filter((m) => m.type === ControlMessageType.Heartbeat).length > before ? true : undefined), WAIT_MS, 'heartbeat echo');
+    await this.until(
+      () => (this.messages.filter((m) => m.type === ControlMessageType.Heartbeat).length > before ? true : undefined),
+      WAIT_MS,
+      'heartbeat echo',
+    );
   }
 
   /** Every response record received so far, in order (copies). */

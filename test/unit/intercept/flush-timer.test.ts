@@ -20,7 +20,10 @@ describe('FlushTimer', () => {
     assert.equal(timer.armed, false, 'asleep again once nothing waits');
     assert.ok(calls.length >= 1 && calls.length <= 4, `woke ${calls.length} times`);
     // Node timers may fire up to ~1 ms early; the re-arm catches the rest.
-    assert.ok(calls.some((now) => now - first >= maxDelayMs - 1), 'a wake-up when the first record was due');
+    assert.ok(
+      calls.some((now) => now - first >= maxDelayMs - 1),
+      'a wake-up when the first record was due',
+    );
     assert.ok(calls.at(-1)! - second >= maxDelayMs, 'the last wake-up after the second record was due');
     timer.stop();
   });

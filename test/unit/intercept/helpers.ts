@@ -46,7 +46,8 @@ export function recordsOf(frame: Buffer): Buffer[] {
       assert.equal(msg.type, ControlMessageType.Responses);
       if (msg.type !== ControlMessageType.Responses) return;
       const cursor = new ResponseBatchCursor().reset(msg.records);
-      while (cursor.next()) records.push(Buffer.from(cursor.buffer.subarray(cursor.offset, cursor.offset + cursor.length)));
+      while (cursor.next())
+        records.push(Buffer.from(cursor.buffer.subarray(cursor.offset, cursor.offset + cursor.length)));
     },
     onError: (err) => assert.fail(err),
   });

@@ -9,7 +9,8 @@ import { RecordingTransport, captured, expectedRecord, type Captured } from './h
 const CLIENT_IP = 0x0a090001;
 const TARGET_IP = 0x0a000002;
 const route = (clientPort = 40000): Buffer => routesBuffer([[CLIENT_IP, clientPort, TARGET_IP, 8000]]);
-const ack = (seq: number, dstPort = 40000): Captured => captured({ seq, dstPort, flags: TcpFlag.ACK, payloadLength: 100 });
+const ack = (seq: number, dstPort = 40000): Captured =>
+  captured({ seq, dstPort, flags: TcpFlag.ACK, payloadLength: 100 });
 const synAck = (seq: number): Captured => captured({ seq, flags: TcpFlag.SYN | TcpFlag.ACK, tcpOptionWords: 5 });
 const rst = (seq: number): Captured => captured({ seq, flags: TcpFlag.RST });
 
@@ -18,7 +19,8 @@ function setup(options: InterceptCoreOptions = {}): { core: InterceptCore; net: 
   return { core: new InterceptCore(net, options), net };
 }
 
-const reply = (core: InterceptCore, c: Captured, nowMs: number): ReplyOutcome => core.onReply(c.buf, c.ip, c.tcp, nowMs);
+const reply = (core: InterceptCore, c: Captured, nowMs: number): ReplyOutcome =>
+  core.onReply(c.buf, c.ip, c.tcp, nowMs);
 
 describe('InterceptCore routing', () => {
   test('a routed reply leaves as a header record (payload stripped) within 2 ms', () => {
@@ -88,7 +90,14 @@ describe('InterceptCore routing', () => {
 
   test('a closed connection loses its routes and its waiting records', () => {
     const { core, net } = setup();
-    core.onRouteAdd(1, routesBuffer([[CLIENT_IP, 40000, TARGET_IP, 8000], [CLIENT_IP, 40001, TARGET_IP, 8000]]), 0);
+    core.onRouteAdd(
+      1,
+      routesBuffer([
+        [CLIENT_IP, 40000, TARGET_IP, 8000],
+        [CLIENT_IP, 40001, TARGET_IP, 8000],
+      ]),
+      0,
+    );
     reply(core, ack(1), 0);
     reply(core, ack(2), 0);
     const final = core.onConnectionClosed(1);

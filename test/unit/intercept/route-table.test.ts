@@ -90,7 +90,12 @@ describe('RouteTable', () => {
       | { op: 'close'; conn: number }
       | { op: 'wait'; ms: number };
     // A tiny key space so adds collide, rebind and share client endpoints.
-    const flow = fc.tuple(fc.constantFrom(1, 0xffffffff), fc.constantFrom(0, 1), fc.constantFrom(1, 2), fc.constantFrom(80, 0xffff));
+    const flow = fc.tuple(
+      fc.constantFrom(1, 0xffffffff),
+      fc.constantFrom(0, 1),
+      fc.constantFrom(1, 2),
+      fc.constantFrom(80, 0xffff),
+    );
     const conn = fc.integer({ min: 0, max: 2 });
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ op: fc.constant('add' as const), flow, conn }),
@@ -109,11 +114,19 @@ describe('RouteTable', () => {
           if (o.op === 'wait') {
             now += o.ms;
             let expired = 0;
-            for (const [k, v] of model) if (now - v.used >= idle) (model.delete(k), expired++);
+            for (const [k, v] of model) {
+              if (now - v.used < idle) continue;
+              model.delete(k);
+              expired++;
+            }
             assert.equal(t.expireIdle(now), expired);
           } else if (o.op === 'close') {
             let closed = 0;
-            for (const [k, v] of model) if (v.conn === o.conn) (model.delete(k), closed++);
+            for (const [k, v] of model) {
+              if (v.conn !== o.conn) continue;
+              model.delete(k);
+              closed++;
+            }
             assert.equal(t.deleteConnection(o.conn), closed);
           } else {
             const [ci, cp, ti, tp] = o.flow as [number, number, number, number];
@@ -132,7 +145,8 @@ describe('RouteTable', () => {
             }
           }
           assert.equal(t.size, model.size);
-          for (const c of [0, 1, 2]) assert.equal(t.routesOf(c), [...model.values()].filter((v) => v.conn === c).length);
+          for (const c of [0, 1, 2])
+            assert.equal(t.routesOf(c), [...model.values()].filter((v) => v.conn === c).length);
         }
       }),
     );

@@ -47,13 +47,20 @@ function records(n: number, size: (i: number) => number): TestRecord[] {
 }
 
 /** Reads until the reader stops; returns the packets read and the final status. */
-function readAll(reader: PcapFileReader): { packets: { data: Buffer; tsMicros: number; originalLength: number }[]; status: PcapReadStatus } {
+function readAll(reader: PcapFileReader): {
+  packets: { data: Buffer; tsMicros: number; originalLength: number }[];
+  status: PcapReadStatus;
+} {
   const packets = [];
   for (;;) {
     const status = reader.next();
     if (status !== PcapReadStatus.Packet) return { packets, status };
     const r = reader.record;
-    packets.push({ data: Buffer.from(reader.packet.subarray(0, r.capturedLength)), tsMicros: r.tsMicros, originalLength: r.originalLength });
+    packets.push({
+      data: Buffer.from(reader.packet.subarray(0, r.capturedLength)),
+      tsMicros: r.tsMicros,
+      originalLength: r.originalLength,
+    });
   }
 }
 
@@ -99,8 +106,14 @@ describe('PcapFileReader', () => {
           packets.map((p) => p.tsMicros),
           recs.map((r) => r.seconds * 1e6 + (nanoseconds ? Math.floor(r.fraction / 1000) : r.fraction)),
         );
-        assert.deepEqual(packets.map((p) => p.data), recs.map((r) => r.data));
-        assert.deepEqual(packets.map((p) => p.originalLength), recs.map((r) => r.originalLength));
+        assert.deepEqual(
+          packets.map((p) => p.data),
+          recs.map((r) => r.data),
+        );
+        assert.deepEqual(
+          packets.map((p) => p.originalLength),
+          recs.map((r) => r.originalLength),
+        );
       });
     }
   }
@@ -129,7 +142,11 @@ describe('PcapFileReader', () => {
       const { packets, status } = readAll(new PcapFileReader(path));
       const whole = [...boundaries].filter((b) => b <= cut).length;
       assert.equal(packets.length, whole, `cut ${cut}`);
-      assert.equal(status, cut === 24 || boundaries.has(cut) ? PcapReadStatus.End : PcapReadStatus.TruncatedRecord, `cut ${cut}`);
+      assert.equal(
+        status,
+        cut === 24 || boundaries.has(cut) ? PcapReadStatus.End : PcapReadStatus.TruncatedRecord,
+        `cut ${cut}`,
+      );
     }
   });
 
@@ -137,13 +154,19 @@ describe('PcapFileReader', () => {
     const pcapng = Buffer.alloc(28);
     pcapng.writeUInt32BE(0x0a0d0d0a, 0);
     assertPcapError(() => new PcapFileReader(tempPcap(pcapng)), /pcapng is not supported/);
-    const user0 = writePcap(147, records(1, () => 10));
+    const user0 = writePcap(
+      147,
+      records(1, () => 10),
+    );
     assertPcapError(() => new PcapFileReader(tempPcap(user0)), /link type 147/);
     assertPcapError(() => new PcapFileReader(join(dir, 'missing.pcap')), /cannot open/);
   });
 
   test('a record longer than any capture stops the read as corrupt', () => {
-    const file = writePcap(LinkType.Ethernet, records(2, () => 30));
+    const file = writePcap(
+      LinkType.Ethernet,
+      records(2, () => 30),
+    );
     file.writeUInt32LE(MAX_PCAP_RECORD_BYTES + 1, 24 + 16 + 30 + 8);
     const { packets, status } = readAll(new PcapFileReader(tempPcap(file)));
     assert.equal(packets.length, 1);
@@ -160,14 +183,26 @@ describe('PcapFileSource', () => {
     assert.equal(await source.done, PcapReadStatus.End);
     assert.equal(seen.length, recs.length);
     for (const [i, s] of seen.entries()) {
-      assert.deepEqual(s, { first: i & 0xff, length: recs[i]!.data.length, linkType: LinkType.LinuxSll2, ts: recs[i]!.seconds * 1e6 + recs[i]!.fraction });
+      assert.deepEqual(s, {
+        first: i & 0xff,
+        length: recs[i]!.data.length,
+        linkType: LinkType.LinuxSll2,
+        ts: recs[i]!.seconds * 1e6 + recs[i]!.fraction,
+      });
     }
     // records() marks every third record as cut by the snapshot length.
     assert.deepEqual(source.stats(), { received: 600, truncated: 200 });
   });
 
   test('stop() from inside the handler delivers nothing more', async () => {
-    const source = new PcapFileSource(tempPcap(writePcap(LinkType.Ethernet, records(50, () => 40))));
+    const source = new PcapFileSource(
+      tempPcap(
+        writePcap(
+          LinkType.Ethernet,
+          records(50, () => 40),
+        ),
+      ),
+    );
     let n = 0;
     source.start(() => {
       if (++n === 10) source.stop();

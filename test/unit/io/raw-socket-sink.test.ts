@@ -40,7 +40,10 @@ class FakeSocket extends EventEmitter implements RawSocket {
   }
 }
 
-function setup(options: ConstructorParameters<typeof RawSocketSink>[0] = {}): { sink: RawSocketSink; sockets: FakeSocket[] } {
+function setup(options: ConstructorParameters<typeof RawSocketSink>[0] = {}): {
+  sink: RawSocketSink;
+  sockets: FakeSocket[];
+} {
   const sockets: FakeSocket[] = [];
   const sink = new RawSocketSink({
     ...options,
@@ -76,7 +79,10 @@ describe('RawSocketSink', () => {
     fake.complete();
     fake.complete();
     fake.complete();
-    assert.deepEqual(fake.sends.map((s) => s.bytes[0]), [1, 2, 3]);
+    assert.deepEqual(
+      fake.sends.map((s) => s.bytes[0]),
+      [1, 2, 3],
+    );
     assert.deepEqual(sink.stats(), { sent: 3, errors: {}, retried: 0, queueFull: 0, queued: 0 });
   });
 
@@ -140,7 +146,10 @@ describe('RawSocketSink', () => {
     sink.send(packet(6, 10), 0, 10, DST);
     fake.complete();
     fake.complete();
-    assert.deepEqual(fake.sends.map((s) => s.bytes.length), [100, 64, 10]);
+    assert.deepEqual(
+      fake.sends.map((s) => s.bytes.length),
+      [100, 64, 10],
+    );
     assert.deepEqual(fake.sends[0]!.bytes, big);
     assert.equal(sink.stats().sent, 3);
   });
@@ -170,32 +179,43 @@ describe('RawSocketSink', () => {
   });
 
   test('property: every accepted packet is sent once, in order, or counted as an error', async () => {
-    const outcome = fc.constantFrom<string | undefined>(undefined, undefined, 'No buffer space available', 'Operation not permitted');
+    const outcome = fc.constantFrom<string | undefined>(
+      undefined,
+      undefined,
+      'No buffer space available',
+      'Operation not permitted',
+    );
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(outcome, { minLength: 4, maxLength: 4 }), { minLength: 1, maxLength: 30 }), async (plans) => {
-        const { sink, sockets } = setup({ maxRetries: 1, queueCapacity: 8 });
-        const fake = sockets[0]!;
-        let accepted = 0;
-        for (const [i] of plans.entries()) if (sink.send(packet(i + 1), 0, 40, DST)) accepted++;
-        let attempt = 0;
-        let current = -1;
-        while (sink.stats().queued > 0) {
-          if (fake.inFlight === 0) {
-            await tick(2);
-            continue;
+      fc.asyncProperty(
+        fc.array(fc.array(outcome, { minLength: 4, maxLength: 4 }), { minLength: 1, maxLength: 30 }),
+        async (plans) => {
+          const { sink, sockets } = setup({ maxRetries: 1, queueCapacity: 8 });
+          const fake = sockets[0]!;
+          let accepted = 0;
+          for (const [i] of plans.entries()) if (sink.send(packet(i + 1), 0, 40, DST)) accepted++;
+          let attempt = 0;
+          let current = -1;
+          while (sink.stats().queued > 0) {
+            if (fake.inFlight === 0) {
+              await tick(2);
+              continue;
+            }
+            const id = fake.sends[fake.sends.length - 1]!.bytes[0]!;
+            attempt = id === current ? attempt + 1 : 0;
+            current = id;
+            fake.complete(plans[id - 1]![attempt]);
           }
-          const id = fake.sends[fake.sends.length - 1]!.bytes[0]!;
-          attempt = id === current ? attempt + 1 : 0;
-          current = id;
-          fake.complete(plans[id - 1]![attempt]);
-        }
-        const s = sink.stats();
-        const failed = (s.errors['ENOBUFS'] ?? 0) + (s.errors['EPERM'] ?? 0);
-        assert.equal(s.sent + failed, accepted);
-        assert.equal(s.queueFull, plans.length - accepted);
-        const firstAttempts = fake.sends.map((x) => x.bytes[0]!).filter((id, i, all) => i === 0 || all[i - 1] !== id);
-        assert.deepEqual(firstAttempts, Array.from({ length: accepted }, (_, i) => i + 1));
-      }),
+          const s = sink.stats();
+          const failed = (s.errors['ENOBUFS'] ?? 0) + (s.errors['EPERM'] ?? 0);
+          assert.equal(s.sent + failed, accepted);
+          assert.equal(s.queueFull, plans.length - accepted);
+          const firstAttempts = fake.sends.map((x) => x.bytes[0]!).filter((id, i, all) => i === 0 || all[i - 1] !== id);
+          assert.deepEqual(
+            firstAttempts,
+            Array.from({ length: accepted }, (_, i) => i + 1),
+          );
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -233,8 +253,11 @@ describe('RawSocketSink with a synchronous binding', () => {
     assert.equal(sink.stats().queued, 1000);
     await tick();
     // One timer, not one event-loop turn per packet: the queue is gone in one go.
-    assert.deepEqual(fake.immediate.map((b) => b[0]), Array.from({ length: 1000 }, (_, i) => (i + 1) & 0xff));
-    assert.equal(fake.sends.length, 0, 'nothing went through raw-socket\'s one-per-turn queue');
+    assert.deepEqual(
+      fake.immediate.map((b) => b[0]),
+      Array.from({ length: 1000 }, (_, i) => (i + 1) & 0xff),
+    );
+    assert.equal(fake.sends.length, 0, "nothing went through raw-socket's one-per-turn queue");
     assert.deepEqual(sink.stats(), { sent: 1000, errors: {}, retried: 1, queueFull: 0, queued: 0 });
     assert.equal(sink.send(packet(9), 0, 40, DST), true);
     assert.equal(fake.immediate.length, 1001, 'direct again');
@@ -246,7 +269,10 @@ describe('RawSocketSink with a synchronous binding', () => {
     assert.equal(sink.send(packet(1), 0, 40, DST), true);
     assert.equal(sink.send(packet(2), 0, 40, DST), true);
     await sink.flush();
-    assert.deepEqual(fake.immediate.map((b) => b[0]), [2]);
+    assert.deepEqual(
+      fake.immediate.map((b) => b[0]),
+      [2],
+    );
     assert.deepEqual(sink.stats().errors, { ENOBUFS: 1 });
     assert.equal(sink.stats().retried, 3, 'the first try and three retries');
   });

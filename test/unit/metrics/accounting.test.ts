@@ -24,7 +24,17 @@ import {
   type Tuple,
   type TupleOccupancy,
 } from '@tcpcopy/copier';
-import { CLIENT_IP, Client, PROD_PORT, Sim, TARGET_IP, TARGET_PORT, bytes, connect, type Impairment } from '../engine/harness.js';
+import {
+  CLIENT_IP,
+  Client,
+  PROD_PORT,
+  Sim,
+  TARGET_IP,
+  TARGET_PORT,
+  bytes,
+  connect,
+  type Impairment,
+} from '../engine/harness.js';
 
 /** A second test server nobody answers for: every session to it times out. */
 const SILENT_TARGET_IP = toAddress('203.0.113.99');
@@ -108,7 +118,6 @@ const arbWorld: fc.Arbitrary<World> = fc.record({
   seed: fc.integer(),
 });
 
-
 /** Refuses a share of tuple allocations: replicas go without a tuple (tuple_space_exhausted). */
 class ScarceTuples extends FakeAddressPlan {
   constructor(
@@ -119,7 +128,13 @@ class ScarceTuples extends FakeAddressPlan {
     super(pool, 0);
   }
 
-  override allocate(ip: number, port: number, replica: number, t: EngineTarget, taken: TupleOccupancy): Tuple | undefined {
+  override allocate(
+    ip: number,
+    port: number,
+    replica: number,
+    t: EngineTarget,
+    taken: TupleOccupancy,
+  ): Tuple | undefined {
     return this.random() < this.refusal ? undefined : super.allocate(ip, port, replica, t, taken);
   }
 }
@@ -129,7 +144,11 @@ function assertBalanced(t: TargetCounters, copies: number, where: string): void 
   const dropped = Object.values(t.payloadDropped).reduce((a, b) => a + b, 0);
   const accounted = t.payloadAcked + t.payloadDuplicate + t.payloadPending + dropped;
   assert.ok(t.payloadPending >= 0, `${t.target}: pending ${t.payloadPending} < 0 ${where}`);
-  assert.equal(accounted, t.payloadCaptured * copies, `${t.target}: captured ${t.payloadCaptured} x ${copies} != ${JSON.stringify(t)} ${where}`);
+  assert.equal(
+    accounted,
+    t.payloadCaptured * copies,
+    `${t.target}: captured ${t.payloadCaptured} x ${copies} != ${JSON.stringify(t)} ${where}`,
+  );
 }
 
 interface Timed {
@@ -230,27 +249,35 @@ function runWorld(w: World): void {
   };
   const schedule: (Timed & { k: number })[] = [];
   w.clients.forEach((plan, k) => {
-    const c = new Client(sim, { port: 20000 + k * 7, dstPort: PROD_PORT + plan.via, isn: 0xfffff000 + k * 999_983, timestamps: plan.timestamps });
+    const c = new Client(sim, {
+      port: 20000 + k * 7,
+      dstPort: PROD_PORT + plan.via,
+      isn: 0xfffff000 + k * 999_983,
+      timestamps: plan.timestamps,
+    });
     for (const p of capturePlan(c, plan, sim)) schedule.push({ ...p, k });
   });
   schedule.sort((a, b) => a.at - b.at);
   let resetDone = w.targetResetAtMs < 0;
   let shutDown = false;
   const advance = (until: number): void => {
-    sim.runUntil(() => {
-      check(`at ${sim.now} ms`);
-      if (!resetDone && sim.now >= w.targetResetAtMs) {
-        resetDone = true;
-        const conn = sim.target.accepted[w.resetIndex % Math.max(1, sim.target.accepted.length)];
-        if (conn !== undefined && conn.state !== 'closed') sim.target.reset(conn, sim.now);
-      }
-      if (!shutDown && sim.now >= w.shutdownAtMs) {
-        shutDown = true;
-        engine.shutdown(sim.now);
-        check(`after shutdown at ${sim.now} ms`);
-      }
-      return false;
-    }, Math.max(0, until - sim.now));
+    sim.runUntil(
+      () => {
+        check(`at ${sim.now} ms`);
+        if (!resetDone && sim.now >= w.targetResetAtMs) {
+          resetDone = true;
+          const conn = sim.target.accepted[w.resetIndex % Math.max(1, sim.target.accepted.length)];
+          if (conn !== undefined && conn.state !== 'closed') sim.target.reset(conn, sim.now);
+        }
+        if (!shutDown && sim.now >= w.shutdownAtMs) {
+          shutDown = true;
+          engine.shutdown(sim.now);
+          check(`after shutdown at ${sim.now} ms`);
+        }
+        return false;
+      },
+      Math.max(0, until - sim.now),
+    );
   };
   for (const item of schedule) {
     advance(item.at);
@@ -270,17 +297,40 @@ function runWorld(w: World): void {
   // The engine-wide counters are the sums of the per-target ones.
   const sum = (f: (t: TargetCounters) => number): number => engine.targetCounters.reduce((n, t) => n + f(t), 0);
   const k = engine.counters;
-  assert.equal(sum((t) => t.payloadCaptured), k.clientPayloadBytes);
-  assert.equal(sum((t) => t.payloadAcked), k.payloadBytesAcked);
-  assert.equal(sum((t) => t.sessionsStarted), k.sessionsStarted);
-  assert.equal(sum((t) => t.sessionsEstablished), k.sessionsEstablished);
-  assert.equal(sum((t) => t.packets), k.clientPackets);
-  for (const [reason, n] of Object.entries(k.sessionsEnded)) assert.equal(sum((t) => t.sessionsEnded[reason as keyof typeof k.sessionsEnded]), n, reason);
+  assert.equal(
+    sum((t) => t.payloadCaptured),
+    k.clientPayloadBytes,
+  );
+  assert.equal(
+    sum((t) => t.payloadAcked),
+    k.payloadBytesAcked,
+  );
+  assert.equal(
+    sum((t) => t.sessionsStarted),
+    k.sessionsStarted,
+  );
+  assert.equal(
+    sum((t) => t.sessionsEstablished),
+    k.sessionsEstablished,
+  );
+  assert.equal(
+    sum((t) => t.packets),
+    k.clientPackets,
+  );
+  for (const [reason, n] of Object.entries(k.sessionsEnded))
+    assert.equal(
+      sum((t) => t.sessionsEnded[reason as keyof typeof k.sessionsEnded]),
+      n,
+      reason,
+    );
 }
 
 describe('loss accounting', () => {
   test('property: captured x copies = acked + duplicate + pending + dropped, after every event of random worlds', () => {
-    fc.assert(fc.property(arbWorld, (w) => runWorld(w)), { numRuns: Number(process.env['ACCOUNTING_RUNS'] ?? 120) });
+    fc.assert(
+      fc.property(arbWorld, (w) => runWorld(w)),
+      { numRuns: Number(process.env['ACCOUNTING_RUNS'] ?? 120) },
+    );
   });
 
   test('a clean world: every captured byte acknowledged, the fraction is 1', () => {
@@ -299,7 +349,10 @@ describe('loss accounting', () => {
     const expected = t.payloadCaptured * 2;
     assert.equal(t.payloadDuplicate, 2 * 5 * 1000);
     assert.equal(t.payloadAcked / (expected - t.payloadDuplicate), 1);
-    assert.deepEqual(Object.entries(t.payloadDropped).filter(([, n]) => n > 0), []);
+    assert.deepEqual(
+      Object.entries(t.payloadDropped).filter(([, n]) => n > 0),
+      [],
+    );
     assert.equal(t.sessionsEnded.finished, 10);
   });
 

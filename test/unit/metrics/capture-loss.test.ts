@@ -9,9 +9,15 @@ test('a growing kernel drop count is reported to the engine at once, and to the 
   const stats: SourceStats = { received: 0, truncated: 0, kernelDropped: 0 };
   const source: PacketSource = { start: () => undefined, stop: () => undefined, stats: () => stats };
   const reported: number[] = [];
-  const engine = Object.assign(Object.create(Engine.prototype) as Engine, { noteCaptureLoss: (now: number) => reported.push(now) });
+  const engine = Object.assign(Object.create(Engine.prototype) as Engine, {
+    noteCaptureLoss: (now: number) => reported.push(now),
+  });
   const lines: Record<string, unknown>[] = [];
-  const log = createLogger({ name: 'tcpcopy', level: 'info', stderr: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) } });
+  const log = createLogger({
+    name: 'tcpcopy',
+    level: 'info',
+    stderr: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
+  });
   const watch = new CaptureLossWatch(source, engine, log, 16 << 20);
 
   watch.check(1000);
@@ -29,5 +35,9 @@ test('a growing kernel drop count is reported to the engine at once, and to the 
   assert.equal(warnings.length, 2, 'one warning, then one a minute later');
   assert.match(String(warnings[0]!['msg']), /capture ring overflowed.*capture_dropped.*raise -B/);
   assert.deepEqual([warnings[0]!['kernelDropped'], warnings[0]!['total'], warnings[0]!['bufferMb']], [40, 40, 16]);
-  assert.deepEqual([warnings[1]!['kernelDropped'], warnings[1]!['total']], [10, 50], 'the second counts what the first did not');
+  assert.deepEqual(
+    [warnings[1]!['kernelDropped'], warnings[1]!['total']],
+    [10, 50],
+    'the second counts what the first did not',
+  );
 });

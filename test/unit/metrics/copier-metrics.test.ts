@@ -16,8 +16,16 @@ import { parsePrometheusText, type Exposition } from './prom-text.js';
 const TARGET = `${ipv4ToString(TARGET_IP)}:${TARGET_PORT}`;
 const OTHER_IP = toAddress('203.0.113.77');
 
-const source: PacketSource = { start: () => {}, stop: () => {}, stats: () => ({ received: 0, truncated: 0, kernelDropped: 0 }) };
-const sink: PacketSink = { send: () => true, stats: () => ({ sent: 0, errors: { EPERM: 0 }, retried: 0, queueFull: 0, queued: 0 }), close: async () => {} };
+const source: PacketSource = {
+  start: () => {},
+  stop: () => {},
+  stats: () => ({ received: 0, truncated: 0, kernelDropped: 0 }),
+};
+const sink: PacketSink = {
+  send: () => true,
+  stats: () => ({ sent: 0, errors: { EPERM: 0 }, retried: 0, queueFull: 0, queued: 0 }),
+  close: async () => {},
+};
 
 function setUp(sim: Sim, copies: number): { metrics: MetricsRegistry; pipeline: Pipeline; links: InterceptLinks } {
   const pipeline = new Pipeline(sim.engine, []);
@@ -29,7 +37,15 @@ function setUp(sim: Sim, copies: number): { metrics: MetricsRegistry; pipeline: 
     log: createLogger({ name: 'test', level: 'fatal', stderr: { write: () => true } }),
     onRecords: () => 0,
   });
-  const metrics = registerCopierMetrics(new MetricsRegistry(), { engine: sim.engine, pipeline, links, source, sink, clock: { now: () => sim.now }, copies });
+  const metrics = registerCopierMetrics(new MetricsRegistry(), {
+    engine: sim.engine,
+    pipeline,
+    links,
+    source,
+    sink,
+    clock: { now: () => sim.now },
+    copies,
+  });
   return { metrics, pipeline, links };
 }
 
@@ -39,7 +55,8 @@ function fromExposition(e: Exposition, target: string): { expected: number; acco
   const expected = e.value('tcpcopy_payload_expected_bytes_total', l);
   const duplicate = e.value('tcpcopy_payload_duplicate_bytes_total', l);
   const acked = e.value('tcpcopy_payload_acked_bytes_total', l);
-  const accounted = acked + duplicate + e.value('tcpcopy_payload_pending_bytes', l) + e.sum('tcpcopy_payload_dropped_bytes_total', l);
+  const accounted =
+    acked + duplicate + e.value('tcpcopy_payload_pending_bytes', l) + e.sum('tcpcopy_payload_dropped_bytes_total', l);
   return { expected, accounted, fraction: acked / (expected - duplicate) };
 }
 
@@ -83,7 +100,11 @@ describe('copier metrics', () => {
       assert.equal(accounted, expected, t);
     }
     assert.equal(fromExposition(e, TARGET).fraction, 1);
-    assert.equal(e.value('tcpcopy_payload_pending_bytes', { target: other }), 2 * 5, 'held by sessions still in SYN-SENT');
+    assert.equal(
+      e.value('tcpcopy_payload_pending_bytes', { target: other }),
+      2 * 5,
+      'held by sessions still in SYN-SENT',
+    );
 
     sim.run(10_000); // the silent target's sessions time out
     e = parsePrometheusText(await metrics.text());
@@ -110,7 +131,14 @@ describe('copier metrics', () => {
       }
     };
     // The engine-wide totals of per-target counters are exported per target (their sums).
-    const perTarget = new Set(['clientPackets', 'clientPayloadBytes', 'payloadBytesAcked', 'sessionsStarted', 'sessionsEstablished', 'sessionsEnded']);
+    const perTarget = new Set([
+      'clientPackets',
+      'clientPayloadBytes',
+      'payloadBytesAcked',
+      'sessionsStarted',
+      'sessionsEstablished',
+      'sessionsEnded',
+    ]);
     fill(sim.engine.counters as unknown as Record<string, unknown>, 'engine');
     for (const name of [...expected.keys()]) if (perTarget.has(name.split('.')[1]!)) expected.delete(name);
     fill(sim.engine.targetCounters[0] as unknown as Record<string, unknown>, 'target');
@@ -121,7 +149,9 @@ describe('copier metrics', () => {
     expected.delete('target.copyLagMs');
     // Link counters that are about connections, not replies or routes, stay in the stats line only.
     for (const name of ['links.connects', 'links.disconnects', 'links.responseFrames']) expected.delete(name);
-    const values = new Set([...parsePrometheusText(await metrics.text()).families.values()].flatMap((f) => f.samples.map((s) => s.value)));
+    const values = new Set(
+      [...parsePrometheusText(await metrics.text()).families.values()].flatMap((f) => f.samples.map((s) => s.value)),
+    );
     const missing = [...expected].filter(([, v]) => !values.has(v)).map(([name]) => name);
     assert.deepEqual(missing, [], 'counters missing from the metrics');
   });

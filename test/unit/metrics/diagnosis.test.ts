@@ -22,7 +22,13 @@ const SAMPLE_MS = 1000;
 const ip = (s: string): number => parseIpv4(s)!;
 
 /** Feeds one sample a second for `seconds`, `tick(t)` changing the counters before each. */
-function drive(d: NoReplyDetector, from: number, seconds: number, counters: { sessionsStarted: number; sessionsEstablished: number; replies: number }, tick: (t: number) => void = () => {}): { at: number; e: DiagnosisEvent }[] {
+function drive(
+  d: NoReplyDetector,
+  from: number,
+  seconds: number,
+  counters: { sessionsStarted: number; sessionsEstablished: number; replies: number },
+  tick: (t: number) => void = () => {},
+): { at: number; e: DiagnosisEvent }[] {
   const out: { at: number; e: DiagnosisEvent }[] = [];
   for (let t = from; t < from + seconds * SAMPLE_MS; t += SAMPLE_MS) {
     tick(t);
@@ -41,7 +47,12 @@ describe('NoReplyDetector', () => {
     });
     assert.deepEqual(
       events.map(({ at }) => at),
-      [1000 + NO_REPLY_DELAY_MS, 1000 + NO_REPLY_DELAY_MS + NO_REPLY_REPEAT_MS, 1000 + NO_REPLY_DELAY_MS + 2 * NO_REPLY_REPEAT_MS, 1000 + NO_REPLY_DELAY_MS + 3 * NO_REPLY_REPEAT_MS],
+      [
+        1000 + NO_REPLY_DELAY_MS,
+        1000 + NO_REPLY_DELAY_MS + NO_REPLY_REPEAT_MS,
+        1000 + NO_REPLY_DELAY_MS + 2 * NO_REPLY_REPEAT_MS,
+        1000 + NO_REPLY_DELAY_MS + 3 * NO_REPLY_REPEAT_MS,
+      ],
     );
     assert.deepEqual(events[0]!.e, { kind: 'no_replies', silentMs: NO_REPLY_DELAY_MS, sessionsWithoutReply: 18 });
     assert.ok(events[0]!.at <= 10_000, 'within 10 s of the first SYN');
@@ -105,46 +116,65 @@ describe('NoReplyDetector', () => {
   test('property: warnings only after `delay` of unanswered starts, at most one per `repeat`, never missed', () => {
     const step = fc.record({ started: fc.nat({ max: 3 }), reply: fc.boolean(), dt: fc.integer({ min: 1, max: 2000 }) });
     fc.assert(
-      fc.property(fc.array(step, { minLength: 1, maxLength: 400 }), fc.integer({ min: 1000, max: 8000 }), fc.integer({ min: 5000, max: 70_000 }), (steps, delay, repeat) => {
-        const d = new NoReplyDetector(delay, repeat);
-        const c: { sessionsStarted: number; sessionsEstablished: number; replies: number } = { sessionsStarted: 0, sessionsEstablished: 0, replies: 0 };
-        let now = 0;
-        let lastReplyAt = 0;
-        let firstUnanswered: number | undefined;
-        let lastWarn: number | undefined;
-        d.update({ ...c }, now);
-        for (const s of steps) {
-          now += s.dt;
-          c.sessionsStarted += s.started;
-          if (s.reply) c.replies++;
-          const sample: ReplySample = { ...c };
-          const e = d.update(sample, now);
-          if (s.reply) {
-            lastReplyAt = now;
-            firstUnanswered = undefined;
-            assert.ok(e === undefined || e.kind === 'replies_back');
-            if (e?.kind === 'replies_back') assert.ok(lastWarn !== undefined);
-            lastWarn = undefined;
-            continue;
+      fc.property(
+        fc.array(step, { minLength: 1, maxLength: 400 }),
+        fc.integer({ min: 1000, max: 8000 }),
+        fc.integer({ min: 5000, max: 70_000 }),
+        (steps, delay, repeat) => {
+          const d = new NoReplyDetector(delay, repeat);
+          const c: { sessionsStarted: number; sessionsEstablished: number; replies: number } = {
+            sessionsStarted: 0,
+            sessionsEstablished: 0,
+            replies: 0,
+          };
+          let now = 0;
+          let lastReplyAt = 0;
+          let firstUnanswered: number | undefined;
+          let lastWarn: number | undefined;
+          d.update({ ...c }, now);
+          for (const s of steps) {
+            now += s.dt;
+            c.sessionsStarted += s.started;
+            if (s.reply) c.replies++;
+            const sample: ReplySample = { ...c };
+            const e = d.update(sample, now);
+            if (s.reply) {
+              lastReplyAt = now;
+              firstUnanswered = undefined;
+              assert.ok(e === undefined || e.kind === 'replies_back');
+              if (e?.kind === 'replies_back') assert.ok(lastWarn !== undefined);
+              lastWarn = undefined;
+              continue;
+            }
+            if (s.started > 0 && firstUnanswered === undefined) firstUnanswered = now;
+            const due =
+              firstUnanswered !== undefined &&
+              now - firstUnanswered >= delay &&
+              (lastWarn === undefined || now - lastWarn >= repeat);
+            assert.equal(e?.kind, due ? 'no_replies' : undefined, `at ${now} (last reply ${lastReplyAt})`);
+            if (due) lastWarn = now;
           }
-          if (s.started > 0 && firstUnanswered === undefined) firstUnanswered = now;
-          const due = firstUnanswered !== undefined && now - firstUnanswered >= delay && (lastWarn === undefined || now - lastWarn >= repeat);
-          assert.equal(e?.kind, due ? 'no_replies' : undefined, `at ${now} (last reply ${lastReplyAt})`);
-          if (due) lastWarn = now;
-        }
-      }),
+        },
+      ),
     );
   });
 });
 
 describe('the warning text', () => {
-  const ctx = { fakeIps: [ip('10.232.7.1'), ip('10.232.7.2'), ip('10.232.8.9')], intercepts: [{ ip: ip('10.231.7.30'), port: 36524 }], targetPorts: [8080] };
+  const ctx = {
+    fakeIps: [ip('10.232.7.1'), ip('10.232.7.2'), ip('10.232.8.9')],
+    intercepts: [{ ip: ip('10.231.7.30'), port: 36524 }],
+    targetPorts: [8080],
+  };
 
   test('names the route to add, ip_forward, the -F filter and rp_filter, and the counters', () => {
     const { msg, causes } = noReplyWarning({ kind: 'no_replies', silentMs: 5200, sessionsWithoutReply: 12 }, ctx);
     assert.equal(causes.length, 4);
     assert.match(msg, /^no replies from the test server: 12 sessions started in the last 5 s/);
-    assert.ok(msg.includes('ip route add 10.232.7.0/24 via 10.231.7.30; ip route add 10.232.8.0/24 via 10.231.7.30'), msg);
+    assert.ok(
+      msg.includes('ip route add 10.232.7.0/24 via 10.231.7.30; ip route add 10.232.8.0/24 via 10.231.7.30'),
+      msg,
+    );
     assert.ok(msg.includes('net.ipv4.ip_forward=0'), msg);
     assert.ok(msg.includes("-F 'tcp and src port 8080'"), msg);
     assert.ok(msg.includes('rp_filter'), msg);
@@ -157,7 +187,10 @@ describe('the warning text', () => {
   });
 
   test('fakeNetworks: the distinct /24s, high addresses included', () => {
-    assert.deepEqual(fakeNetworks([ip('200.1.2.3'), ip('200.1.2.250'), ip('10.0.0.1')]), ['200.1.2.0/24', '10.0.0.0/24']);
+    assert.deepEqual(fakeNetworks([ip('200.1.2.3'), ip('200.1.2.250'), ip('10.0.0.1')]), [
+      '200.1.2.0/24',
+      '10.0.0.0/24',
+    ]);
     assert.deepEqual(fakeNetworks([]), []);
   });
 });
@@ -167,7 +200,11 @@ describe('NoReplyWatch (the daemon wiring)', () => {
     const sim = new Sim();
     sim.toEngine = () => []; // the test server's replies never reach intercept
     const lines: Record<string, unknown>[] = [];
-    const log = createLogger({ name: 'tcpcopy', level: 'info', stderr: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) } });
+    const log = createLogger({
+      name: 'tcpcopy',
+      level: 'info',
+      stderr: { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
+    });
     const pipeline = new Pipeline(sim.engine, []);
     const links = new InterceptLinks({
       intercepts: [{ ip: ip('10.231.7.30'), port: 36524 }],
@@ -177,7 +214,11 @@ describe('NoReplyWatch (the daemon wiring)', () => {
       log,
       onRecords: () => 0,
     });
-    const watch = new NoReplyWatch({ engine: sim.engine, pipeline, links }, { fakeIps: [], intercepts: [{ ip: ip('10.231.7.30'), port: 36524 }], targetPorts: [8080] }, log);
+    const watch = new NoReplyWatch(
+      { engine: sim.engine, pipeline, links },
+      { fakeIps: [], intercepts: [{ ip: ip('10.231.7.30'), port: 36524 }], targetPorts: [8080] },
+      log,
+    );
     for (let second = 0; second < 20; second++) {
       if (second < 8) {
         const c = new Client(sim, { port: 50000 + second });

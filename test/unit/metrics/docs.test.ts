@@ -20,7 +20,11 @@ const OURS = /^(tcpcopy|intercept)_/;
 test('docs/metrics.md and the exported metrics name the same series', async (t) => {
   const sim = new Sim();
   const source: PacketSource = { start: () => {}, stop: () => {}, stats: () => ({ received: 0, truncated: 0 }) };
-  const sink: PacketSink = { send: () => true, stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }), close: async () => {} };
+  const sink: PacketSink = {
+    send: () => true,
+    stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }),
+    close: async () => {},
+  };
   const links = new InterceptLinks({
     intercepts: [],
     connectionsPerIntercept: 1,
@@ -29,7 +33,15 @@ test('docs/metrics.md and the exported metrics name the same series', async (t) 
     log: createLogger({ name: 'test', level: 'fatal', stderr: { write: () => true } }),
     onRecords: () => 0,
   });
-  const copier = registerCopierMetrics(new MetricsRegistry(), { engine: sim.engine, pipeline: new Pipeline(sim.engine, []), links, source, sink, clock: { now: () => sim.now }, copies: 1 });
+  const copier = registerCopierMetrics(new MetricsRegistry(), {
+    engine: sim.engine,
+    pipeline: new Pipeline(sim.engine, []),
+    links,
+    source,
+    sink,
+    clock: { now: () => sim.now },
+    copies: 1,
+  });
   const h = await startDaemon(t);
   const intercept = registerInterceptMetrics(new MetricsRegistry(), h.daemon);
   const exported = new Set<string>();

@@ -15,8 +15,17 @@ import { parsePrometheusText, type Exposition } from './prom-text.js';
 const CLIENT_IP = 0x0a090001;
 const TARGET_IP = 0x0a000002;
 const TARGET_PORT = 8000;
-const routeAdd = (clientPort: number) => ({ type: ControlMessageType.RouteAdd, routes: routesBuffer([[CLIENT_IP, clientPort, TARGET_IP, TARGET_PORT]]) }) as const;
-const ack = (seq: number, dstPort = 40000): ReplySpec => ({ seq, dstPort, flags: TcpFlag.ACK | TcpFlag.PSH, payloadLength: 100 });
+const routeAdd = (clientPort: number) =>
+  ({
+    type: ControlMessageType.RouteAdd,
+    routes: routesBuffer([[CLIENT_IP, clientPort, TARGET_IP, TARGET_PORT]]),
+  }) as const;
+const ack = (seq: number, dstPort = 40000): ReplySpec => ({
+  seq,
+  dstPort,
+  flags: TcpFlag.ACK | TcpFlag.PSH,
+  payloadLength: 100,
+});
 
 async function scrape(metrics: MetricsRegistry): Promise<Exposition> {
   return parsePrometheusText(await metrics.text());
@@ -55,7 +64,10 @@ describe('intercept metrics', { timeout: 30_000 }, () => {
     assert.equal(e.value('intercept_capture_frames_total'), 5);
     assert.equal(e.sum('intercept_replies_dropped_total'), 0);
     assert.deepEqual(
-      e.family('intercept_replies_dropped_total').samples.map((s) => s.labels['reason']).sort(),
+      e
+        .family('intercept_replies_dropped_total')
+        .samples.map((s) => s.labels['reason'])
+        .sort(),
       ['backpressure', 'connection_closed', 'parked_expired', 'parked_overflow'],
     );
 
@@ -80,7 +92,10 @@ describe('intercept metrics', { timeout: 30_000 }, () => {
     a.socket.destroy();
     await eventually(() => h.daemon.server.connectionCount === 1, 'a to close');
     const after = await scrape(metrics);
-    assert.deepEqual(after.samples('intercept_connection_replies_routed_total').map((s) => s.labels['peer']), [peer(b)]);
+    assert.deepEqual(
+      after.samples('intercept_connection_replies_routed_total').map((s) => s.labels['peer']),
+      [peer(b)],
+    );
     assert.equal(after.value('intercept_routes_closed_total'), 1);
   });
 
@@ -100,7 +115,9 @@ describe('intercept metrics', { timeout: 30_000 }, () => {
     };
     fill(h.daemon.core.counters as unknown as Record<string, unknown>, 'core');
     fill(h.daemon.server.counters as unknown as Record<string, unknown>, 'server');
-    const values = new Set([...(await scrape(metrics)).families.values()].flatMap((f) => f.samples.map((s) => s.value)));
+    const values = new Set(
+      [...(await scrape(metrics)).families.values()].flatMap((f) => f.samples.map((s) => s.value)),
+    );
     const missing = [...expected].filter(([, v]) => !values.has(v)).map(([name]) => name);
     assert.deepEqual(missing, [], 'counters missing from the metrics');
   });

@@ -30,7 +30,10 @@ describe('Prometheus text parser (test support)', () => {
     assert.equal(a.help, 'Things, with a backslash \\ and a\nnew line.');
     assert.equal(e.value('a_total', { target: '10.0.0.1:80', reason: 'x' }), 3);
     assert.equal(e.sum('a_total', { target: '10.0.0.1:80' }), 3);
-    assert.deepEqual(e.samples('a_total', { target: '10.0.0.2:80' })[0]!.labels, { target: '10.0.0.2:80', reason: 'q"uote\\back\nline' });
+    assert.deepEqual(e.samples('a_total', { target: '10.0.0.2:80' })[0]!.labels, {
+      target: '10.0.0.2:80',
+      reason: 'q"uote\\back\nline',
+    });
     assert.equal(e.sum('a_total'), 7);
     assert.equal(e.value('b'), -1500);
     assert.equal(e.samples('b').length, 4);

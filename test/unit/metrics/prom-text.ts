@@ -83,7 +83,8 @@ function parseLine(line: string, out: Exposition, seenSeries: Set<string>, typed
     if (keyword === 'TYPE') {
       if (!TYPES.includes(rest)) throw new Error(`unknown type ${rest}`);
       const existing = out.families.get(name);
-      if (existing !== undefined && (typed.has(name) || existing.samples.length > 0)) throw new Error(`TYPE for ${name} after its TYPE or samples`);
+      if (existing !== undefined && (typed.has(name) || existing.samples.length > 0))
+        throw new Error(`TYPE for ${name} after its TYPE or samples`);
       typed.add(name);
       if (rest === 'counter' && !name.endsWith('_total')) throw new Error(`counter ${name} does not end in _total`);
       out.families.set(name, { name, type: rest as FamilyType, help: existing?.help ?? '', samples: [] });
@@ -146,7 +147,8 @@ function parseSample(line: string): Sample {
   }
   if (line[at] !== ' ') throw new Error('expected a space before the value');
   const fields = line.slice(at + 1).split(' ');
-  if (fields.length < 1 || fields.length > 2 || fields.some((f) => f === '')) throw new Error('expected a value and an optional timestamp');
+  if (fields.length < 1 || fields.length > 2 || fields.some((f) => f === ''))
+    throw new Error('expected a value and an optional timestamp');
   if (fields[1] !== undefined && !/^-?\d+$/.test(fields[1])) throw new Error(`bad timestamp ${fields[1]}`);
   return { name, labels, value: parseValue(fields[0]!) };
 }

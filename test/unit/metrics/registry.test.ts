@@ -18,7 +18,11 @@ function sampleRegistry(counters: { packets: number; ended: Record<string, numbe
     .addTable('test_ended_total', 'Ended, by reason.', 'reason', () => counters.ended);
 }
 
-async function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string | null; body: string }> {
+async function get(
+  port: number,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; type: string | null; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });
   return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
 }
@@ -46,7 +50,10 @@ describe('MetricsRegistry', () => {
   });
 
   test('labelled series that vanish from the source vanish from the exposition', async () => {
-    const peers = new Map([['a', 1], ['b', 2]]);
+    const peers = new Map([
+      ['a', 1],
+      ['b', 2],
+    ]);
     const metrics = new MetricsRegistry().add({
       name: 'test_peer_bytes_total',
       help: 'Per peer.',
@@ -59,7 +66,10 @@ describe('MetricsRegistry', () => {
     assert.equal(parsePrometheusText(await metrics.text()).samples('test_peer_bytes_total').length, 2);
     peers.delete('a');
     const e = parsePrometheusText(await metrics.text());
-    assert.deepEqual(e.samples('test_peer_bytes_total').map((s) => s.labels['peer']), ['b']);
+    assert.deepEqual(
+      e.samples('test_peer_bytes_total').map((s) => s.labels['peer']),
+      ['b'],
+    );
   });
 
   test('process metrics on request', async () => {

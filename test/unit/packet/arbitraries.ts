@@ -1,6 +1,12 @@
 /** fast-check arbitraries for packet fields and options shared by the packet tests. */
 import fc from 'fast-check';
-import { TcpOptionKind, tcpOptionsLength, TCP_MAX_OPTIONS_LENGTH, type TcpOptionsSpec, type TcpPacketFields } from '@tcpcopy/common';
+import {
+  TcpOptionKind,
+  tcpOptionsLength,
+  TCP_MAX_OPTIONS_LENGTH,
+  type TcpOptionsSpec,
+  type TcpPacketFields,
+} from '@tcpcopy/common';
 
 export const arbU32 = fc.nat({ max: 0xffffffff });
 export const arbU16 = fc.nat({ max: 0xffff });
@@ -81,7 +87,9 @@ export const arbOptionItem: fc.Arbitrary<OptionItem> = fc.oneof(
   arbU16.map((value) => ({ kind: 'mss' as const, value })),
   arbU8.map((value) => ({ kind: 'ws' as const, value })),
   fc.constant({ kind: 'sackPermitted' as const }),
-  fc.array(arbU32, { minLength: 2, maxLength: 8 }).map((e) => ({ kind: 'sack' as const, edges: e.slice(0, e.length & ~1) })),
+  fc
+    .array(arbU32, { minLength: 2, maxLength: 8 })
+    .map((e) => ({ kind: 'sack' as const, edges: e.slice(0, e.length & ~1) })),
   fc.tuple(arbU32, arbU32).map(([val, ecr]) => ({ kind: 'ts' as const, val, ecr })),
   arbUnknownOption.map((bytes) => ({ kind: 'unknown' as const, bytes })),
 );
@@ -138,7 +146,14 @@ export interface ExpectedOptions {
 }
 
 export function expectedOptions(items: readonly OptionItem[]): ExpectedOptions {
-  const e: ExpectedOptions = { mss: -1, windowScale: -1, sackPermitted: false, timestamps: undefined, sackEdges: [], unknownCount: 0 };
+  const e: ExpectedOptions = {
+    mss: -1,
+    windowScale: -1,
+    sackPermitted: false,
+    timestamps: undefined,
+    sackEdges: [],
+    unknownCount: 0,
+  };
   let at = 0;
   for (const it of items) {
     if (it.kind === 'mss') e.mss = it.value;

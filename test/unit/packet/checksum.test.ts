@@ -82,17 +82,23 @@ describe('onesComplementSum', () => {
 
   test('agrees with the reference whatever the alignment of the buffer in its memory (word loop)', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 2000 }), fc.nat(7), fc.nat(), fc.nat(), (bytes, shift, a, b) => {
-        // The same bytes at every byte offset of a larger ArrayBuffer, as in a capture ring.
-        const memory = new Uint8Array(bytes.length + 8);
-        memory.set(bytes, shift);
-        const view = memory.subarray(shift, shift + bytes.length);
-        const start = a % bytes.length;
-        const end = start + (b % (bytes.length - start + 1));
-        let expected = referenceSum(bytes.subarray(start, end)) + 0x1234;
-        if (expected > 0xffff) expected -= 0xffff;
-        assert.equal(onesComplementSum(view, start, end, 0x1234), expected);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 2000 }),
+        fc.nat(7),
+        fc.nat(),
+        fc.nat(),
+        (bytes, shift, a, b) => {
+          // The same bytes at every byte offset of a larger ArrayBuffer, as in a capture ring.
+          const memory = new Uint8Array(bytes.length + 8);
+          memory.set(bytes, shift);
+          const view = memory.subarray(shift, shift + bytes.length);
+          const start = a % bytes.length;
+          const end = start + (b % (bytes.length - start + 1));
+          let expected = referenceSum(bytes.subarray(start, end)) + 0x1234;
+          if (expected > 0xffff) expected -= 0xffff;
+          assert.equal(onesComplementSum(view, start, end, 0x1234), expected);
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -118,7 +124,10 @@ describe('full checksums', () => {
         writeTcpPacket(buf, lead, fields);
         const pkt = buf.subarray(lead);
         const ihl = (pkt[0]! & 0x0f) * 4;
-        assert.equal(pkt.readUInt16BE(10), ~referenceSum(Buffer.concat([pkt.subarray(0, 10), pkt.subarray(12, ihl)])) & 0xffff);
+        assert.equal(
+          pkt.readUInt16BE(10),
+          ~referenceSum(Buffer.concat([pkt.subarray(0, 10), pkt.subarray(12, ihl)])) & 0xffff,
+        );
         assert.equal(pkt.readUInt16BE(ihl + 16), referenceTcpChecksum(pkt));
         const ip = newIpv4View();
         assert.equal(decodeIpv4(buf, lead, pkt.length, ip), DecodeStatus.Ok);
@@ -137,7 +146,10 @@ describe('full checksums', () => {
         writeTcpPacket(pkt, 0, fields);
         const ip = decodeIp(pkt);
         // Addresses (pseudo-header) or anything in the TCP segment.
-        const covered = [...Array.from({ length: 8 }, (_, i) => 12 + i), ...Array.from({ length: pkt.length - ip.headerLength }, (_, i) => ip.headerLength + i)];
+        const covered = [
+          ...Array.from({ length: 8 }, (_, i) => 12 + i),
+          ...Array.from({ length: pkt.length - ip.headerLength }, (_, i) => ip.headerLength + i),
+        ];
         const i = covered[at % covered.length]!;
         pkt[i]! ^= 1 << bit;
         assert.ok(!verifyTcpChecksum(pkt, decodeIp(pkt)), `flipped bit ${bit} of byte ${i}`);
@@ -146,7 +158,17 @@ describe('full checksums', () => {
   });
 
   test('verifyTcpChecksum is false for a packet not captured whole', () => {
-    const pkt = buildTcpPacket({ src: 1, dst: 2, srcPort: 3, dstPort: 4, seq: 5, ack: 6, flags: 0x10, window: 7, payload: Buffer.alloc(100, 1) });
+    const pkt = buildTcpPacket({
+      src: 1,
+      dst: 2,
+      srcPort: 3,
+      dstPort: 4,
+      seq: 5,
+      ack: 6,
+      flags: 0x10,
+      window: 7,
+      payload: Buffer.alloc(100, 1),
+    });
     assert.ok(verifyTcpChecksum(pkt, decodeIp(pkt)));
     assert.ok(!verifyTcpChecksum(pkt, decodeIp(pkt, 60)));
   });

@@ -15,7 +15,8 @@ export function assertOptionsMatchSpec(out: TcpOptionsView, spec: TcpOptionsSpec
   assert.equal(out.windowScale, spec.windowScale ?? -1);
   assert.equal(out.sackPermitted, spec.sackPermitted === true);
   assert.equal(out.hasTimestamps, spec.timestamps !== undefined);
-  if (spec.timestamps !== undefined) assert.deepEqual([out.tsVal, out.tsEcr], [spec.timestamps.val, spec.timestamps.ecr]);
+  if (spec.timestamps !== undefined)
+    assert.deepEqual([out.tsVal, out.tsEcr], [spec.timestamps.val, spec.timestamps.ecr]);
   const sack = spec.sack ?? [];
   assert.equal(out.sackBlockCount, sack.length);
   assert.deepEqual(out.sackBlocks.slice(0, sack.length * 2), sack.flat());

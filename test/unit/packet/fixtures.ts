@@ -53,7 +53,10 @@ export function loadFixture(name: string): Fixture {
   const records: CapturedFrame[] = [];
   let status: PcapReadStatus;
   while ((status = reader.next()) === PcapReadStatus.Packet) {
-    records.push({ data: Buffer.from(reader.packet.subarray(0, reader.record.capturedLength)), originalLength: reader.record.originalLength });
+    records.push({
+      data: Buffer.from(reader.packet.subarray(0, reader.record.capturedLength)),
+      originalLength: reader.record.originalLength,
+    });
   }
   reader.close();
   if (status !== PcapReadStatus.End) throw new Error(`${name}: pcap read stopped with status ${status}`);

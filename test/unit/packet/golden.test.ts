@@ -64,14 +64,21 @@ function flagsFromTcpdump(s: string): number {
 
 /** tcpdump's option list ("mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7") as decoded values. */
 function optionsFromTcpdump(s: string | undefined) {
-  const o = { mss: -1, windowScale: -1, sackPermitted: false, ts: undefined as [number, number] | undefined, sack: [] as number[] };
+  const o = {
+    mss: -1,
+    windowScale: -1,
+    sackPermitted: false,
+    ts: undefined as [number, number] | undefined,
+    sack: [] as number[],
+  };
   for (const item of s === undefined ? [] : s.split(',')) {
     let m: RegExpExecArray | null;
     if ((m = /^mss (\d+)$/.exec(item))) o.mss = Number(m[1]);
     else if ((m = /^wscale (\d+)$/.exec(item))) o.windowScale = Number(m[1]);
     else if (item === 'sackOK') o.sackPermitted = true;
     else if ((m = /^TS val (\d+) ecr (\d+)$/.exec(item))) o.ts = [Number(m[1]), Number(m[2])];
-    else if (item.startsWith('sack ')) o.sack = [...item.matchAll(/\{(\d+):(\d+)\}/g)].flatMap((b) => [Number(b[1]), Number(b[2])]);
+    else if (item.startsWith('sack '))
+      o.sack = [...item.matchAll(/\{(\d+):(\d+)\}/g)].flatMap((b) => [Number(b[1]), Number(b[2])]);
     else assert.ok(item === 'nop' || item === 'eol', `option not understood by this test: ${item}`);
   }
   return o;
@@ -110,9 +117,17 @@ describe('golden fixtures', () => {
           }
           assert.equal(ipv4ToString(ip.src), e.ip.src, at);
           assert.equal(ipv4ToString(ip.dst), e.ip.dst, at);
-          assert.deepEqual([ip.tos, ip.ttl, ip.id, ip.totalLength, ip.isFragment], [e.ip.tos, e.ip.ttl, e.ip.id, e.ip.totalLength, false], at);
+          assert.deepEqual(
+            [ip.tos, ip.ttl, ip.id, ip.totalLength, ip.isFragment],
+            [e.ip.tos, e.ip.ttl, e.ip.id, e.ip.totalLength, false],
+            at,
+          );
           assert.equal((ip.flagsFragment & 0x4000) !== 0, e.ip.dontFragment, at);
-          assert.deepEqual([tcp.srcPort, tcp.dstPort, tcp.flags, tcp.window, tcp.checksum], [e.tcp.sport, e.tcp.dport, flagsFromTcpdump(e.tcp.flags), e.tcp.window, e.tcp.checksum], at);
+          assert.deepEqual(
+            [tcp.srcPort, tcp.dstPort, tcp.flags, tcp.window, tcp.checksum],
+            [e.tcp.sport, e.tcp.dport, flagsFromTcpdump(e.tcp.flags), e.tcp.window, e.tcp.checksum],
+            at,
+          );
           if (e.tcp.seq !== undefined) assert.equal(tcp.seq, e.tcp.seq, at);
           if (e.tcp.ack !== undefined) assert.equal(tcp.ack, e.tcp.ack, at);
           assert.equal(tcp.payloadLength, e.tcp.payloadLength, at);
@@ -137,7 +152,12 @@ describe('golden fixtures', () => {
       });
 
       test('the handshake and first request, field by field', () => {
-        const [syn, synAck, ack, request] = [0, 1, 2, 3].map((i) => decodeRecord(fx, i)) as [PacketViews, PacketViews, PacketViews, PacketViews];
+        const [syn, synAck, ack, request] = [0, 1, 2, 3].map((i) => decodeRecord(fx, i)) as [
+          PacketViews,
+          PacketViews,
+          PacketViews,
+          PacketViews,
+        ];
         // SYN from curl: Linux's option set, 60-byte datagram.
         assert.equal(syn.tcp.flags, TcpFlag.SYN);
         assert.equal(syn.tcp.dstPort, 80);
@@ -152,7 +172,10 @@ describe('golden fixtures', () => {
         // SYN-ACK from nginx acknowledges the SYN and echoes its timestamp.
         assert.equal(synAck.tcp.flags, TcpFlag.SYN | TcpFlag.ACK);
         assert.equal(synAck.tcp.ack, (syn.tcp.seq + 1) >>> 0);
-        assert.deepEqual([synAck.ip.src, synAck.ip.dst, synAck.tcp.srcPort, synAck.tcp.dstPort], [syn.ip.dst, syn.ip.src, syn.tcp.dstPort, syn.tcp.srcPort]);
+        assert.deepEqual(
+          [synAck.ip.src, synAck.ip.dst, synAck.tcp.srcPort, synAck.tcp.dstPort],
+          [syn.ip.dst, syn.ip.src, syn.tcp.dstPort, syn.tcp.srcPort],
+        );
         assert.equal(synAck.tcp.options.mss, 1460);
         assert.equal(synAck.tcp.options.tsEcr, syn.tcp.options.tsVal);
         // Third ACK: NOP,NOP,TS only (a 32-byte TCP header), no payload.
@@ -167,7 +190,9 @@ describe('golden fixtures', () => {
         assert.equal(request.tcp.seq, (syn.tcp.seq + 1) >>> 0);
         assert.equal(request.tcp.options.tsEcr, synAck.tcp.options.tsVal);
         const data = fx.records[3]!.data;
-        const text = data.subarray(request.tcp.payloadOffset, request.tcp.payloadOffset + request.tcp.payloadLength).toString('latin1');
+        const text = data
+          .subarray(request.tcp.payloadOffset, request.tcp.payloadOffset + request.tcp.payloadLength)
+          .toString('latin1');
         assert.match(text, /^GET \/ HTTP\/1\.1\r\n/);
         assert.ok(text.endsWith('\r\n\r\n'));
       });

@@ -17,7 +17,17 @@ import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { arbU32 } from './arbitraries.js';
 
 const payload = Buffer.from('GET / HTTP/1.1\r\n\r\n');
-const base = { src: '192.168.1.10', dst: '10.1.2.3', srcPort: 51000, dstPort: 8000, seq: 7, ack: 9, flags: 0x18, window: 501, payload };
+const base = {
+  src: '192.168.1.10',
+  dst: '10.1.2.3',
+  srcPort: 51000,
+  dstPort: 8000,
+  seq: 7,
+  ack: 9,
+  flags: 0x18,
+  window: 501,
+  payload,
+};
 
 function decode(buf: Uint8Array, offset = 0, length = buf.length - offset) {
   const out = newIpv4View();
@@ -167,7 +177,23 @@ describe('ipv4ToString / parseIpv4', () => {
   });
 
   test('strict: rejects everything but four plain decimal octets', () => {
-    for (const s of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1.2.3.-1', '01.2.3.4', '1.2.3.04', '0x1.2.3.4', '1.2.3.4 ', ' 1.2.3.4', '1..3.4', '1.2.3.4/24', '16909060', '1.2.3.1000', '١.2.3.4']) {
+    for (const s of [
+      '',
+      '1.2.3',
+      '1.2.3.4.5',
+      '256.1.1.1',
+      '1.2.3.-1',
+      '01.2.3.4',
+      '1.2.3.04',
+      '0x1.2.3.4',
+      '1.2.3.4 ',
+      ' 1.2.3.4',
+      '1..3.4',
+      '1.2.3.4/24',
+      '16909060',
+      '1.2.3.1000',
+      '١.2.3.4',
+    ]) {
       assert.equal(parseIpv4(s), undefined, JSON.stringify(s));
     }
   });

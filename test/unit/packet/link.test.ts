@@ -14,7 +14,16 @@ import {
 } from '@tcpcopy/common';
 import { buildTcpPacket, wrapLink } from '@tcpcopy/common/testing';
 
-const ip = buildTcpPacket({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 40000, dstPort: 80, seq: 1, ack: 0, flags: 2, window: 65535 });
+const ip = buildTcpPacket({
+  src: '10.0.0.1',
+  dst: '10.0.0.2',
+  srcPort: 40000,
+  dstPort: 80,
+  seq: 1,
+  ack: 0,
+  flags: 2,
+  window: 65535,
+});
 
 function decode(linkType: number, frame: Uint8Array, offset = 0, length = frame.length - offset) {
   const out = newLinkView();
@@ -26,7 +35,13 @@ describe('decodeLink: Ethernet', () => {
   test('untagged frame: IPv4 at 14', () => {
     const { status, out } = decode(LinkType.Ethernet, wrapLink(LinkType.Ethernet, ip));
     assert.equal(status, DecodeStatus.Ok);
-    assert.deepEqual(out, { networkOffset: 14, networkLength: ip.length, etherType: EtherType.Ipv4, vlanTags: 0, packetType: -1 });
+    assert.deepEqual(out, {
+      networkOffset: 14,
+      networkLength: ip.length,
+      etherType: EtherType.Ipv4,
+      vlanTags: 0,
+      packetType: -1,
+    });
   });
 
   test('one 802.1Q tag: IPv4 at 18', () => {
@@ -53,7 +68,10 @@ describe('decodeLink: Ethernet', () => {
       { tpid: EtherType.Vlan, tci: 2 },
     ];
     assert.equal(decode(LinkType.Ethernet, wrapLink(LinkType.Ethernet, ip, { vlanTags: both })).out.networkOffset, 22);
-    const lone = decode(LinkType.Ethernet, wrapLink(LinkType.Ethernet, ip, { vlanTags: [{ tpid: EtherType.QinQ, tci: 7 }] }));
+    const lone = decode(
+      LinkType.Ethernet,
+      wrapLink(LinkType.Ethernet, ip, { vlanTags: [{ tpid: EtherType.QinQ, tci: 7 }] }),
+    );
     assert.equal(lone.status, DecodeStatus.Ok);
     assert.equal(lone.out.networkOffset, 18);
   });
@@ -97,16 +115,31 @@ describe('decodeLink: Ethernet', () => {
 
 describe('decodeLink: Linux cooked captures', () => {
   test('SLL: 16-byte header, packet type and protocol', () => {
-    const { status, out } = decode(LinkType.LinuxSll, wrapLink(LinkType.LinuxSll, ip, { packetType: SllPacketType.Outgoing }));
+    const { status, out } = decode(
+      LinkType.LinuxSll,
+      wrapLink(LinkType.LinuxSll, ip, { packetType: SllPacketType.Outgoing }),
+    );
     assert.equal(status, DecodeStatus.Ok);
-    assert.deepEqual(out, { networkOffset: 16, networkLength: ip.length, etherType: EtherType.Ipv4, vlanTags: 0, packetType: 4 });
+    assert.deepEqual(out, {
+      networkOffset: 16,
+      networkLength: ip.length,
+      etherType: EtherType.Ipv4,
+      vlanTags: 0,
+      packetType: 4,
+    });
   });
 
   test('SLL2: 20-byte header, packet type at byte 10', () => {
     const frame = wrapLink(LinkType.LinuxSll2, ip, { packetType: SllPacketType.Host });
     const { status, out } = decode(LinkType.LinuxSll2, frame);
     assert.equal(status, DecodeStatus.Ok);
-    assert.deepEqual(out, { networkOffset: 20, networkLength: ip.length, etherType: EtherType.Ipv4, vlanTags: 0, packetType: 0 });
+    assert.deepEqual(out, {
+      networkOffset: 20,
+      networkLength: ip.length,
+      etherType: EtherType.Ipv4,
+      vlanTags: 0,
+      packetType: 0,
+    });
     frame[10] = SllPacketType.OtherHost;
     assert.equal(decode(LinkType.LinuxSll2, frame).out.packetType, 3);
   });
@@ -159,7 +192,8 @@ describe('decodeLink: raw IP and loopback', () => {
 
 describe('decodeLink: limits', () => {
   test('unsupported link types', () => {
-    for (const lt of [105, 127, 147, 9999]) assert.equal(decode(lt, wrapLink(LinkType.Raw, ip)).status, DecodeStatus.UnsupportedLinkType);
+    for (const lt of [105, 127, 147, 9999])
+      assert.equal(decode(lt, wrapLink(LinkType.Raw, ip)).status, DecodeStatus.UnsupportedLinkType);
   });
 
   test('frames shorter than the link header: Truncated', () => {
@@ -173,11 +207,13 @@ describe('decodeLink: limits', () => {
     ];
     for (const [lt, header] of cases) {
       const frame = wrapLink(lt, ip);
-      for (let n = 0; n < header; n++) assert.equal(decode(lt, frame.subarray(0, n)).status, DecodeStatus.Truncated, `${lt} cut at ${n}`);
+      for (let n = 0; n < header; n++)
+        assert.equal(decode(lt, frame.subarray(0, n)).status, DecodeStatus.Truncated, `${lt} cut at ${n}`);
       assert.equal(decode(lt, frame.subarray(0, header)).status, DecodeStatus.Ok);
     }
     const tagged = wrapLink(LinkType.Ethernet, ip, { vlanTags: [1, 2] });
-    for (let n = 14; n < 22; n++) assert.equal(decode(LinkType.Ethernet, tagged.subarray(0, n)).status, DecodeStatus.Truncated);
+    for (let n = 14; n < 22; n++)
+      assert.equal(decode(LinkType.Ethernet, tagged.subarray(0, n)).status, DecodeStatus.Truncated);
   });
 });
 

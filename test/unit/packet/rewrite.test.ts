@@ -42,7 +42,17 @@ type Rewrite =
   | { field: 'srcPort' | 'dstPort' | 'window'; value: number };
 
 const arbRewrite: fc.Arbitrary<Rewrite> = fc.oneof(
-  fc.record({ field: fc.constantFrom('src' as const, 'dst' as const, 'ack' as const, 'seq' as const, 'tsVal' as const, 'tsEcr' as const), value: arbU32 }),
+  fc.record({
+    field: fc.constantFrom(
+      'src' as const,
+      'dst' as const,
+      'ack' as const,
+      'seq' as const,
+      'tsVal' as const,
+      'tsEcr' as const,
+    ),
+    value: arbU32,
+  }),
   fc.record({ field: fc.constantFrom('srcPort' as const, 'dstPort' as const, 'window' as const), value: arbU16 }),
 );
 
@@ -150,7 +160,10 @@ describe('rewriters', () => {
     const cut = Buffer.from(whole.subarray(0, 52));
     const w = decode(whole);
     const c = decode(cut);
-    for (const [buf, v] of [[whole, w], [cut, c]] as const) {
+    for (const [buf, v] of [
+      [whole, w],
+      [cut, c],
+    ] as const) {
       rewriteDstAddr(buf, v.ip, v.tcp, 0x0a0a0a0a);
       rewriteAck(buf, v.tcp, 77);
       rewriteTsEcr(buf, v.tcp, 99);

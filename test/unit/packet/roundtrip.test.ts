@@ -23,7 +23,7 @@ function assertDecodesTo(linkType: number, frame: Uint8Array, fields: TcpPacketF
   const v = newPacketViews();
   assert.equal(decodeFrame(linkType, frame, 0, frame.length, v), DecodeStatus.Ok);
   const { ip, tcp } = v;
-  const ipOptionsLength = (((fields.ipOptions?.length ?? 0) + 3) & ~3);
+  const ipOptionsLength = ((fields.ipOptions?.length ?? 0) + 3) & ~3;
   const payload = fields.payload ?? new Uint8Array();
   assert.equal(ip.headerLength, 20 + ipOptionsLength);
   assert.equal(ip.totalLength, tcpPacketLength(fields));
@@ -55,11 +55,16 @@ function assertDecodesTo(linkType: number, frame: Uint8Array, fields: TcpPacketF
 describe('build -> frame -> decode round trips', () => {
   test('every header field and option, through every link type', () => {
     fc.assert(
-      fc.property(arbTcpPacketFields, arbLink, fc.array(fc.nat({ max: 0xffff }), { maxLength: 2 }), (fields, lt, tags) => {
-        const pkt = Buffer.alloc(tcpPacketLength(fields));
-        writeTcpPacket(pkt, 0, fields);
-        assertDecodesTo(lt, wrapLink(lt, pkt, { vlanTags: lt === LinkType.Ethernet ? tags : [] }), fields);
-      }),
+      fc.property(
+        arbTcpPacketFields,
+        arbLink,
+        fc.array(fc.nat({ max: 0xffff }), { maxLength: 2 }),
+        (fields, lt, tags) => {
+          const pkt = Buffer.alloc(tcpPacketLength(fields));
+          writeTcpPacket(pkt, 0, fields);
+          assertDecodesTo(lt, wrapLink(lt, pkt, { vlanTags: lt === LinkType.Ethernet ? tags : [] }), fields);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -76,7 +81,11 @@ describe('build -> frame -> decode round trips', () => {
       window: 64240,
       options: { mss: 1460, sackPermitted: true, timestamps: { val: 123456, ecr: 0 }, windowScale: 7 },
     };
-    assertDecodesTo(LinkType.Ethernet, wrapLink(LinkType.Ethernet, buildTcpPacket(fields), { vlanTags: [10, 20] }), fields);
+    assertDecodesTo(
+      LinkType.Ethernet,
+      wrapLink(LinkType.Ethernet, buildTcpPacket(fields), { vlanTags: [10, 20] }),
+      fields,
+    );
   });
 
   test('writeTcpPacket validates what it cannot write', () => {

@@ -19,7 +19,16 @@ import { buildTcpPacket } from '@tcpcopy/common/testing';
 import { arbOptionItems, arbOptionsSpec, encodeOptionItems, expectedOptions } from './arbitraries.js';
 import { assertOptionsMatchSpec } from './expect.js';
 
-const base = { src: '10.0.0.1', dst: '10.0.0.2', srcPort: 45678, dstPort: 80, seq: 0xfffffff0, ack: 0x80000001, flags: TcpFlag.ACK, window: 0xfffe };
+const base = {
+  src: '10.0.0.1',
+  dst: '10.0.0.2',
+  srcPort: 45678,
+  dstPort: 80,
+  seq: 0xfffffff0,
+  ack: 0x80000001,
+  flags: TcpFlag.ACK,
+  window: 0xfffe,
+};
 
 function decodePacket(pkt: Uint8Array, length = pkt.length) {
   const ip = newIpv4View();
@@ -39,7 +48,15 @@ describe('TCP flag and option constants', () => {
     assert.deepEqual(TcpFlag, { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16, URG: 32, ECE: 64, CWR: 128 });
   });
   test('option kinds as IANA assigns them', () => {
-    assert.deepEqual(TcpOptionKind, { Eol: 0, Nop: 1, Mss: 2, WindowScale: 3, SackPermitted: 4, Sack: 5, Timestamps: 8 });
+    assert.deepEqual(TcpOptionKind, {
+      Eol: 0,
+      Nop: 1,
+      Mss: 2,
+      WindowScale: 3,
+      SackPermitted: 4,
+      Sack: 5,
+      Timestamps: 8,
+    });
   });
 });
 
@@ -193,12 +210,22 @@ describe('decodeTcpOptions: each kind', () => {
 
   test('a reused view is reset between decodes', () => {
     const out = newTcpOptionsView();
-    const full = Uint8Array.from([2, 4, 1, 0, 3, 3, 1, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 9, 2]);
+    const full = Uint8Array.from([
+      2, 4, 1, 0, 3, 3, 1, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 9, 2,
+    ]);
     assert.equal(decodeTcpOptions(full, 0, full.length, out), DecodeStatus.Ok);
     assert.equal(out.unknownCount, 1);
     assert.equal(decodeTcpOptions(Uint8Array.of(1, 1, 1, 1), 0, 4, out), DecodeStatus.Ok);
     assert.deepEqual(
-      [out.mss, out.windowScale, out.sackPermitted, out.hasTimestamps, out.tsValOffset, out.sackBlockCount, out.unknownCount],
+      [
+        out.mss,
+        out.windowScale,
+        out.sackPermitted,
+        out.hasTimestamps,
+        out.tsValOffset,
+        out.sackBlockCount,
+        out.unknownCount,
+      ],
       [-1, -1, false, false, -1, 0, 0],
     );
   });
@@ -235,7 +262,11 @@ describe('decodeTcpOptions: bad lengths', () => {
 describe('encodeTcpOptions', () => {
   test('Linux-style layout with NOP alignment, zero padding to 4', () => {
     const buf = Buffer.alloc(40, 0xaa);
-    const n = encodeTcpOptions({ mss: 1460, sackPermitted: true, timestamps: { val: 9, ecr: 0 }, windowScale: 7 }, buf, 0);
+    const n = encodeTcpOptions(
+      { mss: 1460, sackPermitted: true, timestamps: { val: 9, ecr: 0 }, windowScale: 7 },
+      buf,
+      0,
+    );
     assert.equal(n, 20);
     assert.deepEqual([...buf.subarray(0, n)], [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0, 1, 3, 3, 7]);
     const ack = Buffer.alloc(12);
@@ -264,7 +295,10 @@ describe('encodeTcpOptions', () => {
   test('refuses what cannot be encoded', () => {
     const five = Array.from({ length: 5 }, () => [1, 2] as const);
     assert.throws(() => encodeTcpOptions({ sack: five }, Buffer.alloc(64), 0), RangeError);
-    assert.throws(() => encodeTcpOptions({ timestamps: { val: 0, ecr: 0 }, sack: five.slice(0, 4) }, Buffer.alloc(64), 0), RangeError);
+    assert.throws(
+      () => encodeTcpOptions({ timestamps: { val: 0, ecr: 0 }, sack: five.slice(0, 4) }, Buffer.alloc(64), 0),
+      RangeError,
+    );
     assert.throws(() => encodeTcpOptions({ raw: Buffer.alloc(41, 1) }, Buffer.alloc(64), 0), RangeError);
     assert.throws(() => encodeTcpOptions({ mss: 1 }, Buffer.alloc(3), 0), RangeError);
   });

@@ -11,11 +11,70 @@ import { loadFixtures } from './fixtures.js';
 
 const payload = Buffer.from('POST /api HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello');
 const packets = [
-  buildTcpPacket({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2, seq: 3, ack: 0, flags: 0x02, window: 64240, options: { mss: 1460, sackPermitted: true, timestamps: { val: 1, ecr: 0 }, windowScale: 7 } }),
-  buildTcpPacket({ src: '10.0.0.2', dst: '10.0.0.1', srcPort: 2, dstPort: 1, seq: 9, ack: 4, flags: 0x12, window: 65160, options: { mss: 1460, sackPermitted: true, timestamps: { val: 2, ecr: 1 }, windowScale: 7 } }),
-  buildTcpPacket({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2, seq: 4, ack: 10, flags: 0x18, window: 502, options: { timestamps: { val: 3, ecr: 2 } }, payload }),
-  buildTcpPacket({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2, seq: 4, ack: 10, flags: 0x10, window: 502, options: { sack: [[1, 2], [3, 4], [5, 6]], timestamps: { val: 3, ecr: 2 } } }),
-  buildTcpPacket({ src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2, seq: 4, ack: 10, flags: 0x11, window: 502, ipOptions: Buffer.from([0x94, 4, 0, 0]), payload }),
+  buildTcpPacket({
+    src: '10.0.0.1',
+    dst: '10.0.0.2',
+    srcPort: 1,
+    dstPort: 2,
+    seq: 3,
+    ack: 0,
+    flags: 0x02,
+    window: 64240,
+    options: { mss: 1460, sackPermitted: true, timestamps: { val: 1, ecr: 0 }, windowScale: 7 },
+  }),
+  buildTcpPacket({
+    src: '10.0.0.2',
+    dst: '10.0.0.1',
+    srcPort: 2,
+    dstPort: 1,
+    seq: 9,
+    ack: 4,
+    flags: 0x12,
+    window: 65160,
+    options: { mss: 1460, sackPermitted: true, timestamps: { val: 2, ecr: 1 }, windowScale: 7 },
+  }),
+  buildTcpPacket({
+    src: '10.0.0.1',
+    dst: '10.0.0.2',
+    srcPort: 1,
+    dstPort: 2,
+    seq: 4,
+    ack: 10,
+    flags: 0x18,
+    window: 502,
+    options: { timestamps: { val: 3, ecr: 2 } },
+    payload,
+  }),
+  buildTcpPacket({
+    src: '10.0.0.1',
+    dst: '10.0.0.2',
+    srcPort: 1,
+    dstPort: 2,
+    seq: 4,
+    ack: 10,
+    flags: 0x10,
+    window: 502,
+    options: {
+      sack: [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      timestamps: { val: 3, ecr: 2 },
+    },
+  }),
+  buildTcpPacket({
+    src: '10.0.0.1',
+    dst: '10.0.0.2',
+    srcPort: 1,
+    dstPort: 2,
+    seq: 4,
+    ack: 10,
+    flags: 0x11,
+    window: 502,
+    ipOptions: Buffer.from([0x94, 4, 0, 0]),
+    payload,
+  }),
 ];
 
 const framings: { linkType: number; frame: (p: Buffer) => Buffer }[] = [
@@ -42,7 +101,8 @@ function sweep(linkType: number, frame: Buffer, name: string): void {
     const prefix = Buffer.from(frame.subarray(0, n));
     const status = decodeFrame(linkType, prefix, 0, n, v);
     assert.ok(status >= 0 && status < DECODE_STATUS_NAMES.length, `${name}: unknown status ${status}`);
-    if (headersEnd >= 0) assert.equal(status, n < headersEnd ? DecodeStatus.Truncated : DecodeStatus.Ok, `${name}: cut at ${n}`);
+    if (headersEnd >= 0)
+      assert.equal(status, n < headersEnd ? DecodeStatus.Truncated : DecodeStatus.Ok, `${name}: cut at ${n}`);
   }
 }
 

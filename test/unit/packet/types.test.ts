@@ -4,7 +4,10 @@ import { DECODE_STATUS_NAMES, DecodeStatus, MAX_SACK_EDGES, newPacketViews } fro
 
 test('every decode status has a distinct name, indexed by its value', () => {
   const values = Object.values(DecodeStatus);
-  assert.deepEqual([...values].sort((a, b) => a - b), values.map((_, i) => i));
+  assert.deepEqual(
+    [...values].sort((a, b) => a - b),
+    values.map((_, i) => i),
+  );
   assert.equal(DECODE_STATUS_NAMES.length, values.length);
   assert.equal(new Set(DECODE_STATUS_NAMES).size, values.length);
   assert.equal(DECODE_STATUS_NAMES[DecodeStatus.Ok], 'ok');

@@ -46,7 +46,10 @@ describe('tcpcopy --check', () => {
   });
 
   test('an unreachable intercept fails its own line, with what to check', () => {
-    const results = copierChecks(COPIER, copierFacts({ interceptProblems: [undefined, 'connection refused (ECONNREFUSED)'] }));
+    const results = copierChecks(
+      COPIER,
+      copierFacts({ interceptProblems: [undefined, 'connection refused (ECONNREFUSED)'] }),
+    );
     const failed = results.filter((r) => r.status === 'FAIL').map(line);
     assert.deepEqual(failed, [
       "FAIL intercept 10.0.0.4:4000 is not reachable: connection refused (ECONNREFUSED) (is intercept running there? check -s, -p, intercept's -b and firewalls)",
@@ -55,13 +58,26 @@ describe('tcpcopy --check', () => {
   });
 
   test('no raw socket, a bad -F, a missing -i device, no privileges: each its own FAIL line', () => {
-    const config = parseCopierArgs(['-x', '8000-10.0.0.3:8000', '-s', '10.0.0.2', '-i', 'eth0,eth9', '-F', 'port and', '--check']);
-    const results = copierChecks(config, copierFacts({
-      host: hostFacts({ uid: 1000, effectiveCaps: 0n }),
-      captures: [{ device: 'eth0', error: { code: ErrorCode.FILTER, message: 'syntax error' } }],
-      rawSocketProblem: 'Operation not permitted',
-      interceptProblems: [undefined],
-    }));
+    const config = parseCopierArgs([
+      '-x',
+      '8000-10.0.0.3:8000',
+      '-s',
+      '10.0.0.2',
+      '-i',
+      'eth0,eth9',
+      '-F',
+      'port and',
+      '--check',
+    ]);
+    const results = copierChecks(
+      config,
+      copierFacts({
+        host: hostFacts({ uid: 1000, effectiveCaps: 0n }),
+        captures: [{ device: 'eth0', error: { code: ErrorCode.FILTER, message: 'syntax error' } }],
+        rawSocketProblem: 'Operation not permitted',
+        interceptProblems: [undefined],
+      }),
+    );
     const failed = results.filter((r) => r.status === 'FAIL').map((r) => r.text.split(':')[0]);
     assert.deepEqual(failed, [
       'not root and no CAP_NET_RAW (uid 1000)',
@@ -77,20 +93,35 @@ describe('tcpcopy --check', () => {
     assert.ok(good.includes('PASS capture file x.pcap can be replayed'));
     assert.ok(!good.some((l) => l.includes('capture interface')));
     assert.ok(!good.some((l) => l.includes('offloads')), 'a file has no offloads to report');
-    const bad = copierChecks(config, copierFacts({ captures: [], offlineProblem: 'x.pcap: not a classic pcap file', interceptProblems: [undefined] }));
+    const bad = copierChecks(
+      config,
+      copierFacts({ captures: [], offlineProblem: 'x.pcap: not a classic pcap file', interceptProblems: [undefined] }),
+    );
     assert.ok(bad.map(line).includes('FAIL x.pcap: not a classic pcap file'));
   });
 
   test('the offload line names the MTU merged packets are split to (-M)', () => {
     const config = parseCopierArgs(['-x', '8000-10.0.0.3:8000', '-s', '10.0.0.2', '-M', '9000', '--check']);
-    const offloads = copierChecks(config, copierFacts({ interceptProblems: [undefined] })).filter((r) => r.text.startsWith('offloads on '));
+    const offloads = copierChecks(config, copierFacts({ interceptProblems: [undefined] })).filter((r) =>
+      r.text.startsWith('offloads on '),
+    );
     assert.equal(offloads.length, 2);
-    for (const r of offloads) assert.match(line(r), /^PASS offloads on (lo|eth0): .*\. Nothing to set: merged packets are split to the MTU \(-M 9000\), /);
+    for (const r of offloads)
+      assert.match(
+        line(r),
+        /^PASS offloads on (lo|eth0): .*\. Nothing to set: merged packets are split to the MTU \(-M 9000\), /,
+      );
   });
 
   test('the first line says where the configuration came from', () => {
-    const config = parseCopierArgs(['--config', 'c.yaml', '--check'], () => 'transfer: [80-10.0.0.3:80, 81-10.0.0.3:81]\nintercepts: 10.0.0.2\n');
-    assert.equal(line(copierChecks(config, copierFacts({ interceptProblems: [undefined] }))[0]!), 'PASS configuration is valid (command line and c.yaml): 2 -x entries, 1 intercept(s)');
+    const config = parseCopierArgs(
+      ['--config', 'c.yaml', '--check'],
+      () => 'transfer: [80-10.0.0.3:80, 81-10.0.0.3:81]\nintercepts: 10.0.0.2\n',
+    );
+    assert.equal(
+      line(copierChecks(config, copierFacts({ interceptProblems: [undefined] }))[0]!),
+      'PASS configuration is valid (command line and c.yaml): 2 -x entries, 1 intercept(s)',
+    );
   });
 });
 
@@ -133,13 +164,21 @@ describe('intercept --check', () => {
 
   test('an unreadable ip_forward is a note, not a pass', () => {
     const host = hostFacts({ sysctls: {} });
-    const r = interceptChecks(INTERCEPT, interceptFacts({ host })).find((c) => c.text.startsWith('net.ipv4.ip_forward'));
+    const r = interceptChecks(INTERCEPT, interceptFacts({ host })).find((c) =>
+      c.text.startsWith('net.ipv4.ip_forward'),
+    );
     assert.equal(r && line(r), 'NOTE net.ipv4.ip_forward cannot be read: it must be 0 on the intercept host');
   });
 
   test('a control port in use fails with the likely causes', () => {
     const config = parseInterceptArgs(['-F', 'tcp', '-b', '10.0.0.2', '-p', '4000', '--check']);
-    const results = interceptChecks(config, interceptFacts({ captures: [{ device: 'lo' }, { device: 'eth0' }], listenProblem: 'address already in use (EADDRINUSE)' }));
+    const results = interceptChecks(
+      config,
+      interceptFacts({
+        captures: [{ device: 'lo' }, { device: 'eth0' }],
+        listenProblem: 'address already in use (EADDRINUSE)',
+      }),
+    );
     assert.deepEqual(results.filter((r) => r.status === 'FAIL').map(line), [
       'FAIL control port 10.0.0.2:4000 cannot be bound: address already in use (EADDRINUSE) (another intercept running? is -b an address of this host?)',
     ]);

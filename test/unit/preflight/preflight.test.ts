@@ -31,7 +31,10 @@ describe('preflight: privileges', () => {
 
   test('CAP_NET_RAW without root passes; neither fails with what to do', () => {
     const withCap = privilegeCheck(hostFacts({ uid: 1000, effectiveCaps: 1n << BigInt(CAP_NET_RAW) }));
-    assert.equal(line(withCap), 'PASS CAP_NET_RAW is effective for uid 1000 (raw sockets and capture need CAP_NET_RAW)');
+    assert.equal(
+      line(withCap),
+      'PASS CAP_NET_RAW is effective for uid 1000 (raw sockets and capture need CAP_NET_RAW)',
+    );
     for (const caps of [0n, (1n << BigInt(CAP_NET_RAW)) - 1n, 1n << BigInt(CAP_NET_RAW + 1), undefined]) {
       const r = privilegeCheck(hostFacts({ uid: 1000, effectiveCaps: caps }));
       assert.equal(r.status, CheckStatus.Fail, String(caps));
@@ -40,7 +43,10 @@ describe('preflight: privileges', () => {
   });
 
   test('CapEff from /proc/self/status', () => {
-    assert.equal(parseEffectiveCaps('Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t000001fffeffffff\nCapBnd:\t0\n'), 0x1fffeffffffn);
+    assert.equal(
+      parseEffectiveCaps('Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t000001fffeffffff\nCapBnd:\t0\n'),
+      0x1fffeffffffn,
+    );
     assert.equal(parseEffectiveCaps('CapEff:\t0000000000002000\n'), 1n << BigInt(CAP_NET_RAW));
     assert.equal(parseEffectiveCaps('Name:\tnode\n'), undefined);
   });
@@ -53,14 +59,18 @@ describe('preflight: capture devices', () => {
       'PASS capture interface eth0 exists and is up',
       'FAIL capture interface eth1 is down (ip link set eth1 up)',
       'FAIL capture interface eth9 does not exist in this network namespace (have: lo, eth0, eth1)',
-      "PASS capture interface any (every interface of this host)",
+      'PASS capture interface any (every interface of this host)',
     ]);
   });
 
   test('without -i: every interface that is up, and a failure when none is', () => {
-    assert.deepEqual(deviceChecks([], hostFacts()).map(line), ['PASS capture interfaces (no -i: every interface that is up): lo, eth0']);
+    assert.deepEqual(deviceChecks([], hostFacts()).map(line), [
+      'PASS capture interfaces (no -i: every interface that is up): lo, eth0',
+    ]);
     const down = hostFacts({ interfaces: [{ name: 'eth0', up: false }] });
-    assert.deepEqual(deviceChecks([], down).map(line), ['FAIL no interface is up (have: eth0); bring one up or name devices with -i']);
+    assert.deepEqual(deviceChecks([], down).map(line), [
+      'FAIL no interface is up (have: eth0); bring one up or name devices with -i',
+    ]);
   });
 
   test('only devices that exist and are up are probed', () => {
@@ -82,10 +92,13 @@ describe('preflight: capture devices', () => {
     ]);
   });
 
-  test('rp_filter is a note with this host\'s values, never a failure', () => {
+  test("rp_filter is a note with this host's values, never a failure", () => {
     const r = rpFilterNote(['eth0', 'any', 'eth7'], hostFacts());
     assert.equal(r.status, CheckStatus.Note);
-    assert.match(r.text, /^rp_filter here: all=0 eth0=1 eth7=\?\. On the test server, rp_filter=1 drops the copies .* use 0 or 2 there$/);
+    assert.match(
+      r.text,
+      /^rp_filter here: all=0 eth0=1 eth7=\?\. On the test server, rp_filter=1 drops the copies .* use 0 or 2 there$/,
+    );
   });
 });
 
@@ -109,7 +122,13 @@ describe('preflight: offloads', () => {
   test('all on and all off are said so, and both pass: no setting is better than another', () => {
     const allOn = offloadFeatures({ txChecksum: true, tso: true, gso: true, lro: true });
     const allOff = offloadFeatures({ rxChecksum: false, gro: false });
-    const results = offloadChecks([{ device: 'lo', features: allOn }, { device: 'eth0', features: allOff }], HANDLED);
+    const results = offloadChecks(
+      [
+        { device: 'lo', features: allOn },
+        { device: 'eth0', features: allOff },
+      ],
+      HANDLED,
+    );
     assert.deepEqual(results.map(line), [
       'PASS offloads on lo: rx-checksum on, tx-checksum on, tso on, gso on, gro on, lro on. Nothing to set: handled because',
       'PASS offloads on eth0: all off. Nothing to set: handled because',
@@ -159,7 +178,10 @@ describe('preflight probes on loopback', () => {
   test('probeOffloads: six booleans for lo, `any` skipped, a missing device reported as data', () => {
     // Reading features is an unprivileged ioctl: it opens no capture and sends nothing.
     const probes = probeOffloads(['lo', 'any', 'nosuchdev0']);
-    assert.deepEqual(probes.map((p) => p.device), ['lo', 'nosuchdev0']);
+    assert.deepEqual(
+      probes.map((p) => p.device),
+      ['lo', 'nosuchdev0'],
+    );
     const [lo, missing] = probes;
     assert.ok(lo !== undefined && 'features' in lo, JSON.stringify(lo));
     assert.deepEqual(Object.keys(lo.features).sort(), ['gro', 'gso', 'lro', 'rxChecksum', 'tso', 'txChecksum']);

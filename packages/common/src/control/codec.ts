@@ -107,7 +107,10 @@ export class FrameDecoder {
         length = this.header.readUInt32BE(0);
       }
       if (length > this.maxFrameBytes) {
-        this.fail(ErrorCode.CONTROL_FRAME_TOO_LARGE, `frame declares ${length} bytes, above the ${this.maxFrameBytes}-byte limit`);
+        this.fail(
+          ErrorCode.CONTROL_FRAME_TOO_LARGE,
+          `frame declares ${length} bytes, above the ${this.maxFrameBytes}-byte limit`,
+        );
       } else if (length === 0) {
         this.fail(ErrorCode.CONTROL_MALFORMED, 'frame declares an empty payload');
       } else if (chunk.length - pos >= length) {
@@ -126,7 +129,10 @@ export class FrameDecoder {
       // Throws on bad msgpack, on truncation and on bytes left over after the value.
       value = unpackr.unpack(payload) as unknown;
     } catch (err) {
-      this.fail(ErrorCode.CONTROL_MALFORMED, `payload is not msgpack: ${err instanceof Error ? err.message : String(err)}`);
+      this.fail(
+        ErrorCode.CONTROL_MALFORMED,
+        `payload is not msgpack: ${err instanceof Error ? err.message : String(err)}`,
+      );
       return;
     }
     const msg = parseControlMessage(value);

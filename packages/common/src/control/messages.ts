@@ -60,12 +60,7 @@ export interface StatsMessage {
 }
 
 export type ControlMessage =
-  | HelloMessage
-  | HeartbeatMessage
-  | RouteAddMessage
-  | RouteDelMessage
-  | ResponsesMessage
-  | StatsMessage;
+  HelloMessage | HeartbeatMessage | RouteAddMessage | RouteDelMessage | ResponsesMessage | StatsMessage;
 
 /**
  * The version both sides use: the lower of the two announced, or null when the peer's highest is
@@ -159,7 +154,9 @@ export function controlMessageFields(msg: ControlMessage): Record<string, unknow
   switch (msg.type) {
     case ControlMessageType.Hello: {
       const { type, version, role, instanceId, software, auth } = msg;
-      return auth === undefined ? { type, version, role, instanceId, software } : { type, version, role, instanceId, software, auth };
+      return auth === undefined
+        ? { type, version, role, instanceId, software }
+        : { type, version, role, instanceId, software, auth };
     }
     case ControlMessageType.Heartbeat:
       return { type: msg.type, timeMs: msg.timeMs };

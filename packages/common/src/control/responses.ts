@@ -4,7 +4,13 @@
  * with the payload stripped and the IPv4 total length kept verbatim.
  */
 import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes.js';
-import { IPV4_MIN_HEADER_LENGTH, IPV4_OFF_SRC, IPV4_OFF_TOTAL_LENGTH, IPV4_OFF_VERSION_IHL, IPV4_VERSION } from '../packet/ipv4.js';
+import {
+  IPV4_MIN_HEADER_LENGTH,
+  IPV4_OFF_SRC,
+  IPV4_OFF_TOTAL_LENGTH,
+  IPV4_OFF_VERSION_IHL,
+  IPV4_VERSION,
+} from '../packet/ipv4.js';
 import { TCP_MIN_HEADER_LENGTH, TCP_OFF_DATA_OFFSET, TCP_OFF_FLAGS, TCP_OFF_SEQ, TcpFlag } from '../packet/tcp.js';
 
 import { RESPONSE_MAX_HEADERS_BYTES, RESPONSE_MIN_HEADERS_BYTES, RESPONSE_RECORD_LENGTH_BYTES } from './constants.js';
@@ -148,7 +154,8 @@ export class ResponseBatchBuilder {
       payload > 0 &&
       lastTotal > headersLength &&
       lastTotal + payload <= IPV4_MAX_TOTAL_LENGTH &&
-      ((readU32(out, last + ihl + TCP_OFF_SEQ) + lastTotal - headersLength) | 0) === (readU32(buf, offset + ihl + TCP_OFF_SEQ) | 0);
+      ((readU32(out, last + ihl + TCP_OFF_SEQ) + lastTotal - headersLength) | 0) ===
+        (readU32(buf, offset + ihl + TCP_OFF_SEQ) | 0);
     if (!mergeable) {
       this.append(buf, offset, headersLength);
       return false;

@@ -68,9 +68,13 @@ function problemOf(probe: () => void): string | undefined {
 export function probeCaptures(devices: readonly string[], filter: string): CaptureProbe[] {
   const filterProblem = problemOf(() => checkCaptureFilter(filter));
   return devices.map((device) => {
-    const openProblem = problemOf(() => openRing(device, '', { ringBytes: PROBE_RING_BYTES }, () => undefined).ring.close());
+    const openProblem = problemOf(() =>
+      openRing(device, '', { ringBytes: PROBE_RING_BYTES }, () => undefined).ring.close(),
+    );
     if (openProblem !== undefined) return { device, error: { code: ErrorCode.CAPTURE_OPEN, message: openProblem } };
-    return filterProblem === undefined ? { device } : { device, error: { code: ErrorCode.FILTER, message: filterProblem } };
+    return filterProblem === undefined
+      ? { device }
+      : { device, error: { code: ErrorCode.FILTER, message: filterProblem } };
   });
 }
 

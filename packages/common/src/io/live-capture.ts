@@ -19,7 +19,11 @@ function loadAddon(): typeof CaptureAddon {
     addon ??= createRequire(import.meta.url)('@tcpcopy/capture') as typeof CaptureAddon;
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new PacketIoError(ErrorCode.CAPTURE_OPEN, `the capture addon @tcpcopy/capture cannot be loaded (${why}): reinstall`, { cause: err });
+    throw new PacketIoError(
+      ErrorCode.CAPTURE_OPEN,
+      `the capture addon @tcpcopy/capture cannot be loaded (${why}): reinstall`,
+      { cause: err },
+    );
   }
   return addon;
 }
@@ -190,20 +194,28 @@ export class LiveCapture implements PacketSource {
     // Cut shorter than asked: only those count as truncated.
     const asked = this.options.snapLength ?? Infinity;
     const largest = this.options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES;
-    const deliver = (device: string) => (opened: CaptureAddon.OpenedRing, count: number): void => {
-      const { buffer, descriptors } = opened;
-      this.received += count;
-      for (let i = 0, at = 0; i < count; i++, at += FIELDS) {
-        const captured = descriptors[at + 1]!;
-        if (captured < descriptors[at + 2]! && captured < asked) this.truncated++;
-        onPacket(buffer, descriptors[at]!, captured, LinkType.Ipv4);
-      }
-      const now = this.current.get(device);
-      if (now?.opened === opened && now.bytes < largest && 2 * blocksHeld(opened) >= opened.blockCount) this.grow(device, deliver(device));
-    };
+    const deliver =
+      (device: string) =>
+      (opened: CaptureAddon.OpenedRing, count: number): void => {
+        const { buffer, descriptors } = opened;
+        this.received += count;
+        for (let i = 0, at = 0; i < count; i++, at += FIELDS) {
+          const captured = descriptors[at + 1]!;
+          if (captured < descriptors[at + 2]! && captured < asked) this.truncated++;
+          onPacket(buffer, descriptors[at]!, captured, LinkType.Ipv4);
+        }
+        const now = this.current.get(device);
+        if (now?.opened === opened && now.bytes < largest && 2 * blocksHeld(opened) >= opened.blockCount)
+          this.grow(device, deliver(device));
+      };
     try {
       for (const device of this.options.devices) {
-        const ring = openRing(device, this.options.filter, { ...this.options, ringBytes: Math.min(largest, this.options.initialRingBytes ?? largest) }, deliver(device));
+        const ring = openRing(
+          device,
+          this.options.filter,
+          { ...this.options, ringBytes: Math.min(largest, this.options.initialRingBytes ?? largest) },
+          deliver(device),
+        );
         this.rings.push(ring);
         this.current.set(device, ring);
       }
@@ -224,7 +236,12 @@ export class LiveCapture implements PacketSource {
     const largest = this.options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES;
     let bigger;
     try {
-      bigger = openRing(device, this.options.filter, { ...this.options, ringBytes: Math.min(largest, 2 * old.bytes) }, onBlock);
+      bigger = openRing(
+        device,
+        this.options.filter,
+        { ...this.options, ringBytes: Math.min(largest, 2 * old.bytes) },
+        onBlock,
+      );
     } catch {
       return; // no memory for a larger ring: the old one goes on, and its drops are counted
     }
@@ -232,11 +249,14 @@ export class LiveCapture implements PacketSource {
     this.rings.push(bigger);
     this.current.set(device, bigger);
     old.droppedWhenReplaced = old.ring.stats().kernelDropped;
-    const timer = setTimeout(() => {
-      this.retireTimers.delete(timer);
-      old.ring.drain();
-      old.ring.close();
-    }, RETIRE_AFTER_BLOCK_TIMEOUTS * (this.options.blockTimeoutMs ?? DEFAULT_BLOCK_TIMEOUT_MS));
+    const timer = setTimeout(
+      () => {
+        this.retireTimers.delete(timer);
+        old.ring.drain();
+        old.ring.close();
+      },
+      RETIRE_AFTER_BLOCK_TIMEOUTS * (this.options.blockTimeoutMs ?? DEFAULT_BLOCK_TIMEOUT_MS),
+    );
     this.retireTimers.add(timer);
   }
 
@@ -256,6 +276,13 @@ export class LiveCapture implements PacketSource {
     }
     let ringBytes = 0;
     for (const r of this.current.values()) ringBytes += r.bytes;
-    return { received: this.received, truncated: this.truncated, kernelDropped, checksumPartial, ringBytes, ringGrowths: this.growths };
+    return {
+      received: this.received,
+      truncated: this.truncated,
+      kernelDropped,
+      checksumPartial,
+      ringBytes,
+      ringGrowths: this.growths,
+    };
   }
 }

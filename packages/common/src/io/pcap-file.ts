@@ -50,16 +50,21 @@ export class PcapFileReader {
     try {
       this.fd = openSync(path, 'r');
     } catch (err) {
-      throw new PacketIoError(ErrorCode.PCAP_FILE, `cannot open pcap file ${path}: ${(err as Error).message}`, { cause: err });
+      throw new PacketIoError(ErrorCode.PCAP_FILE, `cannot open pcap file ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     this.fill();
     const header: PcapFileHeader = { bigEndian: false, nanoseconds: false, snapLength: 0, linkType: 0 };
     const status = decodePcapFileHeader(this.chunk.subarray(0, this.end), header);
     if (status !== PcapHeaderStatus.Ok || !isSupportedLinkType(header.linkType)) {
       this.close();
-      const why = status === PcapHeaderStatus.Truncated ? 'shorter than a pcap header'
-        : status === PcapHeaderStatus.BadMagic ? 'not a classic pcap file (pcapng is not supported)'
-        : `link type ${header.linkType} is not supported`;
+      const why =
+        status === PcapHeaderStatus.Truncated
+          ? 'shorter than a pcap header'
+          : status === PcapHeaderStatus.BadMagic
+            ? 'not a classic pcap file (pcapng is not supported)'
+            : `link type ${header.linkType} is not supported`;
       throw new PacketIoError(ErrorCode.PCAP_FILE, `${path}: ${why}`);
     }
     this.header = header;

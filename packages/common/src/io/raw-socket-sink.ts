@@ -238,7 +238,9 @@ export class RawSocketSink implements PacketSink {
     try {
       socket = this.createSocket();
     } catch (err) {
-      throw new PacketIoError(ErrorCode.RAW_SOCKET, `cannot open a raw IPv4 socket: ${(err as Error).message}`, { cause: err });
+      throw new PacketIoError(ErrorCode.RAW_SOCKET, `cannot open a raw IPv4 socket: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     socket.pauseRecv();
     // raw-socket closes the socket after an 'error' (a failed poll), dropping the send in

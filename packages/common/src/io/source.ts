@@ -11,7 +11,13 @@ import type { LinkType } from '../packet/link.js';
  * capture time in microseconds since the epoch when the source knows it (pcap files), undefined
  * otherwise (a live capture is handled as it arrives).
  */
-export type PacketHandler = (buf: Buffer, offset: number, length: number, linkType: LinkType, tsMicros?: number) => void;
+export type PacketHandler = (
+  buf: Buffer,
+  offset: number,
+  length: number,
+  linkType: LinkType,
+  tsMicros?: number,
+) => void;
 
 export interface SourceStats {
   /** Frames handed to the handler. */

@@ -84,7 +84,12 @@ export function pseudoHeaderSum(src: number, dst: number, protocol: number, leng
 /** The checksum the IPv4 header at `offset` should carry (its checksum field is ignored). */
 export function ipv4HeaderChecksum(buf: Uint8Array, offset: number, headerLength: number): number {
   const csum = offset + IPV4_OFF_CHECKSUM;
-  const sum = onesComplementSum(buf, csum + CHECKSUM_FIELD_LENGTH, offset + headerLength, onesComplementSum(buf, offset, csum));
+  const sum = onesComplementSum(
+    buf,
+    csum + CHECKSUM_FIELD_LENGTH,
+    offset + headerLength,
+    onesComplementSum(buf, offset, csum),
+  );
   return ~sum & 0xffff;
 }
 
@@ -148,8 +153,7 @@ export function checksumAdjust16(oldSum: number, oldWord: number, newWord: numbe
  * an even offset from the start of the checksummed data (see swapBytesInWords for odd ones).
  */
 export function checksumAdjust32(oldSum: number, oldValue: number, newValue: number): number {
-  const sum =
-    (~oldSum & 0xffff) + (~oldValue >>> 16) + (~oldValue & 0xffff) + (newValue >>> 16) + (newValue & 0xffff);
+  const sum = (~oldSum & 0xffff) + (~oldValue >>> 16) + (~oldValue & 0xffff) + (newValue >>> 16) + (newValue & 0xffff);
   return ~fold(sum) & 0xffff;
 }
 

@@ -2,7 +2,15 @@
 import { decodeIpv4 } from './ipv4.js';
 import { decodeLink } from './link.js';
 import { decodeTcp } from './tcp.js';
-import { DecodeStatus, newIpv4View, newLinkView, newTcpView, type Ipv4View, type LinkView, type TcpView } from './types.js';
+import {
+  DecodeStatus,
+  newIpv4View,
+  newLinkView,
+  newTcpView,
+  type Ipv4View,
+  type LinkView,
+  type TcpView,
+} from './types.js';
 
 export interface PacketViews {
   link: LinkView;
@@ -19,7 +27,13 @@ export function newPacketViews(): PacketViews {
  * Decodes a captured frame of `length` bytes at `offset` down to its TCP header. Ok means all
  * three views are filled; otherwise the status says which layer refused it and why.
  */
-export function decodeFrame(linkType: number, buf: Uint8Array, offset: number, length: number, views: PacketViews): DecodeStatus {
+export function decodeFrame(
+  linkType: number,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  views: PacketViews,
+): DecodeStatus {
   const link = views.link;
   let status = decodeLink(linkType, buf, offset, length, link);
   if (status !== DecodeStatus.Ok) return status;

@@ -129,7 +129,13 @@ function decodeEthernet(buf: Uint8Array, offset: number, length: number, out: Li
   return finish(type, headerLength, offset, length, out);
 }
 
-function decodeNull(buf: Uint8Array, offset: number, length: number, out: LinkView, networkOrder: boolean): DecodeStatus {
+function decodeNull(
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  out: LinkView,
+  networkOrder: boolean,
+): DecodeStatus {
   if (length < NULL_HEADER_LENGTH) return DecodeStatus.Truncated;
   const be = readI32(buf, offset);
   // DLT_NULL is in the writer's host order, unknown to a reader; families are small numbers, so

@@ -10,10 +10,23 @@
  * call is not inlined (see bytes.ts).
  */
 import { readI32, readU16, writeU16, writeU32 } from './bytes.js';
-import { adjustChecksumAt16, adjustChecksumAt32, swapBytesInWords, writeIpv4Checksum, writeTcpChecksum } from './checksum.js';
+import {
+  adjustChecksumAt16,
+  adjustChecksumAt32,
+  swapBytesInWords,
+  writeIpv4Checksum,
+  writeTcpChecksum,
+} from './checksum.js';
 import { IPV4_OFF_CHECKSUM, IPV4_OFF_DST, IPV4_OFF_SRC } from './ipv4.js';
 import { TcpOptionKind } from './tcp-options.js';
-import { TCP_OFF_ACK, TCP_OFF_CHECKSUM, TCP_OFF_DST_PORT, TCP_OFF_SEQ, TCP_OFF_SRC_PORT, TCP_OFF_WINDOW } from './tcp.js';
+import {
+  TCP_OFF_ACK,
+  TCP_OFF_CHECKSUM,
+  TCP_OFF_DST_PORT,
+  TCP_OFF_SEQ,
+  TCP_OFF_SRC_PORT,
+  TCP_OFF_WINDOW,
+} from './tcp.js';
 import type { Ipv4View, TcpView } from './types.js';
 
 /** Addresses are covered by the IP header checksum and, via the pseudo-header, the TCP one. */

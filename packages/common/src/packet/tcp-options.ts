@@ -147,7 +147,8 @@ export function tcpOptionsLength(opts: TcpOptionsSpec): number {
  */
 export function encodeTcpOptions(opts: TcpOptionsSpec, buf: Uint8Array, offset: number): number {
   const total = tcpOptionsLength(opts);
-  if (total > TCP_MAX_OPTIONS_LENGTH) throw new RangeError(`TCP options need ${total} bytes, at most ${TCP_MAX_OPTIONS_LENGTH} fit`);
+  if (total > TCP_MAX_OPTIONS_LENGTH)
+    throw new RangeError(`TCP options need ${total} bytes, at most ${TCP_MAX_OPTIONS_LENGTH} fit`);
   if (opts.sack !== undefined && opts.sack.length > TCP_MAX_SACK_BLOCKS) {
     throw new RangeError(`${opts.sack.length} SACK blocks, at most ${TCP_MAX_SACK_BLOCKS}`);
   }

@@ -87,7 +87,8 @@ export function tcpPacketLength(fields: TcpPacketFields): number {
  */
 export function writeTcpPacket(buf: Uint8Array, offset: number, fields: TcpPacketFields): number {
   const ipLen = ipHeaderLength(fields);
-  if (ipLen > IPV4_MAX_HEADER_LENGTH) throw new RangeError(`IP options make a ${ipLen}-byte header, at most ${IPV4_MAX_HEADER_LENGTH}`);
+  if (ipLen > IPV4_MAX_HEADER_LENGTH)
+    throw new RangeError(`IP options make a ${ipLen}-byte header, at most ${IPV4_MAX_HEADER_LENGTH}`);
   const total = tcpPacketLength(fields);
   if (total > IPV4_MAX_TOTAL_LENGTH) throw new RangeError(`packet of ${total} bytes exceeds the IPv4 maximum`);
   if (offset + total > buf.length) throw new RangeError(`buffer too short: need ${total} bytes at offset ${offset}`);

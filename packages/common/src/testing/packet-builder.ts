@@ -114,7 +114,8 @@ function wrapEthernet(ipPacket: Uint8Array, etherType: number, opts: WrapLinkOpt
   let at = 12;
   tags.forEach((tag, i) => {
     const outerOfTwo = tags.length > 1 && i === 0;
-    const { tpid, tci } = typeof tag === 'number' ? { tpid: outerOfTwo ? EtherType.QinQ : EtherType.Vlan, tci: tag } : tag;
+    const { tpid, tci } =
+      typeof tag === 'number' ? { tpid: outerOfTwo ? EtherType.QinQ : EtherType.Vlan, tci: tag } : tag;
     writeU16(frame, at, tpid);
     writeU16(frame, at + 2, tci);
     at += VLAN_TAG_LENGTH;

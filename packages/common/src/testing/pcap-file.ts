@@ -30,7 +30,11 @@ export interface WritePcapOptions {
 }
 
 /** A whole pcap file: the 24-byte file header, then a 16-byte header and the data per record. */
-export function writePcap(linkType: number, records: readonly PcapRecordToWrite[], opts: WritePcapOptions = {}): Buffer {
+export function writePcap(
+  linkType: number,
+  records: readonly PcapRecordToWrite[],
+  opts: WritePcapOptions = {},
+): Buffer {
   const be = opts.bigEndian === true;
   const size = PCAP_FILE_HEADER_LENGTH + records.reduce((n, r) => n + PCAP_RECORD_HEADER_LENGTH + r.data.length, 0);
   const out = Buffer.alloc(size);

@@ -10,7 +10,11 @@
 import { ipv4ToString } from '@tcpcopy/common';
 import type { EngineTarget } from '../engine/index.js';
 
-export function buildCaptureFilter(targets: readonly EngineTarget[], localAddresses: readonly number[], extra: string | undefined): string {
+export function buildCaptureFilter(
+  targets: readonly EngineTarget[],
+  localAddresses: readonly number[],
+  extra: string | undefined,
+): string {
   const local = localAddresses.map(ipv4ToString).join(' or ');
   const matches = targets.map((t) => {
     const host = t.matchIp === 0 ? local : ipv4ToString(t.matchIp);

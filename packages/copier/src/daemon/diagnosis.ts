@@ -85,7 +85,11 @@ export interface NoReplyContext {
 }
 
 export function noReplyContext(config: CopierConfig): NoReplyContext {
-  return { fakeIps: config.fakeClientIps, intercepts: config.intercepts, targetPorts: config.transfers.map((t) => t.targetPort) };
+  return {
+    fakeIps: config.fakeClientIps,
+    intercepts: config.intercepts,
+    targetPorts: config.transfers.map((t) => t.targetPort),
+  };
 }
 
 /** The /24 networks of the fake client addresses, as `ip route` wants them. */
@@ -97,8 +101,9 @@ export function fakeNetworks(fakeIps: readonly number[]): string[] {
 
 /** The likely causes, most likely first, each with what to run or check. */
 export function noReplyCauses(ctx: NoReplyContext): string[] {
-  const nets = ctx.fakeIps.length === 0 ? ['<the real clients\' subnet, as no -c is given>'] : fakeNetworks(ctx.fakeIps);
-  const aux = ctx.intercepts.length === 0 ? ['<the aux host>'] : [...new Set(ctx.intercepts.map((i) => ipv4ToString(i.ip)))];
+  const nets = ctx.fakeIps.length === 0 ? ["<the real clients' subnet, as no -c is given>"] : fakeNetworks(ctx.fakeIps);
+  const aux =
+    ctx.intercepts.length === 0 ? ['<the aux host>'] : [...new Set(ctx.intercepts.map((i) => ipv4ToString(i.ip)))];
   const routes = nets.map((net) => `ip route add ${net} via ${aux[0]!}`).join('; ');
   const port = ctx.targetPorts[0] ?? 80;
   return [
@@ -110,7 +115,10 @@ export function noReplyCauses(ctx: NoReplyContext): string[] {
 }
 
 /** The one log line: a message that reads on its own, and the causes as a field too. */
-export function noReplyWarning(event: Extract<DiagnosisEvent, { kind: 'no_replies' }>, ctx: NoReplyContext): { msg: string; causes: string[] } {
+export function noReplyWarning(
+  event: Extract<DiagnosisEvent, { kind: 'no_replies' }>,
+  ctx: NoReplyContext,
+): { msg: string; causes: string[] } {
   const causes = noReplyCauses(ctx);
   const seconds = Math.round(event.silentMs / 1000);
   const msg =
@@ -133,18 +141,36 @@ export class NoReplyWatch {
   check(now: number): void {
     const { engine, pipeline, links } = this.parts;
     const e = engine.counters;
-    const event = this.detector.update({ sessionsStarted: e.sessionsStarted, sessionsEstablished: e.sessionsEstablished, replies: pipeline.counters.recordsReceived }, now);
+    const event = this.detector.update(
+      {
+        sessionsStarted: e.sessionsStarted,
+        sessionsEstablished: e.sessionsEstablished,
+        replies: pipeline.counters.recordsReceived,
+      },
+      now,
+    );
     if (event === undefined) return;
     const evidence = {
       silentS: Math.round(event.silentMs / 1000),
-      targets: engine.targetCounters.map((t) => ({ target: t.target, sessionsStarted: t.sessionsStarted, sessionsEstablished: t.sessionsEstablished })),
-      intercepts: links.perIntercept.map((i, n) => ({ intercept: i.intercept, connectionsReady: links.readyCountOf(n), replies: i.records })),
+      targets: engine.targetCounters.map((t) => ({
+        target: t.target,
+        sessionsStarted: t.sessionsStarted,
+        sessionsEstablished: t.sessionsEstablished,
+      })),
+      intercepts: links.perIntercept.map((i, n) => ({
+        intercept: i.intercept,
+        connectionsReady: links.readyCountOf(n),
+        replies: i.records,
+      })),
     };
     if (event.kind === 'replies_back') {
       this.log.info(evidence, 'replies from the test server arrive again');
       return;
     }
     const { msg, causes } = noReplyWarning(event, this.ctx);
-    this.log.warn({ diagnosis: 'no_replies', sessionsWithoutReply: event.sessionsWithoutReply, ...evidence, causes }, msg);
+    this.log.warn(
+      { diagnosis: 'no_replies', sessionsWithoutReply: event.sessionsWithoutReply, ...evidence, causes },
+      msg,
+    );
   }
 }

@@ -155,8 +155,10 @@ class Link {
   flush(): void {
     const c = this.connection;
     if (c !== undefined && this.ready) {
-      if (this.adds.count > 0) c.sendFrame(encodeFrame({ type: ControlMessageType.RouteAdd, routes: this.adds.view() }));
-      if (this.dels.count > 0) c.sendFrame(encodeFrame({ type: ControlMessageType.RouteDel, routes: this.dels.view() }));
+      if (this.adds.count > 0)
+        c.sendFrame(encodeFrame({ type: ControlMessageType.RouteAdd, routes: this.adds.view() }));
+      if (this.dels.count > 0)
+        c.sendFrame(encodeFrame({ type: ControlMessageType.RouteDel, routes: this.dels.view() }));
     }
     this.adds.clear();
     this.dels.clear();

@@ -30,27 +30,79 @@ type NumberKeys<T> = { [K in keyof T]: T[K] extends number ? K : never }[keyof T
 
 /** Engine-wide counters, as `tcpcopy_<name>_total`. */
 const ENGINE_COUNTERS: readonly [NumberKeys<EngineCounters>, string, string][] = [
-  ['clientRetransmissionsDropped', 'client_retransmissions_dropped', 'Client segments dropped because everything in them was captured before (client retransmissions).'],
-  ['clientPureAcksDropped', 'client_pure_acks_dropped', 'Client pure ACKs not copied: the copier acknowledges the test server itself.'],
-  ['orphanPackets', 'client_orphan_packets', 'Client packets with no session to carry them (no SYN seen and no data, -O, or a RST).'],
-  ['clientPortReuses', 'client_port_reuses', 'Clients that reused their port while their previous session was still replayed.'],
-  ['truncatedPackets', 'client_truncated_packets', 'Client packets captured shorter than their IP length (snapshot length): not copied.'],
-  ['packetsInjected', 'packets_injected', 'Packets sent to the test server (data, handshakes, ACKs, retransmissions, resets).'],
+  [
+    'clientRetransmissionsDropped',
+    'client_retransmissions_dropped',
+    'Client segments dropped because everything in them was captured before (client retransmissions).',
+  ],
+  [
+    'clientPureAcksDropped',
+    'client_pure_acks_dropped',
+    'Client pure ACKs not copied: the copier acknowledges the test server itself.',
+  ],
+  [
+    'orphanPackets',
+    'client_orphan_packets',
+    'Client packets with no session to carry them (no SYN seen and no data, -O, or a RST).',
+  ],
+  [
+    'clientPortReuses',
+    'client_port_reuses',
+    'Clients that reused their port while their previous session was still replayed.',
+  ],
+  [
+    'truncatedPackets',
+    'client_truncated_packets',
+    'Client packets captured shorter than their IP length (snapshot length): not copied.',
+  ],
+  [
+    'packetsInjected',
+    'packets_injected',
+    'Packets sent to the test server (data, handshakes, ACKs, retransmissions, resets).',
+  ],
   ['bytesInjected', 'injected_bytes', 'Bytes of IP packets sent to the test server.'],
   ['retransmissions', 'retransmitted_packets', 'Segments sent again (timeouts and fast retransmissions).'],
   ['fastRetransmissions', 'fast_retransmissions', 'Retransmissions on three duplicate ACKs.'],
   ['segmentsSplit', 'segments_split', 'Segments produced by splitting captured segments larger than the MTU (-M).'],
-  ['sessionsJoinedMidStream', 'sessions_joined_midstream', 'Sessions started without a captured SYN (a faked handshake).'],
-  ['sessionsSampledOut', 'sessions_sampled_out', 'Session starts refused by -r sampling (asked again at each data packet of a connection left out).'],
-  ['sessionsShed', 'sessions_shed', 'Session starts refused above the -m memory bound (asked again at each data packet).'],
+  [
+    'sessionsJoinedMidStream',
+    'sessions_joined_midstream',
+    'Sessions started without a captured SYN (a faked handshake).',
+  ],
+  [
+    'sessionsSampledOut',
+    'sessions_sampled_out',
+    'Session starts refused by -r sampling (asked again at each data packet of a connection left out).',
+  ],
+  [
+    'sessionsShed',
+    'sessions_shed',
+    'Session starts refused above the -m memory bound (asked again at each data packet).',
+  ],
   ['tupleSpaceExhausted', 'tuple_space_exhausted', 'Replicas not started: no free fake address and port.'],
-  ['finsReleasedOnQuiet', 'fins_released_on_quiet', 'Client FINs sent after 1 s of the test server\'s silence while it had sent less response than production: a shorter answer, or a cut one.'],
-  ['synsHeld', 'syns_held', 'SYNs held back as compact records while too many flows were half-open (a SYN flood): a session starts at the client\'s ACK.'],
+  [
+    'finsReleasedOnQuiet',
+    'fins_released_on_quiet',
+    "Client FINs sent after 1 s of the test server's silence while it had sent less response than production: a shorter answer, or a cut one.",
+  ],
+  [
+    'synsHeld',
+    'syns_held',
+    "SYNs held back as compact records while too many flows were half-open (a SYN flood): a session starts at the client's ACK.",
+  ],
   ['synsExpired', 'syns_expired', 'Held SYNs that no handshake ACK followed in time, or that newer ones pushed out.'],
-  ['handshakesRestarted', 'handshakes_restarted', 'Handshakes adopted again because the test server answered a SYN retransmission with a new ISN.'],
-  ['staleConnectionsReset', 'stale_connections_reset', 'Connections still held by the test server on a new session\'s tuple, reset.'],
-  ['targetPackets', 'target_packets', 'Header records of the test server\'s packets handed to the engine.'],
-  ['targetPayloadBytes', 'target_payload_bytes', 'Payload bytes the test server sent (from the records\' IP lengths).'],
+  [
+    'handshakesRestarted',
+    'handshakes_restarted',
+    'Handshakes adopted again because the test server answered a SYN retransmission with a new ISN.',
+  ],
+  [
+    'staleConnectionsReset',
+    'stale_connections_reset',
+    "Connections still held by the test server on a new session's tuple, reset.",
+  ],
+  ['targetPackets', 'target_packets', "Header records of the test server's packets handed to the engine."],
+  ['targetPayloadBytes', 'target_payload_bytes', "Payload bytes the test server sent (from the records' IP lengths)."],
   ['targetUnknownSession', 'replies_unknown_session', 'Replies for no live or lingering session.'],
   ['resetsToStrays', 'resets_to_strays', 'Resets sent for test-server packets to sessions already closed.'],
 ];
@@ -59,17 +111,33 @@ const ENGINE_COUNTERS: readonly [NumberKeys<EngineCounters>, string, string][] =
 const TARGET_COUNTERS: readonly [NumberKeys<TargetCounters>, string, string][] = [
   ['packets', 'packets_matched', 'Captured client packets matched to this test server (-x).'],
   ['sessionsStarted', 'sessions_started', 'Sessions started (one per -n copy), with a SYN or joined mid-stream.'],
-  ['sessionsEstablished', 'sessions_established', 'Sessions whose SYN the test server answered (SYN-ACK seen through intercept).'],
-  ['payloadCaptured', 'payload_captured_bytes', 'Client payload bytes captured (client retransmissions included), once per packet.'],
+  [
+    'sessionsEstablished',
+    'sessions_established',
+    'Sessions whose SYN the test server answered (SYN-ACK seen through intercept).',
+  ],
+  [
+    'payloadCaptured',
+    'payload_captured_bytes',
+    'Client payload bytes captured (client retransmissions included), once per packet.',
+  ],
   ['payloadAcked', 'payload_acked_bytes', 'Client payload bytes the test server acknowledged, per copy.'],
-  ['payloadDuplicate', 'payload_duplicate_bytes', 'Captured client payload bytes the session already had (retransmissions, overlaps), per copy: not new data.'],
+  [
+    'payloadDuplicate',
+    'payload_duplicate_bytes',
+    'Captured client payload bytes the session already had (retransmissions, overlaps), per copy: not new data.',
+  ],
 ];
 
 const PIPELINE_COUNTERS: readonly [NumberKeys<PipelineCounters>, string, string][] = [
   ['framesCaptured', 'capture_frames', 'Frames the capture delivered.'],
-  ['ownPacketsIgnored', 'capture_own_packets', 'Captured packets from a fake client address (our own output): ignored.'],
+  [
+    'ownPacketsIgnored',
+    'capture_own_packets',
+    'Captured packets from a fake client address (our own output): ignored.',
+  ],
   ['framesNotMatched', 'capture_unmatched_frames', 'Captured TCP packets to no -x entry.'],
-  ['recordsReceived', 'replies', 'Header records of the test server\'s replies received from all intercepts.'],
+  ['recordsReceived', 'replies', "Header records of the test server's replies received from all intercepts."],
 ];
 
 const LINK_COUNTERS: readonly [keyof LinkCounters, string, string][] = [
@@ -102,7 +170,13 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
     metrics.add({ name: `${P}${name}`, help, kind: 'gauge', read: (emit) => emit(read()) });
   };
   /** `before` runs once per scrape, ahead of the reads. */
-  const perTarget = (name: string, help: string, kind: 'counter' | 'gauge', read: (t: TargetCounters) => number, before?: () => void): void => {
+  const perTarget = (
+    name: string,
+    help: string,
+    kind: 'counter' | 'gauge',
+    read: (t: TargetCounters) => number,
+    before?: () => void,
+  ): void => {
     metrics.add({
       name: `${P}${name}`,
       help,
@@ -114,32 +188,71 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
       },
     });
   };
-  const perTargetTable = (name: string, help: string, table: (t: TargetCounters) => Readonly<Record<string, number>>): void => {
+  const perTargetTable = (
+    name: string,
+    help: string,
+    table: (t: TargetCounters) => Readonly<Record<string, number>>,
+  ): void => {
     metrics.add({
       name: `${P}${name}`,
       help,
       kind: 'counter',
       labels: ['target', 'reason'],
       read: (emit) => {
-        for (const t of engine.targetCounters) for (const [reason, n] of Object.entries(table(t))) emit(n, { target: t.target, reason });
+        for (const t of engine.targetCounters)
+          for (const [reason, n] of Object.entries(table(t))) emit(n, { target: t.target, reason });
       },
     });
   };
 
   // Capture and decoding.
   for (const [field, name, help] of PIPELINE_COUNTERS) counter(name, help, () => pipeline.counters[field]);
-  metrics.addTable(`${P}capture_frames_dropped_total`, 'Captured frames the decoders refused, by reason.', 'reason', () => pipeline.counters.framesDropped);
-  metrics.addTable(`${P}replies_dropped_total`, 'Reply records the decoders refused, by reason.', 'reason', () => pipeline.counters.recordsDropped);
-  counter('capture_kernel_dropped', 'Frames the kernel dropped before tcpcopy read them (its capture ring was full).', () => parts.source.stats().kernelDropped ?? 0);
-  gauge('capture_ring_bytes', 'Bytes of the capture rings being read (-B each).', () => parts.source.stats().ringBytes ?? 0);
-  counter('capture_ring_growths', 'Times a capture ring was replaced by one twice its size.', () => parts.source.stats().ringGrowths ?? 0);
-  counter('capture_checksum_partial', 'Packets captured with an unfinished TCP checksum (checksum offload on the sender): recomputed.', () => parts.source.stats().checksumPartial ?? 0);
-  counter('capture_snaplen_truncated', 'Frames cut by the capture snapshot length.', () => parts.source.stats().truncated);
+  metrics.addTable(
+    `${P}capture_frames_dropped_total`,
+    'Captured frames the decoders refused, by reason.',
+    'reason',
+    () => pipeline.counters.framesDropped,
+  );
+  metrics.addTable(
+    `${P}replies_dropped_total`,
+    'Reply records the decoders refused, by reason.',
+    'reason',
+    () => pipeline.counters.recordsDropped,
+  );
+  counter(
+    'capture_kernel_dropped',
+    'Frames the kernel dropped before tcpcopy read them (its capture ring was full).',
+    () => parts.source.stats().kernelDropped ?? 0,
+  );
+  gauge(
+    'capture_ring_bytes',
+    'Bytes of the capture rings being read (-B each).',
+    () => parts.source.stats().ringBytes ?? 0,
+  );
+  counter(
+    'capture_ring_growths',
+    'Times a capture ring was replaced by one twice its size.',
+    () => parts.source.stats().ringGrowths ?? 0,
+  );
+  counter(
+    'capture_checksum_partial',
+    'Packets captured with an unfinished TCP checksum (checksum offload on the sender): recomputed.',
+    () => parts.source.stats().checksumPartial ?? 0,
+  );
+  counter(
+    'capture_snaplen_truncated',
+    'Frames cut by the capture snapshot length.',
+    () => parts.source.stats().truncated,
+  );
 
   // The engine.
   for (const [field, name, help] of ENGINE_COUNTERS) counter(name, help, () => e[field]);
   for (const [field, name, help] of TARGET_COUNTERS) perTarget(`${name}_total`, help, 'counter', (t) => t[field]);
-  perTargetTable('sessions_ended_total', 'Sessions ended, by reason: finished is the clean end, every other reason a failure (docs/metrics.md).', (t) => t.sessionsEnded);
+  perTargetTable(
+    'sessions_ended_total',
+    'Sessions ended, by reason: finished is the clean end, every other reason a failure (docs/metrics.md).',
+    (t) => t.sessionsEnded,
+  );
   perTarget(
     'payload_expected_bytes_total',
     'Captured client payload bytes times the number of copies (-n): what the test server should receive. = acked + duplicate + pending + dropped.',
@@ -153,19 +266,37 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
     (t) => t.copyLagMs / MS_PER_SECOND,
     () => parts.engine.refreshCopyLag(parts.clock.now()),
   );
-  perTarget('payload_pending_bytes', 'Client payload bytes queued, in flight or held out of order in live sessions, per copy.', 'gauge', (t) => t.payloadPending);
-  perTargetTable('payload_dropped_bytes_total', 'Client payload bytes that will never reach the test server, per copy, by reason (a session end reason, or refused before a session: truncated, sampled_out, shed, tuple_space_exhausted, orphan).', (t) => t.payloadDropped);
+  perTarget(
+    'payload_pending_bytes',
+    'Client payload bytes queued, in flight or held out of order in live sessions, per copy.',
+    'gauge',
+    (t) => t.payloadPending,
+  );
+  perTargetTable(
+    'payload_dropped_bytes_total',
+    'Client payload bytes that will never reach the test server, per copy, by reason (a session end reason, or refused before a session: truncated, sampled_out, shed, tuple_space_exhausted, orphan).',
+    (t) => t.payloadDropped,
+  );
   gauge('sessions', 'Live and lingering sessions.', () => engine.sessionCount);
   gauge('buffered_bytes', 'Bytes of client packets held by all sessions.', () => engine.totalBufferedBytes);
-  gauge('memory_estimate_bytes', 'The engine\'s memory estimate: sessions, held SYNs and buffered packets. New sessions are shed while it is above what -m leaves them.', () => engine.memoryInUse);
-  gauge('syns_pending', 'SYNs held back now, waiting for their client\'s ACK.', () => engine.pendingSynCount);
+  gauge(
+    'memory_estimate_bytes',
+    "The engine's memory estimate: sessions, held SYNs and buffered packets. New sessions are shed while it is above what -m leaves them.",
+    () => engine.memoryInUse,
+  );
+  gauge('syns_pending', "SYNs held back now, waiting for their client's ACK.", () => engine.pendingSynCount);
   gauge('copies', 'Copies of each session (-n).', () => copies);
 
   // Raw socket.
   counter('inject_sent', 'Packets the kernel accepted from the raw socket.', () => parts.sink.stats().sent);
   counter('inject_retried', 'Raw sends repeated after a transient error.', () => parts.sink.stats().retried);
   counter('inject_queue_full', 'Packets refused because the send queue was full.', () => parts.sink.stats().queueFull);
-  metrics.addTable(`${P}inject_errors_total`, 'Packets given up on by the raw socket, by errno.', 'errno', () => parts.sink.stats().errors);
+  metrics.addTable(
+    `${P}inject_errors_total`,
+    'Packets given up on by the raw socket, by errno.',
+    'errno',
+    () => parts.sink.stats().errors,
+  );
   gauge('inject_queued', 'Packets accepted but not yet sent.', () => parts.sink.stats().queued);
 
   // Control channels.

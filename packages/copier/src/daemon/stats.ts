@@ -44,7 +44,12 @@ export function statsSnapshot(
       /** Decoded, but captured shorter than their IP total length: not copied. */
       truncated: e.truncatedPackets,
     },
-    target: { packets: e.targetPackets, payloadBytes: e.targetPayloadBytes, unknownSession: e.targetUnknownSession, resetsToStrays: e.resetsToStrays },
+    target: {
+      packets: e.targetPackets,
+      payloadBytes: e.targetPayloadBytes,
+      unknownSession: e.targetUnknownSession,
+      resetsToStrays: e.resetsToStrays,
+    },
     injected: {
       packets: e.packetsInjected,
       bytes: e.bytesInjected,
@@ -59,6 +64,7 @@ export function statsSnapshot(
     targets: engine.targetCounters,
     capture: { ...source.stats(), ...pipeline.counters },
     sink: sink.stats(),
-    control: links === undefined ? undefined : { ready: links.readyCount, ...links.counters, intercepts: links.perIntercept },
+    control:
+      links === undefined ? undefined : { ready: links.readyCount, ...links.counters, intercepts: links.perIntercept },
   };
 }

@@ -59,7 +59,13 @@ export class FakeAddressPlan {
    * port of its fake address is taken there. Replicas first take different fake addresses from
    * the pool; only when the pool is smaller than -n do they share one on spread-out ports.
    */
-  allocate(clientIp: number, clientPort: number, replica: number, target: EngineTarget, taken: TupleOccupancy): Tuple | undefined {
+  allocate(
+    clientIp: number,
+    clientPort: number,
+    replica: number,
+    target: EngineTarget,
+    taken: TupleOccupancy,
+  ): Tuple | undefined {
     const pool = this.pool;
     let srcIp = clientIp;
     let round = replica;
@@ -71,7 +77,8 @@ export class FakeAddressPlan {
     const preferred = clientPort + this.portShift + round * REPLICA_PORT_STRIDE;
     for (let probe = 0; probe < PORT_SPACE; probe++) {
       const srcPort = probe === 0 && preferred <= 0xffff ? preferred : wrapPort(preferred + probe);
-      if (!taken.has(endpointKey(srcIp, srcPort))) return { srcIp, srcPort, dstIp: target.targetIp, dstPort: target.targetPort };
+      if (!taken.has(endpointKey(srcIp, srcPort)))
+        return { srcIp, srcPort, dstIp: target.targetIp, dstPort: target.targetPort };
     }
     return undefined;
   }

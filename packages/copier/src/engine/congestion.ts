@@ -41,7 +41,10 @@ export class CongestionWindow {
     }
     if (this.cwnd === Infinity) return false;
     // RFC 5681 §3.1: slow start below ssthresh (eq. 2), then about one SMSS per RTT (eq. 3).
-    this.cwnd += this.cwnd < this.ssthresh ? Math.min(acked, this.smss) : Math.max(1, Math.floor((this.smss * this.smss) / this.cwnd));
+    this.cwnd +=
+      this.cwnd < this.ssthresh
+        ? Math.min(acked, this.smss)
+        : Math.max(1, Math.floor((this.smss * this.smss) / this.cwnd));
     return false;
   }
 

@@ -4,7 +4,14 @@
  * the daemon calls tick() at nextDeadline() and flush() after each batch of input.
  */
 import { TcpFlag, addrPortToString, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
-import { PayloadDropReason, SessionEndReason, newCounters, newTargetCounters, type EngineCounters, type TargetCounters } from './counters.js';
+import {
+  PayloadDropReason,
+  SessionEndReason,
+  newCounters,
+  newTargetCounters,
+  type EngineCounters,
+  type TargetCounters,
+} from './counters.js';
 import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitSynData, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
@@ -44,7 +51,6 @@ const MS_PER_SECOND = 1000;
 export const CAPTURE_LOSS_POLL_MS = 1000;
 /** Largest IP packet the engine writes: captured packets are at most 65535 bytes. */
 const SCRATCH_SIZE = 65536;
-
 
 export class Engine {
   readonly counters: EngineCounters = newCounters();
@@ -170,7 +176,10 @@ export class Engine {
     let flow = flows.get(key);
     const flags = tcp.flags;
     if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) {
-      if ((flow !== undefined && flow.isn === tcp.seq) || (flow === undefined && pending.retransmitted(key, tcp.seq, now))) {
+      if (
+        (flow !== undefined && flow.isn === tcp.seq) ||
+        (flow === undefined && pending.retransmitted(key, tcp.seq, now))
+      ) {
         target.payloadDuplicate += payload * copies; // the client retransmitting its SYN
         return true;
       }
@@ -214,7 +223,16 @@ export class Engine {
       }
       // Only its headers shape the faked SYN (the segment itself is fed below): no checksums.
       const first = segmentFromCapture(buf, ip, tcp, false, now);
-      flow = this.startFlow(targetIndex, key, ip.src, tcp.srcPort, this.fakedSyns.synFor(first, this.config.fakeSynMss), true, payload, now);
+      flow = this.startFlow(
+        targetIndex,
+        key,
+        ip.src,
+        tcp.srcPort,
+        this.fakedSyns.synFor(first, this.config.fakeSynMss),
+        true,
+        payload,
+        now,
+      );
       if (flow === undefined) return true;
     }
     if (!(flags & TcpFlag.SYN) && flow.confirm()) this.halfOpenFlows--;
@@ -232,7 +250,8 @@ export class Engine {
       return;
     }
     // RFC 9293 §3.7.1: segments to it carry at most the MSS its SYN-ACK announced.
-    if (tcp.flags & TcpFlag.SYN && tcp.options.mss > 0) this.targetMss.set(endpointKey(ip.src, tcp.srcPort), tcp.options.mss);
+    if (tcp.flags & TcpFlag.SYN && tcp.options.mss > 0)
+      this.targetMss.set(endpointKey(ip.src, tcp.srcPort), tcp.options.mss);
     owner.onTargetPacket(tcp, now);
   }
 
@@ -252,7 +271,8 @@ export class Engine {
     for (let i = 0; i < this.flows.length; i++) {
       const counters = this.countersOf[i]!;
       for (const flow of this.flows[i]!.values()) {
-        for (const session of flow.sessions) counters.copyLagMs = Math.max(counters.copyLagMs, now - session.pendingSince);
+        for (const session of flow.sessions)
+          counters.copyLagMs = Math.max(counters.copyLagMs, now - session.pendingSince);
       }
     }
   }
@@ -290,7 +310,16 @@ export class Engine {
    * `payload`: the captured packet's payload length (the SYN's, or the first segment's of a
    * session joined mid-stream), dropped for every replica when no session takes it.
    */
-  private startFlow(targetIndex: number, key: number, clientIp: number, clientPort: number, syn: Segment, faked: boolean, payload: number, now: number): Flow | undefined {
+  private startFlow(
+    targetIndex: number,
+    key: number,
+    clientIp: number,
+    clientPort: number,
+    syn: Segment,
+    faked: boolean,
+    payload: number,
+    now: number,
+  ): Flow | undefined {
     const counters = this.counters;
     const targetCounters = this.countersOf[targetIndex]!;
     const refuse = (reason: PayloadDropReason): undefined => {
@@ -351,7 +380,7 @@ export class Engine {
       const dropped = this.countersOf[flow.targetIndex]!.payloadDropped;
       for (const reason of flow.gone) dropped[reason] += seg.payloadLength;
     }
-    for (let i = 0; i < flow.sessions.length; ) {
+    for (let i = 0; i < flow.sessions.length;) {
       const session = flow.sessions[i]!;
       if (pieces === undefined) session.onClientSegment(seg, now);
       else for (const piece of pieces) session.onClientSegment(piece, now);

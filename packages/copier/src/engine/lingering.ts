@@ -89,8 +89,16 @@ export class Lingering {
   private send(seq: number, ack: number, flags: number): void {
     this.ipId = (this.ipId + 1) & 0xffff;
     const rst = (flags & TcpFlag.RST) !== 0;
-    const options: TcpOptionsSpec | undefined = !rst && this.tsOn ? { timestamps: { val: this.tsVal, ecr: this.tsEcr } } : undefined;
-    const length = writeMadePacket(this.ctx.scratch.buf, this.tuple, { seq, ack, flags, window: rst ? 0 : this.window, ipId: this.ipId, options });
+    const options: TcpOptionsSpec | undefined =
+      !rst && this.tsOn ? { timestamps: { val: this.tsVal, ecr: this.tsEcr } } : undefined;
+    const length = writeMadePacket(this.ctx.scratch.buf, this.tuple, {
+      seq,
+      ack,
+      flags,
+      window: rst ? 0 : this.window,
+      ipId: this.ipId,
+      options,
+    });
     this.ctx.inject(length, this.tuple.dstIp);
   }
 }

@@ -139,8 +139,21 @@ export function splitSynData(seg: Segment): [Segment, Segment] {
   dataPacket.writeUInt32BE(dataSeq, seg.ipHeaderLength + TCP_OFF_SEQ);
   dataPacket[seg.ipHeaderLength + TCP_OFF_FLAGS] = TcpFlag.ACK | TcpFlag.PSH;
   refreshChecksums(dataPacket, seg.ipHeaderLength);
-  const syn: Segment = { ...seg, packet: synPacket, seqLength: 1, payloadLength: 0, flags: seg.flags & ~(TcpFlag.FIN | TcpFlag.PSH) };
-  const data: Segment = { ...seg, packet: dataPacket, seq: dataSeq, seqLength: seg.payloadLength, flags: TcpFlag.PSH, clientAck: 0 };
+  const syn: Segment = {
+    ...seg,
+    packet: synPacket,
+    seqLength: 1,
+    payloadLength: 0,
+    flags: seg.flags & ~(TcpFlag.FIN | TcpFlag.PSH),
+  };
+  const data: Segment = {
+    ...seg,
+    packet: dataPacket,
+    seq: dataSeq,
+    seqLength: seg.payloadLength,
+    flags: TcpFlag.PSH,
+    clientAck: 0,
+  };
   return [syn, data];
 }
 
@@ -148,5 +161,8 @@ function refreshChecksums(packet: Buffer, ipHeaderLength: number): void {
   packet.writeUInt16BE(ipv4HeaderChecksum(packet, 0, ipHeaderLength), IPV4_OFF_CHECKSUM);
   const src = packet.readUInt32BE(IPV4_OFF_SRC);
   const dst = packet.readUInt32BE(IPV4_OFF_DST);
-  packet.writeUInt16BE(tcpChecksum(packet, src, dst, ipHeaderLength, packet.length - ipHeaderLength), ipHeaderLength + TCP_OFF_CHECKSUM);
+  packet.writeUInt16BE(
+    tcpChecksum(packet, src, dst, ipHeaderLength, packet.length - ipHeaderLength),
+    ipHeaderLength + TCP_OFF_CHECKSUM,
+  );
 }

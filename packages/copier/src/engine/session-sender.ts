@@ -48,7 +48,11 @@ export abstract class SessionSender extends SessionStream {
       }
       if (!this.released(seg, now)) break;
       const inFlight = seqDiff(this.sndNxt, this.sndUna);
-      if (seg.payloadLength > 0 && inFlight + seg.payloadLength > this.sendWindow && (inFlight > 0 || this.sendWindow === 0)) {
+      if (
+        seg.payloadLength > 0 &&
+        inFlight + seg.payloadLength > this.sendWindow &&
+        (inFlight > 0 || this.sendWindow === 0)
+      ) {
         this.windowBlocked = inFlight === 0;
         if (this.windowBlocked && this.rtoDeadline === Infinity) this.rtoDeadline = now + this.rtt.rto;
         break;
@@ -178,7 +182,12 @@ export abstract class SessionSender extends SessionStream {
     if (!send.tsOn && !sacking) return undefined;
     const options: TcpOptionsSpec = {};
     if (send.tsOn) options.timestamps = { val: send.tsValFloor, ecr: send.tsEcr };
-    if (sacking) options.sack = this.received.sackBlocks(sackScratch, send.tsOn ? SACK_BLOCKS_WITH_TIMESTAMPS : TCP_MAX_SACK_BLOCKS, this.latestOutOfOrder);
+    if (sacking)
+      options.sack = this.received.sackBlocks(
+        sackScratch,
+        send.tsOn ? SACK_BLOCKS_WITH_TIMESTAMPS : TCP_MAX_SACK_BLOCKS,
+        this.latestOutOfOrder,
+      );
     return options;
   }
 
@@ -222,7 +231,12 @@ export abstract class SessionSender extends SessionStream {
 
   protected end(reason: SessionEndReason, now: number, resetTarget: boolean): void {
     if (this.state === SessionState.Closed) return;
-    if (resetTarget) this.sendMade(this.sndMax, this.rcvNxt, this.state === SessionState.SynSent ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK);
+    if (resetTarget)
+      this.sendMade(
+        this.sndMax,
+        this.rcvNxt,
+        this.state === SessionState.SynSent ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK,
+      );
     this.state = SessionState.Closed;
     this.endReason = reason;
     this.ctx.counters.sessionsEnded[reason]++;
@@ -255,7 +269,12 @@ export abstract class SessionSender extends SessionStream {
 
   protected rearm(now: number): void {
     if (this.state === SessionState.Closed) return;
-    let deadline = Math.min(this.rtoDeadline, this.paceDeadline, this.gapSince + GAP_TIMEOUT_MS, this.finWaitDeadline());
+    let deadline = Math.min(
+      this.rtoDeadline,
+      this.paceDeadline,
+      this.gapSince + GAP_TIMEOUT_MS,
+      this.finWaitDeadline(),
+    );
     if (this.state === SessionState.SynSent) deadline = Math.min(deadline, this.createdAt + ESTABLISH_TIMEOUT_MS);
     if (!this.clientSpoke) deadline = Math.min(deadline, this.createdAt + CLIENT_SILENCE_LIMIT_MS);
     const idle = this.hasPendingData() ? this.ctx.config.sessionTimeoutMs : this.ctx.config.keepaliveTimeoutMs;

@@ -188,7 +188,6 @@ export abstract class SessionStream implements TimerOwner {
     this.trySend(start.now);
   }
 
-
   /** When the oldest client segment the test server has not acknowledged was captured; Infinity
    *  when none waits. */
   get pendingSince(): number {
@@ -206,7 +205,9 @@ export abstract class SessionStream implements TimerOwner {
     this.ctx.buffered(seg.packet.length);
     // Payload accounting: only the bytes beyond what was captured before are new.
     const payloadEnd = seqAdd(seg.seq, seg.payloadLength + (seg.flags & TcpFlag.SYN ? 1 : 0));
-    const fresh = seqGt(payloadEnd, this.clientNext) ? Math.min(seqDiff(payloadEnd, this.clientNext), seg.payloadLength) : 0;
+    const fresh = seqGt(payloadEnd, this.clientNext)
+      ? Math.min(seqDiff(payloadEnd, this.clientNext), seg.payloadLength)
+      : 0;
     this.target.payloadDuplicate += seg.payloadLength - fresh;
     this.holdPayload(fresh);
     if (seg.flags & TcpFlag.FIN) this.finSeq = payloadEnd;

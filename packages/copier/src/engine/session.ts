@@ -13,7 +13,13 @@ import { TCP_MAX_WINDOW_SCALE, TcpFlag, type TcpView } from '@tcpcopy/common/pac
 import { SessionEndReason } from './counters.js';
 import { segmentEnd, type Segment } from './segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './seq.js';
-import { CLIENT_SILENCE_LIMIT_MS, DUP_ACK_THRESHOLD, ESTABLISH_TIMEOUT_MS, GAP_TIMEOUT_MS, UNSCALED_MAX_WINDOW } from './config.js';
+import {
+  CLIENT_SILENCE_LIMIT_MS,
+  DUP_ACK_THRESHOLD,
+  ESTABLISH_TIMEOUT_MS,
+  GAP_TIMEOUT_MS,
+  UNSCALED_MAX_WINDOW,
+} from './config.js';
 import { SessionSender } from './session-sender.js';
 import { SessionState } from './session-stream.js';
 
@@ -201,7 +207,8 @@ export class Session extends SessionSender {
     this.received.clear();
     const opts = tcp.options;
     // RFC 7323 §2.2: scaling is on only when both SYNs carried the option (at most 14, §2.3).
-    this.targetWindowShift = this.synHadWindowScale && opts.windowScale >= 0 ? Math.min(opts.windowScale, TCP_MAX_WINDOW_SCALE) : 0;
+    this.targetWindowShift =
+      this.synHadWindowScale && opts.windowScale >= 0 ? Math.min(opts.windowScale, TCP_MAX_WINDOW_SCALE) : 0;
     this.sendWindow = tcp.window; // a SYN-ACK's window is never scaled (RFC 7323 §2.2)
     this.congestion.setSendMss(opts.mss);
     this.send.tsOn = this.synHadTimestamps && opts.hasTimestamps;
@@ -219,7 +226,8 @@ export class Session extends SessionSender {
     const options = tcp.options;
     for (let i = 0; i < options.sackBlockCount; i++) {
       const right = options.sackBlocks[2 * i + 1]!;
-      if (seqLe(right, this.sndMax)) this.sackedByTarget.add(options.sackBlocks[2 * i]!, right, seqMax(ack, this.sndUna));
+      if (seqLe(right, this.sndMax))
+        this.sackedByTarget.add(options.sackBlocks[2 * i]!, right, seqMax(ack, this.sndUna));
     }
     if (seqGt(ack, this.sndUna) && seqLe(ack, this.sndMax)) {
       this.acknowledge(ack, now);
@@ -232,7 +240,10 @@ export class Session extends SessionSender {
       tcp.window === this.lastWindowSeen
     ) {
       // RFC 5681 §3.2: the third duplicate ACK triggers one fast retransmission.
-      if (++this.dupAcks === DUP_ACK_THRESHOLD && this.congestion.onDuplicateAcks(seqDiff(this.sndMax, this.sndUna), this.sndMax)) {
+      if (
+        ++this.dupAcks === DUP_ACK_THRESHOLD &&
+        this.congestion.onDuplicateAcks(seqDiff(this.sndMax, this.sndUna), this.sndMax)
+      ) {
         this.ctx.counters.fastRetransmissions++;
         this.sendQueued(0, now);
       }

@@ -68,7 +68,8 @@ export function writeSegment(out: PacketScratch, seg: Segment, tuple: Tuple, sta
   const { ip, tcp } = out;
   seg.packet.copy(buf, 0);
   // The segment decoded once already when captured: this cannot fail, it only re-finds offsets.
-  if (decodeIpv4(buf, 0, seg.packet.length, ip) !== DecodeStatus.Ok || decodeTcp(buf, ip, tcp) !== DecodeStatus.Ok) return 0;
+  if (decodeIpv4(buf, 0, seg.packet.length, ip) !== DecodeStatus.Ok || decodeTcp(buf, ip, tcp) !== DecodeStatus.Ok)
+    return 0;
   // 32-bit values go in as int32 (`| 0`): a uint32 above 2^31 would be boxed on every call
   // (the rewriters take either; see common/src/packet/rewrite.ts).
   rewriteSrcAddr(buf, ip, tcp, tuple.srcIp | 0);

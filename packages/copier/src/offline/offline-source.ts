@@ -2,7 +2,14 @@
  * An offline replay as a PacketSource: the records of a pcap file delivered at the times
  * ReplaySchedule gives, for -T passes. `done` resolves after the last record of the last pass.
  */
-import { PcapFileReader, PcapReadStatus, type Clock, type PacketHandler, type PacketSource, type SourceStats } from '@tcpcopy/common';
+import {
+  PcapFileReader,
+  PcapReadStatus,
+  type Clock,
+  type PacketHandler,
+  type PacketSource,
+  type SourceStats,
+} from '@tcpcopy/common';
 import { ReplaySchedule } from './replay-schedule.js';
 
 /** Records delivered per turn of the event loop at most, so timers and sockets keep running. */

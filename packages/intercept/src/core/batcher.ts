@@ -65,7 +65,12 @@ export class Batcher {
     options: Partial<BatcherOptions> = {},
   ) {
     const o = { ...DEFAULT_BATCHER_OPTIONS, ...options };
-    const largest = CONTROL_FRAME_HEADER_BYTES + FRAME_OVERHEAD_BYTES + o.maxBytes + RESPONSE_RECORD_LENGTH_BYTES + RESPONSE_MAX_HEADERS_BYTES;
+    const largest =
+      CONTROL_FRAME_HEADER_BYTES +
+      FRAME_OVERHEAD_BYTES +
+      o.maxBytes +
+      RESPONSE_RECORD_LENGTH_BYTES +
+      RESPONSE_MAX_HEADERS_BYTES;
     if (!(o.maxRecords >= 1 && o.maxBytes >= 1 && o.maxDelayMs >= 0 && largest <= CONTROL_MAX_FRAME_BYTES)) {
       throw new RangeError(`batcher options out of range: ${JSON.stringify(o)}`);
     }

@@ -140,7 +140,16 @@ export class InterceptCore {
       this.counters.unroutable++;
       return ReplyOutcome.Unroutable;
     }
-    this.counters.parkedOverflow += this.parking.park(ip.dst, tcp.dstPort, ip.src, tcp.srcPort, buf, ip.offset, headersLength, nowMs);
+    this.counters.parkedOverflow += this.parking.park(
+      ip.dst,
+      tcp.dstPort,
+      ip.src,
+      tcp.srcPort,
+      buf,
+      ip.offset,
+      headersLength,
+      nowMs,
+    );
     this.counters.parked++;
     return ReplyOutcome.Parked;
   }

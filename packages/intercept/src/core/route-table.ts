@@ -87,7 +87,13 @@ export class RouteTable {
   }
 
   /** The connection for a flow, marking the route as used; undefined when there is none. */
-  lookup(clientIp: number, clientPort: number, targetIp: number, targetPort: number, nowMs: number): ConnectionId | undefined {
+  lookup(
+    clientIp: number,
+    clientPort: number,
+    targetIp: number,
+    targetPort: number,
+    nowMs: number,
+  ): ConnectionId | undefined {
     const entry = this.find(endpointKey(clientIp, clientPort), endpointKey(targetIp, targetPort));
     if (entry === null) return undefined;
     this.touch(entry, nowMs);

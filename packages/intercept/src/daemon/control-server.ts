@@ -120,7 +120,13 @@ export class ControlServer implements InterceptTransport {
     const { host, port } = this.options;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new RuntimeError(ErrorCode.LISTEN, `cannot listen on ${host}:${port} for tcpcopy connections: ${err.code ?? err.message}`, { cause: err }));
+        reject(
+          new RuntimeError(
+            ErrorCode.LISTEN,
+            `cannot listen on ${host}:${port} for tcpcopy connections: ${err.code ?? err.message}`,
+            { cause: err },
+          ),
+        );
       };
       this.server.once('error', onError);
       this.server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
@@ -238,7 +244,11 @@ export class ControlServer implements InterceptTransport {
         return;
       case ControlMessageType.Hello:
       case ControlMessageType.Responses:
-        this.reject(peer, new ControlError(ErrorCode.CONTROL_UNEXPECTED, `unexpected message type ${msg.type} after hello`), true);
+        this.reject(
+          peer,
+          new ControlError(ErrorCode.CONTROL_UNEXPECTED, `unexpected message type ${msg.type} after hello`),
+          true,
+        );
         return;
     }
   }
@@ -251,12 +261,23 @@ export class ControlServer implements InterceptTransport {
       return;
     }
     if (msg.role !== 'copier') {
-      this.reject(peer, new ControlError(ErrorCode.CONTROL_UNEXPECTED, `hello from a peer with role ${msg.role}, expected copier`), true);
+      this.reject(
+        peer,
+        new ControlError(ErrorCode.CONTROL_UNEXPECTED, `hello from a peer with role ${msg.role}, expected copier`),
+        true,
+      );
       return;
     }
     const version = negotiateControlVersion(msg.version);
     if (version === null) {
-      this.reject(peer, new ControlError(ErrorCode.CONTROL_VERSION, `copier speaks control protocol version ${msg.version} at most, below what this intercept accepts`), true);
+      this.reject(
+        peer,
+        new ControlError(
+          ErrorCode.CONTROL_VERSION,
+          `copier speaks control protocol version ${msg.version} at most, below what this intercept accepts`,
+        ),
+        true,
+      );
       return;
     }
     peer.hello = msg;
@@ -270,7 +291,10 @@ export class ControlServer implements InterceptTransport {
       instanceId: this.options.instanceId,
       software: this.options.software,
     });
-    this.log.info({ conn: peer.conn, peer: peer.label, instanceId: msg.instanceId, software: msg.software, version }, 'copier connected');
+    this.log.info(
+      { conn: peer.conn, peer: peer.label, instanceId: msg.instanceId, software: msg.software, version },
+      'copier connected',
+    );
   }
 
   /** Counts and logs a protocol fault, then closes the connection (ControlConnection already does
@@ -281,7 +305,10 @@ export class ControlServer implements InterceptTransport {
     clearTimeout(peer.helloTimer);
     this.counters.rejected[err.code] = (this.counters.rejected[err.code] ?? 0) + 1;
     // Upstream tcpcopy speaks the legacy v6 protocol, whose first bytes decode as a malformed frame.
-    const hint = peer.hello === null && err.code === ErrorCode.CONTROL_MALFORMED ? ' (not our native protocol; upstream C tcpcopy is not supported yet)' : '';
+    const hint =
+      peer.hello === null && err.code === ErrorCode.CONTROL_MALFORMED
+        ? ' (not our native protocol; upstream C tcpcopy is not supported yet)'
+        : '';
     this.log.warn({ conn: peer.conn, peer: peer.label, err }, `closing control connection: ${err.message}${hint}`);
     if (destroy) peer.connection.socket.destroy();
   }

@@ -5,7 +5,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock, type Logger, type PacketSource } from '@tcpcopy/common';
-import { InterceptCore, type ConnectionCounters, type InterceptCoreOptions, type InterceptCounters } from '../core/index.js';
+import {
+  InterceptCore,
+  type ConnectionCounters,
+  type InterceptCoreOptions,
+  type InterceptCounters,
+} from '../core/index.js';
 import { ControlServer, type ControlServerCounters, type PeerInfo } from './control-server.js';
 import { FlushTimer } from './flush-timer.js';
 import { ReplyCapture, type ReplyCaptureStats } from './reply-capture.js';
@@ -41,9 +46,21 @@ export interface ConnectionStats extends PeerInfo, Partial<ConnectionCounters> {
 export interface InterceptStats {
   readonly replies: Pick<
     InterceptCounters,
-    'repliesCaptured' | 'routed' | 'parked' | 'released' | 'unroutable' | 'droppedBackpressure' | 'merged' | 'parkedExpired' | 'parkedOverflow' | 'droppedOnClose'
+    | 'repliesCaptured'
+    | 'routed'
+    | 'parked'
+    | 'released'
+    | 'unroutable'
+    | 'droppedBackpressure'
+    | 'merged'
+    | 'parkedExpired'
+    | 'parkedOverflow'
+    | 'droppedOnClose'
   >;
-  readonly routes: { live: number } & Pick<InterceptCounters, 'routesAdded' | 'routesRebound' | 'routesDeleted' | 'routeDelIgnored' | 'routesExpired' | 'routesClosed'>;
+  readonly routes: { live: number } & Pick<
+    InterceptCounters,
+    'routesAdded' | 'routesRebound' | 'routesDeleted' | 'routeDelIgnored' | 'routesExpired' | 'routesClosed'
+  >;
   readonly parkedNow: number;
   readonly sent: Pick<InterceptCounters, 'framesSent' | 'recordsSent' | 'bytesSent'>;
   readonly capture: ReplyCaptureStats;
@@ -161,7 +178,11 @@ export class InterceptDaemon {
       parkedNow: this.core.parking.size,
       sent: { framesSent: c.framesSent, recordsSent: c.recordsSent, bytesSent: c.bytesSent },
       capture: this.capture.stats(),
-      control: { open: this.server.connectionCount, ...this.server.counters, rejected: { ...this.server.counters.rejected } },
+      control: {
+        open: this.server.connectionCount,
+        ...this.server.counters,
+        rejected: { ...this.server.counters.rejected },
+      },
       connections: this.server.peerInfo().map((p) => ({
         ...p,
         routes: this.core.routes.routesOf(p.conn),

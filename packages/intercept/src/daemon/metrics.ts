@@ -17,8 +17,16 @@ const CORE_COUNTERS: readonly [keyof InterceptCounters, string, string][] = [
   ['routed', 'replies_routed', 'Replies appended to the batch of the copier connection that registered their route.'],
   ['parked', 'replies_parked', 'SYN-ACK or RST replies that came before their route and were parked.'],
   ['released', 'replies_released', 'Parked replies handed to a connection when their route arrived.'],
-  ['merged', 'replies_merged', 'Replies merged into the record before them in their batch (contiguous data of one flow), as GRO merges segments: fewer records for the copier.'],
-  ['unroutable', 'replies_unroutable', 'Replies with no route that were not worth parking (the -F filter is broader than the copied flows, or the route is long gone).'],
+  [
+    'merged',
+    'replies_merged',
+    'Replies merged into the record before them in their batch (contiguous data of one flow), as GRO merges segments: fewer records for the copier.',
+  ],
+  [
+    'unroutable',
+    'replies_unroutable',
+    'Replies with no route that were not worth parking (the -F filter is broader than the copied flows, or the route is long gone).',
+  ],
   ['routesAdded', 'routes_added', 'Routes registered by copiers.'],
   ['routesRebound', 'routes_rebound', 'Routes taken over by another connection of a copier.'],
   ['routesDeleted', 'routes_deleted', 'Routes withdrawn by copiers.'],
@@ -42,8 +50,16 @@ const REPLY_DROPS: readonly [keyof InterceptCounters, string][] = [
 const CONNECTION_COUNTERS: readonly [keyof ConnectionCounters, string, string][] = [
   ['routed', 'replies_routed', 'Replies routed to this copier connection.'],
   ['released', 'replies_released', 'Parked replies released to this connection by its route adds.'],
-  ['droppedBackpressure', 'replies_dropped', 'Replies dropped because this connection was above its high-water mark (a slow copier).'],
-  ['merged', 'replies_merged', 'Replies merged into the record before them (contiguous data of one flow in one batch).'],
+  [
+    'droppedBackpressure',
+    'replies_dropped',
+    'Replies dropped because this connection was above its high-water mark (a slow copier).',
+  ],
+  [
+    'merged',
+    'replies_merged',
+    'Replies merged into the record before them (contiguous data of one flow in one batch).',
+  ],
   ['routesAdded', 'routes_added', 'Routes this connection registered.'],
   ['routesDeleted', 'routes_deleted', 'Routes this connection withdrew.'],
   ['framesSent', 'frames_sent', 'Responses frames sent on this connection.'],
@@ -75,14 +91,29 @@ export function registerInterceptMetrics(metrics: MetricsRegistry, daemon: Inter
       for (const [field, reason] of REPLY_DROPS) emit(c[field], { reason });
     },
   });
-  metrics.add({ name: `${P}routes`, help: 'Routes registered now.', kind: 'gauge', read: (emit) => emit(core.routes.size) });
-  metrics.add({ name: `${P}parked_replies`, help: 'Replies parked now, waiting for their route.', kind: 'gauge', read: (emit) => emit(core.parking.size) });
+  metrics.add({
+    name: `${P}routes`,
+    help: 'Routes registered now.',
+    kind: 'gauge',
+    read: (emit) => emit(core.routes.size),
+  });
+  metrics.add({
+    name: `${P}parked_replies`,
+    help: 'Replies parked now, waiting for their route.',
+    kind: 'gauge',
+    read: (emit) => emit(core.parking.size),
+  });
 
   registerCapture(metrics, daemon);
   registerControl(metrics, daemon);
 
   /** Every open connection with its labels and (once it routed anything) its counters. */
-  const connections = (): { labels: Record<ConnectionLabel, string>; counters: Readonly<ConnectionCounters> | undefined; routes: number; pending: number }[] =>
+  const connections = (): {
+    labels: Record<ConnectionLabel, string>;
+    counters: Readonly<ConnectionCounters> | undefined;
+    routes: number;
+    pending: number;
+  }[] =>
     server.peerInfo().map((p) => ({
       labels: { conn: String(p.conn), peer: p.peer, copier: p.instanceId ?? '' },
       counters: core.connectionCounters(p.conn),
@@ -123,7 +154,12 @@ export function registerInterceptMetrics(metrics: MetricsRegistry, daemon: Inter
 
 function registerCapture(metrics: MetricsRegistry, daemon: InterceptDaemon): void {
   const capture = (): ReturnType<InterceptDaemon['stats']>['capture'] => daemon.stats().capture;
-  metrics.add({ name: `${P}capture_frames_total`, help: 'Frames the capture delivered.', kind: 'counter', read: (emit) => emit(capture().received) });
+  metrics.add({
+    name: `${P}capture_frames_total`,
+    help: 'Frames the capture delivered.',
+    kind: 'counter',
+    read: (emit) => emit(capture().received),
+  });
   metrics.add({
     name: `${P}capture_truncated_total`,
     help: 'Frames cut by the snapshot length (records need the headers only: harmless unless the TCP header is cut).',
@@ -148,12 +184,22 @@ function registerCapture(metrics: MetricsRegistry, daemon: InterceptDaemon): voi
     kind: 'counter',
     read: (emit) => emit(capture().ringGrowths ?? 0),
   });
-  metrics.addTable(`${P}capture_decode_failures_total`, 'Captured frames that did not decode to IPv4/TCP, by reason.', 'reason', () => capture().decodeFailures);
+  metrics.addTable(
+    `${P}capture_decode_failures_total`,
+    'Captured frames that did not decode to IPv4/TCP, by reason.',
+    'reason',
+    () => capture().decodeFailures,
+  );
 }
 
 function registerControl(metrics: MetricsRegistry, daemon: InterceptDaemon): void {
   const s = daemon.server.counters;
-  metrics.add({ name: `${P}control_connections`, help: 'Copier connections open now.', kind: 'gauge', read: (emit) => emit(daemon.server.connectionCount) });
+  metrics.add({
+    name: `${P}control_connections`,
+    help: 'Copier connections open now.',
+    kind: 'gauge',
+    read: (emit) => emit(daemon.server.connectionCount),
+  });
   const counters: readonly [keyof Omit<typeof s, 'rejected'>, string, string][] = [
     ['accepted', 'accepted', 'Copier connections accepted.'],
     ['ready', 'ready', 'Copier connections that completed the hello exchange.'],
@@ -165,5 +211,10 @@ function registerControl(metrics: MetricsRegistry, daemon: InterceptDaemon): voi
   for (const [field, name, help] of counters) {
     metrics.add({ name: `${P}control_${name}_total`, help, kind: 'counter', read: (emit) => emit(s[field]) });
   }
-  metrics.addTable(`${P}control_rejected_total`, 'Connections closed for a protocol fault, by error code (docs/errors.md).', 'code', () => s.rejected as Record<string, number>);
+  metrics.addTable(
+    `${P}control_rejected_total`,
+    'Connections closed for a protocol fault, by error code (docs/errors.md).',
+    'code',
+    () => s.rejected as Record<string, number>,
+  );
 }
