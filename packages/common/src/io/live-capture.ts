@@ -1,10 +1,11 @@
 /**
  * Live capture on our own TPACKET_V3 ring (@tcpcopy/capture): one ring per named device (or one
- * for every interface, on "any"), all feeding one handler, a block of packets per call from the event loop. Packets arrive as raw IPv4 (the
- * kernel strips the link header and VLAN tags), straight from the ring memory: nothing is copied
- * or allocated per packet. Unlike libpcap's immediate mode, whose ring slots are all as large as
- * the largest frame the device can deliver (64 KiB with any offload on, so ~500 frames in
- * 32 MiB), the ring holds as many packets as fit in its bytes; and it reports the kernel's drops.
+ * for every interface, on "any"), all feeding one handler, a block of packets per call from the
+ * event loop. Packets arrive as raw IPv4 (the kernel strips the link header and VLAN tags),
+ * straight from the ring memory: nothing is copied or allocated per packet. Unlike libpcap's
+ * immediate mode, whose ring slots are all as large as the largest frame the device can deliver
+ * (64 KiB with any offload on, so ~500 frames in 32 MiB), the ring holds as many packets as fit
+ * in its bytes; and it reports the kernel's drops.
  */
 import { createRequire } from 'node:module';
 import type * as CaptureAddon from '@tcpcopy/capture';
