@@ -3,7 +3,7 @@
  * (-f shift, -n replicas), and session sampling (-r). Every choice is checked against the live
  * and lingering sessions of that test-server endpoint, so no two sessions ever share a 4-tuple.
  */
-import type { EngineTarget } from './config.js';
+import { PERCENT, type EngineTarget } from './config.js';
 import type { Tuple } from './wire.js';
 
 /** ip:port as one exact integer (48 bits fit a double): the key of every session table. */
@@ -34,7 +34,25 @@ function mix(ip: number, port: number): number {
 
 /** -r: whether a client session is copied; stable per (ip, port), so whole sessions are kept. */
 export function sampled(ip: number, port: number, percent: number): boolean {
-  return percent >= 100 || mix(ip, port) % 100 < percent;
+  return percent >= PERCENT || mix(ip, port) % PERCENT < percent;
+}
+
+const MS_PER_SECOND = 1000;
+
+/**
+ * The share of new sessions copied at a given time: -r, or with -g a ramp from 1 % to 100 % over
+ * the first ~100 s after the first session considered (docs/upstream.md §3).
+ */
+export class SampleShare {
+  private rampStartedAt: number | undefined;
+
+  constructor(private readonly config: { readonly samplePercent: number; readonly rampUp: boolean }) {}
+
+  percentAt(now: number): number {
+    if (!this.config.rampUp) return this.config.samplePercent;
+    this.rampStartedAt ??= now;
+    return Math.min(PERCENT, Math.floor((now - this.rampStartedAt) / MS_PER_SECOND) + 1);
+  }
 }
 
 /** Anything that can say whether a fake ip:port is taken at one test-server endpoint. */

@@ -102,6 +102,11 @@ export const NO_RESPONSE_RELEASE_MS = 500;
  * response stalled on a lost segment is not cut off by a FIN (nginx then resets the connection).
  */
 export const FIN_RELEASE_QUIET_MS = 1000;
+/**
+ * The daemon reads the capture's kernel drop count this often (Engine.noteCaptureLoss): a drop
+ * it reports may have happened up to this long before, so it explains a hole seen that early.
+ */
+export const CAPTURE_LOSS_POLL_MS = 1000;
 /** Sessions whose IP/port hash falls below the -r percentage are copied. */
 export const PERCENT = 100;
 

@@ -3,6 +3,7 @@
  * endpoint all read. Session outcomes are counted once each, so
  * started = established + failed(before establishing) + live, and so on.
  */
+import { addrPortToString } from '@tcpcopy/common/packet';
 
 export const SessionEndReason = {
   /** Both sides closed with FIN, or the test server's work was done and the client went away. */
@@ -173,4 +174,22 @@ export function newCounters(): EngineCounters {
     resetsToStrays: 0,
     payloadBytesAcked: 0,
   };
+}
+
+/**
+ * Counters per -x entry, shared by the entries that copy to the same test server: `ofEntry` by
+ * -x index, `distinct` one per test server in -x order.
+ */
+export function targetCountersOf(targets: readonly { targetIp: number; targetPort: number }[]): {
+  ofEntry: TargetCounters[];
+  distinct: TargetCounters[];
+} {
+  const byName = new Map<string, TargetCounters>();
+  const ofEntry = targets.map((t) => {
+    const name = addrPortToString(t.targetIp, t.targetPort);
+    let c = byName.get(name);
+    if (c === undefined) byName.set(name, (c = newTargetCounters(name)));
+    return c;
+  });
+  return { ofEntry, distinct: [...byName.values()] };
 }

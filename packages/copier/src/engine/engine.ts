@@ -3,52 +3,38 @@
  * packets for the test server and route updates out. Pure: no sockets, no timers, no clock;
  * the daemon calls tick() at nextDeadline() and flush() after each batch of input.
  */
-import { TcpFlag, addrPortToString, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
+import { TcpFlag, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
 import {
   PayloadDropReason,
   SessionEndReason,
   newCounters,
-  newTargetCounters,
+  targetCountersOf,
   type EngineCounters,
   type TargetCounters,
 } from './counters.js';
-import { endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
+import { SampleShare, endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitSynData, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
 import { PendingSyns } from './pending-syns.js';
 import { LingerQueue, type Lingering } from './lingering.js';
 import { FakedSyns } from './faked-syn.js';
 import { Flow } from './flow.js';
+import type { EngineHost } from './host.js';
 import { RttEstimator } from './rtt.js';
 import { TimerHeap } from './timer-heap.js';
-import { PacketScratch, type Tuple } from './wire.js';
+import { PacketScratch } from './wire.js';
 import {
+  CAPTURE_LOSS_POLL_MS,
   HALF_OPEN_FLOWS_LIMIT,
   PENDING_SYN_BYTES,
   PENDING_SYN_CAPACITY,
   PENDING_SYN_TTL_MS,
-  PERCENT,
   SESSION_BYTES,
   matchTarget,
   packetLimit,
   type EngineConfig,
 } from './config.js';
 
-/** Where the engine's output goes: the raw socket and the intercept control channels. */
-export interface EngineHost {
-  /** Sends packet[0, length) to dstIp. The buffer is reused right after the call: copy it. */
-  inject(packet: Buffer, length: number, dstIp: number): void;
-  /** Tells every intercept to route the test server's replies for this tuple to us. */
-  routeAdd(tuple: Tuple): void;
-  routeDel(tuple: Tuple): void;
-}
-
-const MS_PER_SECOND = 1000;
-/**
- * The daemon reads the capture's kernel drop count this often (noteCaptureLoss): a drop it
- * reports may have happened up to this long before, so it explains a hole seen that early.
- */
-export const CAPTURE_LOSS_POLL_MS = 1000;
 /** Largest IP packet the engine writes: captured packets are at most 65535 bytes. */
 const SCRATCH_SIZE = 65536;
 
@@ -80,9 +66,9 @@ export class Engine {
   private readonly acksDue: Session[] = [];
   private readonly expired: Session[] = [];
   private readonly fakedSyns = new FakedSyns();
+  /** -r, or the -g ramp. */
+  private readonly share: SampleShare;
   private bufferedBytes = 0;
-  /** -g: when the first session was considered (the ramp's origin). */
-  private rampStartedAt: number | undefined;
   private liveSessions = 0;
   /** When the daemon last found the capture's kernel drop count grown. */
   private captureLossAt = -Infinity;
@@ -93,14 +79,10 @@ export class Engine {
     this.addresses = addresses;
     this.flows = config.targets.map(() => new Map<number, Flow>());
     this.pendingSyns = config.targets.map(() => new PendingSyns(PENDING_SYN_CAPACITY, PENDING_SYN_TTL_MS));
-    const byName = new Map<string, TargetCounters>();
-    this.countersOf = config.targets.map((t) => {
-      const name = addrPortToString(t.targetIp, t.targetPort);
-      let c = byName.get(name);
-      if (c === undefined) byName.set(name, (c = newTargetCounters(name)));
-      return c;
-    });
-    this.targetCounters = [...byName.values()];
+    const counted = targetCountersOf(config.targets);
+    this.countersOf = counted.ofEntry;
+    this.targetCounters = counted.distinct;
+    this.share = new SampleShare(config);
     const scratch = new PacketScratch(SCRATCH_SIZE);
     const counters = this.counters;
     this.ctx = {
@@ -144,13 +126,6 @@ export class Engine {
    */
   get memoryInUse(): number {
     return this.bufferedBytes + this.liveSessions * SESSION_BYTES + this.pendingSynCount * PENDING_SYN_BYTES;
-  }
-
-  /** The share of new sessions copied now: -r, or the -g ramp (docs/upstream.md §3). */
-  private samplePercentAt(now: number): number {
-    if (!this.config.rampUp) return this.config.samplePercent;
-    this.rampStartedAt ??= now;
-    return Math.min(PERCENT, Math.floor((now - this.rampStartedAt) / MS_PER_SECOND) + 1);
   }
 
   /** A captured client->server packet (already decoded). Returns false when it was not ours. */
@@ -326,7 +301,7 @@ export class Engine {
       targetCounters.payloadDropped[reason] += payload * this.config.copies;
       return undefined;
     };
-    if (!sampled(clientIp, clientPort, this.samplePercentAt(now))) {
+    if (!sampled(clientIp, clientPort, this.share.percentAt(now))) {
       counters.sessionsSampledOut++;
       return refuse(PayloadDropReason.SampledOut);
     }
