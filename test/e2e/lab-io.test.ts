@@ -8,12 +8,42 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, TcpFlag } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
-import { withLab } from '../lab/index.js';
+import { withLab, type Lab, type LabProcess } from '../lab/index.js';
 
 const BURST = 120_000;
 /** Bytes on the wire beyond prod's 1500-byte MTU, with DF set: the kernel must refuse it. */
 const OVERSIZE = 1600;
 const DISCARD_PORT = 9;
+
+interface CaptureSummary {
+  received: number;
+  kernelDropped: number;
+  ringBytes: number;
+  ringGrowths: number;
+}
+
+/** A bare ACK (or with `payload`) from a fake client to a closed port on aux: aux's RST goes
+ *  nowhere (no route to the fake subnet). */
+function toDiscardPort(lab: Lab, srcPort: number, payload?: Buffer): Buffer {
+  return buildTcpPacket({
+    src: lab.fakeIp(3),
+    dst: lab.hosts.aux.ip,
+    srcPort,
+    dstPort: DISCARD_PORT,
+    seq: 1,
+    ack: 1,
+    flags: TcpFlag.ACK,
+    window: 1000,
+    ...(payload === undefined ? {} : { payload }),
+  });
+}
+
+/** The capture agent's closing stats. */
+function captureSummary(capture: LabProcess): CaptureSummary {
+  const done = capture.jsonLines<{ event: string; stats?: CaptureSummary }>().find((e) => e.event === 'done');
+  assert.ok(done?.stats, `capture agent ended without a summary:\n${capture.stderr}`);
+  return done.stats;
+}
 
 for (const device of ['lab0', 'any']) {
   test(`LiveCapture on ${device} receives a burst of ${BURST} frames injected by RawSocketSink, under forced GC`, async (t) => {
@@ -33,17 +63,7 @@ for (const device of ['lab0', 'any']) {
         { nodeArgs: ['--expose-gc'] },
       );
       await capture.waitFor(/"event":"ready"/);
-      // A bare ACK to a closed port on aux: aux's RST goes nowhere (no route to the fake subnet).
-      const ack = buildTcpPacket({
-        src: lab.fakeIp(3),
-        dst: aux.ip,
-        srcPort: 33_333,
-        dstPort: DISCARD_PORT,
-        seq: 1,
-        ack: 1,
-        flags: TcpFlag.ACK,
-        window: 1000,
-      });
+      const ack = toDiscardPort(lab, 33_333);
       const inject = lab.spawnAgent('prod', 'inject', {
         packets: [{ hex: ack.toString('hex'), dst: aux.ip }],
         repeat: BURST,
@@ -53,12 +73,8 @@ for (const device of ['lab0', 'any']) {
       assert.equal(sent?.stats.sent, BURST, JSON.stringify(sent?.stats));
 
       await capture.succeeded();
-      const done = capture
-        .jsonLines<{ event: string; stats?: { received: number; kernelDropped: number }; timedOut?: boolean }>()
-        .find((e) => e.event === 'done');
-      assert.ok(done?.stats, `capture agent ended without a summary:\n${capture.stderr}`);
       // Kernel ring overruns are possible on two shared cores, but never unseen; a crash is not.
-      const { received, kernelDropped } = done.stats;
+      const { received, kernelDropped } = captureSummary(capture);
       assert.ok(received >= BURST * 0.95, `captured ${received} of ${BURST}`);
       assert.equal(received + kernelDropped, BURST, `${received} captured + ${kernelDropped} dropped by the kernel`);
     });
@@ -88,17 +104,7 @@ test('a capture ring that starts small grows under a burst, and loses nothing un
       { nodeArgs: ['--expose-gc'] },
     );
     await capture.waitFor(/"event":"ready"/);
-    const segment = buildTcpPacket({
-      src: lab.fakeIp(3),
-      dst: aux.ip,
-      srcPort: 33_334,
-      dstPort: DISCARD_PORT,
-      seq: 1,
-      ack: 1,
-      flags: TcpFlag.ACK,
-      window: 1000,
-      payload: Buffer.alloc(1400),
-    });
+    const segment = toDiscardPort(lab, 33_334, Buffer.alloc(1400));
     const inject = lab.spawnAgent('prod', 'inject', {
       packets: [{ hex: segment.toString('hex'), dst: aux.ip }],
       repeat: GROWTH_BURST,
@@ -107,15 +113,9 @@ test('a capture ring that starts small grows under a burst, and loses nothing un
     // The reader takes a few blocks per event-loop turn: let it catch up before stopping it.
     await new Promise((r) => setTimeout(r, CATCH_UP_MS));
     await capture.stop('SIGTERM', 5000);
-    const done = capture
-      .jsonLines<{
-        event: string;
-        stats?: { received: number; kernelDropped: number; ringBytes: number; ringGrowths: number };
-      }>()
-      .find((e) => e.event === 'done');
-    assert.ok(done?.stats, `capture agent ended without a summary:\n${capture.stderr}`);
-    const { received, kernelDropped, ringBytes, ringGrowths } = done.stats;
-    assert.ok(ringGrowths >= 1 && ringBytes > 4 * MIB, `the ring did not grow: ${JSON.stringify(done.stats)}`);
+    const stats = captureSummary(capture);
+    const { received, kernelDropped, ringBytes, ringGrowths } = stats;
+    assert.ok(ringGrowths >= 1 && ringBytes > 4 * MIB, `the ring did not grow: ${JSON.stringify(stats)}`);
     // Packets both rings held arrive twice; a packet neither delivered must be a counted drop.
     assert.ok(
       received + kernelDropped >= GROWTH_BURST,

@@ -69,6 +69,23 @@ export interface LoadRun {
   summary: string;
 }
 
+/** Runs a load generator in the client host for a level of `seconds`; throws unless it exits 0. */
+async function runLoadTool(
+  lab: Lab,
+  argv: string[],
+  seconds: number,
+): Promise<{ stdout: string; wallSeconds: number }> {
+  const started = Date.now();
+  const { stdout, stderr, code } = await lab.exec('client', argv[0]!, argv.slice(1), {
+    timeoutMs: seconds * 1000 + LOAD_GRACE_MS,
+    check: false,
+  });
+  if (code !== 0) {
+    throw new Error(`${argv[0]} exited with ${code}: ${argv.join(' ')}\n${stderr.trim() || stdout.slice(-2000)}`);
+  }
+  return { stdout, wallSeconds: (Date.now() - started) / 1000 };
+}
+
 /** `rate` new connections a second for `seconds`, one request each (h2load -r: each client
  *  makes -n/-c = 1 request, and -c clients are started at -r per --rate-period). */
 export async function runFixedRate(lab: Lab, url: string, rate: number, seconds: number): Promise<LoadRun> {
@@ -94,14 +111,7 @@ export async function runFixedRate(lab: Lab, url: string, rate: number, seconds:
     period,
     url,
   ];
-  const started = Date.now();
-  const { stdout, stderr, code } = await lab.exec('client', argv[0]!, argv.slice(1), {
-    timeoutMs: seconds * 1000 + LOAD_GRACE_MS,
-    check: false,
-  });
-  const wallSeconds = (Date.now() - started) / 1000;
-  if (code !== 0)
-    throw new Error(`h2load exited with ${code}: ${argv.join(' ')}\n${stderr.trim() || stdout.slice(-2000)}`);
+  const { stdout, wallSeconds } = await runLoadTool(lab, argv, seconds);
   const rps = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout);
   const reqs =
     /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
@@ -135,14 +145,7 @@ export async function runMax(lab: Lab, url: string, seconds: number): Promise<Lo
     'Connection: close',
     url,
   ];
-  const started = Date.now();
-  const { stdout, stderr, code } = await lab.exec('client', argv[0]!, argv.slice(1), {
-    timeoutMs: seconds * 1000 + LOAD_GRACE_MS,
-    check: false,
-  });
-  const wallSeconds = (Date.now() - started) / 1000;
-  if (code !== 0)
-    throw new Error(`wrk exited with ${code}: ${argv.join(' ')}\n${stderr.trim() || stdout.slice(-2000)}`);
+  const { stdout, wallSeconds } = await runLoadTool(lab, argv, seconds);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   return {

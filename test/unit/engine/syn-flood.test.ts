@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import {
   CLIENT_SILENCE_LIMIT_MS,
   HALF_OPEN_FLOWS_LIMIT,
+  LINGERING_BYTES,
   PENDING_SYN_TTL_MS,
   PendingSyns,
   SESSION_BYTES,
@@ -142,6 +143,18 @@ describe('engine: a SYN flood', () => {
 });
 
 describe('engine: the -m budget', () => {
+  test('a closed session lingering on its tuple counts at its own, smaller cost, and nothing once gone', () => {
+    const sim = new Sim();
+    const c = connect(sim);
+    assert.equal(sim.engine.memoryInUse, SESSION_BYTES);
+    c.feed(c.rst());
+    sim.settle();
+    assert.equal(sim.engine.counters.sessionsEnded.client_reset, 1);
+    assert.equal(sim.engine.memoryInUse, LINGERING_BYTES);
+    sim.run(sim.config.lingerMs + 1);
+    assert.equal(sim.engine.memoryInUse, 0);
+  });
+
   test('counts sessions, not only buffered bytes: the session past the budget is shed and counted', () => {
     const sim = new Sim({ config: { memoryBudgetBytes: 2.5 * SESSION_BYTES } });
     for (let port = 1000; port < 1004; port++) {

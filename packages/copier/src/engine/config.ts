@@ -138,9 +138,20 @@ export const PENDING_SYN_TTL_MS = 5000;
  */
 export const CLIENT_SILENCE_LIMIT_MS = 10_000;
 /**
- * Memory estimate per session and per held SYN (Engine.memoryInUse), rounded up from the heap
- * growth `pnpm bench` measures per session (docs/benchmarks.md); buffered packets are counted
- * on top, byte for byte.
+ * Memory estimate (Engine.memoryInUse) per live session, per closed session lingering on its
+ * tuple and per held SYN, rounded up from the heap `pnpm bench` measures (~1,850, 668 and 392
+ * bytes, docs/benchmarks.md); buffered packets are counted on top, byte for byte.
  */
 export const SESSION_BYTES = 4096;
+export const LINGERING_BYTES = 1024;
 export const PENDING_SYN_BYTES = 512;
+
+/** What the engine holds, estimated: buffered client packets plus the fixed costs above. */
+export function memoryEstimate(
+  bufferedBytes: number,
+  liveSessions: number,
+  lingering: number,
+  heldSyns: number,
+): number {
+  return bufferedBytes + liveSessions * SESSION_BYTES + lingering * LINGERING_BYTES + heldSyns * PENDING_SYN_BYTES;
+}

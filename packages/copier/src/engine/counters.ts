@@ -35,7 +35,7 @@ export const PayloadDropReason = {
   /** Captured shorter than its IP total length (snapshot length): not copied. */
   Truncated: 'truncated',
   SampledOut: 'sampled_out',
-  /** New sessions refused above -m megabytes buffered. */
+  /** New sessions refused because the -m cap was reached. */
   Shed: 'shed',
   /** No free fake tuple for a replica. */
   TupleSpaceExhausted: 'tuple_space_exhausted',

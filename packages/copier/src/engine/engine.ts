@@ -26,11 +26,10 @@ import { PacketScratch } from './wire.js';
 import {
   CAPTURE_LOSS_POLL_MS,
   HALF_OPEN_FLOWS_LIMIT,
-  PENDING_SYN_BYTES,
   PENDING_SYN_CAPACITY,
   PENDING_SYN_TTL_MS,
-  SESSION_BYTES,
   matchTarget,
+  memoryEstimate,
   packetLimit,
   type EngineConfig,
 } from './config.js';
@@ -119,13 +118,10 @@ export class Engine {
     return n;
   }
 
-  /**
-   * What the engine holds, estimated: buffered client packets, plus a fixed cost per session and
-   * per held SYN (measured by `pnpm bench`, docs/benchmarks.md). New sessions are shed while
-   * this is above the -m budget.
-   */
+  /** What the engine holds, estimated (memoryEstimate): new sessions are shed above the -m budget. */
   get memoryInUse(): number {
-    return this.bufferedBytes + this.liveSessions * SESSION_BYTES + this.pendingSynCount * PENDING_SYN_BYTES;
+    const lingering = this.lingering.size;
+    return memoryEstimate(this.bufferedBytes, this.liveSessions - lingering, lingering, this.pendingSynCount);
   }
 
   /** A captured client->server packet (already decoded). Returns false when it was not ours. */

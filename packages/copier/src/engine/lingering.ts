@@ -120,6 +120,11 @@ export class LingerQueue<O> {
     this.owners.push(owner);
   }
 
+  /** Records lingering now. */
+  get size(): number {
+    return this.records.length - this.head;
+  }
+
   /** When the oldest linger ends (Infinity when none). */
   get nextUntil(): number {
     return this.records[this.head]?.until ?? Infinity;
