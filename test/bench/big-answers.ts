@@ -6,18 +6,21 @@
  * start) and their ratio.
  *
  * Run as root: pnpm bench:big-answers (builds first). Env BIG_ANSWER_MB (default 4) sets the
- * answer's size, BIG_COPIES (default 1) tcpcopy's -n, LAB_OFFLOADS the lab's profile. Writes
- * test/bench/results/big-answers.json.
+ * answer's size, BIG_COPIES (default 1) tcpcopy's -n, LAB_OFFLOADS the lab's profile;
+ * BIG_COPIER=c runs the upstream C tools named by UPSTREAM_TCPCOPY and UPSTREAM_INTERCEPT
+ * instead of ours. Writes test/bench/results/big-answers.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLab, type NginxServer } from '../lab/index.js';
-import { sleep, startIntercept, startTcpcopy } from '../e2e/copy-harness.js';
+import { sleep } from '../e2e/copy-harness.js';
+import { startOurs, startUpstream, upstreamFromEnv, type CopierName } from './e2e/copiers.js';
 
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/results/big-answers.json', import.meta.url));
 const ANSWER_BYTES = Number(process.env.BIG_ANSWER_MB ?? 4) * 1024 * 1024;
 const COPIES = Number(process.env.BIG_COPIES ?? 1);
+const COPIER: CopierName = process.env.BIG_COPIER === 'c' ? 'c' : 'ours';
 /** Per connection kind (keep-alive, then short): the issue's load. */
 const ANSWERS = 100;
 const GIVE_UP_MS = 60_000;
@@ -32,8 +35,13 @@ try {
   const files = { 'big.bin': Buffer.alloc(ANSWER_BYTES, 0x5a) };
   const prod = await lab.startNginx('prod', { files });
   const target = await lab.startNginx('target', { files });
-  await startIntercept(lab, 80);
-  await startTcpcopy(lab, { port: 80, copies: COPIES });
+  if (COPIER === 'c') {
+    const upstream = upstreamFromEnv(process.env);
+    if ('skipped' in upstream) throw new Error(`BIG_COPIER=c: ${upstream.skipped}`);
+    await startUpstream(lab, upstream.binaries, COPIES);
+  } else {
+    await startOurs(lab, COPIES);
+  }
   const started = Date.now();
   for (const keepAlive of [['-k'], []]) {
     await lab.exec('client', 'ab', ['-q', ...keepAlive, '-n', String(ANSWERS), '-c', '2', prod.url('/big.bin')], {
@@ -41,11 +49,18 @@ try {
     });
   }
   const productionMs = Date.now() - started;
-  while (wholeAnswers(target) < 2 * ANSWERS * COPIES && Date.now() - started < GIVE_UP_MS) await sleep(POLL_MS);
-  const copyMs = Date.now() - started;
-  const copied = wholeAnswers(target);
+  // A copier that loses answers never completes: the copy's time is then when its count last grew.
+  let copied = wholeAnswers(target);
+  let copyMs = Date.now() - started;
+  while (copied < 2 * ANSWERS * COPIES && Date.now() - started < GIVE_UP_MS) {
+    await sleep(POLL_MS);
+    const now = wholeAnswers(target);
+    if (now > copied) copyMs = Date.now() - started;
+    copied = now;
+  }
   const result = {
     date: new Date().toISOString(),
+    copier: COPIER,
     offloads: lab.offloads,
     copies: COPIES,
     answers: 2 * ANSWERS * COPIES,
@@ -58,7 +73,7 @@ try {
   mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
   writeFileSync(RESULTS_PATH, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(
-    `${2 * ANSWERS} answers of ${ANSWER_BYTES >> 20} MiB, keep-alive then short, two at a time, -n ${COPIES} (offloads ${lab.offloads}): ` +
+    `${COPIER}: ${2 * ANSWERS} answers of ${ANSWER_BYTES >> 20} MiB, keep-alive then short, two at a time, -n ${COPIES} (offloads ${lab.offloads}): ` +
       `production ${(productionMs / 1000).toFixed(1)} s, copy ${(copyMs / 1000).toFixed(1)} s (${result.ratio.toFixed(1)}x), ${copied}/${result.answers} whole\n`,
   );
 } finally {

@@ -4,6 +4,7 @@
  * answer is captured on aux with LiveCapture; bad checksums are really verified; guards,
  * faults and parallel labs work; and the root namespace never changes.
  */
+import { cpus } from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -175,6 +176,15 @@ for (const profile of OFFLOAD_PROFILES) {
               assert.match(text, new RegExp(`^${feature}: ${state}`, 'm'), `${where}: ${feature} is not ${state}`);
             }
           }
+          // What a host sends is received on the other CPUs too, as past a wire (topology.ts).
+          const steering = await lab.run.run('ip', [
+            'netns',
+            'exec',
+            lab.topology.switchNs,
+            'cat',
+            `/sys/class/net/${h.switchPort}/queues/rx-0/rps_cpus`,
+          ]);
+          assert.equal(parseInt(steering.stdout.replace(/,/g, ''), 16), 2 ** cpus().length - 1, `${h.name}: rps_cpus`);
         }
       },
       { offloads: profile },

@@ -8,6 +8,8 @@ export interface CaptureOptions {
   iface?: string;
   /** File name inside the log directory; default `<host>-<n>.pcap`. */
   file?: string;
+  /** Bytes kept per packet; default a whole IPv4 packet (65535). Headers only make the ring hold ~500x more. */
+  snapLength?: number;
 }
 
 export interface PacketCapture {
@@ -25,7 +27,7 @@ export interface CaptureStats {
 }
 
 let captureCount = 0;
-const SNAPLEN = '65535';
+const WHOLE_PACKET = 65535;
 const RING_KIB = '65536';
 
 export async function startCapture(
@@ -49,7 +51,7 @@ export async function startCapture(
     '-n',
     '--immediate-mode',
     '-s',
-    SNAPLEN,
+    String(opts.snapLength ?? WHOLE_PACKET),
     '-B',
     RING_KIB,
     '-U',

@@ -3,6 +3,7 @@
  * veth leg to the bridge. Veth pairs are created from inside the switch namespace with the peer
  * placed straight into the host namespace, so no interface ever exists in the root namespace.
  */
+import { cpus } from 'node:os';
 import {
   BRIDGE_NAME,
   HOST_INTERFACE,
@@ -139,12 +140,28 @@ export async function buildTopology(run: CommandRunner, topo: Topology): Promise
     ),
   );
 
+  await spreadReceiveOverCpus(run, topo);
   const settings = ETHTOOL_SETTINGS[topo.offloads];
   if (settings.length === 0) return;
   await Promise.all([
     ...topo.hosts.map((h) => ethtool(run, topo.switchNs, h.switchPort, settings)),
     ...topo.hosts.map((h) => ethtool(run, h.ns, h.iface, settings)),
   ]);
+}
+
+/**
+ * On real hosts a sender's system call ends at its NIC; the switch and the receiving host handle
+ * the frame on their own CPUs. A veth instead carries it through the bridge and the receiving
+ * namespace's whole stack inside the sender's system call, so every host's receive path (and
+ * whatever it triggers: the test server's answers to the copier's ACKs) was charged to the
+ * process that sent, and one busy sender serialised the lab on one core. Receive packet steering
+ * on the switch ports hands each flow's frames to a CPU chosen by the flow's hash, as a wire and
+ * a multi-queue NIC would.
+ */
+function spreadReceiveOverCpus(run: CommandRunner, topo: Topology): Promise<unknown> {
+  const everyCpu = ((1 << Math.min(cpus().length, 31)) - 1).toString(16);
+  const writes = topo.hosts.map((h) => `echo ${everyCpu} > /sys/class/net/${h.switchPort}/queues/rx-0/rps_cpus`);
+  return run.run('ip', ['netns', 'exec', topo.switchNs, 'sh', '-c', writes.join(' && ')]);
 }
 
 function sysctl(run: CommandRunner, ns: string, settings: readonly string[]): Promise<unknown> {

@@ -49,9 +49,8 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
       host: ipv4ToString(config.bindAddress),
       port: config.port,
       // Both directions: on aux the replies arrive, on a test server that runs intercept itself
-      // they leave. Headers only: records carry nothing else, and the ring holds ~8x more.
-      // Headers only, a few per block's worth of the test server's answers: the ring starts small
-      // and grows with the load.
+      // they leave. Headers only: records carry nothing else, and the ring holds ~8x more; it
+      // starts small and grows with the load.
       source: new LiveCapture({
         devices,
         filter: config.filter,

@@ -60,13 +60,14 @@ export function upstreamFromEnv(env: NodeJS.ProcessEnv): { binaries: UpstreamBin
   return { binaries: { tcpcopy: tcpcopy!, intercept: intercept! } };
 }
 
-export async function startOurs(lab: Lab): Promise<RunningCopier> {
+/** Both copiers take `copies` as tcpcopy's -n. */
+export async function startOurs(lab: Lab, copies = 1): Promise<RunningCopier> {
   const intercept = await startIntercept(lab, HTTP_PORT);
-  const tcpcopy = await startTcpcopy(lab, { port: HTTP_PORT });
+  const tcpcopy = await startTcpcopy(lab, { port: HTTP_PORT, copies });
   return described('ours', tcpcopy, intercept, /^(node|tcpcopy|intercept)$/, []);
 }
 
-export async function startUpstream(lab: Lab, bins: UpstreamBinaries): Promise<RunningCopier> {
+export async function startUpstream(lab: Lab, bins: UpstreamBinaries, copies = 1): Promise<RunningCopier> {
   const aux = lab.host('aux');
   const prod = lab.host('prod');
   const interceptHelp = await helpOf(lab, 'aux', bins.intercept);
@@ -97,6 +98,7 @@ export async function startUpstream(lab: Lab, bins: UpstreamBinaries): Promise<R
   // A --pcap-capture build captures on the devices given (the client-facing one here); the
   // default build reads a raw socket that sees every TCP packet prod receives and has no -i.
   if (/-i <device/.test(tcpcopyHelp)) args.push('-i', prod.iface);
+  if (copies > 1) args.push('-n', String(copies));
   args.push('-l', tcpcopyLog);
   const tcpcopy = lab.spawn('prod', bins.tcpcopy, args, { name: 'c-tcpcopy' });
   await sleep(UPSTREAM_TCPCOPY_START_MS);

@@ -36,6 +36,7 @@ const ALWAYS_THERE = new Set([
   'bash',
   'sh',
   'sleep',
+  'cat',
   'uname',
   'ldd',
   'getconf',

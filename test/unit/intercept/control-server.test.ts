@@ -305,14 +305,28 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     assert.equal(replies.unroutable, 1);
   });
 
+  test('a reply leaves in the turn of the event loop that captured it', async (t) => {
+    const h = await startDaemon(t);
+    const c = await TestCopier.ready(t, h.port);
+    c.send(routeAdd());
+    await c.sync();
+    const started = performance.now();
+    h.source.emit(replyPacket(ack(8)));
+    assert.equal(h.daemon.stats().sent.recordsSent, 0, 'batched while the capture may deliver more');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(h.daemon.stats().sent.recordsSent, 1, 'sent at the end of the same turn, no timer');
+    await c.waitForRecords(1);
+    assert.ok(performance.now() - started < 100);
+    assert.deepEqual(c.records(), [replyHeaders(ack(8))]);
+  });
+
   test('stop() sends what is batched, closes the connections and stops the capture', async (t) => {
-    const h = await startDaemon(t, { core: { batcher: { maxDelayMs: 60_000 } } });
+    const h = await startDaemon(t);
     const c = await TestCopier.ready(t, h.port);
     c.send(routeAdd());
     await c.sync();
     h.source.emit(replyPacket(ack(9)));
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(c.records().length, 0, 'held in its batch');
+    assert.equal(h.daemon.stats().sent.recordsSent, 0, 'held in its batch until the end of this turn');
     const started = performance.now();
     await h.daemon.stop();
     assert.ok(performance.now() - started < 500);

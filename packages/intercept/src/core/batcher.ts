@@ -2,8 +2,9 @@
  * Per-connection response batching. Records for one copier connection accumulate in a reusable
  * ResponseBatchBuilder (a record continuing the last one's data is merged into it, as GRO would
  * merge the segments) and leave as one responses frame when the batch holds maxRecords records or
- * maxBytes bytes, or when its oldest record has waited maxDelayMs (upstream flushes within ~2 ms,
- * docs/upstream.md §5). A slow connection never makes us buffer without bound: above its
+ * maxBytes bytes, or when the daemon has handled everything the capture delivered in this turn of
+ * the event loop (flushWaiting): a record waits for no timer, since every millisecond it waits is
+ * added to the test server's round trip and slows its answers (upstream waits up to ~2 ms). A slow connection never makes us buffer without bound: above its
  * high-water mark of unsent bytes, new records for it are dropped and counted; the copier treats
  * them as lost replies.
  */
@@ -21,8 +22,6 @@ export interface BatcherOptions {
   maxRecords: number;
   /** Flush once a batch holds this many bytes. */
   maxBytes: number;
-  /** Flush once the oldest record of a batch has waited this long. */
-  maxDelayMs: number;
   /** Drop records for a connection whose unsent output exceeds this many bytes. */
   highWaterBytes: number;
 }
@@ -30,7 +29,6 @@ export interface BatcherOptions {
 export const DEFAULT_BATCHER_OPTIONS: Readonly<BatcherOptions> = Object.freeze({
   maxRecords: 128,
   maxBytes: 16 * 1024,
-  maxDelayMs: 2,
   highWaterBytes: 4 * 1024 * 1024,
 });
 
@@ -49,15 +47,9 @@ export const BatchAppend = {
 } as const;
 export type BatchAppend = (typeof BatchAppend)[keyof typeof BatchAppend];
 
-interface Batch {
-  readonly builder: ResponseBatchBuilder;
-  /** When the oldest record of the current batch was appended. */
-  firstAtMs: number;
-}
-
 export class Batcher {
   readonly options: Readonly<BatcherOptions>;
-  private readonly batches = new Map<ConnectionId, Batch>();
+  private readonly batches = new Map<ConnectionId, ResponseBatchBuilder>();
 
   /** `pendingBytes` reports a connection's unsent output (e.g. socket.writableLength). */
   constructor(
@@ -71,7 +63,7 @@ export class Batcher {
       o.maxBytes +
       RESPONSE_RECORD_LENGTH_BYTES +
       RESPONSE_MAX_HEADERS_BYTES;
-    if (!(o.maxRecords >= 1 && o.maxBytes >= 1 && o.maxDelayMs >= 0 && largest <= CONTROL_MAX_FRAME_BYTES)) {
+    if (!(o.maxRecords >= 1 && o.maxBytes >= 1 && largest <= CONTROL_MAX_FRAME_BYTES)) {
       throw new RangeError(`batcher options out of range: ${JSON.stringify(o)}`);
     }
     this.options = Object.freeze(o);
@@ -79,30 +71,24 @@ export class Batcher {
 
   /** Records waiting in `conn`'s batch. */
   pendingRecords(conn: ConnectionId): number {
-    return this.batches.get(conn)?.builder.count ?? 0;
+    return this.batches.get(conn)?.count ?? 0;
   }
 
-  append(conn: ConnectionId, buf: Buffer, offset: number, length: number, nowMs: number): BatchAppend {
+  append(conn: ConnectionId, buf: Buffer, offset: number, length: number): BatchAppend {
     if (this.pendingBytes(conn) > this.options.highWaterBytes) return BatchAppend.Dropped;
-    let batch = this.batches.get(conn);
-    if (batch === undefined) {
-      batch = { builder: new ResponseBatchBuilder(), firstAtMs: nowMs };
-      this.batches.set(conn, batch);
-    } else if (batch.builder.count === 0) {
-      batch.firstAtMs = nowMs;
+    let builder = this.batches.get(conn);
+    if (builder === undefined) {
+      builder = new ResponseBatchBuilder();
+      this.batches.set(conn, builder);
     }
-    if (batch.builder.appendMerging(buf, offset, length)) return BatchAppend.Merged;
-    const full = batch.builder.count >= this.options.maxRecords || batch.builder.byteLength >= this.options.maxBytes;
+    if (builder.appendMerging(buf, offset, length)) return BatchAppend.Merged;
+    const full = builder.count >= this.options.maxRecords || builder.byteLength >= this.options.maxBytes;
     return full ? BatchAppend.Full : BatchAppend.Queued;
   }
 
-  /** Connections whose oldest waiting record is due (maxDelayMs old). */
-  flushDue(nowMs: number): ConnectionId[] {
-    const due: ConnectionId[] = [];
-    for (const [conn, batch] of this.batches) {
-      if (batch.builder.count > 0 && nowMs - batch.firstAtMs >= this.options.maxDelayMs) due.push(conn);
-    }
-    return due;
+  /** Connections with records waiting. */
+  *waiting(): IterableIterator<ConnectionId> {
+    for (const [conn, builder] of this.batches) if (builder.count > 0) yield conn;
   }
 
   /**
@@ -110,10 +96,10 @@ export class Batcher {
    * and copies them) and empties the batch; false when nothing waits.
    */
   flush(conn: ConnectionId, send: (records: Buffer) => void): boolean {
-    const batch = this.batches.get(conn);
-    if (batch === undefined || batch.builder.count === 0) return false;
-    send(batch.builder.view());
-    batch.builder.clear();
+    const builder = this.batches.get(conn);
+    if (builder === undefined || builder.count === 0) return false;
+    send(builder.view());
+    builder.clear();
     return true;
   }
 

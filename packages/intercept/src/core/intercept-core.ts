@@ -132,7 +132,7 @@ export class InterceptCore {
     const headersLength = ip.headerLength + tcp.headerLength;
     const conn = this.routes.lookup(ip.dst, tcp.dstPort, ip.src, tcp.srcPort, nowMs);
     if (conn !== undefined) {
-      if (!this.deliver(conn, buf, ip.offset, headersLength, nowMs)) return ReplyOutcome.DroppedBackpressure;
+      if (!this.deliver(conn, buf, ip.offset, headersLength)) return ReplyOutcome.DroppedBackpressure;
       this.count(conn, 'routed', 1);
       return ReplyOutcome.Routed;
     }
@@ -163,7 +163,7 @@ export class InterceptCore {
       this.count(conn, 'routesAdded', 1);
       if (previous !== undefined && previous !== conn) this.count(conn, 'routesRebound', 1);
       for (const record of this.parking.take(key.clientIp, key.clientPort, key.targetIp, key.targetPort)) {
-        if (this.deliver(conn, record, 0, record.length, nowMs)) this.count(conn, 'released', 1);
+        if (this.deliver(conn, record, 0, record.length)) this.count(conn, 'released', 1);
       }
     }
   }
@@ -189,17 +189,21 @@ export class InterceptCore {
     return counters;
   }
 
-  /** Flushes batches that are due and expires parked replies and idle routes; returns frames sent. */
-  tick(nowMs: number): number {
-    const due = this.batcher.flushDue(nowMs);
-    for (const conn of due) this.flush(conn);
-    this.counters.parkedExpired += this.parking.expire(nowMs);
-    this.counters.routesExpired += this.routes.expireIdle(nowMs);
-    return due.length;
+  /** Sends every waiting batch; returns how many frames left. */
+  flushWaiting(): number {
+    let frames = 0;
+    for (const conn of this.batcher.waiting()) if (this.flush(conn)) frames++;
+    return frames;
   }
 
-  private deliver(conn: ConnectionId, buf: Buffer, offset: number, length: number, nowMs: number): boolean {
-    const result = this.batcher.append(conn, buf, offset, length, nowMs);
+  /** Expires parked replies and idle routes. */
+  tick(nowMs: number): void {
+    this.counters.parkedExpired += this.parking.expire(nowMs);
+    this.counters.routesExpired += this.routes.expireIdle(nowMs);
+  }
+
+  private deliver(conn: ConnectionId, buf: Buffer, offset: number, length: number): boolean {
+    const result = this.batcher.append(conn, buf, offset, length);
     if (result === BatchAppend.Dropped) {
       this.count(conn, 'droppedBackpressure', 1);
       return false;
@@ -209,13 +213,14 @@ export class InterceptCore {
     return true;
   }
 
-  private flush(conn: ConnectionId): void {
+  private flush(conn: ConnectionId): boolean {
     const records = this.batcher.pendingRecords(conn);
     let bytes = 0;
-    if (!this.batcher.flush(conn, (batch) => (bytes = this.transport.sendResponses(conn, batch)))) return;
+    if (!this.batcher.flush(conn, (batch) => (bytes = this.transport.sendResponses(conn, batch)))) return false;
     this.count(conn, 'framesSent', 1);
     this.count(conn, 'recordsSent', records);
     this.count(conn, 'bytesSent', bytes);
+    return true;
   }
 
   /** Adds `n` to a counter of `conn` and to the daemon-wide total. */

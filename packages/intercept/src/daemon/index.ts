@@ -1,5 +1,4 @@
 export * from './control-server.js';
-export * from './flush-timer.js';
 export * from './reply-capture.js';
 export * from './intercept-daemon.js';
 export * from './metrics.js';

@@ -12,7 +12,6 @@ import {
   type InterceptCounters,
 } from '../core/index.js';
 import { ControlServer, type ControlServerCounters, type PeerInfo } from './control-server.js';
-import { FlushTimer } from './flush-timer.js';
 import { ReplyCapture, type ReplyCaptureStats } from './reply-capture.js';
 
 /** Parked replies and idle routes are expired this often (their lifetimes are 30 s and 30 min). */
@@ -72,7 +71,8 @@ export class InterceptDaemon {
   readonly core: InterceptCore;
   readonly server: ControlServer;
   private readonly capture: ReplyCapture;
-  private readonly flushTimer: FlushTimer;
+  /** Set while a flush of the waiting batches is scheduled for the end of this event-loop turn. */
+  private flushScheduled: NodeJS.Immediate | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private housekeeping: NodeJS.Timeout | undefined;
@@ -93,10 +93,9 @@ export class InterceptDaemon {
       },
       {
         onRouteAdd: (conn, routes) => {
-          const now = this.clock.now();
           const released = this.core.counters.released;
-          this.core.onRouteAdd(conn, routes, now);
-          if (this.core.counters.released !== released) this.flushTimer.poke(now);
+          this.core.onRouteAdd(conn, routes, this.clock.now());
+          if (this.core.counters.released !== released) this.flushSoon();
         },
         onRouteDel: (conn, routes) => this.core.onRouteDel(conn, routes),
         onClosed: (conn) => {
@@ -106,8 +105,7 @@ export class InterceptDaemon {
       },
     );
     this.core = new InterceptCore(this.server, options.core);
-    this.flushTimer = new FlushTimer(this.clock, this.core.batcher.options.maxDelayMs, (now) => this.core.tick(now));
-    this.capture = new ReplyCapture(options.source, this.core, this.clock, (now) => this.flushTimer.poke(now));
+    this.capture = new ReplyCapture(options.source, this.core, this.clock, () => this.flushSoon());
   }
 
   /**
@@ -141,13 +139,23 @@ export class InterceptDaemon {
       this.capture.stop();
       clearInterval(this.housekeeping);
       clearInterval(this.statsTimer);
-      this.flushTimer.stop();
-      // tick(t) sends the batches whose oldest record is maxDelayMs old at t: with t that far
-      // ahead, that is all of them.
-      this.core.tick(this.clock.now() + this.core.batcher.options.maxDelayMs);
+      clearImmediate(this.flushScheduled);
+      this.core.flushWaiting();
       await this.server.close(this.options.closeGraceMs);
     })();
     return this.stopping;
+  }
+
+  /**
+   * Batches leave once this turn of the event loop has handled all the capture delivered (every
+   * packet of the ring's ready blocks), not on a timer: a record's wait is part of the test
+   * server's round trip, which paces its answers.
+   */
+  private flushSoon(): void {
+    this.flushScheduled ??= setImmediate(() => {
+      this.flushScheduled = undefined;
+      this.core.flushWaiting();
+    });
   }
 
   /** The stats line: the core's counters, the capture's, the server's, and per connection. */

@@ -27,12 +27,12 @@ export class ReplyCapture {
   /** Indexed by DecodeStatus. */
   private readonly failures: number[] = new Array<number>(DECODE_STATUS_NAMES.length).fill(0);
 
-  /** `onBatched(now)` runs when a reply was added to a connection's batch. */
+  /** `onBatched()` runs when a reply was added to a connection's batch. */
   constructor(
     private readonly source: PacketSource,
     private readonly core: InterceptCore,
     private readonly clock: Clock,
-    private readonly onBatched: (nowMs: number) => void,
+    private readonly onBatched: () => void,
   ) {}
 
   /** Starts the source; its errors (device, filter, open) propagate. */
@@ -52,7 +52,7 @@ export class ReplyCapture {
       return;
     }
     const now = this.clock.now();
-    if (this.core.onReply(buf, views.ip, views.tcp, now) === ReplyOutcome.Routed) this.onBatched(now);
+    if (this.core.onReply(buf, views.ip, views.tcp, now) === ReplyOutcome.Routed) this.onBatched();
   }
 
   stats(): ReplyCaptureStats {
