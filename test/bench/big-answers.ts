@@ -8,12 +8,14 @@
  * Run as root: pnpm bench:big-answers (builds first). Env BIG_ANSWER_MB (default 4) sets the
  * answer's size, BIG_COPIES (default 1) tcpcopy's -n, LAB_OFFLOADS the lab's profile;
  * BIG_COPIER=c runs the upstream C tools named by UPSTREAM_TCPCOPY and UPSTREAM_INTERCEPT
- * instead of ours. Writes test/bench/results/big-answers.json.
+ * instead of ours. BIG_TCPDUMP=1 records the test server's side (headers) and BIG_KEEP_LOGS=1
+ * keeps the lab's logs and that capture, for a copy that stalls. Writes
+ * test/bench/results/big-answers.json, with the frames the lab's veths dropped.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLab, type NginxServer } from '../lab/index.js';
+import { createLab, type Lab, type NginxServer } from '../lab/index.js';
 import { sleep } from '../e2e/copy-harness.js';
 import { startOurs, startUpstream, upstreamFromEnv, type CopierName } from './e2e/copiers.js';
 
@@ -25,6 +27,20 @@ const COPIER: CopierName = process.env.BIG_COPIER === 'c' ? 'c' : 'ours';
 const ANSWERS = 100;
 const GIVE_UP_MS = 60_000;
 const POLL_MS = 100;
+
+/** Frames every veth leg of the lab failed to pass on (their tx_dropped): losses the lab made. */
+async function framesDroppedByVeths(lab: Lab): Promise<number> {
+  let dropped = 0;
+  for (const ns of [lab.topology.switchNs, ...Object.values(lab.hosts).map((h) => h!.ns)]) {
+    const links = JSON.parse(
+      (await lab.run.run('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'type', 'veth'])).stdout,
+    ) as {
+      stats64: { tx: { dropped: number } };
+    }[];
+    for (const link of links) dropped += link.stats64.tx.dropped;
+  }
+  return dropped;
+}
 
 function wholeAnswers(server: NginxServer): number {
   return server.readAccessLog().filter((e) => e.path === '/big.bin' && e.bodyBytesSent === ANSWER_BYTES).length;
@@ -42,6 +58,8 @@ try {
   } else {
     await startOurs(lab, COPIES);
   }
+  const dump =
+    process.env.BIG_TCPDUMP === '1' ? await lab.captureOn('target', 'tcp port 80', { snapLength: 128 }) : undefined;
   const started = Date.now();
   for (const keepAlive of [['-k'], []]) {
     await lab.exec('client', 'ab', ['-q', ...keepAlive, '-n', String(ANSWERS), '-c', '2', prod.url('/big.bin')], {
@@ -58,6 +76,8 @@ try {
     if (now > copied) copyMs = Date.now() - started;
     copied = now;
   }
+  await dump?.stop();
+  const labDrops = await framesDroppedByVeths(lab);
   const result = {
     date: new Date().toISOString(),
     copier: COPIER,
@@ -69,13 +89,14 @@ try {
     copyMs,
     copied,
     ratio: copyMs / productionMs,
+    labDrops,
   };
   mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
   writeFileSync(RESULTS_PATH, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(
     `${COPIER}: ${2 * ANSWERS} answers of ${ANSWER_BYTES >> 20} MiB, keep-alive then short, two at a time, -n ${COPIES} (offloads ${lab.offloads}): ` +
-      `production ${(productionMs / 1000).toFixed(1)} s, copy ${(copyMs / 1000).toFixed(1)} s (${result.ratio.toFixed(1)}x), ${copied}/${result.answers} whole\n`,
+      `production ${(productionMs / 1000).toFixed(1)} s, copy ${(copyMs / 1000).toFixed(1)} s (${result.ratio.toFixed(1)}x), ${copied}/${result.answers} whole, ${labDrops} frames dropped by the lab's veths\n`,
   );
 } finally {
-  await lab.destroy({ keepLogs: false });
+  await lab.destroy({ keepLogs: process.env.BIG_KEEP_LOGS === '1' });
 }

@@ -5,7 +5,7 @@
  * again replaces it and never disturbs the others.
  */
 import type { CommandRunner } from './shell.js';
-import type { LabHost } from './topology.js';
+import { LAB_QDISC, type LabHost } from './topology.js';
 
 export type FaultDirection = 'from' | 'to';
 
@@ -49,12 +49,12 @@ export class FaultTable {
     await this.setChain(ns, `dup_${direction}_${host.name}`, 'egress', dev, permille > 0 ? rule : undefined);
   }
 
-  /** tbf as the root qdisc of the host's interface ('from') or its switch port ('to'). */
+  /** tbf as the root qdisc of the host's interface ('from') or its switch port ('to'); null puts the lab's back. */
   async rateLimit(host: LabHost, rate: string | null, direction: FaultDirection): Promise<void> {
     const [ns, dev] = direction === 'from' ? [host.ns, host.iface] : [this.switchNs, host.switchPort];
     const tc = ['netns', 'exec', ns, 'tc', 'qdisc'];
     if (rate === null) {
-      await this.run.run('ip', [...tc, 'del', 'dev', dev, 'root'], { check: false });
+      await this.run.run('ip', [...tc, 'replace', 'dev', dev, 'root', LAB_QDISC]);
       return;
     }
     await this.run.run('ip', [

@@ -36,6 +36,9 @@ export interface AccessLogEntry {
   /** nginx's connection serial number and the request's position on that connection. */
   connection: number;
   connectionRequests: number;
+  /** When the request was logged (its answer sent or abandoned) and how long it took, in seconds. */
+  loggedAt: number;
+  requestTime: number;
 }
 
 export interface NginxServer {
@@ -103,7 +106,8 @@ function writeFiles(root: string, files: Readonly<Record<string, string | Buffer
 const ACCESS_LOG_FORMAT =
   `'{"method":"$request_method","path":"$request_uri","requestLength":$request_length,` +
   `"client":"$remote_addr:$remote_port","status":$status,"bodyBytesSent":$body_bytes_sent,` +
-  `"connection":$connection,"connectionRequests":$connection_requests}'`;
+  `"connection":$connection,"connectionRequests":$connection_requests,"loggedAt":$msec,` +
+  `"requestTime":$request_time}'`;
 
 export async function startNginx(lab: Lab, host: string, opts: NginxOptions = {}): Promise<NginxServer> {
   const h = lab.host(host);
