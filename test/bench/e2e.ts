@@ -225,16 +225,18 @@ async function runCopier(
     if (lab !== undefined) result.logDir = lab.logDir;
     note(`${name} FAILED: ${result.error}${lab === undefined ? '' : `\nlogs kept in ${lab.logDir}`}`);
   } finally {
-    await lab?.destroy({ keepLogs: failed });
+    await lab?.destroy({ keepLogs: failed || process.env.BENCH_KEEP_LOGS === '1' });
   }
   return result;
 }
 
 const seconds = levelSeconds(process.env);
+/** BENCH_LEVELS=10000,max runs only those levels. */
+const wanted = process.env.BENCH_LEVELS?.split(',');
 const levels: Level[] = [
-  ...OFFERED_RATES.map((rate) => ({ label: String(rate), rate })),
-  { label: 'max', rate: 'max' },
-];
+  ...OFFERED_RATES.map((rate): Level => ({ label: String(rate), rate })),
+  { label: 'max', rate: 'max' } as Level,
+].filter((level) => wanted === undefined || wanted.includes(level.label));
 ensureLoadTools();
 const upstream = upstreamFromEnv(process.env);
 const results: CopierResult[] = [];

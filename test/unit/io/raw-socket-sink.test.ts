@@ -247,7 +247,8 @@ describe('RawSocketSink with a synchronous binding', () => {
 
   test('after a transient error, packets queue in order and all go at once when the wait is over', async () => {
     const fake = new ImmediateSocket(['No buffer space available']);
-    const sink = new RawSocketSink({ createSocket: () => fake });
+    // A clock that stands still: only the timer ends the wait.
+    const sink = new RawSocketSink({ createSocket: () => fake, now: () => 0 });
     for (let i = 1; i <= 1000; i++) assert.equal(sink.send(packet(i & 0xff), 0, 40, DST), true);
     assert.equal(fake.immediate.length, 0, 'the failed packet and those behind it wait');
     assert.equal(sink.stats().queued, 1000);
@@ -261,6 +262,23 @@ describe('RawSocketSink with a synchronous binding', () => {
     assert.deepEqual(sink.stats(), { sent: 1000, errors: {}, retried: 1, queueFull: 0, queued: 0 });
     assert.equal(sink.send(packet(9), 0, 40, DST), true);
     assert.equal(fake.immediate.length, 1001, 'direct again');
+  });
+
+  test('the queue goes from the next send once the wait is over, without waiting for its timer', () => {
+    // A capture drain handing over thousands of packets in one event-loop turn: the timer cannot
+    // fire until it ends, so every packet behind one ENOBUFS would queue (and overflow) meanwhile.
+    let now = 0;
+    const fake = new ImmediateSocket(['No buffer space available']);
+    const sink = new RawSocketSink({ createSocket: () => fake, now: () => now, queueCapacity: 16 });
+    for (let i = 1; i <= 10; i++) assert.equal(sink.send(packet(i), 0, 40, DST), true);
+    assert.equal(sink.stats().queued, 10, 'within the wait, packets queue');
+    now = 1;
+    for (let i = 11; i <= 100; i++) assert.equal(sink.send(packet(i), 0, 40, DST), true);
+    assert.deepEqual(
+      fake.immediate.map((b) => b[0]),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(sink.stats(), { sent: 100, errors: {}, retried: 1, queueFull: 0, queued: 0 });
   });
 
   test('a packet the kernel keeps refusing is given up on after the retries, and counted', async () => {

@@ -5,8 +5,10 @@
  * per event-loop turn: far too slow for bursts (a capture wake-up delivers many packets). Its
  * binding's send is a plain non-blocking sendto(), so the sink calls it directly. After a
  * transient error (ENOBUFS: the socket's send buffer is full of packets the devices have not
- * freed yet) it queues, in pooled slots, for RETRY_DELAY_MS, then sends the whole queue at once
- * again. (Draining that queue through raw-socket's send, one packet per event-loop turn, let one
+ * freed yet, or the device's queue is full) it queues, in pooled slots, for RETRY_DELAY_MS, then
+ * sends the whole queue at once again: from the next send() once the wait is over, or from a
+ * timer if none comes. (Waiting for the timer alone, one ENOBUFS in the middle of a long capture
+ * drain made every packet behind it queue until the drain ended: 12,000 refused at overload.) (Draining that queue through raw-socket's send, one packet per event-loop turn, let one
  * ENOBUFS at 10,000 requests/s fill it for good: 177,000 packets refused, the copy collapsed.)
  * Unlike upstream tcpcopy, a failed send never ends the process: transient errors are retried a
  * few times, then every failure is counted by errno name.
@@ -51,6 +53,8 @@ export interface RawSocketSinkOptions {
   maxRetries?: number;
   /** Opens the socket; default raw-socket's createSocket({ protocol: IPPROTO_RAW }). */
   createSocket?: () => RawSocket;
+  /** Milliseconds, for the wait after a transient error; default performance.now. */
+  now?: () => number;
 }
 
 /** What raw-socket's Socket wraps: its binding, whose send() is synchronous. */
@@ -110,6 +114,9 @@ export class RawSocketSink implements PacketSink {
   private drained: (() => void)[] = [];
   /** Set while queued packets wait out a transient error (synchronous binding only). */
   private retryTimer: NodeJS.Timeout | undefined;
+  /** When the queue may be tried again. */
+  private retryAt = 0;
+  private readonly now: () => number;
   /** Created once: raw-socket calls it after every send. */
   private readonly onSent: SendCallback = (error) => this.completed(error);
 
@@ -119,6 +126,7 @@ export class RawSocketSink implements PacketSink {
     this.slotBytes = options.slotBytes ?? DEFAULT_SLOT_BYTES;
     this.maxRetries = options.maxRetries ?? DEFAULT_SEND_RETRIES;
     this.createSocket = options.createSocket ?? createRawSocket;
+    this.now = options.now ?? (() => performance.now());
     this.pool = Buffer.alloc(this.capacity * this.slotBytes);
     this.buffers = Array.from({ length: this.capacity }, (_, i) => this.slotView(i));
     this.lengths = new Uint32Array(this.capacity);
@@ -138,6 +146,7 @@ export class RawSocketSink implements PacketSink {
       return true;
     }
     // Queued packets go first: while they wait out a transient error, so does this one.
+    if (this.count > 0 && this.now() >= this.retryAt) this.retryQueued();
     let failed = false;
     if (this.count === 0) {
       try {
@@ -152,9 +161,16 @@ export class RawSocketSink implements PacketSink {
       }
     }
     if (!this.enqueue(buf, offset, length, dstIp)) return false;
-    if (failed) this.attempts[this.head] = 1;
-    this.retryTimer ??= setTimeout(() => this.retryQueued(), RETRY_DELAY_MS);
+    if (failed) {
+      this.attempts[this.head] = 1;
+      this.waitBeforeRetry();
+    }
     return true;
+  }
+
+  private waitBeforeRetry(): void {
+    this.retryAt = this.now() + RETRY_DELAY_MS;
+    this.retryTimer ??= setTimeout(() => this.retryQueued(), RETRY_DELAY_MS);
   }
 
   private enqueue(buf: Buffer, offset: number, length: number, dstIp: string): boolean {
@@ -173,6 +189,7 @@ export class RawSocketSink implements PacketSink {
 
   /** Sends the queue at once, oldest first, until it is empty or the kernel refuses again. */
   private retryQueued(): void {
+    clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     const sendNow = this.socket.sendNow!;
     while (this.count > 0 && !this.closed) {
@@ -185,7 +202,7 @@ export class RawSocketSink implements PacketSink {
         if (TRANSIENT.has(code) && this.attempts[slot]! < this.maxRetries) {
           this.attempts[slot] = this.attempts[slot]! + 1;
           this.retried++;
-          this.retryTimer = setTimeout(() => this.retryQueued(), RETRY_DELAY_MS);
+          this.waitBeforeRetry();
           return;
         }
         this.count1(code);
