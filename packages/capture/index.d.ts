@@ -12,10 +12,16 @@ export interface PacketRingOptions {
   promiscuous: boolean;
   /** Bytes kept of each packet (1..65535); default whole packets. */
   snapLength?: number;
+  /**
+   * Spill mode: a thread copies each retired block into a spill area of this many bytes (a
+   * whole number of blocks) and returns it to the kernel at once; `buffer` is then the spill
+   * area, whose pages are resident only as far as the backlog reaches.
+   */
+  spillBytes?: number;
 }
 
 export interface OpenedRing {
-  /** The whole ring, mapped: descriptors point into it. Valid for packets only during onBlock. */
+  /** The whole ring (or spill area), mapped: descriptors point into it. Valid for packets only during onBlock. */
   buffer: Buffer;
   /** FIELDS int32 per packet of the current block: offset, captured, length, flags. */
   descriptors: Int32Array;
@@ -30,6 +36,10 @@ export interface PacketRingStats {
   /** Packets whose checksum the sender left unfinished (TP_STATUS_CSUMNOTREADY). */
   checksumPartial: number;
   ringFreezes: number;
+  /** Spill mode: the most bytes of blocks waiting for onBlock at once. */
+  spillPeakBytes: number;
+  /** Spill mode: times a retired block found the spill area full (it waited in the ring). */
+  spillFull: number;
 }
 
 export declare class PacketRing {

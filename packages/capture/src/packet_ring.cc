@@ -13,9 +13,23 @@
 // allocation per packet. A block goes back to the kernel when the call returns, so a handler
 // must copy what it keeps (as with any capture buffer).
 //
+// With `spillBytes`, a thread of the addon copies each retired block out of the ring into a
+// spill area as soon as the kernel retires it, and returns the block at once; JavaScript reads
+// the copies. The kernel ring then only has to hold what arrives while that thread copies (a few
+// milliseconds at most), not what arrives while JavaScript is busy (tcpcopy's sends: tens of
+// milliseconds under a burst of uploads), so it can be small. The spill area is reserved address
+// space: a slot's pages are resident only once a block was copied there, slots are reused lowest
+// first, and the pages of slots beyond the first few are given back whenever JavaScript has read
+// everything. Memory then follows the backlog instead of being held at its peak forever. The
+// descriptors point into the spill area, which JavaScript sees as the Buffer.
+//
 // libpcap is still used, only to compile the filter (pcap_compile for raw IPv4), which the
 // kernel then runs on the socket (SO_ATTACH_FILTER).
 #include <algorithm>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <napi.h>
 #include <uv.h>
 
@@ -29,13 +43,18 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <queue>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -63,6 +82,10 @@ constexpr int kWholePacket = 65535;
 // replies (and its own SIGTERM). Draining only 8 blocks let a burst of uploads overflow a ring
 // that a busy event loop visited too rarely.
 constexpr unsigned kBlocksPerWake = 8;
+// Spill slots whose pages stay resident when the backlog is gone: 1 MiB of 128 KiB blocks.
+constexpr unsigned kSpillSlotsKept = 8;
+// How long the copying thread waits for JavaScript to free a slot when the spill area is full.
+constexpr int kSpillFullWaitMs = 1;
 
 Napi::Error ErrorWithCode(Napi::Env env, const std::string& code, const std::string& message) {
   Napi::Error err = Napi::Error::New(env, message);
@@ -167,14 +190,15 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   explicit PacketRing(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketRing>(info) {}
 
   ~PacketRing() override {
-    // Only reached once closed (an open ring holds a reference to itself); the mapping went
-    // with the ring Buffer's finalizer, or never existed.
+    // Only reached once closed (an open ring holds a reference to itself); the mapping JavaScript
+    // sees went with its Buffer's finalizer, or never existed.
     if (fd_ >= 0) ::close(fd_);
   }
 
  private:
   // open(device, filter, options, onBlock): device "" or "any" for every interface; options
-  // { ringBytes, blockBytes, blockTimeoutMs, direction: "in" | "both", promiscuous, snapLength };
+  // { ringBytes, blockBytes, blockTimeoutMs, direction: "in" | "both", promiscuous, snapLength,
+  //   spillBytes };
   // onBlock(count) is called with the descriptors of one retired block. Returns
   // { buffer, descriptors }. Throws an Error with a code: EINVAL, ENODEV, EPERM, FILTER, ...
   Napi::Value Open(const Napi::CallbackInfo& info) {
@@ -197,9 +221,12 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     bool promiscuous = options.Get("promiscuous").ToBoolean().Value();
     Napi::Value snapOption = options.Get("snapLength");
     int snaplen = snapOption.IsNumber() ? snapOption.As<Napi::Number>().Int32Value() : kWholePacket;
+    Napi::Value spillOption = options.Get("spillBytes");
+    size_t spillBytes = spillOption.IsNumber() ? static_cast<size_t>(spillOption.As<Napi::Number>().Int64Value()) : 0;
     long page = sysconf(_SC_PAGESIZE);
-    if (blockBytes < 2 * 65536 || blockBytes % page != 0 || ringBytes < blockBytes) {
-      ErrorWithCode(env, "EINVAL", "blockBytes must be a multiple of the page size of at least 128 KiB, and ringBytes at least one block")
+    if (blockBytes < 2 * 65536 || blockBytes % page != 0 || ringBytes < blockBytes ||
+        (spillBytes != 0 && spillBytes < blockBytes)) {
+      ErrorWithCode(env, "EINVAL", "blockBytes must be a multiple of the page size of at least 128 KiB, and ringBytes (and spillBytes, if any) at least one block")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -256,6 +283,16 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     blockBytes_ = blockBytes;
     blockCount_ = req.tp_block_nr;
     both_ = both;
+    if (spillBytes != 0) {
+      spillSlots_ = static_cast<unsigned>(spillBytes / blockBytes);
+      spillSize_ = static_cast<size_t>(spillSlots_) * blockBytes;
+      void* spill = mmap(nullptr, spillSize_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (spill == MAP_FAILED) return Fail(env, errno, "mmap of the spill area");
+      spill_ = static_cast<uint8_t*>(spill);
+      for (unsigned i = 0; i < spillSlots_; i++) freeSlots_.push(i);
+      wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      if (wakeFd_ < 0) return Fail(env, errno, "eventfd");
+    }
 
     sockaddr_ll addr{};
     addr.sll_family = AF_PACKET;
@@ -271,14 +308,16 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0) return Fail(env, errno, "promiscuous mode on " + device);
     }
 
-    // The ring memory lives as long as the Buffer over it: closing the socket never pulls it
-    // from under JavaScript that still holds the Buffer.
+    // The memory JavaScript reads lives as long as the Buffer over it: closing the socket never
+    // pulls it from under JavaScript that still holds the Buffer.
+    uint8_t* shown = spill_ != nullptr ? spill_ : ring_;
+    size_t shownSize = spill_ != nullptr ? spillSize_ : ringSize_;
     Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(
-        env, ring_, ringSize_, [](Napi::Env, uint8_t* data, size_t* length) {
+        env, shown, shownSize, [](Napi::Env, uint8_t* data, size_t* length) {
           munmap(data, *length);
           delete length;
         },
-        new size_t(ringSize_));
+        new size_t(shownSize));
     size_t capacity = (blockBytes / kMinSlot + 1) * kFields;
     Napi::Int32Array descriptors = Napi::Int32Array::New(env, capacity);
     descriptors_ = Napi::Persistent(descriptors);
@@ -286,13 +325,20 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     descriptorData_ = descriptors.Data();
     descriptorCapacity_ = capacity / kFields;
 
-    poll_ = new uv_poll_t;
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
-    uv_poll_init(loop, poll_, fd);
-    poll_->data = this;
-    uv_poll_start(poll_, UV_READABLE, &PacketRing::OnReadable);
-    Ref();  // kept alive by its poll handle until closed
+    if (spill_ != nullptr) {
+      async_ = new uv_async_t;
+      uv_async_init(loop, async_, &PacketRing::OnSpilled);
+      async_->data = this;
+      copier_ = std::thread([this] { CopyBlocks(); });
+    } else {
+      poll_ = new uv_poll_t;
+      uv_poll_init(loop, poll_, fd);
+      poll_->data = this;
+      uv_poll_start(poll_, UV_READABLE, &PacketRing::OnReadable);
+    }
+    Ref();  // kept alive by its poll or async handle until closed
 
     Napi::Object result = Napi::Object::New(env);
     result.Set("buffer", buffer);
@@ -304,6 +350,10 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   Napi::Value Fail(Napi::Env env, int err, const std::string& what) {
     if (ring_ != nullptr) munmap(ring_, ringSize_);
     ring_ = nullptr;
+    if (spill_ != nullptr) munmap(spill_, spillSize_);
+    spill_ = nullptr;
+    if (wakeFd_ >= 0) ::close(wakeFd_);
+    wakeFd_ = -1;
     ::close(fd_);
     fd_ = -1;
     Errno(env, err, what).ThrowAsJavaScriptException();
@@ -337,24 +387,115 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       auto* block = reinterpret_cast<tpacket_block_desc*>(ring_ + static_cast<size_t>(nextBlock_) * blockBytes_);
       if ((block->hdr.bh1.block_status & TP_STATUS_USER) == 0) return;
       __sync_synchronize();
-      unsigned count = FillDescriptors(block);
-      if (count > 0) {
-        inCallback_ = true;
-        onBlock_.MakeCallback(Value(), {Napi::Number::New(env, count)}, nullptr);
-        inCallback_ = false;
-      }
+      HandOver(env, block, ring_);
       __sync_synchronize();
       block->hdr.bh1.block_status = TP_STATUS_KERNEL;
       nextBlock_ = (nextBlock_ + 1) % blockCount_;
-      if (closeRequested_) {
-        Shutdown();
-        return;
-      }
-      if (env.IsExceptionPending()) return;
+      if (closed_ || env.IsExceptionPending()) return;
     }
   }
 
-  unsigned FillDescriptors(tpacket_block_desc* block) {
+  // The copying thread: every retired block goes into the lowest free spill slot and back to the
+  // kernel; JavaScript is woken through the async handle. With no free slot the block stays in
+  // the ring (which then fills, and the kernel counts its drops).
+  void CopyBlocks() {
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    unsigned next = 0;
+    unsigned highestTouched = 0;
+    while (!stopCopying_.load(std::memory_order_acquire)) {
+      bool copied = false;
+      bool full = false;
+      for (;;) {
+        auto* block = reinterpret_cast<tpacket_block_desc*>(ring_ + static_cast<size_t>(next) * blockBytes_);
+        if ((block->hdr.bh1.block_status & TP_STATUS_USER) == 0) break;
+        unsigned slot;
+        {
+          std::lock_guard<std::mutex> lock(spillLock_);
+          if (freeSlots_.empty()) {
+            full = true;
+            spillFull_++;
+            break;
+          }
+          slot = freeSlots_.top();
+          freeSlots_.pop();
+        }
+        __sync_synchronize();
+        size_t length = std::min<size_t>(block->hdr.bh1.blk_len, blockBytes_);
+        memcpy(spill_ + static_cast<size_t>(slot) * blockBytes_, block, length);
+        __sync_synchronize();
+        block->hdr.bh1.block_status = TP_STATUS_KERNEL;
+        next = (next + 1) % blockCount_;
+        highestTouched = std::max(highestTouched, slot);
+        {
+          std::lock_guard<std::mutex> lock(spillLock_);
+          filledSlots_.push_back(slot);
+          spillPeak_ = std::max<uint64_t>(spillPeak_, filledSlots_.size());
+        }
+        copied = true;
+      }
+      if (copied) uv_async_send(async_);
+      if (!full && highestTouched >= kSpillSlotsKept) {
+        // Everything read: the pages of the slots beyond the first few go back to the system.
+        std::lock_guard<std::mutex> lock(spillLock_);
+        if (freeSlots_.size() == spillSlots_) {
+          size_t from = static_cast<size_t>(kSpillSlotsKept) * blockBytes_;
+          madvise(spill_ + from, static_cast<size_t>(highestTouched + 1) * blockBytes_ - from, MADV_DONTNEED);
+          highestTouched = kSpillSlotsKept - 1;
+        }
+      }
+      // Full: wait for JavaScript to free a slot (the ring stays readable, so poll on it would spin).
+      int ready = full ? poll(&fds[1], 1, kSpillFullWaitMs) : poll(fds, 2, -1);
+      if (ready < 0 && errno != EINTR) break;
+    }
+  }
+
+  static void OnSpilled(uv_async_t* handle) {
+    auto* self = static_cast<PacketRing*>(handle->data);
+    if (self->closed_) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    // As many as a poll wake-up would take: the rest waits one event-loop turn.
+    if (self->DrainSpill(env, std::max(kBlocksPerWake, self->SpilledCount() / 2))) uv_async_send(handle);
+  }
+
+  unsigned SpilledCount() {
+    std::lock_guard<std::mutex> lock(spillLock_);
+    return static_cast<unsigned>(filledSlots_.size());
+  }
+
+  // Hands up to `limit` spilled blocks to JavaScript, oldest first; true when more wait.
+  bool DrainSpill(Napi::Env env, unsigned limit) {
+    for (unsigned drained = 0; drained < limit; drained++) {
+      unsigned slot;
+      {
+        std::lock_guard<std::mutex> lock(spillLock_);
+        if (filledSlots_.empty()) return false;
+        slot = filledSlots_.front();
+        filledSlots_.pop_front();
+      }
+      auto* block = reinterpret_cast<tpacket_block_desc*>(spill_ + static_cast<size_t>(slot) * blockBytes_);
+      HandOver(env, block, spill_);
+      {
+        std::lock_guard<std::mutex> lock(spillLock_);
+        freeSlots_.push(slot);
+      }
+      if (closed_ || env.IsExceptionPending()) return false;
+    }
+    return SpilledCount() > 0;
+  }
+
+  // One block's packets to onBlock; a close requested from inside the call finishes after it.
+  void HandOver(Napi::Env env, tpacket_block_desc* block, uint8_t* base) {
+    unsigned count = FillDescriptors(block, base);
+    if (count > 0) {
+      inCallback_ = true;
+      onBlock_.MakeCallback(Value(), {Napi::Number::New(env, count)}, nullptr);
+      inCallback_ = false;
+    }
+    if (closeRequested_) Shutdown();
+  }
+
+  unsigned FillDescriptors(tpacket_block_desc* block, uint8_t* base) {
     unsigned packets = block->hdr.bh1.num_pkts;
     auto* p = reinterpret_cast<uint8_t*>(block) + block->hdr.bh1.offset_to_first_pkt;
     unsigned count = 0;
@@ -371,7 +512,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
         int flags = (h->tp_status & TP_STATUS_CSUMNOTREADY ? kFlagChecksumPartial : 0) |
                     (h->tp_status & TP_STATUS_CSUM_VALID ? kFlagChecksumVerified : 0) | (outgoing ? kFlagOutgoing : 0);
         int32_t* out = d + count * kFields;
-        out[kFieldOffset] = static_cast<int32_t>(p + h->tp_net - ring_);
+        out[kFieldOffset] = static_cast<int32_t>(p + h->tp_net - base);
         out[kFieldCaptured] = static_cast<int32_t>(h->tp_snaplen);
         out[kFieldLength] = static_cast<int32_t>(h->tp_len);
         out[kFieldFlags] = flags;
@@ -386,7 +527,9 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   // readable (a ring about to be closed gives up what it holds). A no-op inside a callback, whose
   // loop drains them anyway.
   Napi::Value Drain(const Napi::CallbackInfo& info) {
-    if (!inCallback_ && fd_ >= 0) DrainBlocks(info.Env(), blockCount_);
+    if (inCallback_ || closed_) return info.Env().Undefined();
+    if (spill_ != nullptr) DrainSpill(info.Env(), spillSlots_);
+    else if (fd_ >= 0) DrainBlocks(info.Env(), blockCount_);
     return info.Env().Undefined();
   }
 
@@ -406,6 +549,21 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
       poll_ = nullptr;
     }
+    if (copier_.joinable()) {
+      stopCopying_.store(true, std::memory_order_release);
+      uint64_t one = 1;
+      ssize_t written = write(wakeFd_, &one, sizeof one);
+      (void)written;
+      copier_.join();
+    }
+    if (async_ != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+      async_ = nullptr;
+    }
+    if (wakeFd_ >= 0) ::close(wakeFd_);
+    wakeFd_ = -1;
+    // In spill mode JavaScript never sees the ring, so it goes now; otherwise with its Buffer.
+    if (spill_ != nullptr && ring_ != nullptr) munmap(ring_, ringSize_);
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     onBlock_.Reset();
@@ -425,7 +583,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     }
   }
 
-  // { received, kernelDropped, checksumPartial, ringFreezes }
+  // { received, kernelDropped, checksumPartial, ringFreezes, spillPeakBytes, spillFull }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     ReadKernelStats();
@@ -434,6 +592,9 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     s.Set("kernelDropped", Napi::Number::New(env, static_cast<double>(kernelDropped_)));
     s.Set("checksumPartial", Napi::Number::New(env, static_cast<double>(checksumPartial_)));
     s.Set("ringFreezes", Napi::Number::New(env, static_cast<double>(freezes_)));
+    std::lock_guard<std::mutex> lock(spillLock_);
+    s.Set("spillPeakBytes", Napi::Number::New(env, static_cast<double>(spillPeak_ * blockBytes_)));
+    s.Set("spillFull", Napi::Number::New(env, static_cast<double>(spillFull_)));
     return s;
   }
 
@@ -473,6 +634,19 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   uint64_t kernelDropped_ = 0;
   uint64_t checksumPartial_ = 0;
   uint64_t freezes_ = 0;
+  // Spill mode (spill_ set): the copying thread owns the ring, JavaScript reads the slots.
+  uint8_t* spill_ = nullptr;
+  size_t spillSize_ = 0;
+  unsigned spillSlots_ = 0;
+  std::mutex spillLock_;
+  std::priority_queue<unsigned, std::vector<unsigned>, std::greater<unsigned>> freeSlots_;
+  std::deque<unsigned> filledSlots_;
+  uint64_t spillPeak_ = 0;  // most slots filled at once
+  uint64_t spillFull_ = 0;  // times a retired block found no free slot
+  std::thread copier_;
+  std::atomic<bool> stopCopying_{false};
+  int wakeFd_ = -1;
+  uv_async_t* async_ = nullptr;
 };
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {

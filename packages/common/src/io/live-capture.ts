@@ -75,6 +75,15 @@ export interface LiveCaptureOptions {
    * (docs/benchmarks.md), so it starts at -B.
    */
   initialRingBytes?: number;
+  /**
+   * With spill, a thread of the capture addon copies every block out of the kernel ring as soon
+   * as it is retired into a spill area of up to this many bytes, which JavaScript then reads: the
+   * ring only has to hold what arrives while that thread copies, so it can be small, and the
+   * spill area is resident only as far as the backlog reaches (its pages are given back when
+   * JavaScript has read everything). For tcpcopy, whose bursts (uploads at wire speed) arrive
+   * faster than it sends the copies. Not with initialRingBytes: the ring does not grow then.
+   */
+  spillBytes?: number;
   /** Bytes kept of each packet, when the headers are all that is needed; default whole packets.
    *  A ring slot then holds only that much, so the same ring holds many more packets. */
   snapLength?: number;
@@ -103,6 +112,9 @@ export interface LiveCaptureStats extends SourceStats {
   ringBytes: number;
   /** Times a ring was replaced by one twice its size. */
   ringGrowths: number;
+  /** With spill: the most bytes waiting in the spill area at once, and how often it was full. */
+  spillPeakBytes: number;
+  spillFull: number;
 }
 
 /** Blocks of the ring held for us (read, or waiting to be): how far behind the reader is. */
@@ -118,7 +130,7 @@ function blocksHeld(opened: CaptureAddon.OpenedRing): number {
 export function openRing(
   device: string,
   filter: string,
-  options: Pick<LiveCaptureOptions, 'direction' | 'ringBytes' | 'blockTimeoutMs' | 'snapLength'>,
+  options: Pick<LiveCaptureOptions, 'direction' | 'ringBytes' | 'blockTimeoutMs' | 'snapLength' | 'spillBytes'>,
   onBlock: (ring: CaptureAddon.OpenedRing, count: number) => void,
 ): DeviceRing & { opened: CaptureAddon.OpenedRing } {
   const { PacketRing } = loadAddon();
@@ -135,6 +147,7 @@ export function openRing(
         direction: options.direction ?? 'in',
         promiscuous: true,
         ...(options.snapLength === undefined ? {} : { snapLength: options.snapLength }),
+        ...(options.spillBytes === undefined ? {} : { spillBytes: options.spillBytes }),
       },
       (count) => onBlock(opened!, count),
     );
@@ -270,10 +283,14 @@ export class LiveCapture implements PacketSource {
   stats(): LiveCaptureStats {
     let kernelDropped = 0;
     let checksumPartial = 0;
+    let spillPeakBytes = 0;
+    let spillFull = 0;
     for (const r of this.rings) {
       const s = r.ring.stats();
       kernelDropped += r.droppedWhenReplaced ?? s.kernelDropped;
       checksumPartial += s.checksumPartial;
+      spillPeakBytes = Math.max(spillPeakBytes, s.spillPeakBytes);
+      spillFull += s.spillFull;
     }
     let ringBytes = 0;
     for (const r of this.current.values()) ringBytes += r.bytes;
@@ -284,6 +301,8 @@ export class LiveCapture implements PacketSource {
       checksumPartial,
       ringBytes,
       ringGrowths: this.growths,
+      spillPeakBytes,
+      spillFull,
     };
   }
 }

@@ -32,6 +32,9 @@ export interface SourceStats {
   ringBytes?: number;
   /** Times a live capture's ring was replaced by one twice its size. */
   ringGrowths?: number;
+  /** A live capture with a spill area: the most bytes it held at once, and how often it was full. */
+  spillPeakBytes?: number;
+  spillFull?: number;
 }
 
 export interface PacketSource {

@@ -138,7 +138,7 @@ export const COPIER_FLAGS = {
     long: '--buffer',
     value: '<MB>',
     range: [MIN_CAPTURE_BUFFER_MB, MAX_CAPTURE_BUFFER_MB],
-    help: 'capture ring in MB: what the kernel holds while tcpcopy is busy (counts in its memory)',
+    help: 'capture buffer in MB: what tcpcopy holds of the traffic while it is busy (resident only as far as it is used)',
     defaultText: String(DEFAULT_CAPTURE_BUFFER_MB),
   },
   mss: {

@@ -226,13 +226,18 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
   );
   gauge(
     'capture_ring_bytes',
-    'Bytes of the capture rings being read (-B each).',
+    'Bytes of the kernel capture rings being read.',
     () => parts.source.stats().ringBytes ?? 0,
   );
+  gauge(
+    'capture_spill_peak_bytes',
+    'The most bytes of captured blocks waiting in the spill area (-B) at once.',
+    () => parts.source.stats().spillPeakBytes ?? 0,
+  );
   counter(
-    'capture_ring_growths',
-    'Times a capture ring was replaced by one twice its size.',
-    () => parts.source.stats().ringGrowths ?? 0,
+    'capture_spill_full',
+    'Times a captured block found the spill area (-B) full and waited in the kernel ring.',
+    () => parts.source.stats().spillFull ?? 0,
   );
   counter(
     'capture_checksum_partial',
