@@ -22,6 +22,11 @@ interface CaptureSummary {
   ringGrowths: number;
 }
 
+interface SpillSummary extends CaptureSummary {
+  spillPeakBytes: number;
+  spillFull: number;
+}
+
 /** A bare ACK (or with `payload`) from a fake client to a closed port on aux: aux's RST goes
  *  nowhere (no route to the fake subnet). */
 function toDiscardPort(lab: Lab, srcPort: number, payload?: Buffer): Buffer {
@@ -121,6 +126,44 @@ test('a capture ring that starts small grows under a burst, and loses nothing un
       received + kernelDropped >= GROWTH_BURST,
       `${received} captured + ${kernelDropped} dropped of ${GROWTH_BURST}`,
     );
+  });
+});
+
+test('a spill area holds a burst that arrives while JavaScript is stalled, hands it over whole, then gives its memory back', async (t) => {
+  await withLab(t, async (lab) => {
+    const { aux } = lab.hosts;
+    // tcpcopy's ring (16 MiB, ~11,000 of these frames): the stall lets the whole burst (28 MB)
+    // arrive, so the spill area must hold what the ring could not.
+    const capture = lab.spawnAgent('aux', 'capture', {
+      devices: ['lab0'],
+      filter: `tcp and dst port ${DISCARD_PORT}`,
+      timeoutMs: 15_000,
+      quiet: true,
+      ringBytes: 16 * MIB,
+      spillBytes: 64 * MIB,
+      stallMs: 3000,
+    });
+    await capture.waitFor(/"event":"ready"/);
+    const segment = toDiscardPort(lab, 33_335, Buffer.alloc(1400));
+    const inject = lab.spawnAgent('prod', 'inject', {
+      packets: [{ hex: segment.toString('hex'), dst: aux.ip }],
+      repeat: GROWTH_BURST,
+    });
+    await inject.succeeded();
+    await new Promise((r) => setTimeout(r, 3000 + CATCH_UP_MS));
+    await capture.stop('SIGTERM', 5000);
+    const done = capture
+      .jsonLines<{ event: string; stats?: SpillSummary; rssAtReady?: number; rssAtEnd?: number }>()
+      .find((e) => e.event === 'done');
+    assert.ok(done?.stats, capture.stderr);
+    const { received, kernelDropped, spillPeakBytes, spillFull } = done.stats;
+    assert.equal(kernelDropped, 0, `the ring never overflowed: ${JSON.stringify(done)}`);
+    assert.equal(received, GROWTH_BURST, 'every frame reached JavaScript');
+    assert.equal(spillFull, 0);
+    assert.ok(spillPeakBytes > 20 * MIB, `the spill held the burst: ${spillPeakBytes} bytes at most`);
+    // Read to the end, the spill area keeps the pages of 8 slots (1 MiB) and gives back the rest.
+    const grown = done.rssAtEnd! - done.rssAtReady!;
+    assert.ok(grown < 8 * MIB, `resident memory ${grown} bytes above idle after the burst was read`);
   });
 });
 
