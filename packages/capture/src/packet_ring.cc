@@ -192,8 +192,9 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   explicit PacketRing(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketRing>(info) {}
 
   ~PacketRing() override {
-    // Only reached once closed (an open ring holds a reference to itself); the mapping JavaScript
-    // sees went with its Buffer's finalizer, or never existed.
+    // Reached once closed (an open ring holds a reference to itself), or at the process's exit
+    // with the ring still open; the mapping JavaScript sees goes with its Buffer's finalizer.
+    StopCopier();
     if (fd_ >= 0) ::close(fd_);
   }
 
@@ -563,6 +564,16 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     return info.Env().Undefined();
   }
 
+  // A thread still running when its std::thread is destroyed would abort the process.
+  void StopCopier() {
+    if (!copier_.joinable()) return;
+    stopCopying_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    ssize_t written = write(wakeFd_, &one, sizeof one);
+    (void)written;
+    copier_.join();
+  }
+
   void Shutdown() {
     if (closed_) return;
     closed_ = true;
@@ -572,13 +583,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
       poll_ = nullptr;
     }
-    if (copier_.joinable()) {
-      stopCopying_.store(true, std::memory_order_release);
-      uint64_t one = 1;
-      ssize_t written = write(wakeFd_, &one, sizeof one);
-      (void)written;
-      copier_.join();
-    }
+    StopCopier();
     if (async_ != nullptr) {
       uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
       async_ = nullptr;
