@@ -24,7 +24,7 @@ test(
     await withLab(t, async (lab) => {
       const prod = await lab.startNginx('prod');
       const target = await lab.startNginx('target');
-      await startIntercept(lab, 80);
+      const intercept = await startIntercept(lab, 80);
       const pidFile = join(lab.logDir, 'tcpcopy.pid');
       const logFile = join(lab.logDir, 'tcpcopy.log');
       let daemonPid: number | undefined;
@@ -55,6 +55,13 @@ test(
       assert.notEqual(daemonPid, parent.pid);
       await poll(() => logged(logFile, 'capturing'), 'the daemon to capture', 15_000);
       await new Promise((r) => setTimeout(r, 500));
+      // Found by name, as the C daemons are.
+      const pids = async (cmd: string, args: string[]): Promise<number[]> =>
+        (await lab.exec('prod', cmd, args, { check: false })).stdout.trim().split(/\s+/).map(Number);
+      assert.ok((await pids('pidof', ['tcpcopy'])).includes(daemonPid), 'pidof tcpcopy');
+      assert.ok((await pids('pgrep', ['-x', 'tcpcopy'])).includes(daemonPid), 'pgrep -x tcpcopy');
+      assert.ok((await pids('ps', ['-C', 'tcpcopy', '-o', 'pid='])).includes(daemonPid), 'ps -C tcpcopy');
+      assert.ok((await pids('pgrep', ['-x', 'intercept'])).includes(intercept.pid!), 'pgrep -x intercept');
 
       const ab = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '4', prod.url('/index.html')]);
       assert.match(ab.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));
