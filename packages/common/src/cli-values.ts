@@ -2,7 +2,7 @@
  * Value checkers for flags: strict, pure, and each failure a ConfigError naming the flag and what
  * was expected. Addresses come out as host-order uint32 (packet/ipv4's parseIpv4).
  */
-import { badValue, flagExpected, type FlagSpec } from './cli.js';
+import { flagLabel, badValue, flagExpected, type FlagSpec } from './cli.js';
 import { ErrorCode } from './errors.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from './log.js';
 import { ipv4ToString, parseIpv4 } from './packet/ipv4.js';
@@ -69,6 +69,30 @@ export function readInt(flag: FlagSpec, value: string | undefined, fallback: num
   const [min, max] = flag.range ?? [0, Number.MAX_SAFE_INTEGER];
   if (!Number.isSafeInteger(n) || n < min || n > max) throw badValue(flag, value);
   return n;
+}
+
+/**
+ * An integer of at least flag.range's minimum; above its maximum it is clamped, as upstream does,
+ * and `notices` gets a line naming the value used (`-C 12` -> 11).
+ */
+export function readClampedInt(flag: FlagSpec, value: string | undefined, fallback: number, notices: string[]): number {
+  const [min, max] = flag.range ?? [0, Number.MAX_SAFE_INTEGER];
+  if (value === undefined) return fallback;
+  const n = DECIMAL.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw badValue(flag, value);
+  if (n <= max) return n;
+  notices.push(`${flagLabel(flag)} ${value} is above ${max}, as upstream it means ${max}`);
+  return max;
+}
+
+/**
+ * An upstream flag that has nothing to set here: its value is checked as upstream would take it,
+ * and `notices` gets a line saying it does nothing, and why.
+ */
+export function acceptIgnoredInt(flag: FlagSpec, value: string | undefined, why: string, notices: string[]): void {
+  if (value === undefined) return;
+  readInt(flag, value, 0);
+  notices.push(`${flagLabel(flag)} ${value} is accepted and does nothing here: ${why}`);
 }
 
 /** A non-empty string (paths, filters); whitespace-only counts as empty. */

@@ -216,6 +216,8 @@ function processIo(): CliIo {
 export interface CliConfig {
   readonly logFile: string | undefined;
   readonly logLevel: LogLevel;
+  /** Upstream flag values taken otherwise than typed (clamped, or accepted and ignored). */
+  readonly notices?: readonly string[];
 }
 
 /** What runCli hands main besides the config. */
@@ -231,7 +233,8 @@ export interface CliContext<C> {
 export type CliMain<C> = (config: C, context: CliContext<C>) => Promise<ExitCode | void> | ExitCode | void;
 
 /**
- * Runs a daemon: parse argv, then main. -h/-v print and exit 0; a ConfigError prints
+ * Runs a daemon: parse argv, then main. -h/-v print and exit 0; each notice of the config is a
+ * `name: warning: ...` line on stderr (the journal, under systemd); a ConfigError prints
  * `name: message` as one line on stderr and exits 2; any other failure (of parse or main) is
  * logged (to the -l file when there is one, with a pointer on stderr) and exits 1. When main
  * resolves with an exit status (--check), runCli exits with it; when it resolves without one,
@@ -246,6 +249,7 @@ export async function runCli<C extends CliConfig>(
   let config: C | undefined;
   try {
     config = parse([...io.argv]);
+    for (const notice of config.notices ?? []) io.stderr.write(`${name}: warning: ${notice}\n`);
     const status = await main(config, { reload: () => parse([...io.argv]) });
     if (status !== undefined) io.exit(status);
   } catch (err) {

@@ -15,6 +15,8 @@ import {
   parseRawArgs,
   readCaptureDevices,
   readDaemonConfig,
+  acceptIgnoredInt,
+  readClampedInt,
   readInt,
   readPackageVersion,
   readText,
@@ -69,6 +71,8 @@ export interface CopierConfig extends DaemonConfig {
   readonly captureBufferBytes: number;
   /** -F: extra BPF expression ANDed with the filter built from -x. */
   readonly filter: string | undefined;
+  /** -S: bytes captured of each packet. */
+  readonly snapLength: number;
   /** -t */
   readonly sessionTimeoutMs: number;
   /** -k */
@@ -89,6 +93,8 @@ export interface CopierConfig extends DaemonConfig {
   readonly keepRunningWithoutIntercepts: boolean;
   /** -g */
   readonly rampUp: boolean;
+  /** One line each for upstream flag values taken differently than typed (clamped, or ignored). */
+  readonly notices: readonly string[];
   /** --offline with -a/-I/-T; undefined = live capture. */
   readonly offline: OfflineConfig | undefined;
 }
@@ -100,7 +106,7 @@ const CAPTURE_FILE_NAME = /\/|\.(?:pcap|pcapng|cap)(?:,|$)/i;
 /** Flags that only mean something when replaying a file. */
 const OFFLINE_ONLY = ['speedup', 'gapSkip', 'passes'] as const;
 /** Flags that only mean something when capturing live. */
-const LIVE_ONLY = ['devices', 'filter', 'captureBuffer'] as const;
+const LIVE_ONLY = ['devices', 'filter', 'captureBuffer', 'snapLength'] as const;
 
 let spec: CliSpec<F.CopierFlag> | undefined;
 function copierSpec(): CliSpec<F.CopierFlag> {
@@ -137,9 +143,12 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
   const targetIps = new Set(transfers.map((t) => t.targetIp));
   const clientIpText = str(raw.clientIps);
 
-  const sessionTimeout = readInt(flags.sessionTimeout, str(raw.sessionTimeout), F.DEFAULT_SESSION_TIMEOUT_SECONDS);
+  const notices: string[] = [];
+  // 0 means the default, as upstream.
+  const sessionTimeout = readInt(flags.sessionTimeout, str(raw.sessionTimeout), 0) || F.DEFAULT_SESSION_TIMEOUT_SECONDS;
   const keepaliveText = str(raw.keepaliveTimeout);
-  const keepaliveTimeout = readInt(flags.keepaliveTimeout, keepaliveText, sessionTimeout + F.KEEPALIVE_EXTRA_SECONDS);
+  const keepaliveTimeout =
+    readInt(flags.keepaliveTimeout, keepaliveText, 0) || sessionTimeout + F.KEEPALIVE_EXTRA_SECONDS;
   if (keepaliveText !== undefined && keepaliveTimeout < sessionTimeout) {
     const expected = `at least the session timeout -t (${sessionTimeout} s)`;
     throw badValue(flags.keepaliveTimeout, keepaliveText, expected, ErrorCode.FLAG_CONFLICT);
@@ -154,14 +163,20 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     throw badValue(flags.mss, mssText, expected, ErrorCode.FLAG_CONFLICT);
   }
 
-  const percent = readInt(flags.percentage, str(raw.percentage), F.ALL_SESSIONS_PERCENT);
+  const percent = readClampedInt(flags.percentage, str(raw.percentage), F.ALL_SESSIONS_PERCENT, notices);
+  acceptIgnoredInt(flags.poolChunk, str(raw.poolChunk), 'memory follows the sessions (-m caps it)', notices);
   const rtt = readInt(flags.rtt, str(raw.rtt), 0);
 
   return deepFreeze({
     ...readDaemonConfig(raw),
     transfers,
     intercepts: parseIntercepts(interceptText, interceptPort),
-    connectionsPerIntercept: readInt(flags.connections, str(raw.connections), F.DEFAULT_CONNECTIONS_PER_INTERCEPT),
+    connectionsPerIntercept: readClampedInt(
+      flags.connections,
+      str(raw.connections),
+      F.DEFAULT_CONNECTIONS_PER_INTERCEPT,
+      notices,
+    ),
     fakeClientIps: clientIpText === undefined ? [] : parseClientIps(clientIpText, targetIps),
     copies: readInt(flags.copies, str(raw.copies), 1),
     portShift: readInt(flags.portShift, str(raw.portShift), 0),
@@ -170,6 +185,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     captureBufferBytes:
       readInt(flags.captureBuffer, str(raw.captureBuffer), F.DEFAULT_CAPTURE_BUFFER_MB) * BYTES_PER_MB,
     filter: readText(flags.filter, str(raw.filter)),
+    snapLength: readInt(flags.snapLength, str(raw.snapLength), F.MAX_SNAP_LENGTH),
     sessionTimeoutMs: sessionTimeout * MS_PER_SECOND,
     keepaliveTimeoutMs: keepaliveTimeout * MS_PER_SECOND,
     mtu,
@@ -181,6 +197,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     keepRunningWithoutIntercepts: raw.lonely === true,
     rampUp: raw.rampUp === true,
     offline: readOffline(raw),
+    notices,
   });
 }
 

@@ -211,6 +211,7 @@ export async function main(
       filter,
       ringBytes: captureRingBytes(config),
       spillBytes: config.captureBufferBytes,
+      snapLength: config.snapLength,
       blockTimeoutMs: CAPTURE_BLOCK_TIMEOUT_MS,
     });
   const parts = { engine, pipeline, links, source, sink, clock, copies: config.copies };

@@ -3,6 +3,7 @@
  * "advanced mode": capture with a mandatory -F; docs/flags.md).
  */
 import {
+  acceptIgnoredInt,
   addrPortToString,
   AddressUse,
   checkIpv4,
@@ -36,9 +37,13 @@ export interface InterceptConfig extends DaemonConfig {
   readonly port: number;
   /** -b: control-channel listen address (host-order IPv4; 0 = all). */
   readonly bindAddress: number;
+  /** One line each for upstream flags accepted that set nothing here (-n, -s). */
+  readonly notices: readonly string[];
 }
 
 const ANY_ADDRESS = 0; // 0.0.0.0 (INADDR_ANY)
+/** Upstream flags that set nothing here take any integer up to this (upstream's are smaller). */
+const MAX_IGNORED_VALUE = 1 << 24;
 
 export const INTERCEPT_FLAGS = {
   devices: DEVICES_FLAG,
@@ -65,6 +70,20 @@ export const INTERCEPT_FLAGS = {
     help: 'control-channel listen address',
     defaultText: '0.0.0.0 (all)',
   },
+  batchThreshold: {
+    short: '-n',
+    long: '--batch-threshold',
+    value: '<n>',
+    range: [0, MAX_IGNORED_VALUE],
+    help: "upstream's initial batch threshold: accepted, does nothing here (batches follow the capture)",
+  },
+  delayTableSize: {
+    short: '-s',
+    long: '--delay-table-size',
+    value: '<n>',
+    range: [0, MAX_IGNORED_VALUE],
+    help: "upstream's delay-table hash size: accepted, does nothing here (the table sizes itself)",
+  },
   ...DAEMON_FLAGS,
 } as const satisfies FlagTable<string>;
 export type InterceptFlag = keyof typeof INTERCEPT_FLAGS;
@@ -78,8 +97,6 @@ Exit status: 0 ok, 1 runtime failure (logged), 2 bad flags (one line on stderr).
 const INTERCEPT_UNSUPPORTED: Readonly<Record<string, string>> = {
   '-x': 'traditional (iptables/nfqueue) mode is not supported; capture replies with -F',
   '-q': 'traditional (nfqueue) mode is not supported',
-  '-n': 'batching adapts by itself; there is no threshold to set',
-  '-s': 'the delay table sizes itself',
   '-D': 'container address mapping is not implemented yet',
   '-c': 'single-tcpcopy (--single) builds are not reproduced; any number of tcpcopy instances may connect',
 };
@@ -113,12 +130,16 @@ export function validateInterceptArgs(raw: RawArgs<InterceptFlag>): InterceptCon
   const filter = readText(flags.filter, str(raw.filter));
   if (filter === undefined) throw missingFlag(flags.filter);
   const bind = str(raw.bind);
+  const notices: string[] = [];
+  acceptIgnoredInt(flags.batchThreshold, str(raw.batchThreshold), 'batches follow the capture', notices);
+  acceptIgnoredInt(flags.delayTableSize, str(raw.delayTableSize), 'the table of parked replies sizes itself', notices);
   return deepFreeze({
     ...readDaemonConfig(raw),
     devices: readCaptureDevices(raw.devices),
     filter,
     port: readInt(flags.port, str(raw.port), CONTROL_DEFAULT_PORT),
     bindAddress: bind === undefined ? ANY_ADDRESS : checkIpv4(flags.bind, bind, AddressUse.Listen),
+    notices,
   });
 }
 

@@ -159,6 +159,22 @@ describe('runCli', () => {
     assert.deepEqual([io.code, io.out, io.err], [undefined, '', '']);
   });
 
+  test('each notice of the config is a warning line on stderr before main runs', async () => {
+    const io = fakeIo(['a']);
+    const notices = ['-C 12 is above 11, as upstream it means 11', '-U 4 is accepted and does nothing here: x'];
+    let errWhenMainRan = '';
+    await runCli(
+      'demo',
+      () => ({ ...CONFIG, notices }),
+      () => {
+        errWhenMainRan = io.err;
+      },
+      io,
+    );
+    assert.equal(errWhenMainRan, notices.map((n) => `demo: warning: ${n}\n`).join(''));
+    assert.equal(io.code, undefined);
+  });
+
   test('main resolving with an exit status (--check) exits with it', async () => {
     for (const status of [ExitCode.Ok, ExitCode.Failure]) {
       const io = fakeIo([]);

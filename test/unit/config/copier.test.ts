@@ -232,7 +232,12 @@ describe('-s intercepts, -p, -C', () => {
     for (const bad of ['0', '65536', '-1', 'x', '1e3', '0x10', '']) rejectsValue('-p', bad);
     assert.equal(parse('-C', '1').connectionsPerIntercept, 1);
     assert.equal(parse('-C', '11').connectionsPerIntercept, 11);
-    for (const bad of ['0', '12', '2.5']) rejectsValue('-C', bad);
+    assert.deepEqual(parse('-C', '11').notices, []);
+    // Upstream clamps: so do we, and say which value is used.
+    const clamped = parse('-C', '12');
+    assert.equal(clamped.connectionsPerIntercept, 11);
+    assert.deepEqual(clamped.notices, ['-C 12 is above 11, as upstream it means 11']);
+    for (const bad of ['0', '2.5']) rejectsValue('-C', bad);
   });
 });
 
@@ -299,12 +304,15 @@ describe('-n -f -r', () => {
     for (const bad of ['1024', '-1', '3.5']) rejectsValue('-f', bad);
   });
 
-  test('-r: 1..99 sample, 0 and 100 mean all', () => {
+  test('-r: 1..99 sample, 0 and 100 or more mean all', () => {
     assert.equal(parse('-r', '1').samplePercent, 1);
     assert.equal(parse('-r', '99').samplePercent, 99);
     assert.equal(parse('-r', '0').samplePercent, 100);
     assert.equal(parse('-r', '100').samplePercent, 100);
-    for (const bad of ['101', '128', '-5', '50%']) rejectsValue('-r', bad);
+    const above = parse('-r', '150');
+    assert.equal(above.samplePercent, 100);
+    assert.deepEqual(above.notices, ['-r 150 is above 100, as upstream it means 100']);
+    for (const bad of ['-5', '50%']) rejectsValue('-r', bad);
   });
 });
 
@@ -343,8 +351,11 @@ describe('timers and sizes', () => {
       '-k',
       /at least the session timeout -t \(60 s\)/,
     );
-    for (const bad of ['0', '-5', '10m', '2147484']) rejectsValue('-t', bad);
-    for (const bad of ['0', 'x']) rejectsValue('-k', bad);
+    // 0 means the default, as upstream.
+    assert.equal(parse('-t', '0').sessionTimeoutMs, 600_000);
+    assert.equal(parse('-t', '60', '-k', '0').keepaliveTimeoutMs, 180_000);
+    for (const bad of ['-5', '10m', '2147484']) rejectsValue('-t', bad);
+    for (const bad of ['x', '-1']) rejectsValue('-k', bad);
   });
 
   test('-M and -D (MSS at most MTU - 40; default follows a small MTU)', () => {
@@ -453,9 +464,23 @@ describe('what the parser refuses as a whole', () => {
   });
 
   test('upstream flags we do not take say why', () => {
-    for (const flag of ['-H', '-U', '-S', '-o']) {
+    for (const flag of ['-H', '-o']) {
       rejects([...REQUIRED, flag, '1'], ErrorCode.UNSUPPORTED_FLAG, flag, new RegExp(`^${flag} is not supported: `));
     }
+  });
+
+  test('-U is accepted with a notice; -S sets the capture snapshot length', () => {
+    const c = parse('-U', '4');
+    assert.deepEqual(c.notices, ['-U 4 is accepted and does nothing here: memory follows the sessions (-m caps it)']);
+    rejectsValue('-U', 'x');
+    assert.equal(parse().snapLength, 65535);
+    assert.equal(parse('-S', '1500').snapLength, 1500);
+    for (const bad of ['0', '65536']) rejectsValue('-S', bad);
+    rejects(
+      ['-x', '80-10.0.0.3:80', '-s', '10.0.0.2', '--offline', 'a.pcap', '-S', '96'],
+      ErrorCode.FLAG_CONFLICT,
+      '-S',
+    );
   });
 
   test('a missing value names the flag and what it expects', () => {

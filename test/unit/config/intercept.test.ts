@@ -77,10 +77,20 @@ describe('intercept command line', () => {
   });
 
   test('upstream flags we do not take; tcpcopy-only flags are unknown here', () => {
-    for (const flag of ['-x', '-q', '-n', '-s', '-D', '-c']) {
+    for (const flag of ['-x', '-q', '-D', '-c']) {
       rejects([...FILTER, flag, '1'], ErrorCode.UNSUPPORTED_FLAG, flag, `${flag} is not supported: `);
     }
     rejects([...FILTER, '-O'], ErrorCode.UNKNOWN_FLAG, '-O', 'unknown option -O');
+  });
+
+  test('-n and -s are accepted, each with a notice that it sets nothing here', () => {
+    const c = parseInterceptArgs([...FILTER, '-n', '8', '-s', '65536']);
+    assert.deepEqual(c.notices, [
+      '-n 8 is accepted and does nothing here: batches follow the capture',
+      '-s 65536 is accepted and does nothing here: the table of parked replies sizes itself',
+    ]);
+    assert.deepEqual(parseInterceptArgs(FILTER).notices, []);
+    rejects([...FILTER, '-n', 'many'], ErrorCode.BAD_FLAG, '-n', '-n "many"');
   });
 
   test('an unquoted filter leaves stray words', () => {

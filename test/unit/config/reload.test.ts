@@ -93,7 +93,7 @@ describe('SIGHUP: reload of --config', () => {
     const applied: number[] = [];
     const reloader = new ConfigReloader(config, { log, load, apply: { samplePercent: (p) => applied.push(p) } });
     for (const bad of [
-      `${BASE}percentage: 150\nlogLevel: debug\n`,
+      `${BASE}percentage: fifty\nlogLevel: debug\n`,
       `${BASE}percentage: 20\ncolour: blue\n`,
       'transfer: [80\n',
     ]) {

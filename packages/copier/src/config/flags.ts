@@ -8,6 +8,10 @@ export const DEFAULT_SESSION_TIMEOUT_SECONDS = 600;
 export const KEEPALIVE_EXTRA_SECONDS = 120;
 export const DEFAULT_CONNECTIONS_PER_INTERCEPT = 2;
 export const MAX_CONNECTIONS_PER_INTERCEPT = 11;
+/** -U does nothing here: any size upstream takes (at most 63) and more is accepted. */
+export const MAX_POOL_CHUNK_KB = 1024;
+/** The largest IPv4 packet: -S's maximum and default (whole packets). */
+export const MAX_SNAP_LENGTH = 65535;
 export const MAX_COPIES = 1023;
 export const MAX_PORT_SHIFT = 1023;
 /** -r: 0 and 100 both mean "every session" (upstream). */
@@ -66,7 +70,7 @@ export const COPIER_FLAGS = {
     long: '--connections',
     value: '<n>',
     range: [1, MAX_CONNECTIONS_PER_INTERCEPT],
-    help: 'control connections per intercept',
+    help: 'control connections per intercept (more is taken as the maximum)',
     defaultText: String(DEFAULT_CONNECTIONS_PER_INTERCEPT),
   },
   clientIps: {
@@ -98,7 +102,7 @@ export const COPIER_FLAGS = {
     long: '--percentage',
     value: '<percent>',
     range: [0, ALL_SESSIONS_PERCENT],
-    help: 'copy this percentage of sessions (0 or 100 = all)',
+    help: 'copy this percentage of sessions (0, or 100 and above = all)',
     defaultText: 'all',
   },
   devices: DEVICES_FLAG,
@@ -113,16 +117,16 @@ export const COPIER_FLAGS = {
     short: '-t',
     long: '--session-timeout',
     value: '<seconds>',
-    range: [1, MAX_TIMEOUT_SECONDS],
-    help: 'drop a session after this long without traffic from the target',
+    range: [0, MAX_TIMEOUT_SECONDS],
+    help: 'drop a session after this long without traffic from the target (0 = the default)',
     defaultText: String(DEFAULT_SESSION_TIMEOUT_SECONDS),
   },
   keepaliveTimeout: {
     short: '-k',
     long: '--keepalive-timeout',
     value: '<seconds>',
-    range: [1, MAX_TIMEOUT_SECONDS],
-    help: 'drop an idle session after this long; at least -t',
+    range: [0, MAX_TIMEOUT_SECONDS],
+    help: 'drop an idle session after this long; at least -t (0 = the default)',
     defaultText: `-t + ${KEEPALIVE_EXTRA_SECONDS}`,
   },
   mtu: {
@@ -140,6 +144,21 @@ export const COPIER_FLAGS = {
     range: [MIN_CAPTURE_BUFFER_MB, MAX_CAPTURE_BUFFER_MB],
     help: 'capture buffer in MB: what tcpcopy holds of the traffic while it is busy (resident only as far as it is used)',
     defaultText: String(DEFAULT_CAPTURE_BUFFER_MB),
+  },
+  snapLength: {
+    short: '-S',
+    long: '--snaplen',
+    value: '<bytes>',
+    range: [1, MAX_SNAP_LENGTH],
+    help: 'bytes captured of each packet (a shorter capture cuts payload: those sessions end truncated)',
+    defaultText: String(MAX_SNAP_LENGTH),
+  },
+  poolChunk: {
+    short: '-U',
+    long: '--pool-chunk',
+    value: '<KB>',
+    range: [0, MAX_POOL_CHUNK_KB],
+    help: "upstream's memory-pool chunk size: accepted, does nothing here (memory follows the sessions; -m caps it)",
   },
   mss: {
     short: '-D',
@@ -219,7 +238,5 @@ Exit status: 0 ok, 1 runtime failure (logged), 2 bad flags (one line on stderr).
 /** Upstream tcpcopy flags this implementation does not take, and why. */
 export const COPIER_UNSUPPORTED: Readonly<Record<string, string>> = {
   '-H': 'replacing 127.0.0.1 source addresses is not implemented; capture traffic to a non-loopback address',
-  '-U': 'the per-session memory-pool chunk size does not apply here (use -m for the memory cap)',
-  '-S': 'the snaplen is not configurable (whole packets are captured)',
   '-o': 'link-layer sending (--pcap-send builds) is not supported; packets go out through a raw IP socket',
 };
