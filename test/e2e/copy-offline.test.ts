@@ -1,6 +1,7 @@
 /**
  * Offline replay: production traffic captured to a file with tcpdump, replayed later with
- * `tcpcopy --offline file -a N` through intercept to the test server. Every request of the file
+ * `tcpcopy --offline file -a N` (and `-i file`, as upstream's offline builds take it) through
+ * intercept to the test server. Every request of the file
  * arrives, the replay keeps the capture's pace divided by -a, and tcpcopy exits 0 by itself.
  */
 import { test } from 'node:test';
@@ -13,62 +14,69 @@ const REQUESTS = 30;
 const SPREAD_MS = 3000;
 const SPEEDUP = 3;
 
-test('tcpcopy --offline replays a capture file at -a speed and exits by itself', { timeout: 120_000 }, async (t) => {
-  await withLab(t, async (lab) => {
-    const prod = await lab.startNginx('prod');
-    const target = await lab.startNginx('target');
-    const capture = await lab.captureOn('prod', 'tcp port 80');
-    await sleep(300);
-    for (let i = 0; i < REQUESTS; i++) {
-      await lab.exec('client', 'curl', ['-s', '-o', '/dev/null', prod.url(`/index.html?n=${i}`)]);
-      await sleep(SPREAD_MS / REQUESTS);
-    }
-    await sleep(300);
-    const file = await capture.stop();
-    assert.equal(target.readAccessLog().length, 0, 'nothing was copied while capturing');
+// `-i FILE` as upstream's offline builds take it, and our --offline.
+for (const fileFlag of ['--offline', '-i']) {
+  test(
+    `tcpcopy ${fileFlag} replays a capture file at -a speed and exits by itself`,
+    { timeout: 120_000 },
+    async (t) => {
+      await withLab(t, async (lab) => {
+        const prod = await lab.startNginx('prod');
+        const target = await lab.startNginx('target');
+        const capture = await lab.captureOn('prod', 'tcp port 80');
+        await sleep(300);
+        for (let i = 0; i < REQUESTS; i++) {
+          await lab.exec('client', 'curl', ['-s', '-o', '/dev/null', prod.url(`/index.html?n=${i}`)]);
+          await sleep(SPREAD_MS / REQUESTS);
+        }
+        await sleep(300);
+        const file = await capture.stop();
+        assert.equal(target.readAccessLog().length, 0, 'nothing was copied while capturing');
 
-    await startIntercept(lab, 80);
-    const replay = lab.spawn(
-      'prod',
-      TCPCOPY_BIN,
-      [
-        '--offline',
-        file,
-        '-a',
-        String(SPEEDUP),
-        '-x',
-        `80-${lab.host('target').ip}:80`,
-        '-s',
-        lab.host('aux').ip,
-        '-c',
-        fakeRange(lab),
-      ],
-      { name: 'tcpcopy-offline' },
-    );
-    // When the first and the last copied request reach the test server.
-    let firstAt = 0;
-    let lastAt = 0;
-    const arrived = await settle(() => {
-      const n = target.readAccessLog().length;
-      if (n > 0 && firstAt === 0) firstAt = Date.now();
-      if (n === REQUESTS && lastAt === 0) lastAt = Date.now();
-      return n;
-    }, REQUESTS);
-    const exit = await replay.exited;
-    assert.equal(arrived, REQUESTS, `target received ${arrived} of ${REQUESTS}`);
-    assert.deepEqual(
-      target.readAccessLog().map((e) => e.path),
-      prod.readAccessLog().map((e) => e.path),
-      'same requests, in the same order',
-    );
-    assert.equal(exit.code, 0, `exit ${exit.code}: ${replay.stderr.slice(-500)}`);
-    assert.match(replay.stderr, /"msg":"final stats"/);
-    // The requests span ~SPREAD_MS in the file: at -a 3 about a third of it, not all at once.
-    const span = lastAt - firstAt;
-    const expected = SPREAD_MS / SPEEDUP;
-    assert.ok(
-      span > expected * 0.6 && span < expected * 2.5,
-      `copies spread over ${span} ms, expected about ${expected}`,
-    );
-  });
-});
+        await startIntercept(lab, 80);
+        const replay = lab.spawn(
+          'prod',
+          TCPCOPY_BIN,
+          [
+            fileFlag,
+            file,
+            '-a',
+            String(SPEEDUP),
+            '-x',
+            `80-${lab.host('target').ip}:80`,
+            '-s',
+            lab.host('aux').ip,
+            '-c',
+            fakeRange(lab),
+          ],
+          { name: 'tcpcopy-offline' },
+        );
+        // When the first and the last copied request reach the test server.
+        let firstAt = 0;
+        let lastAt = 0;
+        const arrived = await settle(() => {
+          const n = target.readAccessLog().length;
+          if (n > 0 && firstAt === 0) firstAt = Date.now();
+          if (n === REQUESTS && lastAt === 0) lastAt = Date.now();
+          return n;
+        }, REQUESTS);
+        const exit = await replay.exited;
+        assert.equal(arrived, REQUESTS, `target received ${arrived} of ${REQUESTS}`);
+        assert.deepEqual(
+          target.readAccessLog().map((e) => e.path),
+          prod.readAccessLog().map((e) => e.path),
+          'same requests, in the same order',
+        );
+        assert.equal(exit.code, 0, `exit ${exit.code}: ${replay.stderr.slice(-500)}`);
+        assert.match(replay.stderr, /"msg":"final stats"/);
+        // The requests span ~SPREAD_MS in the file: at -a 3 about a third of it, not all at once.
+        const span = lastAt - firstAt;
+        const expected = SPREAD_MS / SPEEDUP;
+        assert.ok(
+          span > expected * 0.6 && span < expected * 2.5,
+          `copies spread over ${span} ms, expected about ${expected}`,
+        );
+      });
+    },
+  );
+}

@@ -3,6 +3,7 @@
  * process state is read (the package version and the --config file aside); every problem is a
  * ConfigError naming the flag, or the file and its key.
  */
+import { statSync } from 'node:fs';
 import {
   addrPortToString,
   badValue,
@@ -101,7 +102,7 @@ export interface CopierConfig extends DaemonConfig {
 
 const MS_PER_SECOND = 1000;
 const BYTES_PER_MB = 1 << 20;
-/** What upstream's offline builds took with -i: a path or a capture file name. */
+/** What looks like a capture file rather than interface names: a path, or a capture file name. */
 const CAPTURE_FILE_NAME = /\/|\.(?:pcap|pcapng|cap)(?:,|$)/i;
 /** Flags that only mean something when replaying a file. */
 const OFFLINE_ONLY = ['speedup', 'gapSkip', 'passes'] as const;
@@ -144,6 +145,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
   const clientIpText = str(raw.clientIps);
 
   const notices: string[] = [];
+  const inputFile = captureFileOf(raw);
   // 0 means the default, as upstream.
   const sessionTimeout = readInt(flags.sessionTimeout, str(raw.sessionTimeout), 0) || F.DEFAULT_SESSION_TIMEOUT_SECONDS;
   const keepaliveText = str(raw.keepaliveTimeout);
@@ -181,7 +183,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     copies: readInt(flags.copies, str(raw.copies), 1),
     portShift: readInt(flags.portShift, str(raw.portShift), 0),
     samplePercent: percent === 0 ? F.ALL_SESSIONS_PERCENT : percent,
-    devices: readDevices(raw),
+    devices: inputFile === undefined ? readCaptureDevices(str(raw.devices)) : [],
     captureBufferBytes:
       readInt(flags.captureBuffer, str(raw.captureBuffer), F.DEFAULT_CAPTURE_BUFFER_MB) * BYTES_PER_MB,
     filter: readText(flags.filter, str(raw.filter)),
@@ -196,19 +198,24 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     noWait: raw.noWait === true,
     keepRunningWithoutIntercepts: raw.lonely === true,
     rampUp: raw.rampUp === true,
-    offline: readOffline(raw),
+    offline: readOffline(raw, inputFile),
     notices,
   });
 }
 
-/** `-i`, refusing upstream offline builds' `-i file.pcap` with a pointer to --offline. */
-function readDevices(raw: RawArgs<F.CopierFlag>): readonly string[] {
+/**
+ * Upstream's offline builds take the capture file with -i: a path to an existing regular file is
+ * replayed (as with --offline), anything else names interfaces. A name that looks like a capture
+ * file but is none is refused, naming it.
+ */
+function captureFileOf(raw: RawArgs<F.CopierFlag>): string | undefined {
   const value = str(raw.devices);
-  if (value !== undefined && CAPTURE_FILE_NAME.test(value)) {
-    const expected = 'interface names (a capture file is replayed with --offline <file.pcap>)';
-    throw badValue(F.COPIER_FLAGS.devices, value, expected);
+  if (value === undefined) return undefined;
+  if (statSync(value, { throwIfNoEntry: false })?.isFile()) return value;
+  if (CAPTURE_FILE_NAME.test(value)) {
+    throw badValue(F.COPIER_FLAGS.devices, value, 'interface names, or an existing capture file to replay');
   }
-  return readCaptureDevices(value);
+  return undefined;
 }
 
 /** The config for logs and reports: addresses as text, the -c list as ranges. */
@@ -225,14 +232,20 @@ export function describeCopierConfig(config: CopierConfig): Record<string, unkno
   };
 }
 
-function readOffline(raw: RawArgs<F.CopierFlag>): OfflineConfig | undefined {
+/** --offline, or -i naming a capture file (`inputFile`). */
+function readOffline(raw: RawArgs<F.CopierFlag>, inputFile: string | undefined): OfflineConfig | undefined {
   const flags = F.COPIER_FLAGS;
-  const file = readText(flags.offline, str(raw.offline));
+  const offline = readText(flags.offline, str(raw.offline));
+  if (offline !== undefined && inputFile !== undefined) {
+    throw flagConflict(flags.devices, inputFile, 'names a capture file, and --offline names one too');
+  }
+  const file = offline ?? inputFile;
   const [stray, reason]: readonly [readonly F.CopierFlag[], string] =
     file === undefined
       ? [OFFLINE_ONLY, 'only valid with --offline <file.pcap>']
-      : [LIVE_ONLY, 'applies to live capture, not to --offline'];
+      : [LIVE_ONLY, 'applies to live capture, not to replaying a file'];
   for (const key of stray) {
+    if (key === 'devices' && inputFile !== undefined) continue;
     const value = str(raw[key]);
     if (value !== undefined) throw flagConflict(flags[key], value, reason);
   }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CliExit, ConfigError, ErrorCode, ipv4ToString, parseIpv4, type ErrorCode as Code } from '@tcpcopy/common';
@@ -331,11 +334,24 @@ describe('-i -F', () => {
     for (const bad of ['', '  ']) rejectsValue('-F', bad);
   });
 
-  test("upstream offline builds' -i file.pcap points to --offline", () => {
-    for (const bad of ['capture.pcap', '/tmp/x', 'eth0,a.pcapng']) {
-      rejects([...REQUIRED, '-i', bad], ErrorCode.BAD_FLAG, '-i', /--offline <file\.pcap>\)$/);
+  test("upstream offline builds' -i FILE replays the file; a file name that is no file is refused", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcpcopy-i-'));
+    try {
+      const file = join(dir, 'capture.pcap');
+      writeFileSync(file, '');
+      const c = parse('-i', file, '-a', '2');
+      assert.deepEqual(c.offline, { file, speedup: 2, gapSkipMs: 0, passes: 1 });
+      assert.deepEqual(c.devices, []);
+      rejects([...REQUIRED, '-i', file, '--offline', file], ErrorCode.FLAG_CONFLICT, '-i', /--offline names one too/);
+      rejects([...REQUIRED, '-i', file, '-B', '8'], ErrorCode.FLAG_CONFLICT, '-B', /not to replaying a file/);
+      for (const bad of [join(dir, 'missing.pcap'), '/tmp/x', 'eth0,a.pcapng', 'capture.pcap']) {
+        rejects([...REQUIRED, '-i', bad], ErrorCode.BAD_FLAG, '-i', /an existing capture file to replay$/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
     assert.deepEqual(parse('-i', 'eth0.100').devices, ['eth0.100'], 'VLAN interfaces have dots');
+    assert.equal(parse('-i', 'eth0').offline, undefined);
   });
 });
 
