@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withLab } from '../lab/index.js';
-import { TCPCOPY_BIN, fakeRange, settle, startIntercept } from './copy-harness.js';
+import { CONTROL_PORT, TCPCOPY_BIN, fakeRange, settle, startIntercept } from './copy-harness.js';
 import { isAlive, logged, logLines, poll } from './daemon-helpers.js';
 
 const REQUESTS = 200;
@@ -106,6 +106,38 @@ test(
       await startIntercept(lab, 80);
       await lonely.waitFor(/connected to intercept/, { stream: 'stderr', timeoutMs: 15_000 });
       assert.equal((await lonely.stop()).code, 0);
+    });
+  },
+);
+
+test(
+  'a peer on the control port that never answers our hello is never reported connected',
+  { timeout: 60_000 },
+  async (t) => {
+    await withLab(t, async (lab) => {
+      // Accepts connections and says nothing, as a peer speaking another protocol would to ours.
+      const silent = lab.spawn(
+        'aux',
+        'python3',
+        [
+          '-c',
+          'import socket, time\n' +
+            's = socket.socket()\n' +
+            's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n' +
+            `s.bind(("0.0.0.0", ${CONTROL_PORT}))\n` +
+            's.listen(64)\n' +
+            'held = [s.accept() for _ in range(64)]\n',
+        ],
+        { name: 'silent-peer' },
+      );
+      await lab.waitForPort('aux', CONTROL_PORT, 5000, silent);
+      const argv = ['-x', `80-${lab.host('target').ip}:80`, '-s', lab.host('aux').ip, '-c', fakeRange(lab)];
+      const copier = lab.spawn('prod', TCPCOPY_BIN, argv, { name: 'tcpcopy-silent-peer' });
+      const exit = await copier.exited;
+      assert.equal(exit.code, 1, copier.stderr);
+      assert.match(copier.stderr, /no hello from intercept/);
+      assert.doesNotMatch(copier.stderr, /connected to intercept/);
+      assert.match(copier.stderr, /TCPCOPY_ERR_NO_INTERCEPT|no intercept reachable/);
     });
   },
 );

@@ -1,6 +1,8 @@
 /**
  * The copier's side of the control channel: -C connections to each intercept (-s), a hello on
- * each, route add/delete batches, and header records back. A lost connection is retried with
+ * each, route add/delete batches, and header records back. A connection counts as connected
+ * only once the intercept's hello came back: a peer that accepts the connection but speaks
+ * another protocol (upstream's C intercept) or none is never reported connected. A lost connection is retried with
  * back-off while the others keep working (upstream exits unless -L).
  */
 import { connect, type Socket } from 'node:net';
@@ -58,6 +60,8 @@ export interface InterceptLinksOptions {
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 12_000; // upstream's -L retry interval
 const HEARTBEAT_MS = 5_000;
+/** How long an intercept has to answer our hello before the connection is given up. */
+export const HELLO_WAIT_MS = 2_000;
 
 /** One TCP connection to one intercept, reconnecting forever until closed. */
 class Link {
@@ -70,6 +74,7 @@ class Link {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private everConnected = false;
+  private helloTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly owner: InterceptLinks,
@@ -94,11 +99,6 @@ class Link {
       },
     });
     socket.once('connect', () => {
-      this.owner.counters.connects++;
-      this.stats.connects++;
-      if (this.everConnected) this.owner.counters.reconnects++;
-      this.everConnected = true;
-      this.backoff = RECONNECT_MIN_MS;
       this.connection?.send({
         type: ControlMessageType.Hello,
         version: CONTROL_PROTOCOL_VERSION,
@@ -106,10 +106,7 @@ class Link {
         instanceId: this.owner.instanceId,
         software: this.owner.software,
       });
-      this.ready = true;
-      this.owner.log.info({ intercept: this.label }, 'connected to intercept');
-      this.owner.replayRoutes(this);
-      this.owner.readyChanged();
+      this.helloTimer = setTimeout(() => this.noHello(socket), HELLO_WAIT_MS);
     });
     socket.on('error', (err) => {
       this.owner.log.debug({ intercept: this.label, err }, 'control connection error');
@@ -118,6 +115,10 @@ class Link {
   }
 
   private onMessage(msg: ControlMessage): void {
+    if (msg.type === ControlMessageType.Hello && !this.ready) {
+      this.connected(msg.software);
+      return;
+    }
     if (msg.type === ControlMessageType.Responses) {
       this.owner.counters.responseFrames++;
       this.stats.responseFrames++;
@@ -125,7 +126,31 @@ class Link {
     }
   }
 
+  private connected(software: string): void {
+    clearTimeout(this.helloTimer);
+    this.owner.counters.connects++;
+    this.stats.connects++;
+    if (this.everConnected) this.owner.counters.reconnects++;
+    this.everConnected = true;
+    this.backoff = RECONNECT_MIN_MS;
+    this.ready = true;
+    this.owner.log.info({ intercept: this.label, software }, 'connected to intercept');
+    this.owner.replayRoutes(this);
+    this.owner.readyChanged();
+  }
+
+  private noHello(socket: Socket): void {
+    this.owner.counters.protocolErrors++;
+    this.owner.log.warn(
+      { intercept: this.label, waitedMs: HELLO_WAIT_MS },
+      "no hello from intercept: the peer does not speak this control protocol (upstream's C intercept " +
+        'speaks its own, not supported yet) or is not an intercept; retrying',
+    );
+    socket.destroy();
+  }
+
   private onClose(): void {
+    clearTimeout(this.helloTimer);
     const wasReady = this.ready;
     this.ready = false;
     this.connection = undefined;
@@ -171,6 +196,7 @@ class Link {
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.helloTimer);
     this.flush();
     this.socket?.end();
   }
