@@ -40,7 +40,7 @@ export const INTERCEPT_CONNECT_TIMEOUT_MS = 2000;
 
 export interface CopierFacts {
   readonly host: HostFacts;
-  /** The capture filter: -x's ports at this host's addresses, and -F. */
+  /** The capture filter: -x's ports at this host's (or -x's) addresses, or -F instead. */
   readonly filter: string;
   /** Live capture: one probe per device that exists and is up. */
   readonly captures: readonly CaptureProbe[];

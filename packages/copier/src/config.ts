@@ -70,7 +70,7 @@ export interface CopierConfig extends DaemonConfig {
   readonly devices: readonly string[];
   /** -B, in bytes. */
   readonly captureBufferBytes: number;
-  /** -F: extra BPF expression ANDed with the filter built from -x. */
+  /** -F: BPF expression replacing the filter built from -x. */
   readonly filter: string | undefined;
   /** -S: bytes captured of each packet. */
   readonly snapLength: number;

@@ -165,7 +165,7 @@ export async function main(
     },
     new FakeAddressPlan(engineConfig.fakeIps, engineConfig.portShift),
   );
-  const pipeline = new Pipeline(engine, engineConfig.fakeIps);
+  const pipeline = new Pipeline(engine, engineConfig.fakeIps, engineConfig.targets);
   const timer = new DeadlineTimer(
     clock,
     () => engine.nextDeadline(),

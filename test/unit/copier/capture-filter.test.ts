@@ -23,19 +23,22 @@ describe('copier capture filter', () => {
     assert.doesNotMatch(f, /10\.0\.0\.3/, 'the test server address never matches: our own packets go there');
   });
 
-  test('entries with a source IP, duplicates merged, -F appended', () => {
-    const f = buildCaptureFilter(
-      [
-        target('192.0.2.1', 80, '10.0.0.3', 80),
-        target('192.0.2.1', 80, '10.0.0.4', 80),
-        target(undefined, 443, '10.0.0.3', 443),
-      ],
-      [ip('192.0.2.1')],
-      'not src net 10.9.0.0/16',
-    );
+  test('entries with a source IP (a mirror port: not an address of this host), duplicates merged', () => {
+    const targets = [
+      target('192.0.2.1', 80, '10.0.0.3', 80),
+      target('192.0.2.1', 80, '10.0.0.4', 80),
+      target(undefined, 443, '10.0.0.3', 443),
+    ];
+    const f = buildCaptureFilter(targets, [ip('192.0.2.7')], undefined);
+    assert.equal(f, 'tcp and ((dst port 80 and dst host (192.0.2.1)) or (dst port 443 and dst host (192.0.2.7)))');
+  });
+
+  test('-F replaces the built filter, as upstream', () => {
+    const targets = [target(undefined, 80, '10.0.0.3', 80)];
     assert.equal(
-      f,
-      'tcp and ((dst port 80 and dst host (192.0.2.1)) or (dst port 443 and dst host (192.0.2.1))) and (not src net 10.9.0.0/16)',
+      buildCaptureFilter(targets, [ip('192.0.2.7')], 'tcp dst port 80 and src net 10.8.0.0/16'),
+      'tcp dst port 80 and src net 10.8.0.0/16',
     );
+    assert.match(buildCaptureFilter(targets, [ip('192.0.2.7')], '  '), /^tcp and \(/);
   });
 });

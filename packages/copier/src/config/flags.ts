@@ -111,7 +111,7 @@ export const COPIER_FLAGS = {
     long: '--filter',
     value: '<bpf>',
     expected: 'a pcap filter expression',
-    help: 'extra capture filter, ANDed with the one built from -x',
+    help: 'capture filter replacing the one built from -x (as upstream)',
   },
   sessionTimeout: {
     short: '-t',

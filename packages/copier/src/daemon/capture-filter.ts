@@ -1,5 +1,7 @@
 /**
- * The BPF filter the copier captures with: packets to the -x ports addressed to this host.
+ * The BPF filter the copier captures with: packets to the -x ports addressed to this host, or
+ * to the -x address when one is given (a mirror port's host receives production's traffic); -F
+ * replaces it, as upstream.
  *
  * The capture already sees only what this host receives (common/src/io/live-capture.ts), so
  * the copier's own packets never come back. Matching the destination address guards that twice
@@ -13,13 +15,13 @@ import type { EngineTarget } from '../engine/index.js';
 export function buildCaptureFilter(
   targets: readonly EngineTarget[],
   localAddresses: readonly number[],
-  extra: string | undefined,
+  replacement: string | undefined,
 ): string {
+  if (replacement !== undefined && replacement.trim() !== '') return replacement;
   const local = localAddresses.map(ipv4ToString).join(' or ');
   const matches = targets.map((t) => {
     const host = t.matchIp === 0 ? local : ipv4ToString(t.matchIp);
     return `(dst port ${t.matchPort} and dst host (${host}))`;
   });
-  const base = `tcp and (${[...new Set(matches)].join(' or ')})`;
-  return extra === undefined || extra.trim() === '' ? base : `${base} and (${extra})`;
+  return `tcp and (${[...new Set(matches)].join(' or ')})`;
 }

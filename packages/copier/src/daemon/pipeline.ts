@@ -44,12 +44,16 @@ export class Pipeline {
   private readonly recordViews = newPacketViews();
   private readonly cursor = new ResponseBatchCursor();
   private readonly ownAddresses: ReadonlySet<number>;
+  /** The test servers' address:port pairs (ip * 65536 + port): where our own copies go. */
+  private readonly targetEndpoints: ReadonlySet<number>;
 
   constructor(
     private readonly engine: Engine,
     fakeIps: readonly number[],
+    targets: readonly { readonly targetIp: number; readonly targetPort: number }[] = [],
   ) {
     this.ownAddresses = new Set(fakeIps);
+    this.targetEndpoints = new Set(targets.map((t) => t.targetIp * 65536 + t.targetPort));
   }
 
   /** One captured frame; `buf` is overwritten by later captures, so nothing keeps it. */
@@ -62,7 +66,9 @@ export class Pipeline {
       c.framesDropped[DECODE_STATUS_NAMES[status]!]!++;
       return;
     }
-    if (this.ownAddresses.has(v.ip.src)) {
+    // Our own copies never reach the capture (it sees what this host receives), unless a filter
+    // that -F replaced lets a loopback target's in: either way they are never copied again.
+    if (this.ownAddresses.has(v.ip.src) || this.targetEndpoints.has(v.ip.dst * 65536 + v.tcp.dstPort)) {
       c.ownPacketsIgnored++;
       return;
     }

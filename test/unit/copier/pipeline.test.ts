@@ -1,0 +1,32 @@
+/**
+ * The pipeline never copies the copier's own packets: from a -c fake address, or addressed to a
+ * test server (what a copy looks like with the real client addresses, or when -F replaced the
+ * built filter and a loopback target's copies reach the capture). Same-port copies must not loop.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LinkType, TcpFlag } from '@tcpcopy/common';
+import { buildTcpPacket, toAddress } from '@tcpcopy/common/testing';
+import { Pipeline } from '@tcpcopy/copier/daemon';
+import { CLIENT_IP, PROD_IP, PROD_PORT, Sim, TARGET_IP, TARGET_PORT } from '../engine/harness.js';
+
+function syn(src: number, dst: number, dstPort: number): Buffer {
+  return buildTcpPacket({ src, dst, srcPort: 40000, dstPort, seq: 1, ack: 0, flags: TcpFlag.SYN, window: 65535 });
+}
+
+describe('Pipeline', () => {
+  test("a packet to a test server's address and port is ignored as our own, not copied", () => {
+    const sim = new Sim();
+    const fake = toAddress('10.99.0.1');
+    const pipeline = new Pipeline(sim.engine, [fake], [{ targetIp: TARGET_IP, targetPort: TARGET_PORT }]);
+    for (const frame of [syn(CLIENT_IP, TARGET_IP, TARGET_PORT), syn(fake, PROD_IP, PROD_PORT)]) {
+      pipeline.onFrame(LinkType.Ipv4, frame, 0, frame.length, sim.now);
+    }
+    assert.equal(pipeline.counters.ownPacketsIgnored, 2);
+    assert.equal(sim.engine.counters.sessionsStarted, 0);
+    const client = syn(CLIENT_IP, PROD_IP, PROD_PORT);
+    pipeline.onFrame(LinkType.Ipv4, client, 0, client.length, sim.now);
+    assert.equal(pipeline.counters.ownPacketsIgnored, 2);
+    assert.equal(sim.engine.counters.sessionsStarted, 1, "a client's packet to production is copied");
+  });
+});
