@@ -234,6 +234,12 @@ describe('scripts/install', () => {
         const arrived = await settle(() => target.readAccessLog().length, REQUESTS);
         assert.equal(arrived, REQUESTS, `target received ${arrived} of ${REQUESTS}`);
 
+        // Found by name from an install too: the wrapper execs node on the installed program.
+        const pids = async (cmd: string, args: string[]): Promise<number[]> =>
+          (await lab.exec('prod', cmd, args, { check: false })).stdout.trim().split(/\s+/).map(Number);
+        assert.ok((await pids('pidof', ['tcpcopy'])).includes(pid), 'pidof tcpcopy');
+        assert.ok((await pids('pgrep', ['-x', 'intercept'])).includes(intercept.pid!), 'pgrep -x intercept');
+
         process.kill(pid, 'SIGTERM');
         await poll(() => (isAlive(pid) ? undefined : true), 'tcpcopy to exit', 1500);
         const exit = await intercept.stop('SIGTERM', 2000);
