@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withLab } from '../lab/index.js';
-import { CONTROL_PORT, TCPCOPY_BIN, fakeRange, settle, startIntercept } from './copy-harness.js';
+import { CONTROL_PORT, TCPCOPY_BIN, fakeRange, pidsNamed, settle, startIntercept } from './copy-harness.js';
 import { isAlive, logged, logLines, poll } from './daemon-helpers.js';
 
 const REQUESTS = 200;
@@ -56,12 +56,10 @@ test(
       await poll(() => logged(logFile, 'capturing'), 'the daemon to capture', 15_000);
       await new Promise((r) => setTimeout(r, 500));
       // Found by name, as the C daemons are.
-      const pids = async (cmd: string, args: string[]): Promise<number[]> =>
-        (await lab.exec('prod', cmd, args, { check: false })).stdout.trim().split(/\s+/).map(Number);
-      assert.ok((await pids('pidof', ['tcpcopy'])).includes(daemonPid), 'pidof tcpcopy');
-      assert.ok((await pids('pgrep', ['-x', 'tcpcopy'])).includes(daemonPid), 'pgrep -x tcpcopy');
-      assert.ok((await pids('ps', ['-C', 'tcpcopy', '-o', 'pid='])).includes(daemonPid), 'ps -C tcpcopy');
-      assert.ok((await pids('pgrep', ['-x', 'intercept'])).includes(intercept.pid!), 'pgrep -x intercept');
+      assert.ok((await pidsNamed(lab, 'pidof', ['tcpcopy'])).includes(daemonPid), 'pidof tcpcopy');
+      assert.ok((await pidsNamed(lab, 'pgrep', ['-x', 'tcpcopy'])).includes(daemonPid), 'pgrep -x tcpcopy');
+      assert.ok((await pidsNamed(lab, 'ps', ['-C', 'tcpcopy', '-o', 'pid='])).includes(daemonPid), 'ps -C tcpcopy');
+      assert.ok((await pidsNamed(lab, 'pgrep', ['-x', 'intercept'])).includes(intercept.pid!), 'pgrep -x intercept');
 
       const ab = await lab.exec('client', 'ab', ['-q', '-n', String(REQUESTS), '-c', '4', prod.url('/index.html')]);
       assert.match(ab.stdout, new RegExp(`Complete requests:\\s+${REQUESTS}`));

@@ -61,6 +61,12 @@ export async function startTcpcopy(lab: Lab, opts: CopierOptions = {}): Promise<
   return proc;
 }
 
+/** The process ids `cmd args` prints in a lab host (`pidof tcpcopy`, `pgrep -x intercept`). */
+export async function pidsNamed(lab: Lab, cmd: string, args: readonly string[]): Promise<number[]> {
+  const { stdout } = await lab.exec('prod', cmd, [...args], { check: false });
+  return stdout.trim().split(/\s+/).map(Number);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

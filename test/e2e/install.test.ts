@@ -24,7 +24,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withLab } from '../lab/index.js';
-import { CONTROL_PORT, fakeRange, settle } from './copy-harness.js';
+import { CONTROL_PORT, fakeRange, pidsNamed, settle } from './copy-harness.js';
 import { isAlive, logged, logLines, poll } from './daemon-helpers.js';
 import {
   DAEMONS,
@@ -235,10 +235,8 @@ describe('scripts/install', () => {
         assert.equal(arrived, REQUESTS, `target received ${arrived} of ${REQUESTS}`);
 
         // Found by name from an install too: the wrapper execs node on the installed program.
-        const pids = async (cmd: string, args: string[]): Promise<number[]> =>
-          (await lab.exec('prod', cmd, args, { check: false })).stdout.trim().split(/\s+/).map(Number);
-        assert.ok((await pids('pidof', ['tcpcopy'])).includes(pid), 'pidof tcpcopy');
-        assert.ok((await pids('pgrep', ['-x', 'intercept'])).includes(intercept.pid!), 'pgrep -x intercept');
+        assert.ok((await pidsNamed(lab, 'pidof', ['tcpcopy'])).includes(pid), 'pidof tcpcopy');
+        assert.ok((await pidsNamed(lab, 'pgrep', ['-x', 'intercept'])).includes(intercept.pid!), 'pgrep -x intercept');
 
         process.kill(pid, 'SIGTERM');
         await poll(() => (isAlive(pid) ? undefined : true), 'tcpcopy to exit', 1500);

@@ -591,7 +591,10 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     if (wakeFd_ >= 0) ::close(wakeFd_);
     wakeFd_ = -1;
     // In spill mode JavaScript never sees the ring, so it goes now; otherwise with its Buffer.
-    if (spill_ != nullptr && ring_ != nullptr) munmap(ring_, ringSize_);
+    if (spill_ != nullptr && ring_ != nullptr) {
+      munmap(ring_, ringSize_);
+      ring_ = nullptr;
+    }
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     onBlock_.Reset();

@@ -2,7 +2,7 @@
  * Value checkers for flags: strict, pure, and each failure a ConfigError naming the flag and what
  * was expected. Addresses come out as host-order uint32 (packet/ipv4's parseIpv4).
  */
-import { flagLabel, badValue, flagExpected, type FlagSpec } from './cli.js';
+import { badValue, flagExpected, flagLabel, type FlagSpec } from './cli.js';
 import { ErrorCode } from './errors.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from './log.js';
 import { ipv4ToString, parseIpv4 } from './packet/ipv4.js';
@@ -65,9 +65,19 @@ export function checkIpv4(flag: FlagSpec, text: string, use: AddressUse, shown: 
 /** Integer within flag.range (strict decimal: no sign, exponent or hex). */
 export function readInt(flag: FlagSpec, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
+  const n = atLeastMin(flag, value);
+  if (n > rangeOf(flag)[1]) throw badValue(flag, value);
+  return n;
+}
+
+function rangeOf(flag: FlagSpec): readonly [min: number, max: number] {
+  return flag.range ?? [0, Number.MAX_SAFE_INTEGER];
+}
+
+/** A strict decimal integer of at least flag.range's minimum. */
+function atLeastMin(flag: FlagSpec, value: string): number {
   const n = DECIMAL.test(value) ? Number(value) : NaN;
-  const [min, max] = flag.range ?? [0, Number.MAX_SAFE_INTEGER];
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw badValue(flag, value);
+  if (!Number.isSafeInteger(n) || n < rangeOf(flag)[0]) throw badValue(flag, value);
   return n;
 }
 
@@ -76,10 +86,9 @@ export function readInt(flag: FlagSpec, value: string | undefined, fallback: num
  * and `notices` gets a line naming the value used (`-C 12` -> 11).
  */
 export function readClampedInt(flag: FlagSpec, value: string | undefined, fallback: number, notices: string[]): number {
-  const [min, max] = flag.range ?? [0, Number.MAX_SAFE_INTEGER];
   if (value === undefined) return fallback;
-  const n = DECIMAL.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw badValue(flag, value);
+  const n = atLeastMin(flag, value);
+  const max = rangeOf(flag)[1];
   if (n <= max) return n;
   notices.push(`${flagLabel(flag)} ${value} is above ${max}, as upstream it means ${max}`);
   return max;

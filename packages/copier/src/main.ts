@@ -94,16 +94,16 @@ export function engineConfigOf(config: CopierConfig, random: () => number = Math
   };
 }
 
-/**
- * -m caps the whole process: what it holds before the first packet (the runtime, and the capture
- * ring about to be mapped) leaves the rest to sessions (Engine.memoryInUse).
- */
 function captureRingBytes(config: CopierConfig): number {
   return Math.min(config.captureBufferBytes, CAPTURE_RING_BYTES);
 }
 
+/**
+ * -m caps the whole process: what it holds before the first packet (the runtime), the capture
+ * ring about to be mapped and its spill area (-B) at its fullest leave the rest to sessions
+ * (Engine.memoryInUse).
+ */
 function memoryBudget(config: CopierConfig, liveCapture: boolean, log: Logger): number {
-  // The capture's ring and, at worst, its whole spill area (-B) come on top of what is held now.
   const captureBytes = liveCapture ? captureRingBytes(config) + config.captureBufferBytes : 0;
   const fixed = process.memoryUsage.rss() + captureBytes;
   const budget = config.memoryLimitBytes - fixed;

@@ -3,8 +3,8 @@
  *   node capture.js '{"devices":["lab0"],"filter":"tcp","count":1,"timeoutMs":5000}'
  * Prints {"event":"ready","linkTypes":{...}} once capturing, {"event":"packet","linkType":N,
  * "hex":"..."} per frame (unless "quiet"), and {"event":"done","stats":SourceStats,
- * "timedOut":bool,"rssAtReady":N,"rssAtEnd":N} at the end (after `count` frames, the timeout, or SIGTERM). A capture that
- * cannot start prints {"event":"error","code","message"} and exits 2.
+ * "timedOut":bool,"rssAtReady":N,"rssAtEnd":N} at the end (after `count` frames, the timeout,
+ * or SIGTERM). A capture that cannot start prints {"event":"error","code","message"} and exits 2.
  */
 import { LiveCapture, isTcpcopyError } from '@tcpcopy/common';
 import { agentArgs, assertInsideLab, emit } from './guard.js';
@@ -39,7 +39,6 @@ const capture = new LiveCapture({
 });
 const gc = (globalThis as { gc?: () => void }).gc;
 let seen = 0;
-
 let rssAtReady = 0;
 
 function finish(timedOut: boolean): void {

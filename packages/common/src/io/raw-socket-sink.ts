@@ -8,8 +8,9 @@
  * freed yet, or the device's queue is full) it queues, in pooled slots, for RETRY_DELAY_MS, then
  * sends the whole queue at once again: from the next send() once the wait is over, or from a
  * timer if none comes. (Waiting for the timer alone, one ENOBUFS in the middle of a long capture
- * drain made every packet behind it queue until the drain ended: 12,000 refused at overload.) (Draining that queue through raw-socket's send, one packet per event-loop turn, let one
- * ENOBUFS at 10,000 requests/s fill it for good: 177,000 packets refused, the copy collapsed.)
+ * drain made every packet behind it queue until the drain ended: 12,000 refused at overload.
+ * Draining that queue through raw-socket's send, one packet per event-loop turn, let one ENOBUFS
+ * at 10,000 requests/s fill it for good: 177,000 packets refused, the copy collapsed.)
  * Unlike upstream tcpcopy, a failed send never ends the process: transient errors are retried a
  * few times, then every failure is counted by errno name.
  */

@@ -2,8 +2,8 @@
  * The copier's side of the control channel: -C connections to each intercept (-s), a hello on
  * each, route add/delete batches, and header records back. A connection counts as connected
  * only once the intercept's hello came back: a peer that accepts the connection but speaks
- * another protocol (upstream's C intercept) or none is never reported connected. A lost connection is retried with
- * back-off while the others keep working (upstream exits unless -L).
+ * another protocol (upstream's C intercept) or none is never reported connected. A lost
+ * connection is retried with back-off while the others keep working (upstream exits unless -L).
  */
 import { connect, type Socket } from 'node:net';
 import {
@@ -61,7 +61,7 @@ const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 12_000; // upstream's -L retry interval
 const HEARTBEAT_MS = 5_000;
 /** How long an intercept has to answer our hello before the connection is given up. */
-export const HELLO_WAIT_MS = 2_000;
+const HELLO_WAIT_MS = 2_000;
 
 /** One TCP connection to one intercept, reconnecting forever until closed. */
 class Link {

@@ -43,17 +43,22 @@ export class Pipeline {
   private readonly views = newPacketViews();
   private readonly recordViews = newPacketViews();
   private readonly cursor = new ResponseBatchCursor();
+  /** -c addresses, as int32 (`| 0`): a uint32 of 2^31 and above would be a heap number per lookup. */
   private readonly ownAddresses: ReadonlySet<number>;
-  /** The test servers' address:port pairs (ip * 65536 + port): where our own copies go. */
-  private readonly targetEndpoints: ReadonlySet<number>;
+  /** Where our own copies go: per test-server port, its addresses (int32). */
+  private readonly targetAddressesByPort = new Map<number, Set<number>>();
 
   constructor(
     private readonly engine: Engine,
     fakeIps: readonly number[],
     targets: readonly { readonly targetIp: number; readonly targetPort: number }[] = [],
   ) {
-    this.ownAddresses = new Set(fakeIps);
-    this.targetEndpoints = new Set(targets.map((t) => t.targetIp * 65536 + t.targetPort));
+    this.ownAddresses = new Set(fakeIps.map((ip) => ip | 0));
+    for (const t of targets) {
+      let ips = this.targetAddressesByPort.get(t.targetPort);
+      if (ips === undefined) this.targetAddressesByPort.set(t.targetPort, (ips = new Set()));
+      ips.add(t.targetIp | 0);
+    }
   }
 
   /** One captured frame; `buf` is overwritten by later captures, so nothing keeps it. */
@@ -68,7 +73,10 @@ export class Pipeline {
     }
     // Our own copies never reach the capture (it sees what this host receives), unless a filter
     // that -F replaced lets a loopback target's in: either way they are never copied again.
-    if (this.ownAddresses.has(v.ip.src) || this.targetEndpoints.has(v.ip.dst * 65536 + v.tcp.dstPort)) {
+    if (
+      this.ownAddresses.has(v.ip.src | 0) ||
+      this.targetAddressesByPort.get(v.tcp.dstPort)?.has(v.ip.dst | 0) === true
+    ) {
       c.ownPacketsIgnored++;
       return;
     }

@@ -4,9 +4,9 @@
  * merge the segments) and leave as one responses frame when the batch holds maxRecords records or
  * maxBytes bytes, or when the daemon has handled everything the capture delivered in this turn of
  * the event loop (flushWaiting): a record waits for no timer, since every millisecond it waits is
- * added to the test server's round trip and slows its answers (upstream waits up to ~2 ms). A slow connection never makes us buffer without bound: above its
- * high-water mark of unsent bytes, new records for it are dropped and counted; the copier treats
- * them as lost replies.
+ * added to the test server's round trip and slows its answers (upstream waits up to ~2 ms). A
+ * slow connection never makes us buffer without bound: above its high-water mark of unsent bytes,
+ * new records for it are dropped and counted; the copier treats them as lost replies.
  */
 import {
   CONTROL_FRAME_HEADER_BYTES,

@@ -152,11 +152,14 @@ export class InterceptDaemon {
    * server's round trip, which paces its answers.
    */
   private flushSoon(): void {
-    this.flushScheduled ??= setImmediate(() => {
-      this.flushScheduled = undefined;
-      this.core.flushWaiting();
-    });
+    this.flushScheduled ??= setImmediate(this.flushNow);
   }
+
+  /** Made once: flushSoon runs at every capture wake-up that batched a reply. */
+  private readonly flushNow = (): void => {
+    this.flushScheduled = undefined;
+    this.core.flushWaiting();
+  };
 
   /** The stats line: the core's counters, the capture's, the server's, and per connection. */
   stats(): InterceptStats {
