@@ -182,14 +182,15 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
     } as const;
     const malformedLength = Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]); // 0xc1: never used in msgpack
     const tooLarge = Buffer.from([0x7f, 0xff, 0xff, 0xff]);
-    const legacyVersionRecord = Buffer.from([0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0]);
+    // A legacy copier from before 2013 sent a route first, no version record.
+    const preVersionLegacy = Buffer.from([0, 0, 0, 0, 0x9c, 0x40, 0, 1, 10, 0, 0, 2, 0x1f, 0x40]);
     const truncated = encodeFrame(hello).subarray(0, CONTROL_FRAME_HEADER_BYTES + 5);
     const cases: { name: string; bytes: Buffer[]; end?: boolean; code: string }[] = [
       { name: 'garbage payload', bytes: [malformedLength], code: ErrorCode.CONTROL_MALFORMED },
       { name: 'oversized length', bytes: [tooLarge], code: ErrorCode.CONTROL_FRAME_TOO_LARGE },
       // Before its hello a peer may not make us buffer more than a hello's worth (64 KiB here).
       { name: 'large frame before hello', bytes: [Buffer.from([0, 1, 0, 0])], code: ErrorCode.CONTROL_FRAME_TOO_LARGE },
-      { name: 'legacy v6 peer', bytes: [legacyVersionRecord], code: ErrorCode.CONTROL_MALFORMED },
+      { name: 'legacy peer without a version record', bytes: [preVersionLegacy], code: ErrorCode.CONTROL_VERSION },
       { name: 'truncated frame', bytes: [truncated], end: true, code: ErrorCode.CONTROL_MALFORMED },
       { name: 'route before hello', bytes: [encodeFrame(routeAdd(40002))], code: ErrorCode.CONTROL_UNEXPECTED },
       {

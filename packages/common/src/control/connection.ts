@@ -32,6 +32,11 @@ export class ControlConnection {
     socket.on('end', () => this.decoder.end());
   }
 
+  /** Decodes bytes read from the socket before this connection took it over. */
+  pushOpening(opening: Buffer): void {
+    this.decoder.push(opening);
+  }
+
   /** See FrameDecoder.setMaxFrameBytes. */
   setMaxFrameBytes(max: number): void {
     this.decoder.setMaxFrameBytes(max);

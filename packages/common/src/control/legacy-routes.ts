@@ -10,6 +10,7 @@
  */
 import { ControlError, ErrorCode } from '../errors.js';
 import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes.js';
+import { CONTROL_FRAME_HEADER_BYTES } from './constants.js';
 import { GrowableBuffer } from './growable.js';
 import { RouteBatchBuilder } from './routes.js';
 
@@ -141,4 +142,15 @@ export class LegacyRouteDecoder {
       readU16(buf, at + OFF_TARGET_PORT),
     );
   }
+}
+
+/**
+ * The protocol a copier speaks, from the first bytes of its connection: a native frame declares
+ * a length of at least 1 in its first 4 bytes, a legacy version record starts with 8 zero bytes.
+ * Undefined while that cannot be told yet (fewer than 4 bytes, all zero).
+ */
+export function openingProtocol(first: Buffer): 'native' | 'legacy' | undefined {
+  const n = Math.min(first.length, CONTROL_FRAME_HEADER_BYTES);
+  for (let i = 0; i < n; i++) if (first[i] !== 0) return 'native';
+  return n === CONTROL_FRAME_HEADER_BYTES ? 'legacy' : undefined;
 }

@@ -1,8 +1,10 @@
 /**
- * The intercept's side of the native control channel (docs/protocol.md): a TCP server on -b:-p,
- * one ControlConnection per copier connection, each known by a numeric ConnectionId. A connection
- * must open with a copier's hello (answered with ours); then route adds and deletes go to the
- * handlers and responses frames come back through `send`. Sockets never block: `pendingBytes`
+ * The intercept's side of the control channel (docs/protocol.md): a TCP server on -b:-p, each
+ * copier connection known by a numeric ConnectionId and speaking the protocol its first bytes
+ * show: native (a ControlConnection; it must open with a copier's hello, answered with ours) or
+ * upstream's legacy one (a LegacyCopierConnection; it opens with a version record), both at once
+ * on one port. Route adds and deletes go to the handlers, replies come back through
+ * `sendResponses` in the connection's protocol. Sockets never block: `pendingBytes`
  * lets the core's batcher shed records for a slow copier (upstream's blocking sockets let one
  * slow tcpcopy stall the whole intercept, docs/upstream.md §5). A misbehaving peer costs only
  * its own connection: the fault is logged and counted, the connection closed, the server goes on.
@@ -17,19 +19,24 @@ import {
   ControlMessageType,
   ErrorCode,
   encodeFrame,
+  LEGACY_PROTOCOL_VERSION,
   RuntimeError,
   negotiateControlVersion,
+  openingProtocol,
   type ControlErrorCode,
   type ControlMessage,
   type HelloMessage,
   type Logger,
 } from '@tcpcopy/common';
 import type { ConnectionId, InterceptTransport } from '../core/index.js';
+import { LegacyCopierConnection } from './legacy-copier.js';
 
 /** A peer that has not said hello by then is closed: it holds a socket and says nothing. */
 export const HELLO_TIMEOUT_MS = 10_000;
 /** On close, connections get this long to drain what was written to them before they are cut. */
 export const CLOSE_GRACE_MS = 500;
+/** What the stats line says a legacy copier runs: it names no software of its own. */
+const LEGACY_SOFTWARE = 'upstream tcpcopy (legacy protocol)';
 /** Upstream's listen backlog was 5; copiers open -C connections (2..11) each, all at start-up. */
 const LISTEN_BACKLOG = 128;
 
@@ -60,6 +67,10 @@ export interface ControlServerCounters {
   closed: number;
   helloTimeouts: number;
   heartbeats: number;
+  /** Connections that opened in upstream's legacy protocol. */
+  legacy: number;
+  /** Legacy records of a type other than CLIENT_ADD/CLIENT_DEL (ignored, as upstream does). */
+  legacyUnknownTypes: number;
   /** Frames for a connection that was already gone (closed between batching and sending). */
   framesToClosed: number;
   /** Connections closed for a protocol fault, by error code. */
@@ -70,7 +81,9 @@ export interface ControlServerCounters {
 export interface PeerInfo {
   readonly conn: ConnectionId;
   readonly peer: string;
-  /** Null until the hello arrived. */
+  /** Null until the first bytes told. */
+  readonly protocol: 'native' | 'legacy' | null;
+  /** Null until the hello arrived (never for a legacy copier, which has no identity). */
   readonly instanceId: string | null;
   readonly software: string | null;
   readonly version: number | null;
@@ -80,8 +93,13 @@ export interface PeerInfo {
 interface Peer {
   readonly conn: ConnectionId;
   readonly label: string;
-  readonly connection: ControlConnection;
-  /** Null until the hello arrived. */
+  readonly socket: Socket;
+  /** What arrived before the protocol could be told. */
+  opening: Buffer | undefined;
+  /** Set once the first bytes told the protocol. */
+  connection: ControlConnection | undefined;
+  legacy: LegacyCopierConnection | undefined;
+  /** Null until the hello (native) or version record (legacy) arrived. */
   hello: HelloMessage | null;
   version: number | null;
   /** Once a fault closed it, messages still queued in the same chunk are ignored. */
@@ -96,6 +114,8 @@ export class ControlServer implements InterceptTransport {
     closed: 0,
     helloTimeouts: 0,
     heartbeats: 0,
+    legacy: 0,
+    legacyUnknownTypes: 0,
     framesToClosed: 0,
     rejected: {},
   };
@@ -146,30 +166,33 @@ export class ControlServer implements InterceptTransport {
     return [...this.peers.values()].map((p) => ({
       conn: p.conn,
       peer: p.label,
+      protocol: p.connection !== undefined ? 'native' : p.legacy !== undefined ? 'legacy' : null,
       instanceId: p.hello?.instanceId ?? null,
-      software: p.hello?.software ?? null,
+      software: p.hello?.software ?? (p.legacy !== undefined && p.version !== null ? LEGACY_SOFTWARE : null),
       version: p.version,
-      pendingBytes: p.connection.pendingBytes,
+      pendingBytes: p.socket.writableLength,
     }));
   }
 
-  /** InterceptTransport: `records` as a responses frame for `conn`. Never blocks; Node queues what
-   *  the kernel does not take yet, and the batcher stops batching for `conn` above its high-water
-   *  mark. encodeFrame copies the records, so the batch is free again on return. */
+  /** InterceptTransport: `records` as a responses frame (or legacy frames) for `conn`. Never
+   *  blocks; Node queues what the kernel does not take yet, and the batcher stops batching for
+   *  `conn` above its high-water mark. The encoders copy the records, so the batch is free again
+   *  on return. */
   sendResponses(conn: ConnectionId, records: Buffer): number {
-    const frame = encodeFrame({ type: ControlMessageType.Responses, records });
     const peer = this.peers.get(conn);
-    if (peer === undefined || peer.rejected || peer.connection.socket.destroyed) {
+    if (peer === undefined || peer.rejected || peer.socket.destroyed) {
       this.counters.framesToClosed++;
-      return frame.length;
+      return 0;
     }
+    if (peer.legacy !== undefined) return peer.legacy.sendResponses(records);
+    const frame = encodeFrame({ type: ControlMessageType.Responses, records });
     // false only means "above Node's own high-water mark": the frame is queued all the same.
-    peer.connection.sendFrame(frame);
+    peer.connection?.sendFrame(frame);
     return frame.length;
   }
 
   pendingBytes(conn: ConnectionId): number {
-    return this.peers.get(conn)?.connection.pendingBytes ?? 0;
+    return this.peers.get(conn)?.socket.writableLength ?? 0;
   }
 
   /**
@@ -178,7 +201,7 @@ export class ControlServer implements InterceptTransport {
    */
   close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
-      const sockets = [...this.peers.values()].map((p) => p.connection.socket);
+      const sockets = [...this.peers.values()].map((p) => p.socket);
       const cut = setTimeout(() => {
         for (const s of sockets) s.destroy();
       }, graceMs);
@@ -199,16 +222,30 @@ export class ControlServer implements InterceptTransport {
     const conn = this.nextConn++;
     const label = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.counters.accepted++;
-    const connection = new ControlConnection(
+    const peer: Peer = {
+      conn,
+      label,
       socket,
-      {
-        onMessage: (msg) => this.onMessage(peer, msg),
-        onError: (err) => this.reject(peer, err, false),
-      },
-      CONTROL_MAX_HELLO_FRAME_BYTES,
-    );
-    const peer: Peer = { conn, label, connection, hello: null, version: null, rejected: false, helloTimer: undefined };
+      opening: undefined,
+      connection: undefined,
+      legacy: undefined,
+      hello: null,
+      version: null,
+      rejected: false,
+      helloTimer: undefined,
+    };
     this.peers.set(conn, peer);
+    socket.setNoDelay(true);
+    const sniff = (chunk: Buffer): void => {
+      const opening = peer.opening === undefined ? chunk : Buffer.concat([peer.opening, chunk]);
+      const protocol = openingProtocol(opening);
+      peer.opening = protocol === undefined ? opening : undefined;
+      if (protocol === undefined) return;
+      socket.off('data', sniff);
+      if (protocol === 'native') this.startNative(peer, opening);
+      else this.startLegacy(peer, opening);
+    };
+    socket.on('data', sniff);
     peer.helloTimer = setTimeout(() => {
       this.counters.helloTimeouts++;
       this.log.warn({ conn, peer: label }, `no hello within ${this.helloTimeoutMs} ms; closing`);
@@ -219,6 +256,51 @@ export class ControlServer implements InterceptTransport {
     socket.on('error', (err) => this.log.debug({ conn, peer: label, err }, 'control connection error'));
     socket.once('close', () => this.onClose(peer));
     this.log.debug({ conn, peer: label }, 'control connection accepted');
+  }
+
+  private startNative(peer: Peer, opening: Buffer): void {
+    peer.connection = new ControlConnection(
+      peer.socket,
+      {
+        onMessage: (msg) => this.onMessage(peer, msg),
+        onError: (err) => this.reject(peer, err, false),
+      },
+      CONTROL_MAX_HELLO_FRAME_BYTES,
+    );
+    peer.connection.pushOpening(opening);
+  }
+
+  /** Upstream's tcpcopy: its version record stands for a hello (docs/protocol.md §6). */
+  private startLegacy(peer: Peer, opening: Buffer): void {
+    this.counters.legacy++;
+    const legacy = new LegacyCopierConnection(peer.socket, {
+      onVersion: (version) => {
+        clearTimeout(peer.helloTimer);
+        peer.version = version;
+        this.counters.ready++;
+        const fields = { conn: peer.conn, peer: peer.label, protocol: 'legacy', version };
+        if (version === LEGACY_PROTOCOL_VERSION) this.log.info(fields, 'copier connected (legacy protocol)');
+        // Upstream's intercept only warns too: the layouts have not changed since version 6.
+        else
+          this.log.warn(
+            fields,
+            `copier connected (legacy protocol version ${version}; ${LEGACY_PROTOCOL_VERSION} expected)`,
+          );
+      },
+      onRoutes: (adds, dels) => {
+        if (peer.rejected) return;
+        if (adds.length > 0) this.handlers.onRouteAdd(peer.conn, adds);
+        if (dels.length > 0) this.handlers.onRouteDel(peer.conn, dels);
+      },
+      onUnknownType: (type) => {
+        this.counters.legacyUnknownTypes++;
+        this.log.debug({ conn: peer.conn, peer: peer.label, type }, 'legacy record of unknown type ignored');
+      },
+      onError: (err) => this.reject(peer, err, true),
+    });
+    peer.legacy = legacy;
+    peer.socket.on('data', (chunk: Buffer) => legacy.push(chunk));
+    legacy.push(opening);
   }
 
   private onMessage(peer: Peer, msg: ControlMessage): void {
@@ -237,7 +319,7 @@ export class ControlServer implements InterceptTransport {
       case ControlMessageType.Heartbeat:
         // Answered, so a copier can tell a live intercept from a silent one.
         this.counters.heartbeats++;
-        peer.connection.send({ type: ControlMessageType.Heartbeat, timeMs: Date.now() });
+        peer.connection?.send({ type: ControlMessageType.Heartbeat, timeMs: Date.now() });
         return;
       case ControlMessageType.Stats:
         this.log.debug({ conn: peer.conn, peer: peer.label, stats: msg.values }, 'copier stats');
@@ -282,9 +364,9 @@ export class ControlServer implements InterceptTransport {
     }
     peer.hello = msg;
     peer.version = version;
-    peer.connection.setMaxFrameBytes(CONTROL_MAX_FRAME_BYTES);
+    peer.connection?.setMaxFrameBytes(CONTROL_MAX_FRAME_BYTES);
     this.counters.ready++;
-    peer.connection.send({
+    peer.connection?.send({
       type: ControlMessageType.Hello,
       version: CONTROL_PROTOCOL_VERSION,
       role: 'intercept',
@@ -304,13 +386,8 @@ export class ControlServer implements InterceptTransport {
     peer.rejected = true;
     clearTimeout(peer.helloTimer);
     this.counters.rejected[err.code] = (this.counters.rejected[err.code] ?? 0) + 1;
-    // Upstream tcpcopy speaks the legacy v6 protocol, whose first bytes decode as a malformed frame.
-    const hint =
-      peer.hello === null && err.code === ErrorCode.CONTROL_MALFORMED
-        ? ' (not our native protocol; upstream C tcpcopy is not supported yet)'
-        : '';
-    this.log.warn({ conn: peer.conn, peer: peer.label, err }, `closing control connection: ${err.message}${hint}`);
-    if (destroy) peer.connection.socket.destroy();
+    this.log.warn({ conn: peer.conn, peer: peer.label, err }, `closing control connection: ${err.message}`);
+    if (destroy) peer.socket.destroy();
   }
 
   private onClose(peer: Peer): void {
@@ -318,6 +395,6 @@ export class ControlServer implements InterceptTransport {
     this.peers.delete(peer.conn);
     this.counters.closed++;
     this.handlers.onClosed(peer.conn);
-    if (peer.hello !== null) this.log.info({ conn: peer.conn, peer: peer.label }, 'copier disconnected');
+    if (peer.version !== null) this.log.info({ conn: peer.conn, peer: peer.label }, 'copier disconnected');
   }
 }
