@@ -4,7 +4,7 @@
  */
 import { badValue, flagExpected, flagLabel, type FlagSpec } from './cli.js';
 import { ErrorCode } from './errors.js';
-import { isLogLevel, LOG_LEVELS, type LogLevel } from './log.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
 import { ipv4ToString, parseIpv4 } from './packet/ipv4.js';
 
 export const MIN_PORT = 1;
@@ -129,9 +129,20 @@ export function readUser(flag: FlagSpec, value: string | undefined): string | un
 }
 
 export function readLogLevel(flag: FlagSpec, value: string | undefined, fallback: LogLevel): LogLevel {
+  return readChoice(flag, value, LOG_LEVELS, fallback);
+}
+
+/** One of `choices`, as typed; `fallback` when not given. */
+export function readChoice<T extends string>(
+  flag: FlagSpec,
+  value: string | undefined,
+  choices: readonly T[],
+  fallback: T,
+): T {
   if (value === undefined) return fallback;
-  if (!isLogLevel(value)) throw badValue(flag, value, `one of ${LOG_LEVELS.join(', ')}`);
-  return value;
+  const chosen = choices.find((c) => c === value);
+  if (chosen === undefined) throw badValue(flag, value, `one of ${choices.join(', ')}`);
+  return chosen;
 }
 
 export interface ListenAddress {

@@ -17,6 +17,7 @@ import {
   readCaptureDevices,
   readDaemonConfig,
   acceptIgnoredInt,
+  readChoice,
   readClampedInt,
   readInt,
   readPackageVersion,
@@ -58,6 +59,8 @@ export interface CopierConfig extends DaemonConfig {
   readonly intercepts: readonly InterceptEndpoint[];
   /** -C */
   readonly connectionsPerIntercept: number;
+  /** --protocol */
+  readonly controlProtocol: F.ControlProtocolChoice;
   /** -c, expanded, without -x target addresses; empty = keep the real client addresses. */
   readonly fakeClientIps: readonly number[];
   /** -n: sessions per captured session, the original included. */
@@ -179,6 +182,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
       F.DEFAULT_CONNECTIONS_PER_INTERCEPT,
       notices,
     ),
+    controlProtocol: readChoice(flags.protocol, str(raw.protocol), F.CONTROL_PROTOCOLS, 'auto'),
     fakeClientIps: clientIpText === undefined ? [] : parseClientIps(clientIpText, targetIps),
     copies: readInt(flags.copies, str(raw.copies), 1),
     portShift: readInt(flags.portShift, str(raw.portShift), 0),

@@ -175,6 +175,7 @@ export async function main(
   links = new InterceptLinks({
     intercepts: config.intercepts,
     connectionsPerIntercept: config.connectionsPerIntercept,
+    protocol: config.controlProtocol,
     instanceId: `${hostname()}:${process.pid}`,
     software: `tcpcopy ${readPackageVersion(import.meta.url)}`,
     log: log.child({ component: 'control' }),

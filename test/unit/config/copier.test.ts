@@ -242,6 +242,13 @@ describe('-s intercepts, -p, -C', () => {
     assert.deepEqual(clamped.notices, ['-C 12 is above 11, as upstream it means 11']);
     for (const bad of ['0', '2.5']) rejectsValue('-C', bad);
   });
+
+  test('--protocol: auto by default, native or legacy when named', () => {
+    assert.equal(parseCopierArgs(REQUIRED).controlProtocol, 'auto');
+    assert.equal(parse('--protocol', 'legacy').controlProtocol, 'legacy');
+    assert.equal(parse('--protocol', 'native').controlProtocol, 'native');
+    for (const bad of ['', 'Legacy', 'v6', 'c']) rejectsValue('--protocol', bad);
+  });
 });
 
 describe('-c fake client addresses', () => {

@@ -32,6 +32,7 @@ function setUp(sim: Sim, copies: number): { metrics: MetricsRegistry; pipeline: 
   const links = new InterceptLinks({
     intercepts: [{ ip: toAddress('192.0.2.30'), port: 36524 }],
     connectionsPerIntercept: 2,
+    protocol: 'auto',
     instanceId: 'test:1',
     software: 'test',
     log: createLogger({ name: 'test', level: 'fatal', stderr: { write: () => true } }),

@@ -209,6 +209,7 @@ describe('NoReplyWatch (the daemon wiring)', () => {
     const links = new InterceptLinks({
       intercepts: [{ ip: ip('10.231.7.30'), port: 36524 }],
       connectionsPerIntercept: 2,
+      protocol: 'auto',
       instanceId: 'test:1',
       software: 'test',
       log,

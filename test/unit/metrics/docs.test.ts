@@ -28,6 +28,7 @@ test('docs/metrics.md and the exported metrics name the same series', async (t) 
   const links = new InterceptLinks({
     intercepts: [],
     connectionsPerIntercept: 1,
+    protocol: 'auto',
     instanceId: 'test:1',
     software: 'test',
     log: createLogger({ name: 'test', level: 'fatal', stderr: { write: () => true } }),

@@ -10,7 +10,14 @@
  */
 import { ControlError, ErrorCode } from '../errors.js';
 import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes.js';
-import { CONTROL_FRAME_HEADER_BYTES } from './constants.js';
+import {
+  CONTROL_FRAME_HEADER_BYTES,
+  ROUTE_OFF_CLIENT_IP,
+  ROUTE_OFF_CLIENT_PORT,
+  ROUTE_OFF_TARGET_IP,
+  ROUTE_OFF_TARGET_PORT,
+  ROUTE_RECORD_BYTES,
+} from './constants.js';
 import { GrowableBuffer } from './growable.js';
 import { RouteBatchBuilder } from './routes.js';
 
@@ -50,6 +57,19 @@ export class LegacyRouteWriter {
     writeU32(buf, at + OFF_TARGET_IP, targetIp);
     writeU16(buf, at + OFF_TARGET_PORT, targetPort);
     this.out.commit(LEGACY_ROUTE_RECORD_BYTES);
+  }
+
+  /** Adds every route of a native route batch (routes.ts) as a record of `type`. */
+  addBatch(type: LegacyRouteType, routes: Buffer): void {
+    for (let at = 0; at + ROUTE_RECORD_BYTES <= routes.length; at += ROUTE_RECORD_BYTES) {
+      this.add(
+        type,
+        readU32(routes, at + ROUTE_OFF_CLIENT_IP),
+        readU16(routes, at + ROUTE_OFF_CLIENT_PORT),
+        readU32(routes, at + ROUTE_OFF_TARGET_IP),
+        readU16(routes, at + ROUTE_OFF_TARGET_PORT),
+      );
+    }
   }
 
   /** The records so far; valid until `clear()` is followed by another `add()`. */

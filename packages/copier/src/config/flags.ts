@@ -38,6 +38,10 @@ export const MAX_SPEEDUP = 1_000_000;
 export const MAX_PASSES = 1_000_000;
 export const MAX_GAP_SKIP_MS = 86_400_000;
 
+/** --protocol: which control protocol the intercepts speak (docs/protocol.md). */
+export const CONTROL_PROTOCOLS = ['auto', 'native', 'legacy'] as const;
+export type ControlProtocolChoice = (typeof CONTROL_PROTOCOLS)[number];
+
 export const TRANSFER_EXPECTED = '[srcIP:]srcPort-dstIP:dstPort[,...]';
 
 export const COPIER_FLAGS = {
@@ -72,6 +76,13 @@ export const COPIER_FLAGS = {
     range: [1, MAX_CONNECTIONS_PER_INTERCEPT],
     help: 'control connections per intercept (more is taken as the maximum)',
     defaultText: String(DEFAULT_CONNECTIONS_PER_INTERCEPT),
+  },
+  protocol: {
+    long: '--protocol',
+    value: '<name>',
+    expected: `one of ${CONTROL_PROTOCOLS.join(', ')}`,
+    help: "control protocol: native (ours), legacy (upstream's C intercept), auto (tells them apart)",
+    defaultText: 'auto',
   },
   clientIps: {
     short: '-c',

@@ -1,27 +1,15 @@
 /**
- * The copier's side of the control channel: -C connections to each intercept (-s), a hello on
- * each, route add/delete batches, and header records back. A connection counts as connected
- * only once the intercept's hello came back: a peer that accepts the connection but speaks
- * another protocol (upstream's C intercept) or none is never reported connected. A lost
- * connection is retried with back-off while the others keep working (upstream exits unless -L).
+ * The copier's side of the control channel: -C connections to each intercept (-s), each in the
+ * protocol its intercept speaks (intercept-link.ts), route add/delete batches out and header
+ * records back. A lost connection is retried with back-off while the others keep working
+ * (upstream exits unless -L).
  */
-import { connect, type Socket } from 'node:net';
-import {
-  CONTROL_PROTOCOL_VERSION,
-  ControlConnection,
-  ControlMessageType,
-  RouteBatchBuilder,
-  encodeFrame,
-  ipv4ToString,
-  type ControlMessage,
-  type Logger,
-} from '@tcpcopy/common';
+import { ipv4ToString, type Logger } from '@tcpcopy/common';
 import type { Tuple } from '../engine/index.js';
+import type { ControlProtocolChoice } from '../config/flags.js';
+import { HEARTBEAT_MS, Link, type InterceptAddress, type InterceptGroup } from './intercept-link.js';
 
-export interface InterceptAddress {
-  readonly ip: number;
-  readonly port: number;
-}
+export type { InterceptAddress } from './intercept-link.js';
 
 export interface LinkCounters {
   connects: number;
@@ -38,6 +26,8 @@ export interface LinkCounters {
 export interface PerInterceptCounters {
   /** `ip:port` as given with -s. */
   readonly intercept: string;
+  /** The protocol its connections speak; null until one could carry routes. */
+  protocol: 'native' | 'legacy' | null;
   connects: number;
   disconnects: number;
   responseFrames: number;
@@ -48,6 +38,8 @@ export interface PerInterceptCounters {
 export interface InterceptLinksOptions {
   intercepts: readonly InterceptAddress[];
   connectionsPerIntercept: number;
+  /** --protocol: `auto` tells native and upstream's legacy intercepts apart. */
+  protocol: ControlProtocolChoice;
   instanceId: string;
   software: string;
   log: Logger;
@@ -55,151 +47,6 @@ export interface InterceptLinksOptions {
   onRecords(records: Buffer): number;
   /** Called when the set of ready connections changes (e.g. to warn when none is left). */
   onReadyChange?(ready: number): void;
-}
-
-const RECONNECT_MIN_MS = 250;
-const RECONNECT_MAX_MS = 12_000; // upstream's -L retry interval
-const HEARTBEAT_MS = 5_000;
-/** How long an intercept has to answer our hello before the connection is given up. */
-const HELLO_WAIT_MS = 2_000;
-
-/** One TCP connection to one intercept, reconnecting forever until closed. */
-class Link {
-  ready = false;
-  private connection: ControlConnection | undefined;
-  private socket: Socket | undefined;
-  private readonly adds = new RouteBatchBuilder();
-  private readonly dels = new RouteBatchBuilder();
-  private backoff = RECONNECT_MIN_MS;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private everConnected = false;
-  private helloTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly owner: InterceptLinks,
-    readonly address: InterceptAddress,
-    private readonly stats: PerInterceptCounters,
-  ) {}
-
-  get label(): string {
-    return this.stats.intercept;
-  }
-
-  open(): void {
-    if (this.closed) return;
-    const socket = connect({ host: ipv4ToString(this.address.ip), port: this.address.port });
-    this.socket = socket;
-    socket.setKeepAlive(true, HEARTBEAT_MS);
-    this.connection = new ControlConnection(socket, {
-      onMessage: (msg) => this.onMessage(msg),
-      onError: (err) => {
-        this.owner.counters.protocolErrors++;
-        this.owner.log.warn({ intercept: this.label, err }, 'control protocol error; reconnecting');
-      },
-    });
-    socket.once('connect', () => {
-      this.connection?.send({
-        type: ControlMessageType.Hello,
-        version: CONTROL_PROTOCOL_VERSION,
-        role: 'copier',
-        instanceId: this.owner.instanceId,
-        software: this.owner.software,
-      });
-      this.helloTimer = setTimeout(() => this.noHello(socket), HELLO_WAIT_MS);
-    });
-    socket.on('error', (err) => {
-      this.owner.log.debug({ intercept: this.label, err }, 'control connection error');
-    });
-    socket.once('close', () => this.onClose());
-  }
-
-  private onMessage(msg: ControlMessage): void {
-    if (msg.type === ControlMessageType.Hello && !this.ready) {
-      this.connected(msg.software);
-      return;
-    }
-    if (msg.type === ControlMessageType.Responses) {
-      this.owner.counters.responseFrames++;
-      this.stats.responseFrames++;
-      this.stats.records += this.owner.onRecords(msg.records);
-    }
-  }
-
-  private connected(software: string): void {
-    clearTimeout(this.helloTimer);
-    this.owner.counters.connects++;
-    this.stats.connects++;
-    if (this.everConnected) this.owner.counters.reconnects++;
-    this.everConnected = true;
-    this.backoff = RECONNECT_MIN_MS;
-    this.ready = true;
-    this.owner.log.info({ intercept: this.label, software }, 'connected to intercept');
-    this.owner.replayRoutes(this);
-    this.owner.readyChanged();
-  }
-
-  private noHello(socket: Socket): void {
-    this.owner.counters.protocolErrors++;
-    this.owner.log.warn(
-      { intercept: this.label, waitedMs: HELLO_WAIT_MS },
-      "no hello from intercept: the peer does not speak this control protocol (upstream's C intercept " +
-        'speaks its own, not supported yet) or is not an intercept; retrying',
-    );
-    socket.destroy();
-  }
-
-  private onClose(): void {
-    clearTimeout(this.helloTimer);
-    const wasReady = this.ready;
-    this.ready = false;
-    this.connection = undefined;
-    this.adds.clear();
-    this.dels.clear();
-    if (wasReady) {
-      this.owner.counters.disconnects++;
-      this.stats.disconnects++;
-      this.owner.log.warn({ intercept: this.label }, 'lost the connection to intercept; retrying');
-      this.owner.readyChanged();
-    }
-    if (this.closed) return;
-    this.retryTimer = setTimeout(() => this.open(), this.backoff);
-    this.backoff = Math.min(this.backoff * 2, RECONNECT_MAX_MS);
-  }
-
-  queueAdd(t: Tuple): void {
-    this.adds.add(t.srcIp, t.srcPort, t.dstIp, t.dstPort);
-    if (this.adds.full) this.flush();
-  }
-
-  queueDel(t: Tuple): void {
-    this.dels.add(t.srcIp, t.srcPort, t.dstIp, t.dstPort);
-    if (this.dels.full) this.flush();
-  }
-
-  flush(): void {
-    const c = this.connection;
-    if (c !== undefined && this.ready) {
-      if (this.adds.count > 0)
-        c.sendFrame(encodeFrame({ type: ControlMessageType.RouteAdd, routes: this.adds.view() }));
-      if (this.dels.count > 0)
-        c.sendFrame(encodeFrame({ type: ControlMessageType.RouteDel, routes: this.dels.view() }));
-    }
-    this.adds.clear();
-    this.dels.clear();
-  }
-
-  heartbeat(now: number): void {
-    if (this.ready) this.connection?.send({ type: ControlMessageType.Heartbeat, timeMs: now });
-  }
-
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.helloTimer);
-    this.flush();
-    this.socket?.end();
-  }
 }
 
 /** All control connections of one copier. Routes are batched and flushed once per event-loop turn. */
@@ -235,15 +82,21 @@ export class InterceptLinks {
     this.software = opts.software;
     this.onRecords = opts.onRecords;
     this.onReadyChange = opts.onReadyChange;
-    this.perIntercept = opts.intercepts.map((address) => ({
-      intercept: `${ipv4ToString(address.ip)}:${address.port}`,
-      connects: 0,
-      disconnects: 0,
-      responseFrames: 0,
-      records: 0,
+    const groups: InterceptGroup[] = opts.intercepts.map((address) => ({
+      address,
+      found: undefined,
+      stats: {
+        intercept: `${ipv4ToString(address.ip)}:${address.port}`,
+        protocol: null,
+        connects: 0,
+        disconnects: 0,
+        responseFrames: 0,
+        records: 0,
+      },
     }));
-    this.groups = opts.intercepts.map((address, i) =>
-      Array.from({ length: opts.connectionsPerIntercept }, () => new Link(this, address, this.perIntercept[i]!)),
+    this.perIntercept = groups.map((g) => g.stats);
+    this.groups = groups.map((group) =>
+      Array.from({ length: opts.connectionsPerIntercept }, () => new Link(this, group, opts.protocol)),
     );
     this.roundRobin = this.groups.map(() => 0);
   }
@@ -251,7 +104,7 @@ export class InterceptLinks {
   start(): void {
     for (const group of this.groups) for (const link of group) link.open();
     this.heartbeatTimer = setInterval(() => {
-      for (const group of this.groups) for (const link of group) link.heartbeat(Date.now());
+      for (const group of this.groups) for (const link of group) link.tick(Date.now());
     }, HEARTBEAT_MS);
     this.heartbeatTimer.unref();
   }

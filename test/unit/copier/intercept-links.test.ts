@@ -1,0 +1,166 @@
+/**
+ * The copier's control connections against intercepts of both kinds on loopback: ours (the real
+ * InterceptDaemon with a fake capture) and upstream's C intercept, simulated byte for byte from
+ * its structs (it reads 14-byte records after an 8-byte version check, answers nothing, and
+ * sends replies as combined frames of 64-byte records). --protocol auto must tell them apart.
+ */
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { ResponseBatchCursor, TcpFlag, createLogger } from '@tcpcopy/common';
+import { InterceptLinks } from '@tcpcopy/copier/daemon';
+import { replyHeaders, replyPacket } from '../control/fixtures.js';
+import { eventually, startDaemon } from '../intercept/daemon-helpers.js';
+
+const LOOPBACK = 0x7f000001;
+/** replyPacket's defaults: the test server 10.0.0.2:8000 answering the fake client 10.9.0.1:40000. */
+const TUPLE = { srcIp: 0x0a090001, srcPort: 40000, dstIp: 0x0a000002, dstPort: 8000 };
+const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
+const VERSION_RECORD = hex('00000000 | 0000 | 0006 | 00000000 | 0000');
+const CLIENT_ADD = hex('0a090001 | 9c40 | 0001 | 0a000002 | 1f40');
+const REPLY = { seq: 7000, flags: TcpFlag.ACK | TcpFlag.PSH, payloadLength: 10 };
+
+/** A C intercept: what each connection sent, and a way to answer over the latest one. */
+class SimulatedCIntercept {
+  readonly received: Buffer[] = [];
+  readonly sockets: Socket[] = [];
+  port = 0;
+
+  constructor(
+    t: TestContext,
+    private readonly onOpening: 'stay silent' | 'close' = 'stay silent',
+  ) {
+    const server = createServer((socket) => {
+      const index = this.received.push(Buffer.alloc(0)) - 1;
+      this.sockets.push(socket);
+      socket.on('error', () => {});
+      socket.on('data', (chunk: Buffer) => {
+        this.received[index] = Buffer.concat([this.received[index]!, chunk]);
+        // Upstream reads 8 bytes first: anything but zero address and port is a client "too old".
+        if (this.onOpening === 'close' && this.received[index]!.subarray(0, 6).some((b) => b !== 0)) socket.destroy();
+      });
+    });
+    t.after(() => {
+      for (const s of this.sockets) s.destroy();
+      server.close();
+    });
+    this.listening = new Promise((resolve) =>
+      server.listen(0, '127.0.0.1', () => {
+        this.port = (server.address() as AddressInfo).port;
+        resolve();
+      }),
+    );
+  }
+
+  readonly listening: Promise<void>;
+
+  /** Sends one combined frame holding upstream's record of `REPLY` on the latest connection. */
+  reply(): void {
+    const headers = replyHeaders(REPLY);
+    const record = Buffer.concat([headers, Buffer.alloc(64 - headers.length)]);
+    this.sockets.at(-1)!.write(Buffer.concat([hex('0001'), record]));
+  }
+}
+
+function linksTo(t: TestContext, port: number, protocol: 'auto' | 'native' | 'legacy') {
+  const logs: string[] = [];
+  const records: Buffer[] = [];
+  const links = new InterceptLinks({
+    intercepts: [{ ip: LOOPBACK, port }],
+    connectionsPerIntercept: 1,
+    protocol,
+    instanceId: 'test',
+    software: 'test',
+    log: createLogger({ name: 'tcpcopy', level: 'debug', stderr: { write: (s: string) => logs.push(s) } }),
+    onRecords: (batch) => {
+      const cursor = new ResponseBatchCursor().reset(batch);
+      let n = 0;
+      for (; cursor.next(); n++)
+        records.push(Buffer.from(cursor.buffer.subarray(cursor.offset, cursor.offset + cursor.length)));
+      return n;
+    },
+  });
+  links.start();
+  t.after(() => links.close());
+  return { links, logs, records };
+}
+
+const said = (logs: string[], text: string): boolean => logs.some((l) => l.includes(text));
+
+describe('copier control connections: native and legacy intercepts', { timeout: 30_000 }, () => {
+  test('auto with upstream intercept (silent on our hello): legacy from the next connection, connected on its first reply', async (t) => {
+    const c = new SimulatedCIntercept(t);
+    await c.listening;
+    const { links, logs, records } = linksTo(t, c.port, 'auto');
+    await eventually(() => links.readyCount === 1, 'a connection carrying routes', 5000);
+    assert.equal(c.received.length, 2, 'the native attempt, then the legacy connection');
+    assert.notDeepEqual(c.received[0]!.subarray(0, 4), Buffer.alloc(4), 'the first opened with a native frame');
+    assert.ok(said(logs, "taking it for upstream's C intercept"));
+    assert.equal(links.counters.connects, 0, 'not connected before a reply proved the protocol');
+    assert.ok(!said(logs, 'connected to intercept'));
+
+    links.routeAdd(TUPLE);
+    await eventually(() => c.received[1]!.length === 28, 'the version record and a CLIENT_ADD');
+    assert.deepEqual(c.received[1], Buffer.concat([VERSION_RECORD, CLIENT_ADD]));
+
+    c.reply();
+    await eventually(() => records.length === 1, 'the reply');
+    assert.deepEqual(records[0], replyHeaders(REPLY));
+    assert.equal(links.counters.connects, 1);
+    assert.ok(said(logs, 'connected to intercept'));
+    assert.equal(links.perIntercept[0]!.protocol, 'legacy');
+    assert.equal(links.perIntercept[0]!.records, 1);
+  });
+
+  test('auto with a peer that closes on our hello: legacy at once', async (t) => {
+    const c = new SimulatedCIntercept(t, 'close');
+    await c.listening;
+    const started = Date.now();
+    const { links } = linksTo(t, c.port, 'auto');
+    await eventually(() => links.readyCount === 1, 'a legacy connection', 5000);
+    assert.ok(Date.now() - started < 900, 'no hello wait when the peer closes');
+    assert.deepEqual(c.received.at(-1), VERSION_RECORD);
+  });
+
+  test('--protocol legacy speaks legacy from the first connection; native never falls back', async (t) => {
+    const c = new SimulatedCIntercept(t);
+    await c.listening;
+    const legacy = linksTo(t, c.port, 'legacy');
+    await eventually(() => legacy.links.readyCount === 1, 'a legacy connection');
+    assert.deepEqual(c.received[0], VERSION_RECORD);
+
+    const d = new SimulatedCIntercept(t);
+    await d.listening;
+    const native = linksTo(t, d.port, 'native');
+    await eventually(() => said(native.logs, 'no hello from intercept'), 'the warning', 5000);
+    assert.equal(native.links.readyCount, 0);
+    assert.ok(d.received.every((r) => r.length === 0 || r.subarray(0, 4).some((b) => b !== 0)));
+  });
+
+  test('auto with our intercept: native, connected on its hello, replies through', async (t) => {
+    const h = await startDaemon(t);
+    const { links, logs, records } = linksTo(t, h.port, 'auto');
+    await eventually(() => links.counters.connects === 1, 'connected');
+    assert.equal(links.perIntercept[0]!.protocol, 'native');
+    assert.ok(!said(logs, 'legacy'));
+    links.routeAdd(TUPLE);
+    await eventually(() => h.daemon.core.routes.size === 1, 'the route');
+    h.source.emit(replyPacket(REPLY));
+    await eventually(() => records.length === 1, 'the reply');
+    assert.deepEqual(records[0], replyHeaders(REPLY));
+  });
+
+  test('--protocol legacy with our intercept: it serves the legacy protocol too', async (t) => {
+    const h = await startDaemon(t);
+    const { links, records } = linksTo(t, h.port, 'legacy');
+    await eventually(() => links.readyCount === 1, 'a legacy connection');
+    links.routeAdd(TUPLE);
+    await eventually(() => h.daemon.core.routes.size === 1, 'the route');
+    h.source.emit(replyPacket(REPLY));
+    await eventually(() => records.length === 1, 'the reply');
+    assert.deepEqual(records[0], replyHeaders(REPLY));
+    assert.equal(links.counters.connects, 1);
+    links.routeDel(TUPLE);
+    await eventually(() => h.daemon.core.routes.size === 0, 'CLIENT_DEL honoured by our intercept');
+  });
+});
