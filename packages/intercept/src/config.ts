@@ -6,11 +6,14 @@ import {
   acceptIgnoredInt,
   addrPortToString,
   AddressUse,
+  badValue,
   checkIpv4,
   DAEMON_FLAGS,
   deepFreeze,
   CONTROL_DEFAULT_PORT,
   DEVICES_FLAG,
+  ErrorCode,
+  flagConflict,
   ipv4ToString,
   missingFlag,
   parseRawArgs,
@@ -27,6 +30,7 @@ import {
   type RawArgs,
   type ReadText,
 } from '@tcpcopy/common';
+import type { ReplyAddressMap } from './core/index.js';
 
 export interface InterceptConfig extends DaemonConfig {
   /** -i: empty = every interface (one capture on "any"). */
@@ -37,6 +41,8 @@ export interface InterceptConfig extends DaemonConfig {
   readonly port: number;
   /** -b: control-channel listen address (host-order IPv4; 0 = all). */
   readonly bindAddress: number;
+  /** -D A-B: replies addressed to A are the fake client B's; undefined: replies are taken as addressed. */
+  readonly containerMap: ReplyAddressMap | undefined;
   /** One line each for upstream flags accepted that set nothing here (-n, -s). */
   readonly notices: readonly string[];
 }
@@ -70,6 +76,13 @@ export const INTERCEPT_FLAGS = {
     help: 'control-channel listen address',
     defaultText: '0.0.0.0 (all)',
   },
+  containerMap: {
+    short: '-D',
+    long: '--container-map',
+    value: '<A-B>',
+    expected: 'two IPv4 addresses A-B, e.g. 172.17.0.1-10.1.0.5',
+    help: "replies addressed to A are taken as addressed to B, tcpcopy's -c address (a test server in a container that sees its clients as A)",
+  },
   batchThreshold: {
     short: '-n',
     long: '--batch-threshold',
@@ -97,7 +110,6 @@ Exit status: 0 ok, 1 runtime failure (logged), 2 bad flags (one line on stderr).
 const INTERCEPT_UNSUPPORTED: Readonly<Record<string, string>> = {
   '-x': 'traditional (iptables/nfqueue) mode is not supported; capture replies with -F',
   '-q': 'traditional (nfqueue) mode is not supported',
-  '-D': 'container address mapping is not implemented yet',
   '-c': 'single-tcpcopy (--single) builds are not reproduced; any number of tcpcopy instances may connect',
 };
 
@@ -139,15 +151,34 @@ export function validateInterceptArgs(raw: RawArgs<InterceptFlag>): InterceptCon
     filter,
     port: readInt(flags.port, str(raw.port), CONTROL_DEFAULT_PORT),
     bindAddress: bind === undefined ? ANY_ADDRESS : checkIpv4(flags.bind, bind, AddressUse.Listen),
+    containerMap: readContainerMap(str(raw.containerMap)),
     notices,
   });
 }
 
+/** -D A-B: two addresses a packet can be sent to (as -c's), and different (A = B maps nothing). */
+function readContainerMap(value: string | undefined): ReplyAddressMap | undefined {
+  if (value === undefined) return undefined;
+  const flag = INTERCEPT_FLAGS.containerMap;
+  const [from, to, ...more] = value.split('-');
+  if (from === undefined || to === undefined || more.length > 0) {
+    throw badValue(flag, value, undefined, ErrorCode.BAD_ADDRESS);
+  }
+  const map = {
+    from: checkIpv4(flag, from, AddressUse.Source, value),
+    to: checkIpv4(flag, to, AddressUse.Source, value),
+  };
+  if (map.from === map.to) throw flagConflict(flag, value, 'A and B are the same address: there is nothing to map');
+  return map;
+}
+
 /** The config for logs and reports: addresses as text. */
 export function describeInterceptConfig(config: InterceptConfig): Record<string, unknown> {
+  const map = config.containerMap;
   return {
     ...config,
     bindAddress: ipv4ToString(config.bindAddress),
+    containerMap: map === undefined ? undefined : `${ipv4ToString(map.from)}-${ipv4ToString(map.to)}`,
     metrics: config.metrics === undefined ? undefined : addrPortToString(config.metrics.host, config.metrics.port),
   };
 }

@@ -20,7 +20,7 @@ import {
   type ExitCode,
 } from '@tcpcopy/common';
 import { runInterceptCheck } from './check.js';
-import type { InterceptConfig } from './config.js';
+import { describeInterceptConfig, type InterceptConfig } from './config.js';
 import type { MetricsServer } from '@tcpcopy/common/metrics';
 import { InterceptDaemon } from './daemon/intercept-daemon.js';
 
@@ -62,6 +62,7 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
       instanceId: `${hostname()}:${process.pid}`,
       software: `intercept ${readPackageVersion(import.meta.url)}`,
       closeGraceMs: CLOSE_GRACE_MS,
+      core: { replyAddressMap: config.containerMap },
     });
     const address = await daemon.start();
     // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
@@ -74,6 +75,7 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
         listen: `${address.address}:${address.port}`,
         devices,
         filter: config.filter,
+        containerMap: describeInterceptConfig(config).containerMap,
         user: config.user,
         metrics: metricsAt,
       },

@@ -112,12 +112,14 @@ daemonize: true
   test('intercept reads its own keys', () => {
     const c = parseInterceptArgs(
       ['--config', 'i.yaml', '-p', '4000'],
-      () => 'filter: tcp and src port 8000\ndevices: [eth0, eth1]\nport: 5000\nbind: 10.0.0.2\n',
+      () =>
+        'filter: tcp and src port 8000\ndevices: [eth0, eth1]\nport: 5000\nbind: 10.0.0.2\ncontainerMap: 172.17.0.1-10.1.0.5\n',
     );
     assert.equal(c.filter, 'tcp and src port 8000');
     assert.deepEqual(c.devices, ['eth0', 'eth1']);
     assert.equal(c.port, 4000);
     assert.equal(c.bindAddress, 0x0a000002);
+    assert.deepEqual(c.containerMap, { from: 0xac110001, to: 0x0a010005 });
   });
 
   test('property: any mix of settings, given as flags or in a file, gives the same config', () => {

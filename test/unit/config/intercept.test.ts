@@ -77,10 +77,72 @@ describe('intercept command line', () => {
   });
 
   test('upstream flags we do not take; tcpcopy-only flags are unknown here', () => {
-    for (const flag of ['-x', '-q', '-D', '-c']) {
+    for (const flag of ['-x', '-q', '-c']) {
       rejects([...FILTER, flag, '1'], ErrorCode.UNSUPPORTED_FLAG, flag, `${flag} is not supported: `);
     }
     rejects([...FILTER, '-O'], ErrorCode.UNKNOWN_FLAG, '-O', 'unknown option -O');
+  });
+
+  test("-D A-B: replies to A are the fake client B's", () => {
+    const c = parseInterceptArgs([...FILTER, '-D', '172.17.0.1-10.1.0.5']);
+    assert.deepEqual(c.containerMap, { from: parseIpv4('172.17.0.1'), to: parseIpv4('10.1.0.5') });
+    assert.ok(Object.isFrozen(c.containerMap));
+    assert.equal(describeInterceptConfig(c)['containerMap'], '172.17.0.1-10.1.0.5');
+    assert.deepEqual(parseInterceptArgs([...FILTER, '--container-map=10.0.0.9-10.0.0.8']).containerMap, {
+      from: parseIpv4('10.0.0.9'),
+      to: parseIpv4('10.0.0.8'),
+    });
+    assert.equal(parseInterceptArgs(FILTER).containerMap, undefined);
+    assert.equal(describeInterceptConfig(parseInterceptArgs(FILTER))['containerMap'], undefined);
+  });
+
+  test('-D refuses anything but two different unicast addresses, in one line', () => {
+    for (const bad of [
+      '172.17.0.1',
+      '172.17.0.1-',
+      '-10.1.0.5',
+      '172.17.0.1-10.1.0.5-10.1.0.6',
+      '172.17.0.1:80-10.1.0.5',
+    ]) {
+      rejects(
+        [...FILTER, '-D', bad],
+        ErrorCode.BAD_ADDRESS,
+        '-D',
+        `-D "${bad}": expected two IPv4 addresses A-B, e.g. 172.17.0.1-10.1.0.5`,
+      );
+    }
+    rejects(
+      [...FILTER, '-D', '0.0.0.0-10.1.0.5'],
+      ErrorCode.BAD_ADDRESS,
+      '-D',
+      '-D "0.0.0.0-10.1.0.5": expected a unicast address',
+    );
+    rejects(
+      [...FILTER, '-D', '10.1.0.5-127.0.0.1'],
+      ErrorCode.BAD_ADDRESS,
+      '-D',
+      '-D "10.1.0.5-127.0.0.1": expected a routable address',
+    );
+    rejects(
+      [...FILTER, '-D', '10.1.0.5-10.1.0.5'],
+      ErrorCode.FLAG_CONFLICT,
+      '-D',
+      '-D "10.1.0.5-10.1.0.5": A and B are the same address',
+    );
+  });
+
+  test('-D from a settings file: the key containerMap, checked as the flag', () => {
+    const file = (map: string) => () => `filter: tcp and src port 8000\ncontainerMap: ${map}\n`;
+    const c = parseInterceptArgs(['--config', 'i.yaml'], file('172.17.0.1-10.1.0.5'));
+    assert.deepEqual(c.containerMap, { from: parseIpv4('172.17.0.1'), to: parseIpv4('10.1.0.5') });
+    assert.throws(
+      () => parseInterceptArgs(['--config', 'i.yaml'], file('10.1.0.5-10.1.0.5')),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.code === ErrorCode.FLAG_CONFLICT &&
+        err.message.startsWith('-D "10.1.0.5-10.1.0.5": A and B are the same address') &&
+        err.message.endsWith('(containerMap in i.yaml)'),
+    );
   });
 
   test('-n and -s are accepted, each with a notice that it sets nothing here', () => {

@@ -3,7 +3,7 @@
  * injected transport. Time comes from parameters; the daemon calls tick() from a timer (every
  * millisecond or so) and after each capture burst.
  */
-import { TcpFlag, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
+import { TcpFlag, rewriteDstAddr, type Ipv4View, type TcpView } from '@tcpcopy/common/packet';
 import { newRouteKey, readRoute, routeCount } from '@tcpcopy/common/records';
 import { BatchAppend, Batcher, type BatcherOptions } from './batcher.js';
 import type { ConnectionId } from './keys.js';
@@ -18,8 +18,20 @@ export interface InterceptTransport {
   pendingBytes(conn: ConnectionId): number;
 }
 
+/**
+ * intercept -D A-B: the test server's replies addressed to `from` (A) are the fake client `to`'s
+ * (B). A test server in a container behind address translation sees its clients as A (e.g. the
+ * bridge's gateway), and intercept captures its replies before they are translated back.
+ * Host-order IPv4 addresses.
+ */
+export interface ReplyAddressMap {
+  readonly from: number;
+  readonly to: number;
+}
+
 export interface InterceptCoreOptions {
   batcher?: Partial<BatcherOptions>;
+  replyAddressMap?: ReplyAddressMap;
   routeIdleTimeoutMs?: number;
   parkingMaxRecords?: number;
   parkingTtlMs?: number;
@@ -56,6 +68,8 @@ export interface ConnectionCounters {
 
 export interface InterceptCounters extends ConnectionCounters {
   repliesCaptured: number;
+  /** Replies addressed to -D's A, taken (routed and recorded) as addressed to its B. */
+  repliesRewritten: number;
   parked: number;
   /** Parked replies whose route never came within the parking TTL. */
   parkedExpired: number;
@@ -88,6 +102,8 @@ function newConnectionCounters(): ConnectionCounters {
 
 /** Replies upstream parks: the start (SYN-ACK) or the abort (RST) of a session (§1.14). */
 const PARKABLE_FLAGS = TcpFlag.SYN | TcpFlag.RST;
+/** No IPv4 address (a uint32) equals it: without -D, no reply is rewritten. */
+const NO_ADDRESS = -1;
 
 export class InterceptCore {
   readonly routes: RouteTable;
@@ -96,6 +112,7 @@ export class InterceptCore {
   readonly counters: InterceptCounters = {
     ...newConnectionCounters(),
     repliesCaptured: 0,
+    repliesRewritten: 0,
     parked: 0,
     parkedExpired: 0,
     parkedOverflow: 0,
@@ -107,11 +124,16 @@ export class InterceptCore {
   };
   private readonly perConnection = new Map<ConnectionId, ConnectionCounters>();
   private readonly routeKey = newRouteKey();
+  private readonly mapFrom: number;
+  /** As int32: a uint32 above 2^31 is a heap number, boxed per call (common/src/packet/rewrite.ts). */
+  private readonly mapTo: number;
 
   constructor(
     private readonly transport: InterceptTransport,
     options: InterceptCoreOptions = {},
   ) {
+    this.mapFrom = options.replyAddressMap?.from ?? NO_ADDRESS;
+    this.mapTo = (options.replyAddressMap?.to ?? 0) | 0;
     this.routes = new RouteTable(options.routeIdleTimeoutMs);
     this.parking = new ParkingLot(options.parkingMaxRecords, options.parkingTtlMs);
     this.batcher = new Batcher((conn) => transport.pendingBytes(conn), options.batcher);
@@ -125,10 +147,15 @@ export class InterceptCore {
   /**
    * A reply captured from the target, decoded by decodeIpv4/decodeTcp: the flow's fake client is
    * its destination, the target its source. Its headers (payload stripped) go to the flow's
-   * connection.
+   * connection. A reply to -D's A is first readdressed to B in place (buffer and views, both
+   * checksums patched): the copier then sees the headers the fake client would have received.
    */
   onReply(buf: Buffer, ip: Ipv4View, tcp: TcpView, nowMs: number): ReplyOutcome {
     this.counters.repliesCaptured++;
+    if (ip.dst === this.mapFrom) {
+      rewriteDstAddr(buf, ip, tcp, this.mapTo);
+      this.counters.repliesRewritten++;
+    }
     const headersLength = ip.headerLength + tcp.headerLength;
     const conn = this.routes.lookup(ip.dst, tcp.dstPort, ip.src, tcp.srcPort, nowMs);
     if (conn !== undefined) {

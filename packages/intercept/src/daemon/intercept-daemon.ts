@@ -46,6 +46,7 @@ export interface InterceptStats {
   readonly replies: Pick<
     InterceptCounters,
     | 'repliesCaptured'
+    | 'repliesRewritten'
     | 'routed'
     | 'parked'
     | 'released'
@@ -167,6 +168,7 @@ export class InterceptDaemon {
     return {
       replies: {
         repliesCaptured: c.repliesCaptured,
+        repliesRewritten: c.repliesRewritten,
         routed: c.routed,
         parked: c.parked,
         released: c.released,

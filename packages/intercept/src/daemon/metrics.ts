@@ -14,6 +14,11 @@ const P = 'intercept_';
 /** Daemon-wide counters of the core, as `intercept_<name>_total`. */
 const CORE_COUNTERS: readonly [keyof InterceptCounters, string, string][] = [
   ['repliesCaptured', 'replies_captured', 'Packets from the test server (the -F filter) decoded from the capture.'],
+  [
+    'repliesRewritten',
+    'replies_rewritten',
+    "Replies addressed to -D's A, routed and recorded as addressed to its B (the fake client).",
+  ],
   ['routed', 'replies_routed', 'Replies appended to the batch of the copier connection that registered their route.'],
   ['parked', 'replies_parked', 'SYN-ACK or RST replies that came before their route and were parked.'],
   ['released', 'replies_released', 'Parked replies handed to a connection when their route arrived.'],
