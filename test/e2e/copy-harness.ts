@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab, LabProcess } from '../lab/index.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const TCPCOPY_BIN = join(ROOT, 'packages/copier/bin/tcpcopy');
 export const INTERCEPT_BIN = join(ROOT, 'packages/intercept/bin/intercept');
 export const CONTROL_PORT = 36524;

@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { OFFLOAD_PROFILES, withLab, type Lab } from '../lab/index.js';
 import { numberAt, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
+import { REDIS_PORT as PORT, commandLines, redisCli, resp, snapshot } from './redis-helpers.js';
 
-const PORT = 6379;
 const CONNECTIONS = 4;
 const KEYS_PER_CONNECTION = 250;
 const KEYS = CONNECTIONS * KEYS_PER_CONNECTION;
@@ -27,38 +27,6 @@ function workload(conn: number): Map<string, string> {
     kv.set(`k:${conn}:${i}`, randomBytes(size).toString('hex'));
   }
   return kv;
-}
-
-/** RESP encoding of SET commands, what `redis-cli --pipe` expects on stdin. */
-function resp(kv: ReadonlyMap<string, string>): string {
-  const bulk = (s: string): string => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
-  let out = '';
-  for (const [k, v] of kv) out += `*3\r\n${bulk('SET')}${bulk(k)}${bulk(v)}`;
-  return out;
-}
-
-function commandLines(kv: ReadonlyMap<string, string>): string {
-  let out = '';
-  for (const [k, v] of kv) out += `SET ${k} ${v}\n`;
-  return out;
-}
-
-function redisCli(lab: Lab, host: string, server: string, args: readonly string[], input?: string): Promise<string> {
-  const opts = input === undefined ? { timeoutMs: 60_000 } : { timeoutMs: 60_000, input };
-  return lab
-    .exec(host, 'redis-cli', ['-h', lab.host(server).ip, '-p', String(PORT), ...args], opts)
-    .then((r) => r.stdout);
-}
-
-/** Every key with its value, read in the server's own host. */
-async function snapshot(lab: Lab, host: string): Promise<Map<string, string>> {
-  const keys = (await redisCli(lab, host, host, ['--scan'])).split('\n').filter((k) => k !== '');
-  keys.sort();
-  const out = new Map<string, string>();
-  if (keys.length === 0) return out;
-  const values = (await redisCli(lab, host, host, ['--raw', 'MGET', ...keys])).split('\n');
-  keys.forEach((k, i) => out.set(k, values[i] ?? '<missing>'));
-  return out;
 }
 
 async function dbsize(lab: Lab, host: string): Promise<number> {

@@ -211,6 +211,8 @@ function registerControl(metrics: MetricsRegistry, daemon: InterceptDaemon): voi
     ['closed', 'closed', 'Copier connections closed.'],
     ['helloTimeouts', 'hello_timeouts', 'Connections closed for saying no hello in time.'],
     ['heartbeats', 'heartbeats', 'Heartbeats received.'],
+    ['legacy', 'legacy', "Copier connections that opened in upstream's legacy protocol."],
+    ['legacyUnknownTypes', 'legacy_unknown_types', 'Legacy records of an unknown type, ignored.'],
     ['framesToClosed', 'frames_to_closed', 'Frames for a connection that was already gone.'],
   ];
   for (const [field, name, help] of counters) {
