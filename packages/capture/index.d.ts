@@ -82,3 +82,17 @@ export declare const FIELDS: number;
 export declare const FLAG_CHECKSUM_PARTIAL: number;
 export declare const FLAG_CHECKSUM_VERIFIED: number;
 export declare const FLAG_OUTGOING: number;
+
+/**
+ * An AF_PACKET socket that sends whole Ethernet frames on one device, past the IP stack
+ * (tcpcopy -o). It receives nothing. The constructor throws an Error whose `code` is EINVAL
+ * (not an Ethernet device name), ENODEV, EPERM (no CAP_NET_RAW) or ESYSCALL.
+ */
+export declare class LinkSocket {
+  constructor(device: string);
+  /** The device's own MAC address, `aa:bb:cc:dd:ee:ff`. */
+  readonly mac: string;
+  /** Sends `buffer[offset, offset + length)` as one frame; throws an Error whose message is strerror(errno). */
+  send(buffer: Buffer, offset: number, length: number): void;
+  close(): void;
+}

@@ -58,6 +58,8 @@
 #include <thread>
 #include <vector>
 
+#include "link_socket.h"
+
 namespace {
 
 // Descriptor layout, shared with index.d.ts: four int32 per packet.
@@ -685,6 +687,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("offloads", Napi::Function::New(env, &Offloads));
+  InitLinkSocket(env, exports);
   return PacketRing::Init(env, exports);
 }
 

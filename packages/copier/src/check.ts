@@ -22,7 +22,6 @@ import {
   probeCaptures,
   probeOffloads,
   probeTcpConnect,
-  RawSocketSink,
   rpFilterNote,
   captureDevices,
   type CaptureProbe,
@@ -32,6 +31,7 @@ import {
   type OffloadProbe,
 } from '@tcpcopy/common';
 import type { CopierConfig } from './config.js';
+import { copySinkName, openCopySink } from './daemon/copy-sink.js';
 import { buildCaptureFilter } from './daemon/capture-filter.js';
 import type { EngineTarget } from './engine/index.js';
 
@@ -48,6 +48,7 @@ export interface CopierFacts {
   readonly offloads: readonly OffloadProbe[];
   /** --offline: why the file cannot be replayed; undefined when it can. */
   readonly offlineProblem: string | undefined;
+  /** Why the socket the copies leave through does not open; undefined when it does. */
   readonly rawSocketProblem: string | undefined;
   /** Per -s intercept, in order: why no connection was made; undefined when one was. */
   readonly interceptProblems: readonly (string | undefined)[];
@@ -70,10 +71,11 @@ export function copierChecks(config: CopierConfig, facts: CopierFacts): CheckRes
         : checkFail(facts.offlineProblem),
     );
   }
+  const sinkName = copySinkName(config);
   results.push(
     facts.rawSocketProblem === undefined
-      ? checkPass('raw IP socket opens (the copies are sent through it)')
-      : checkFail(`raw IP socket does not open: ${facts.rawSocketProblem}`),
+      ? checkPass(`${sinkName} opens (the copies are sent through it)`)
+      : checkFail(`${sinkName} does not open: ${facts.rawSocketProblem}`),
   );
   config.intercepts.forEach((endpoint, i) => {
     const where = addrPortToString(endpoint.ip, endpoint.port);
@@ -124,7 +126,7 @@ export async function gatherCopierFacts(config: CopierConfig, targets: readonly 
     captures: config.offline === undefined ? probeCaptures(devices, filter) : [],
     offloads: probeOffloads(devices),
     offlineProblem: config.offline === undefined ? undefined : probeOfflineFile(config.offline.file),
-    rawSocketProblem: await probeRawSocket(),
+    rawSocketProblem: await probeSink(config),
     interceptProblems: await interceptProblems,
   };
 }
@@ -138,9 +140,9 @@ function probeOfflineFile(path: string): string | undefined {
   }
 }
 
-async function probeRawSocket(): Promise<string | undefined> {
+async function probeSink(config: CopierConfig): Promise<string | undefined> {
   try {
-    await new RawSocketSink({ queueCapacity: 1 }).close();
+    await openCopySink(config, { queueCapacity: 1 }).close();
     return undefined;
   } catch (err) {
     return (err as Error).message;

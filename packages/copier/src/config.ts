@@ -15,6 +15,7 @@ import {
   missingFlag,
   parseRawArgs,
   readCaptureDevices,
+  readDevices,
   readDaemonConfig,
   acceptIgnoredInt,
   readChoice,
@@ -33,6 +34,7 @@ import {
   parseClientIps,
   parseIntercepts,
   parseTransfers,
+  checkLinkLayer,
   type InterceptEndpoint,
   type Transfer,
 } from './config/addresses.js';
@@ -71,6 +73,8 @@ export interface CopierConfig extends DaemonConfig {
   readonly samplePercent: number;
   /** -i: empty = every interface (one capture on "any"). */
   readonly devices: readonly string[];
+  /** -o: copies leave as Ethernet frames on this device (the MACs are in `transfers`). */
+  readonly outputDevice: string | undefined;
   /** -B, in bytes. */
   readonly captureBufferBytes: number;
   /** -F: BPF expression replacing the filter built from -x. */
@@ -141,6 +145,10 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
   const transferText = str(raw.transfer);
   if (transferText === undefined) throw missingFlag(flags.transfer);
   const transfers = parseTransfers(transferText);
+  const outputDevices = readDevices(flags.outputDevice, str(raw.outputDevice));
+  if (outputDevices.length > 1) throw badValue(flags.outputDevice, str(raw.outputDevice)!, 'one device name');
+  const outputDevice = outputDevices[0];
+  checkLinkLayer(transfers, outputDevice);
   const interceptText = str(raw.intercepts);
   if (interceptText === undefined) throw missingFlag(flags.intercepts);
   const interceptPort = readInt(flags.interceptPort, str(raw.interceptPort), CONTROL_DEFAULT_PORT);
@@ -188,6 +196,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     portShift: readInt(flags.portShift, str(raw.portShift), 0),
     samplePercent: percent === 0 ? F.ALL_SESSIONS_PERCENT : percent,
     devices: inputFile === undefined ? readCaptureDevices(str(raw.devices)) : [],
+    outputDevice,
     captureBufferBytes:
       readInt(flags.captureBuffer, str(raw.captureBuffer), F.DEFAULT_CAPTURE_BUFFER_MB) * BYTES_PER_MB,
     filter: readText(flags.filter, str(raw.filter)),

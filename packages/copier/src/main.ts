@@ -8,7 +8,6 @@ import {
   ConfigReloader,
   ErrorCode,
   LiveCapture,
-  RawSocketSink,
   RuntimeError,
   createLogger,
   ANY_DEVICE,
@@ -34,6 +33,7 @@ import { buildCaptureFilter } from './daemon/capture-filter.js';
 import { OfflineSource } from './offline/offline-source.js';
 import { InterceptLinks } from './daemon/intercept-links.js';
 import { Pipeline } from './daemon/pipeline.js';
+import { openCopySink } from './daemon/copy-sink.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
 import { statsSnapshot } from './daemon/stats.js';
 import type { MetricsServer } from '@tcpcopy/common/metrics';
@@ -147,7 +147,7 @@ export async function main(
   // One capture for every interface unless -i names some: one ring instead of one per device.
   const devices = config.devices.length > 0 ? config.devices : [ANY_DEVICE];
   const clock = io?.clock ?? systemClock;
-  const sink = io?.sink ?? new RawSocketSink();
+  const sink = io?.sink ?? openCopySink(config);
   const targetNames = new Map<number, string>();
   const nameOf = (ip: number): string => {
     let name = targetNames.get(ip);

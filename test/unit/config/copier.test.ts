@@ -170,13 +170,53 @@ describe('-x transfers', () => {
     }
   });
 
-  test('the port@mac form of --pcap-send builds is refused with the reason', () => {
-    rejects(
-      ['-x', '80@00:11:22:33:44:55-10.0.0.3:80@66:77:88:99:aa:bb', '-s', '10.0.0.2'],
-      ErrorCode.BAD_ADDRESS,
+  test('link-layer sending: -o with each entry naming its next hop, @MAC as upstream writes it', () => {
+    const c = parseCopierArgs(['-x', '80-10.0.0.3:80@00:11:22:33:44:5F', '-s', '10.0.0.2', '-o', 'eth0']);
+    assert.equal(c.outputDevice, 'eth0');
+    assert.deepEqual(c.transfers[0], {
+      matchIp: undefined,
+      matchPort: 80,
+      targetIp: ip('10.0.0.3'),
+      targetPort: 80,
+      nextHopMac: '00:11:22:33:44:5f',
+    });
+    // Upstream's --pcap-send form: both MACs, any separator (a '-' too).
+    const both = parseCopierArgs([
       '-x',
-      /port@mac/,
+      '10.0.0.9:80@aa-bb-cc-dd-ee-ff-10.0.0.3:8080@66.77.88.99.aa.bb',
+      '-s',
+      '10.0.0.2',
+      '-o',
+      'eth1',
+    ]);
+    assert.deepEqual(
+      { ...both.transfers[0] },
+      {
+        matchIp: ip('10.0.0.9'),
+        matchPort: 80,
+        targetIp: ip('10.0.0.3'),
+        targetPort: 8080,
+        sourceMac: 'aa:bb:cc:dd:ee:ff',
+        nextHopMac: '66:77:88:99:aa:bb',
+      },
     );
+    assert.equal(parse().outputDevice, undefined);
+  });
+
+  test('link-layer sending: MACs and -o go together, one set of MACs per test server', () => {
+    const x = (value: string, ...more: string[]) => ['-x', value, '-s', '10.0.0.2', ...more];
+    rejects(x('80-10.0.0.3:80@00:11:22:33:44:55'), ErrorCode.FLAG_CONFLICT, '-x', /without -o/);
+    rejects(x('80-10.0.0.3:80', '-o', 'eth0'), ErrorCode.FLAG_CONFLICT, '-x', /next hop's MAC with -o eth0/);
+    rejects(
+      x('80-10.0.0.3:80@00:11:22:33:44:55,81-10.0.0.3:81@00:11:22:33:44:66', '-o', 'eth0'),
+      ErrorCode.FLAG_CONFLICT,
+      '-x',
+      /same MAC addresses/,
+    );
+    for (const bad of ['80-10.0.0.3:80@00:11:22:33:44', '80-10.0.0.3:80@00:11:22:33:44:5g', '80-10.0.0.3:80@']) {
+      rejects(x(bad, '-o', 'eth0'), ErrorCode.BAD_ADDRESS, '-x');
+    }
+    rejects(x('80-10.0.0.3:80@00:11:22:33:44:55', '-o', 'eth0,eth1'), ErrorCode.BAD_FLAG, '-o');
   });
 
   test('a target equal to the captured address is a loop', () => {
@@ -487,7 +527,7 @@ describe('what the parser refuses as a whole', () => {
   });
 
   test('upstream flags we do not take say why', () => {
-    for (const flag of ['-H', '-o']) {
+    for (const flag of ['-H']) {
       rejects([...REQUIRED, flag, '1'], ErrorCode.UNSUPPORTED_FLAG, flag, new RegExp(`^${flag} is not supported: `));
     }
   });

@@ -7,3 +7,4 @@ export * from './pcap-file.js';
 export * from './raw-socket-sink.js';
 export * from './devices.js';
 export * from './host-facts.js';
+export * from './link-layer-sink.js';

@@ -56,6 +56,8 @@ export interface RawSocketSinkOptions {
   createSocket?: () => RawSocket;
   /** Milliseconds, for the wait after a transient error; default performance.now. */
   now?: () => number;
+  /** What createSocket opens, for the error when it cannot; default "a raw IPv4 socket". */
+  socketName?: string;
 }
 
 /** What raw-socket's Socket wraps: its binding, whose send() is synchronous. */
@@ -118,6 +120,7 @@ export class RawSocketSink implements PacketSink {
   /** When the queue may be tried again. */
   private retryAt = 0;
   private readonly now: () => number;
+  private readonly socketName: string;
   /** Created once: raw-socket calls it after every send. */
   private readonly onSent: SendCallback = (error) => this.completed(error);
 
@@ -128,6 +131,7 @@ export class RawSocketSink implements PacketSink {
     this.maxRetries = options.maxRetries ?? DEFAULT_SEND_RETRIES;
     this.createSocket = options.createSocket ?? createRawSocket;
     this.now = options.now ?? (() => performance.now());
+    this.socketName = options.socketName ?? 'a raw IPv4 socket';
     this.pool = Buffer.alloc(this.capacity * this.slotBytes);
     this.buffers = Array.from({ length: this.capacity }, (_, i) => this.slotView(i));
     this.lengths = new Uint32Array(this.capacity);
@@ -256,7 +260,8 @@ export class RawSocketSink implements PacketSink {
     try {
       socket = this.createSocket();
     } catch (err) {
-      throw new PacketIoError(ErrorCode.RAW_SOCKET, `cannot open a raw IPv4 socket: ${(err as Error).message}`, {
+      const socketName = this.socketName;
+      throw new PacketIoError(ErrorCode.RAW_SOCKET, `cannot open ${socketName}: ${(err as Error).message}`, {
         cause: err,
       });
     }

@@ -20,6 +20,10 @@ export interface Transfer {
   readonly matchPort: number;
   readonly targetIp: number;
   readonly targetPort: number;
+  /** `srcPort@MAC` (link-layer sending, -o): the frames' source address, `aa:bb:cc:dd:ee:ff`. */
+  readonly sourceMac?: string;
+  /** `dstPort@MAC` (link-layer sending, -o): the test server's or the next router's address. */
+  readonly nextHopMac?: string;
 }
 
 export interface InterceptEndpoint {
@@ -50,15 +54,22 @@ export function parseTransfers(value: string): Transfer[] {
   return transfers;
 }
 
+/** Six hex pairs with any one-character separators, as upstream's --pcap-send builds read them. */
+const MAC = '[0-9a-f]{2}(?:[^0-9a-f][0-9a-f]{2}){5}';
+/** `[ip:]port[@mac]-ip:port[@mac]`: neither side has a `-` of its own, a MAC may. */
+const TRANSFER = new RegExp(`^([^@-]*)(?:@(${MAC}))?-([^@-]*)(?:@(${MAC}))?$`, 'i');
+
+/** A MAC as written with -x, as `aa:bb:cc:dd:ee:ff`. */
+function normalMac(mac: string): string {
+  return [0, 3, 6, 9, 12, 15].map((at) => mac.slice(at, at + 2).toLowerCase()).join(':');
+}
+
 function parseTransfer(flag: FlagSpec, entry: string): Transfer {
-  if (entry.includes('@')) {
-    const expected = `${TRANSFER_EXPECTED} (the port@mac form of --pcap-send builds is not supported)`;
-    throw badValue(flag, entry, expected, ErrorCode.BAD_ADDRESS);
-  }
-  const parts = entry.split('-');
-  const [source, target] = parts;
   const bad = () => badValue(flag, entry, TRANSFER_EXPECTED, ErrorCode.BAD_ADDRESS);
-  if (parts.length !== 2 || source === undefined || target === undefined) throw bad();
+  const parts = TRANSFER.exec(entry);
+  if (parts === null) throw bad();
+  const [, source, sourceMac, target, nextHopMac] = parts;
+  if (source === undefined || target === undefined) throw bad();
   const match = source.includes(':') ? parseAddrPort(source) : { ip: 0, port: parsePort(source) };
   const dest = parseAddrPort(target);
   if (match?.port === undefined || dest === undefined) throw bad();
@@ -71,7 +82,35 @@ function parseTransfer(flag: FlagSpec, entry: string): Transfer {
     matchPort: match.port,
     targetIp: dest.ip,
     targetPort: dest.port,
+    ...(sourceMac === undefined ? {} : { sourceMac: normalMac(sourceMac) }),
+    ...(nextHopMac === undefined ? {} : { nextHopMac: normalMac(nextHopMac) }),
   };
+}
+
+/**
+ * -o and the MACs of -x go together: with -o every entry names its next hop's MAC, and entries
+ * of one test server agree on theirs; without -o no entry names one.
+ */
+export function checkLinkLayer(transfers: readonly Transfer[], outputDevice: string | undefined): void {
+  const flag = COPIER_FLAGS.transfer;
+  const describe = (t: Transfer): string => `${t.matchPort}-${addrPortToString(t.targetIp, t.targetPort)}`;
+  for (const t of transfers) {
+    if (outputDevice === undefined && (t.nextHopMac !== undefined || t.sourceMac !== undefined)) {
+      const expected = 'no @MAC without -o (MAC addresses are for link-layer sending: -o <device>)';
+      throw badValue(flag, describe(t), expected, ErrorCode.FLAG_CONFLICT);
+    }
+    if (outputDevice !== undefined && t.nextHopMac === undefined) {
+      const expected = `the next hop's MAC with -o ${outputDevice}, e.g. ${describe(t)}@00:11:22:33:44:55`;
+      throw badValue(flag, describe(t), expected, ErrorCode.FLAG_CONFLICT);
+    }
+    const other = transfers.find(
+      (u) => u.targetIp === t.targetIp && (u.nextHopMac !== t.nextHopMac || u.sourceMac !== t.sourceMac),
+    );
+    if (other !== undefined) {
+      const expected = `the same MAC addresses as ${describe(other)}, which sends to the same test server`;
+      throw badValue(flag, describe(t), expected, ErrorCode.FLAG_CONFLICT);
+    }
+  }
 }
 
 /** `-s ip[:port][,...]`; a missing port is `defaultPort` (-p). */

@@ -77,6 +77,12 @@ export const COPIER_FLAGS = {
     help: 'control connections per intercept (more is taken as the maximum)',
     defaultText: String(DEFAULT_CONNECTIONS_PER_INTERCEPT),
   },
+  outputDevice: {
+    short: '-o',
+    long: '--output-device',
+    value: '<device>',
+    help: "send the copies as Ethernet frames on this device, past the host's IP stack (needs @MAC in -x)",
+  },
   protocol: {
     long: '--protocol',
     value: '<name>',
@@ -249,5 +255,4 @@ Exit status: 0 ok, 1 runtime failure (logged), 2 bad flags (one line on stderr).
 /** Upstream tcpcopy flags this implementation does not take, and why. */
 export const COPIER_UNSUPPORTED: Readonly<Record<string, string>> = {
   '-H': 'replacing 127.0.0.1 source addresses is not implemented; capture traffic to a non-loopback address',
-  '-o': 'link-layer sending (--pcap-send builds) is not supported; packets go out through a raw IP socket',
 };
