@@ -10,7 +10,7 @@
  *   upstream's intercept (INTERCEPT_C_BIN), upstream's tcpcopy with our intercept (TCPCOPY_C_BIN).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { withLab, type Lab, type NginxServer } from '../lab/index.js';
@@ -31,6 +31,7 @@ import { REDIS_PORT, redisCli, resp, snapshot } from './redis-helpers.js';
 const REQUESTS = 300;
 const KEYS = 300;
 const SIMULATED_C_INTERCEPT = join(ROOT, 'test/e2e/simulated-c-intercept.py');
+const SIMULATED_C_TCPCOPY = join(ROOT, 'test/e2e/simulated-c-tcpcopy.py');
 const PORTS = `80,${REDIS_PORT}`;
 const INTERCEPT_FILTER = `tcp and (src port 80 or src port ${REDIS_PORT})`;
 
@@ -140,6 +141,46 @@ test(
       const nativeStats = await stopForStats(native);
       assert.equal(statAt(legacyStats, 'control.intercepts.0.protocol'), 'legacy');
       assert.equal(statAt(nativeStats, 'control.intercepts.0.protocol'), 'native');
+    });
+  },
+);
+
+test(
+  'a simulated C tcpcopy with our intercept: HTTP and Redis sessions replayed whole',
+  { timeout: 120_000 },
+  async (t) => {
+    await withLab(t, async (lab) => {
+      const servers = await startServers(lab);
+      const intercept = await startIntercept(lab, 80, ['-F', INTERCEPT_FILTER]);
+      const play = async (port: number, requests: readonly string[]): Promise<void> => {
+        const file = join(lab.logDir, `requests-${port}.txt`);
+        // One Python bytes literal per line, as the simulator reads them.
+        writeFileSync(file, requests.map((r) => `b${JSON.stringify(r)}`).join('\n') + '\n');
+        const target = lab.host('target').ip;
+        const args = [SIMULATED_C_TCPCOPY, lab.host('aux').ip, String(CONTROL_PORT), target, String(port)];
+        const { stdout } = await lab.exec('prod', 'python3', [...args, lab.fakeIp(7), file], { timeoutMs: 60_000 });
+        assert.match(stdout, new RegExp(`replayed ${requests.length} sessions`));
+      };
+      const sessions = 30;
+      await play(
+        80,
+        Array.from(
+          { length: sessions },
+          (_, i) => `GET /index.html?c=${i} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      await play(
+        REDIS_PORT,
+        Array.from({ length: sessions }, (_, i) => `SET c:${i} v${i}\r\nQUIT\r\n`),
+      );
+      assert.match(intercept.stderr, /copier connected \(legacy protocol\)/);
+      const logged = servers.target.readAccessLog();
+      assert.equal(logged.filter((e) => e.path.startsWith('/index.html?c=') && e.status === 200).length, sessions);
+      const keys = await snapshot(lab, 'target');
+      assert.deepEqual(
+        [...keys].sort(),
+        Array.from({ length: sessions }, (_, i): [string, string] => [`c:${i}`, `v${i}`]).sort(),
+      );
     });
   },
 );
