@@ -1,8 +1,9 @@
 /**
  * Upstream's legacy control protocol end to end, HTTP (ab through production nginx) and Redis
  * (redis-cli) copied to the test server's nginx and redis-server:
- * - our tcpcopy (--protocol auto) with a simulated C intercept: a Python program written from
- *   upstream's structs (simulated-c-intercept.py), not from our codecs;
+ * - our tcpcopy (--protocol auto) with a simulated C intercept, and our intercept with a
+ *   simulated C tcpcopy: Python programs written from upstream's structs
+ *   (simulated-c-intercept.py, simulated-c-tcpcopy.py), not from our codecs;
  * - on one of our intercepts at once, a copier speaking upstream tcpcopy's protocol
  *   (--protocol legacy, its bytes checked against upstream's structs in the unit tests) and a
  *   native one;
