@@ -21,6 +21,8 @@ export interface NginxOptions {
   files?: Readonly<Record<string, string | Buffer>>;
   keepaliveTimeoutS?: number;
   keepaliveRequests?: number;
+  /** Also listen on 127.0.0.1, for clients on the host itself. */
+  loopback?: boolean;
 }
 
 /** One line of nginx's access log as configured here. */
@@ -139,7 +141,7 @@ http {
   keepalive_timeout ${opts.keepaliveTimeoutS ?? 65}s;
   keepalive_requests ${opts.keepaliveRequests ?? 1000};
   server {
-    listen ${h.ip}:${port};
+    listen ${h.ip}:${port};${opts.loopback === true ? `\n    listen 127.0.0.1:${port};` : ''}
     root ${root};
   }
 }

@@ -6,6 +6,8 @@
 import { statSync } from 'node:fs';
 import {
   addrPortToString,
+  AddressUse,
+  checkIpv4,
   badValue,
   deepFreeze,
   CONTROL_DEFAULT_PORT,
@@ -65,6 +67,8 @@ export interface CopierConfig extends DaemonConfig {
   readonly controlProtocol: F.ControlProtocolChoice;
   /** -c, expanded, without -x target addresses; empty = keep the real client addresses. */
   readonly fakeClientIps: readonly number[];
+  /** -H: a loopback client's address in the copies (then -c applies to it). */
+  readonly loopbackSource: number | undefined;
   /** -n: sessions per captured session, the original included. */
   readonly copies: number;
   /** -f */
@@ -125,7 +129,6 @@ function copierSpec(): CliSpec<F.CopierFlag> {
     usage: F.COPIER_USAGE,
     flags: F.COPIER_FLAGS,
     epilog: F.COPIER_EPILOG,
-    unsupported: F.COPIER_UNSUPPORTED,
   };
   return spec;
 }
@@ -154,6 +157,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
   const interceptPort = readInt(flags.interceptPort, str(raw.interceptPort), CONTROL_DEFAULT_PORT);
   const targetIps = new Set(transfers.map((t) => t.targetIp));
   const clientIpText = str(raw.clientIps);
+  const loopbackText = str(raw.loopbackSource);
 
   const notices: string[] = [];
   const inputFile = captureFileOf(raw);
@@ -192,6 +196,8 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     ),
     controlProtocol: readChoice(flags.protocol, str(raw.protocol), F.CONTROL_PROTOCOLS, 'auto'),
     fakeClientIps: clientIpText === undefined ? [] : parseClientIps(clientIpText, targetIps),
+    loopbackSource:
+      loopbackText === undefined ? undefined : checkIpv4(flags.loopbackSource, loopbackText, AddressUse.Source),
     copies: readInt(flags.copies, str(raw.copies), 1),
     portShift: readInt(flags.portShift, str(raw.portShift), 0),
     samplePercent: percent === 0 ? F.ALL_SESSIONS_PERCENT : percent,

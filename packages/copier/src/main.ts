@@ -77,6 +77,7 @@ export function engineConfigOf(config: CopierConfig, random: () => number = Math
       targetPort: t.targetPort,
     })),
     fakeIps: config.fakeClientIps,
+    ...(config.loopbackSource === undefined ? {} : { loopbackSource: config.loopbackSource }),
     copies: config.copies,
     portShift:
       config.portShift === 0 ? 0 : config.portShift * PORT_SHIFT_UNIT + Math.floor(random() * PORT_SHIFT_RANDOM),
@@ -163,7 +164,7 @@ export async function main(
       routeAdd: (tuple) => links?.routeAdd(tuple),
       routeDel: (tuple) => links?.routeDel(tuple),
     },
-    new FakeAddressPlan(engineConfig.fakeIps, engineConfig.portShift),
+    new FakeAddressPlan(engineConfig.fakeIps, engineConfig.portShift, engineConfig.loopbackSource),
   );
   const pipeline = new Pipeline(engine, engineConfig.fakeIps, engineConfig.targets);
   const timer = new DeadlineTimer(

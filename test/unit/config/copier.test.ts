@@ -526,9 +526,11 @@ describe('what the parser refuses as a whole', () => {
     rejects([...REQUIRED, '--copy', '2'], ErrorCode.UNKNOWN_FLAG, '--copy', /did you mean --copies\?/);
   });
 
-  test('upstream flags we do not take say why', () => {
-    for (const flag of ['-H']) {
-      rejects([...REQUIRED, flag, '1'], ErrorCode.UNSUPPORTED_FLAG, flag, new RegExp(`^${flag} is not supported: `));
+  test('-H: the address loopback clients are copied from', () => {
+    assert.equal(parse('-H', '10.0.0.9').loopbackSource, ip('10.0.0.9'));
+    assert.equal(parse().loopbackSource, undefined);
+    for (const bad of ['127.0.0.1', '0.0.0.0', '224.0.0.1', 'x']) {
+      rejects([...REQUIRED, '-H', bad], ErrorCode.BAD_ADDRESS, '-H');
     }
   });
 

@@ -201,6 +201,20 @@ describe('engine: tuple space', () => {
     assert.equal(plan.allocate(CLIENT_IP, 40000, 0, target, taken)?.srcPort, 1234, 'the one free port is found');
   });
 
+  test('-H: a loopback client is copied from the -H address, and -c maps that one', () => {
+    const loopback = toAddress('127.0.0.1');
+    const replacement = toAddress('10.50.0.9');
+    const none = new Set<number>();
+    const plain = new FakeAddressPlan([], 0, replacement);
+    assert.equal(plain.allocate(loopback, 40000, 0, target, none)?.srcIp, replacement);
+    assert.equal(plain.allocate(toAddress('127.8.0.1'), 40000, 0, target, none)?.srcIp, replacement);
+    assert.equal(plain.allocate(CLIENT_IP, 40000, 0, target, none)?.srcIp, CLIENT_IP, 'others keep their own');
+    assert.equal(new FakeAddressPlan([], 0).allocate(loopback, 40000, 0, target, none)?.srcIp, loopback);
+    const pooled = new FakeAddressPlan([toAddress('10.99.0.1'), toAddress('10.99.0.2')], 0, replacement);
+    const first = pooled.allocate(loopback, 40000, 0, target, none)?.srcIp;
+    assert.equal(pooled.allocate(replacement, 40001, 0, target, none)?.srcIp, first, 'the same fake address as -H');
+  });
+
   test('allocate() never hands out a taken tuple and never a privileged port', () => {
     const plan = new FakeAddressPlan([], 0);
     const taken = new Set<number>();

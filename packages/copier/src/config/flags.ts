@@ -90,6 +90,13 @@ export const COPIER_FLAGS = {
     help: "control protocol: native (ours), legacy (upstream's C intercept), auto (tells them apart)",
     defaultText: 'auto',
   },
+  loopbackSource: {
+    short: '-H',
+    long: '--loopback-source',
+    value: '<ip>',
+    expected: 'an IPv4 unicast address the test server can route back to the intercept host',
+    help: 'copy clients on this host (127.0.0.0/8) as coming from this address (before -c)',
+  },
   clientIps: {
     short: '-c',
     long: '--client-ips',
@@ -251,8 +258,3 @@ export const COPIER_EPILOG = `Examples:
   tcpcopy --offline capture.pcap -a 2 -x 80-10.0.0.3:80 -s 10.0.0.2
 
 Exit status: 0 ok, 1 runtime failure (logged), 2 bad flags (one line on stderr).`;
-
-/** Upstream tcpcopy flags this implementation does not take, and why. */
-export const COPIER_UNSUPPORTED: Readonly<Record<string, string>> = {
-  '-H': 'replacing 127.0.0.1 source addresses is not implemented; capture traffic to a non-loopback address',
-};

@@ -60,6 +60,10 @@ export interface TupleOccupancy {
   has(fakeEndpoint: number): boolean;
 }
 
+/** 127.0.0.0/8 (RFC 1122 §3.2.1.3): the first octet. */
+const LOOPBACK_NET = 127;
+const LOOPBACK_SHIFT = 24;
+
 export class FakeAddressPlan {
   private readonly pool: readonly number[];
   private readonly portShift: number;
@@ -67,7 +71,15 @@ export class FakeAddressPlan {
   private readonly poolIndexOf = new Map<number, number>();
   private nextPoolIndex = 0;
 
-  constructor(pool: readonly number[], portShift: number) {
+  /**
+   * `loopbackSource` (-H) stands for a client on this host's loopback (127.0.0.0/8): a test
+   * server elsewhere can neither reach nor answer 127.0.0.1.
+   */
+  constructor(
+    pool: readonly number[],
+    portShift: number,
+    private readonly loopbackSource?: number,
+  ) {
     this.pool = pool;
     this.portShift = portShift;
   }
@@ -85,10 +97,12 @@ export class FakeAddressPlan {
     taken: TupleOccupancy,
   ): Tuple | undefined {
     const pool = this.pool;
-    let srcIp = clientIp;
+    const loopback = this.loopbackSource !== undefined && clientIp >>> LOOPBACK_SHIFT === LOOPBACK_NET;
+    const source = loopback ? this.loopbackSource! : clientIp;
+    let srcIp = source;
     let round = replica;
     if (pool.length > 0) {
-      const base = this.poolIndex(clientIp);
+      const base = this.poolIndex(source);
       srcIp = pool[(base + replica) % pool.length]!;
       round = Math.floor(replica / pool.length);
     }

@@ -37,6 +37,8 @@ export interface EngineConfig {
   readonly targets: readonly EngineTarget[];
   /** Fake client addresses (-c); empty = keep the client's own address. */
   readonly fakeIps: readonly number[];
+  /** -H: the address a loopback client (127.0.0.0/8) is copied from, before -c. */
+  readonly loopbackSource?: number;
   /** Sessions per captured session (-n). */
   readonly copies: number;
   /** Source-port shift added to every session (-f), already multiplied out. */
