@@ -1,8 +1,9 @@
 /**
  * The user's own command line, as typed on a production host:
  *   tcpcopy -x 80-TARGET:80 -s AUX -c a.b.c.x -n 2 -d -P pidfile -l logfile
- * The parent returns at once, the daemon writes its pid file and a JSON log, copies every
- * request twice, and on SIGTERM stops within a second, removing its pid file.
+ * The parent returns 0 once the daemon captures, paired with its intercept; the daemon writes its
+ * pid file and a JSON log, copies every request twice, and on SIGTERM stops within a second,
+ * removing its pid file.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,6 +49,7 @@ test(
       ];
       const parent = lab.spawn('prod', TCPCOPY_BIN, argv, { name: 'tcpcopy-d' });
       assert.equal((await parent.exited).code, 0, 'the parent exits 0 once the daemon runs');
+      assert.ok(logged(logFile, 'capturing'), 'the parent waited until the daemon captured');
       daemonPid = await poll(
         () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || undefined : undefined),
         'the pid file',

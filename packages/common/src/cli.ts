@@ -1,13 +1,12 @@
 /**
  * Shared command-line machinery of both daemons: a declarative flag table turned into a commander
- * program, argv -> raw flag values (syntax only), and `runCli`, which maps outcomes to exit codes.
- * Value checking lives in cli-values.ts; each daemon's config.ts turns raw values into its frozen
- * Config. Nothing here reads process.argv except runCli's default I/O.
+ * program, argv -> raw flag values (syntax only), and the exit statuses. Value checking lives in
+ * cli-values.ts; each daemon's config.ts turns raw values into its frozen Config; run-cli.ts runs
+ * the bin. Nothing here reads process.argv.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, ErrorCode } from './errors.js';
-import { createLogger, type LogLevel } from './log.js';
 
 /** Exit statuses of both daemons (upstream exits 255 for every argument problem; we distinguish). */
 export const ExitCode = {
@@ -192,93 +191,4 @@ function fromCommander<K extends string>(
 export function readPackageVersion(moduleUrl: string): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', moduleUrl), 'utf8')) as { version?: unknown };
   return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-}
-
-/** What runCli needs from the process; tests pass their own. */
-export interface CliIo {
-  readonly argv: readonly string[];
-  readonly stdout: { write(s: string): unknown };
-  readonly stderr: { write(s: string): unknown; readonly isTTY?: boolean };
-  exit(code: ExitCode): void;
-}
-
-function processIo(): CliIo {
-  return {
-    argv: process.argv.slice(2),
-    stdout: process.stdout,
-    stderr: process.stderr,
-    // stdout and stderr are synchronous for files, pipes and terminals on Linux: nothing is lost.
-    exit: (code) => process.exit(code),
-  };
-}
-
-/** The part of a daemon Config runCli uses to log a failure of main. */
-export interface CliConfig {
-  readonly logFile: string | undefined;
-  readonly logLevel: LogLevel;
-  /** Upstream flag values taken otherwise than typed (clamped, or accepted and ignored). */
-  readonly notices?: readonly string[];
-}
-
-/** What runCli hands main besides the config. */
-export interface CliContext<C> {
-  /**
-   * Parses the same command line again, re-reading the --config file: the reload on SIGHUP.
-   * Throws ConfigError when the file no longer validates.
-   */
-  reload(): C;
-}
-
-/** A daemon's main: resolves when it stops, with the exit status when it has one to give. */
-export type CliMain<C> = (config: C, context: CliContext<C>) => Promise<ExitCode | void> | ExitCode | void;
-
-/**
- * Runs a daemon: parse argv, then main. -h/-v print and exit 0; each notice of the config is a
- * `name: warning: ...` line on stderr (the journal, under systemd); a ConfigError prints
- * `name: message` as one line on stderr and exits 2; any other failure (of parse or main) is
- * logged (to the -l file when there is one, with a pointer on stderr) and exits 1. When main
- * resolves with an exit status (--check), runCli exits with it; when it resolves without one,
- * runCli returns and the process lives on as long as main left work scheduled.
- */
-export async function runCli<C extends CliConfig>(
-  name: string,
-  parse: (argv: string[]) => C,
-  main: CliMain<C>,
-  io: CliIo = processIo(),
-): Promise<void> {
-  let config: C | undefined;
-  try {
-    config = parse([...io.argv]);
-    for (const notice of config.notices ?? []) io.stderr.write(`${name}: warning: ${notice}\n`);
-    const status = await main(config, { reload: () => parse([...io.argv]) });
-    if (status !== undefined) io.exit(status);
-  } catch (err) {
-    if (err instanceof CliExit) {
-      io.stdout.write(err.output);
-      io.exit(ExitCode.Ok);
-    } else if (err instanceof ConfigError) {
-      io.stderr.write(`${name}: ${oneLine(err.message)}\n`);
-      io.exit(ExitCode.Usage);
-    } else {
-      logFatal(name, config?.logFile, err, io);
-      io.exit(ExitCode.Failure);
-    }
-  }
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ');
-}
-
-function logFatal(name: string, logFile: string | undefined, err: unknown, io: CliIo): void {
-  const message = oneLine(err instanceof Error ? err.message : String(err));
-  try {
-    const log = createLogger({ name, level: 'error', file: logFile, stderr: io.stderr });
-    log.fatal({ err }, `${name} failed: ${message}`);
-    log.flush();
-    if (logFile !== undefined) io.stderr.write(`${name}: ${message} (details in ${logFile})\n`);
-  } catch {
-    // The log file itself cannot be opened: stderr is all there is.
-    io.stderr.write(`${name}: ${message}\n`);
-  }
 }

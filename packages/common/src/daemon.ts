@@ -1,38 +1,16 @@
 /**
- * Process chores both daemons share: -d (daemonize) and -P (pid file). Node cannot fork, so -d
- * re-executes the same command detached from the terminal with its stdio on /dev/null; the
- * parent exits 0 once the child runs, as a forking daemon's parent does.
+ * Process chores both daemons share: the pid file (-P) and dropping root (-u). -d is in
+ * background.ts.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ErrorCode, RuntimeError } from './errors.js';
 
-/** Set in the re-executed child so it does not daemonize again. */
-export const DAEMON_CHILD_ENV = 'TCPCOPY_DAEMON_CHILD';
-
 /**
- * Returns true in the process that should go on running (the child, or the only process when
- * -d is off); false in the parent, which should exit 0.
+ * Set in -d's background process so that it does not daemonize again; systemd's units set it too,
+ * which makes -d a no-op under them.
  */
-export function daemonize(
-  enabled: boolean,
-  env: NodeJS.ProcessEnv,
-  argv: readonly string[],
-  execPath: string,
-): boolean {
-  if (!enabled || env[DAEMON_CHILD_ENV] === '1') return true;
-  try {
-    const child = spawn(execPath, argv.slice(1), {
-      detached: true,
-      stdio: 'ignore',
-      env: { ...env, [DAEMON_CHILD_ENV]: '1' },
-    });
-    child.unref();
-  } catch (err) {
-    throw new RuntimeError(ErrorCode.DAEMONIZE, `cannot start the background process: ${(err as Error).message}`);
-  }
-  return false;
-}
+export const DAEMON_CHILD_ENV = 'TCPCOPY_DAEMON_CHILD';
 
 function isAlive(pid: number): boolean {
   try {
@@ -55,12 +33,16 @@ export function writePidFile(path: string, pid: number): () => void {
     existing = undefined;
   }
   if (existing !== undefined && Number.isInteger(existing) && existing !== pid && isAlive(existing)) {
-    throw new RuntimeError(ErrorCode.PIDFILE, `pid file ${path} belongs to running process ${existing}`);
+    throw new RuntimeError(
+      ErrorCode.PIDFILE,
+      `pid file ${path} belongs to running process ${existing} (stop it first, or choose another -P)`,
+    );
   }
   try {
     writeFileSync(path, `${pid}\n`);
   } catch (err) {
-    throw new RuntimeError(ErrorCode.PIDFILE, `cannot write pid file ${path}: ${(err as Error).message}`);
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new RuntimeError(ErrorCode.PIDFILE, `cannot write pid file ${path}: ${why}`, { cause: err });
   }
   return () => {
     try {
@@ -83,7 +65,10 @@ function groupsOf(user: string): number[] {
   try {
     out = execFileSync('id', ['-G', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch {
-    throw new RuntimeError(ErrorCode.USER, `-u ${user}: no such user`);
+    throw new RuntimeError(
+      ErrorCode.USER,
+      `-u ${user}: no such user (create it, e.g. useradd -r ${user}, or choose another -u)`,
+    );
   }
   return out.trim().split(/\s+/).map(Number);
 }
@@ -97,7 +82,7 @@ export function dropPrivileges(user: string): void {
   if (process.getuid?.() !== 0) {
     throw new RuntimeError(
       ErrorCode.USER,
-      `-u ${user}: only root can switch users (running as uid ${process.getuid?.() ?? '?'})`,
+      `-u ${user}: only root can switch users, this is uid ${process.getuid?.() ?? '?'} (start as root, or leave -u out)`,
     );
   }
   const groups = groupsOf(user);

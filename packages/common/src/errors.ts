@@ -46,6 +46,8 @@ const RUNTIME_CODES = {
   LOG_FILE: 'TCPCOPY_ERR_LOG_FILE',
   USER: 'TCPCOPY_ERR_USER',
   DAEMONIZE: 'TCPCOPY_ERR_DAEMONIZE',
+  /** A failure no check anticipated (a bug): its start-up line asks for the stack. */
+  UNEXPECTED: 'TCPCOPY_ERR_UNEXPECTED',
 } as const;
 
 /** Every code, by short name: `ErrorCode.BAD_FLAG === 'TCPCOPY_ERR_BAD_FLAG'`. */

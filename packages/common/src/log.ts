@@ -83,9 +83,8 @@ class ReopenableFile implements DestinationStream {
     try {
       this.current = this.open();
     } catch (err) {
-      throw new RuntimeError(ErrorCode.LOG_FILE, `cannot open log file ${path}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new RuntimeError(ErrorCode.LOG_FILE, `cannot open log file ${path}: ${why}`, { cause: err });
     }
   }
 

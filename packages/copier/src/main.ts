@@ -9,13 +9,12 @@ import {
   ErrorCode,
   LiveCapture,
   RuntimeError,
+  checkCaptureFilter,
   createLogger,
   ANY_DEVICE,
-  daemonize,
   dropPrivileges,
   ipv4ToString,
   localIpv4Addresses,
-  writePidFile,
   readPackageVersion,
   systemClock,
   type CliContext,
@@ -125,26 +124,26 @@ export interface CopierIo {
 
 export async function main(
   config: CopierConfig,
-  cli?: CliContext<CopierConfig>,
+  cli: CliContext<CopierConfig>,
   io?: CopierIo,
 ): Promise<ExitCode | void> {
   if (config.check) return runCopierCheck(config, engineConfigOf(config).targets);
-  if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
-  const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
-  const log = createLogger({ name: 'tcpcopy', level: config.logLevel, file: config.logFile });
   // Mutable: SIGHUP may change -r, and the engine reads samplePercent afresh at each session
   // start, so running sessions go on and only new ones see the new share.
   const engineConfig: { -readonly [K in keyof EngineConfig]: EngineConfig[K] } = engineConfigOf(config);
+  const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
+  // A typo in -F is the first thing reported: not after seconds of waiting for intercepts.
+  if (io === undefined && config.offline === undefined) checkCaptureFilter(filter);
+  const log = createLogger({ name: 'tcpcopy', level: config.logLevel, file: cli.logFile });
   // SIGHUP: logrotate, and --config's -r and log level. Handled from here on: its default
   // action would kill a copier still waiting for its intercepts.
   const reloader = new ConfigReloader(config, {
     log,
-    load: () => cli?.reload() ?? config,
+    load: () => cli.reload(),
     apply: { samplePercent: (percent) => (engineConfig.samplePercent = percent) },
   });
   process.on('SIGHUP', () => void reloader.onSighup());
   engineConfig.memoryBudgetBytes = memoryBudget(config, io === undefined && config.offline === undefined, log);
-  const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
   // One capture for every interface unless -i names some: one ring instead of one per device.
   const devices = config.devices.length > 0 ? config.devices : [ANY_DEVICE];
   const clock = io?.clock ?? systemClock;
@@ -187,15 +186,16 @@ export async function main(
     },
   });
   links.start();
-  await waitForFirstConnection(links, FIRST_CONNECTION_WAIT_MS);
-  if (links.readyCount === 0) {
+  // A stop while it waits for intercepts is as clean as one later on.
+  await Promise.race([waitForFirstConnection(links, FIRST_CONNECTION_WAIT_MS), cli.stops.requested]);
+  if (links.readyCount === 0 && cli.stops.signal === undefined) {
     const intercepts = config.intercepts.map((i) => `${ipv4ToString(i.ip)}:${i.port}`);
     if (!config.keepRunningWithoutIntercepts) {
       // As upstream without -L: copies whose replies cannot come back are worse than none.
       links.close();
       throw new RuntimeError(
         ErrorCode.NO_INTERCEPT,
-        `no intercept reachable at ${intercepts.join(', ')} within ${FIRST_CONNECTION_WAIT_MS / 1000} s: start intercept first, check -s/-p, or use -L to keep trying`,
+        `no intercept reachable at ${intercepts.join(', ')} within ${FIRST_CONNECTION_WAIT_MS / 1000} s`,
       );
     }
     log.warn(
@@ -222,23 +222,27 @@ export async function main(
     config.metrics === undefined
       ? undefined
       : await (await import('./daemon/metrics.js')).serveCopierMetrics(parts, config.metrics);
-  source.start((buf, offset, length, linkType) => {
-    pipeline.onFrame(linkType, buf, offset, length, clock.now());
-    timer.poke();
-  });
-  if (config.user !== undefined) dropPrivileges(config.user);
-  const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
-  log.info(
-    {
-      devices,
-      filter,
-      offline: config.offline?.file,
-      targets: config.transfers.length,
-      copies: config.copies,
-      metrics: metricsAt,
-    },
-    'capturing',
-  );
+  // Stopped while it started: nothing is captured, and the stop below follows at once.
+  if (cli.stops.signal === undefined) {
+    source.start((buf, offset, length, linkType) => {
+      pipeline.onFrame(linkType, buf, offset, length, clock.now());
+      timer.poke();
+    });
+    if (config.user !== undefined) dropPrivileges(config.user);
+    const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
+    log.info(
+      {
+        devices,
+        filter,
+        offline: config.offline?.file,
+        targets: config.transfers.length,
+        copies: config.copies,
+        metrics: metricsAt,
+      },
+      'capturing',
+    );
+    cli.ready();
+  }
 
   const stats = setInterval(() => {
     log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now()), 'stats');
@@ -251,32 +255,23 @@ export async function main(
   const captureLoss = setInterval(() => lossWatch.check(clock.now()), CAPTURE_LOSS_POLL_MS);
   captureLoss.unref();
 
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals | 'end of replay'): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      source.stop();
-      clearInterval(stats);
-      clearInterval(diagnosis);
-      clearInterval(captureLoss);
-      void metrics?.close();
-      engine.shutdown(clock.now());
-      timer.stop();
-      links?.close();
-      log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now()), 'final stats');
-      void Promise.race([sink.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))]).then(() => {
-        removePidFile?.();
-        log.flush();
-        resolve();
-      });
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    // An offline replay ends by itself once the file is done and its sessions have drained.
-    void offline?.done.then(() => waitForDrain(engine, OFFLINE_TAIL_TIMEOUT_MS)).then(() => stop('end of replay'));
-  });
+  // An offline replay ends by itself once the file is done and its sessions have drained.
+  const replayed = offline?.done
+    .then(() => waitForDrain(engine, OFFLINE_TAIL_TIMEOUT_MS))
+    .then(() => 'end of replay' as const);
+  const signal = await Promise.race(replayed === undefined ? [cli.stops.requested] : [cli.stops.requested, replayed]);
+  log.info({ signal }, 'stopping');
+  source.stop();
+  clearInterval(stats);
+  clearInterval(diagnosis);
+  clearInterval(captureLoss);
+  void metrics?.close();
+  engine.shutdown(clock.now());
+  timer.stop();
+  links.close();
+  log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now()), 'final stats');
+  await Promise.race([sink.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))]);
+  log.flush();
   // Native capture handles can outlive stop(); nothing is left to do, so don't wait for them.
   setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
 }

@@ -1,17 +1,16 @@
 /**
- * intercept's process: flags are validated already (config.ts); this file owns what is process
- * state: -d, the pid file, the log, the live capture, privileges, signals and the exit. The
- * daemon itself (server + capture + core + timers) is InterceptDaemon.
+ * intercept's process: flags are validated already (config.ts), and runCli took care of -d, the
+ * pid file and the stop signals; this file owns the log, the live capture, privileges, the stop
+ * and the exit. The daemon itself (server + capture + core + timers) is InterceptDaemon.
  */
 import { hostname } from 'node:os';
 import {
   ConfigReloader,
   LiveCapture,
+  checkCaptureFilter,
   createLogger,
-  daemonize,
   ipv4ToString,
   readPackageVersion,
-  writePidFile,
   ANY_DEVICE,
   RESPONSE_MAX_HEADERS_BYTES,
   INITIAL_CAPTURE_RING_BYTES,
@@ -29,17 +28,17 @@ const CLOSE_GRACE_MS = 300;
 /** Once stopped, the process exits this soon even if a native handle lingers. */
 const EXIT_GRACE_MS = 100;
 
-export async function main(config: InterceptConfig, cli?: CliContext<InterceptConfig>): Promise<ExitCode | void> {
+export async function main(config: InterceptConfig, cli: CliContext<InterceptConfig>): Promise<ExitCode | void> {
   if (config.check) return runInterceptCheck(config);
-  if (!daemonize(config.daemonize, process.env, process.argv, process.execPath)) return process.exit(0);
+  // A typo in -F is the first thing reported, whatever else is wrong.
+  checkCaptureFilter(config.filter);
 
-  const log = createLogger({ name: 'intercept', level: config.logLevel, file: config.logFile });
+  const log = createLogger({ name: 'intercept', level: config.logLevel, file: cli.logFile });
   // logrotate's postrotate sends SIGHUP: reopen the log, and re-read --config (the log level).
   // Handled from here on: SIGHUP's default action would kill a daemon still starting.
-  const reloader = new ConfigReloader(config, { log, load: () => cli?.reload() ?? config });
+  const reloader = new ConfigReloader(config, { log, load: () => cli.reload() });
   const onSighup = (): void => void reloader.onSighup();
   process.on('SIGHUP', onSighup);
-  const removePidFile = config.pidFile === undefined ? undefined : writePidFile(config.pidFile, process.pid);
   let daemon: InterceptDaemon | undefined;
   let metrics: MetricsServer | undefined;
   try {
@@ -65,45 +64,36 @@ export async function main(config: InterceptConfig, cli?: CliContext<InterceptCo
       core: { replyAddressMap: config.containerMap },
     });
     const address = await daemon.start();
-    // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
-    if (config.metrics !== undefined)
-      metrics = await (await import('./daemon/metrics.js')).serveInterceptMetrics(daemon, config.metrics);
-    if (config.user !== undefined) dropPrivileges(config.user);
-    const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
-    log.info(
-      {
-        listen: `${address.address}:${address.port}`,
-        devices,
-        filter: config.filter,
-        containerMap: describeInterceptConfig(config).containerMap,
-        user: config.user,
-        metrics: metricsAt,
-      },
-      'intercept running',
-    );
+    // Stopped while it started: no metrics, no 'running', no ready; the stop below follows.
+    if (cli.stops.signal === undefined) {
+      // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
+      if (config.metrics !== undefined)
+        metrics = await (await import('./daemon/metrics.js')).serveInterceptMetrics(daemon, config.metrics);
+      if (config.user !== undefined) dropPrivileges(config.user);
+      const metricsAt = metrics === undefined ? undefined : `${metrics.address.address}:${metrics.address.port}`;
+      log.info(
+        {
+          listen: `${address.address}:${address.port}`,
+          devices,
+          filter: config.filter,
+          containerMap: describeInterceptConfig(config).containerMap,
+          user: config.user,
+          metrics: metricsAt,
+        },
+        'intercept running',
+      );
+      cli.ready();
+    }
   } catch (err) {
     await Promise.all([daemon?.stop(), metrics?.close()]);
-    removePidFile?.();
     log.flush();
     throw err;
   }
 
-  const running = daemon;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      log.info({ signal }, 'stopping');
-      void Promise.all([running.stop(), metrics?.close()]).then(() => {
-        log.info(running.stats(), 'final stats');
-        removePidFile?.();
-        log.flush();
-        resolve();
-      });
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  log.info({ signal: await cli.stops.requested }, 'stopping');
+  await Promise.all([daemon.stop(), metrics?.close()]);
+  log.info(daemon.stats(), 'final stats');
+  log.flush();
   process.off('SIGHUP', onSighup);
   // The capture handles are closed, but a native binding may still hold the loop: don't wait for it.
   setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();

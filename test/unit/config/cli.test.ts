@@ -20,9 +20,9 @@ import {
   parseRawArgs,
   runCli,
   type CliConfig,
-  type CliIo,
   type CliSpec,
 } from '@tcpcopy/common';
+import { fakeIo } from './fake-io.js';
 
 describe('value parsers', () => {
   test('parsePort is strict decimal 1..65535', () => {
@@ -125,22 +125,6 @@ describe('parseRawArgs', () => {
   });
 });
 
-/** A CliIo that records output and the exit code. */
-function fakeIo(argv: string[]): CliIo & { out: string; err: string; code: number | undefined } {
-  const io = {
-    argv,
-    out: '',
-    err: '',
-    code: undefined as number | undefined,
-    stdout: { write: (s: string) => (io.out += s) },
-    stderr: { write: (s: string) => (io.err += s) },
-    exit: (code: ExitCode) => {
-      io.code = code;
-    },
-  };
-  return io;
-}
-
 const CONFIG: CliConfig = { logFile: undefined, logLevel: 'info' };
 
 describe('runCli', () => {
@@ -232,24 +216,49 @@ describe('runCli', () => {
     assert.deepEqual([io.code, io.out, io.err], [ExitCode.Usage, '', 'demo: -n "0": expected more\n']);
   });
 
-  test('a failing main is logged (JSON on a non-terminal) and exits 1', async () => {
+  test('a failing main is one line on stderr, code and advice, no stack, and exits 1', async () => {
     const io = fakeIo([]);
     await runCli(
       'demo',
       () => CONFIG,
       async () => {
-        throw createError(ErrorCode.NO_INTERCEPT, 'no intercept reachable');
+        throw createError(ErrorCode.NO_INTERCEPT, 'no intercept reachable at 10.0.0.2:36524 within 3 s');
       },
       io,
     );
     assert.equal(io.code, ExitCode.Failure);
-    const line = JSON.parse(io.err) as { level: number; msg: string; err: { code: string } };
-    assert.equal(line.level, 60);
-    assert.equal(line.msg, 'demo failed: no intercept reachable');
-    assert.equal(line.err.code, ErrorCode.NO_INTERCEPT);
+    assert.equal(
+      io.err,
+      'demo: TCPCOPY_ERR_NO_INTERCEPT: no intercept reachable at 10.0.0.2:36524 within 3 s ' +
+        '(start intercept first, check -s and -p, or use -L to keep trying)\n',
+    );
   });
 
-  test('with -l the failure goes to the log file and a pointer to stderr', async () => {
+  test('--log-level debug adds the stack under the line, with the stack of its cause', async () => {
+    const io = fakeIo([]);
+    const cause = new Error('socket(AF_PACKET): bad luck');
+    await runCli(
+      'demo',
+      () => ({ ...CONFIG, logLevel: 'debug' as const }),
+      () => {
+        throw createError(ErrorCode.CAPTURE_OPEN, 'cannot capture on eth0: socket(AF_PACKET): bad luck', { cause });
+      },
+      io,
+    );
+    const [line, ...stack] = io.err.trimEnd().split('\n');
+    assert.equal(line, 'demo: TCPCOPY_ERR_CAPTURE_OPEN: cannot capture on eth0: socket(AF_PACKET): bad luck');
+    assert.match(stack[0]!, /^ {4}PacketIoError: cannot capture on eth0/);
+    assert.ok(
+      stack.every((l) => l.startsWith('    ')),
+      io.err,
+    );
+    assert.ok(
+      stack.some((l) => l === '    Error: socket(AF_PACKET): bad luck'),
+      io.err,
+    );
+  });
+
+  test('with -l the line goes to stderr and the failure, with its stack, to the log file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'runcli-'));
     try {
       const file = join(dir, 'demo.log');
@@ -262,9 +271,12 @@ describe('runCli', () => {
         },
         io,
       );
-      assert.equal(io.code, ExitCode.Failure);
-      assert.equal(io.err, `demo: boom (details in ${file})\n`);
-      assert.match(readFileSync(file, 'utf8'), /"msg":"demo failed: boom"/);
+      const line = 'demo: TCPCOPY_ERR_UNEXPECTED: boom (run with --log-level debug for the stack, and report it)';
+      assert.deepEqual([io.code, io.err], [ExitCode.Failure, `${line}\n`]);
+      const logged = JSON.parse(readFileSync(file, 'utf8')) as { level: number; msg: string; err: { stack: string } };
+      assert.equal(logged.level, 60);
+      assert.equal(logged.msg, line.slice('demo: '.length));
+      assert.match(logged.err.stack, /^Error: boom\n {4}at /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -276,10 +288,11 @@ describe('runCli', () => {
       'demo',
       () => ({ logFile: '/nonexistent-dir/x.log', logLevel: 'info' as const }),
       () => {
-        throw new Error('boom');
+        throw createError(ErrorCode.NO_INTERCEPT, 'none');
       },
       io,
     );
-    assert.deepEqual([io.code, io.err], [ExitCode.Failure, 'demo: boom\n']);
+    assert.equal(io.code, ExitCode.Failure);
+    assert.match(io.err, /^demo: TCPCOPY_ERR_NO_INTERCEPT: none \([^\n]+\)\n$/);
   });
 });

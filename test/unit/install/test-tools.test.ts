@@ -32,6 +32,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   'systemd-analyze': 'systemd',
   sysctl: 'procps',
   tcpdump: 'tcpdump',
+  unshare: 'util-linux',
 };
 /** Essential on every Debian system, or the project's own programs. */
 const ALWAYS_THERE = new Set([

@@ -166,11 +166,12 @@ function captureError(device: string, filter: string, err: unknown): PacketIoErr
   if (err instanceof PacketIoError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const code = CODE_OF[(err as { code?: string }).code ?? ''] ?? ErrorCode.CAPTURE_OPEN;
+  // The addon's ENODEV message names the device already.
   const what =
     code === ErrorCode.FILTER
       ? `bad capture filter "${filter}": ${message}`
-      : (err as { code?: string }).code === 'EPERM'
-        ? `cannot capture on ${device}: ${message} (run as root or give the program CAP_NET_RAW)`
+      : code === ErrorCode.DEVICE
+        ? `cannot capture: ${message}`
         : `cannot capture on ${device}: ${message}`;
   return new PacketIoError(code, what, { cause: err });
 }
