@@ -49,6 +49,8 @@ export declare class PacketRing {
   close(): void;
   /** Hands every retired block to onBlock now (before a close that must lose none of them). */
   drain(): void;
+  /** Replaces the filter of the open ring at once; throws an Error whose `code` is FILTER or EINVAL. */
+  setFilter(filter: string): void;
   stats(): PacketRingStats;
 }
 

@@ -16,7 +16,7 @@ test(
   { timeout: 90_000 },
   async (t) => {
     await withLab(t, async (lab) => {
-      await lab.startNginx('prod', { loopback: true });
+      await lab.startNginx('prod', { alsoListen: ['127.0.0.1'] });
       const target = await lab.startNginx('target');
       await startIntercept(lab, 80);
       const replacement = lab.fakeIp(9);

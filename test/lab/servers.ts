@@ -21,8 +21,8 @@ export interface NginxOptions {
   files?: Readonly<Record<string, string | Buffer>>;
   keepaliveTimeoutS?: number;
   keepaliveRequests?: number;
-  /** Also listen on 127.0.0.1, for clients on the host itself. */
-  loopback?: boolean;
+  /** Addresses to listen on besides the host's own (127.0.0.1 for clients on the host itself). */
+  alsoListen?: readonly string[];
 }
 
 /** One line of nginx's access log as configured here. */
@@ -141,7 +141,7 @@ http {
   keepalive_timeout ${opts.keepaliveTimeoutS ?? 65}s;
   keepalive_requests ${opts.keepaliveRequests ?? 1000};
   server {
-    listen ${h.ip}:${port};${opts.loopback === true ? `\n    listen 127.0.0.1:${port};` : ''}
+    listen ${h.ip}:${port};${(opts.alsoListen ?? []).map((ip) => `\n    listen ${ip}:${port};`).join('')}
     root ${root};
   }
 }

@@ -181,6 +181,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
                                       {InstanceMethod("open", &PacketRing::Open),
                                        InstanceMethod("close", &PacketRing::Close),
                                        InstanceMethod("drain", &PacketRing::Drain),
+                                       InstanceMethod("setFilter", &PacketRing::SetFilter),
                                        InstanceMethod("stats", &PacketRing::Stats)});
     exports.Set("PacketRing", ctor);
     exports.Set("compileFilter", Napi::Function::New(env, &PacketRing::CheckFilter));
@@ -271,6 +272,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     pcap_freecode(&program);
     if (rc < 0) return Fail(env, filterErrno, "SO_ATTACH_FILTER");
 
+    snaplen_ = snaplen;
     int version = TPACKET_V3;
     if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) < 0) return Fail(env, errno, "PACKET_VERSION");
     tpacket_req3 req{};
@@ -552,6 +554,28 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   // Hands every block the kernel has retired to JavaScript now, as if the socket had polled
   // readable (a ring about to be closed gives up what it holds). A no-op inside a callback, whose
   // loop drains them anyway.
+  // setFilter(filter): replaces the open ring's filter at once (the kernel swaps it atomically:
+  // every packet meets the old filter or the new one), e.g. when the host's addresses change.
+  Napi::Value SetFilter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString() || fd_ < 0) {
+      ErrorWithCode(env, "EINVAL", "setFilter(filter) on an open ring").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    bpf_program program{};
+    std::string error;
+    if (!CompileFilter(info[0].As<Napi::String>(), snaplen_, &program, &error)) {
+      ErrorWithCode(env, "FILTER", error).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    sock_fprog code{static_cast<unsigned short>(program.bf_len), reinterpret_cast<sock_filter*>(program.bf_insns)};
+    int rc = setsockopt(fd_, SOL_SOCKET, SO_ATTACH_FILTER, &code, sizeof code);
+    int err = errno;
+    pcap_freecode(&program);
+    if (rc < 0) Errno(env, err, "SO_ATTACH_FILTER").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
   Napi::Value Drain(const Napi::CallbackInfo& info) {
     if (inCallback_ || closed_) return info.Env().Undefined();
     if (spill_ != nullptr) DrainSpill(info.Env(), spillSlots_);
@@ -649,6 +673,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   }
 
   int fd_ = -1;
+  int snaplen_ = kWholePacket;
   uint8_t* ring_ = nullptr;
   size_t ringSize_ = 0;
   unsigned blockBytes_ = 0;

@@ -48,6 +48,13 @@ export const DAEMON_FLAGS = {
     expected: 'a user name or a numeric uid',
     help: 'drop root privileges to this user once capture and sockets are open',
   },
+  authFile: {
+    long: '--auth-file',
+    value: '<file>',
+    expected: 'a file only its owner may read (chmod 600) holding a secret of at least 16 bytes',
+    help: 'prove this shared secret on the control channel (the same file on both hosts; chmod 600)',
+    defaultText: 'no authentication',
+  },
   logLevel: {
     long: '--log-level',
     value: '<level>',
@@ -81,6 +88,8 @@ export interface DaemonConfig {
   readonly metrics: ListenAddress | undefined;
   readonly configFile: string | undefined;
   readonly check: boolean;
+  /** --auth-file: its path only, as configs are logged; the key is read once, at start (auth-file.ts). */
+  readonly authFile: string | undefined;
 }
 
 export function readDaemonConfig(raw: RawArgs<DaemonFlag>): DaemonConfig {
@@ -94,6 +103,7 @@ export function readDaemonConfig(raw: RawArgs<DaemonFlag>): DaemonConfig {
     metrics: readListen(f.metrics, str(raw.metrics), DEFAULT_METRICS_HOST),
     configFile: readText(f.configFile, str(raw.configFile)),
     check: raw.check === true,
+    authFile: readText(f.authFile, str(raw.authFile)),
   });
 }
 

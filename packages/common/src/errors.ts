@@ -59,15 +59,6 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/**
- * Codes kept for what is not built yet, so that their meaning is fixed: control-channel
- * authentication and the C tools' legacy protocol. Nothing raises them; docs/errors.md says so.
- */
-export const RESERVED_ERROR_CODES: ReadonlySet<ErrorCode> = new Set([
-  ErrorCode.CONTROL_AUTH,
-  ErrorCode.CONTROL_LEGACY_DENIED,
-]);
-
 export type ConfigErrorCode = (typeof CONFIG_CODES)[keyof typeof CONFIG_CODES];
 export type ControlErrorCode = (typeof CONTROL_CODES)[keyof typeof CONTROL_CODES];
 export type PacketIoErrorCode = (typeof PACKET_IO_CODES)[keyof typeof PACKET_IO_CODES];

@@ -9,6 +9,7 @@ export * from './stop-signals.js';
 export * from './background.js';
 export * from './cli-values.js';
 export * from './cli-daemon.js';
+export * from './auth-file.js';
 export * from './io/index.js';
 export * from './daemon.js';
 export * from './config-file.js';

@@ -30,7 +30,7 @@ import { CAPTURE_LOSS_POLL_MS, Engine, FakeAddressPlan, type EngineConfig } from
 import { CaptureLossWatch } from './daemon/capture-loss.js';
 import { buildCaptureFilter } from './daemon/capture-filter.js';
 import { OfflineSource } from './offline/offline-source.js';
-import { InterceptLinks } from './daemon/intercept-links.js';
+import { InterceptLinks, readCopierAuthKey } from './daemon/intercept-links.js';
 import { Pipeline } from './daemon/pipeline.js';
 import { openCopySink } from './daemon/copy-sink.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
@@ -134,6 +134,8 @@ export async function main(
   const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
   // A typo in -F is the first thing reported: not after seconds of waiting for intercepts.
   if (io === undefined && config.offline === undefined) checkCaptureFilter(filter);
+  // The key is read once, at start: a SIGHUP reload does not re-read it (docs/flags.md).
+  const authKey = readCopierAuthKey(config.authFile, config.controlProtocol);
   const log = createLogger({ name: 'tcpcopy', level: config.logLevel, file: cli.logFile });
   // SIGHUP: logrotate, and --config's -r and log level. Handled from here on: its default
   // action would kill a copier still waiting for its intercepts.
@@ -176,6 +178,7 @@ export async function main(
     intercepts: config.intercepts,
     connectionsPerIntercept: config.connectionsPerIntercept,
     protocol: config.controlProtocol,
+    authKey,
     instanceId: `${hostname()}:${process.pid}`,
     software: `tcpcopy ${readPackageVersion(import.meta.url)}`,
     log: log.child({ component: 'control' }),
@@ -193,9 +196,12 @@ export async function main(
     if (!config.keepRunningWithoutIntercepts) {
       // As upstream without -L: copies whose replies cannot come back are worse than none.
       links.close();
-      throw new RuntimeError(
-        ErrorCode.NO_INTERCEPT,
-        `no intercept reachable at ${intercepts.join(', ')} within ${FIRST_CONNECTION_WAIT_MS / 1000} s`,
+      throw (
+        links.authFailure ??
+        new RuntimeError(
+          ErrorCode.NO_INTERCEPT,
+          `no intercept reachable at ${intercepts.join(', ')} within ${FIRST_CONNECTION_WAIT_MS / 1000} s`,
+        )
       );
     }
     log.warn(

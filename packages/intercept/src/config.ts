@@ -30,6 +30,7 @@ import {
   type RawArgs,
   type ReadText,
 } from '@tcpcopy/common';
+import { ipv4NetworkToString, parseIpv4Network, type Ipv4Network } from './allow-list.js';
 import type { ReplyAddressMap } from './core/index.js';
 
 export interface InterceptConfig extends DaemonConfig {
@@ -43,6 +44,8 @@ export interface InterceptConfig extends DaemonConfig {
   readonly bindAddress: number;
   /** -D A-B: replies addressed to A are the fake client B's; undefined: replies are taken as addressed. */
   readonly containerMap: ReplyAddressMap | undefined;
+  /** --allow: the sources control connections may come from; undefined: any. */
+  readonly allow: readonly Ipv4Network[] | undefined;
   /** One line each for upstream flags accepted that set nothing here (-n, -s). */
   readonly notices: readonly string[];
 }
@@ -82,6 +85,14 @@ export const INTERCEPT_FLAGS = {
     value: '<A-B>',
     expected: 'two IPv4 addresses A-B, e.g. 172.17.0.1-10.1.0.5',
     help: "replies addressed to A are taken as addressed to B, tcpcopy's -c address (a test server in a container that sees its clients as A)",
+  },
+  allow: {
+    long: '--allow',
+    value: '<cidr,...>',
+    list: true,
+    expected: 'IPv4 addresses or networks, e.g. 10.0.0.5,10.1.0.0/16',
+    help: "accept control connections from these sources only; with --auth-file, upstream's C tcpcopy (which cannot authenticate) only from them",
+    defaultText: 'any source',
   },
   batchThreshold: {
     short: '-n',
@@ -152,8 +163,24 @@ export function validateInterceptArgs(raw: RawArgs<InterceptFlag>): InterceptCon
     port: readInt(flags.port, str(raw.port), CONTROL_DEFAULT_PORT),
     bindAddress: bind === undefined ? ANY_ADDRESS : checkIpv4(flags.bind, bind, AddressUse.Listen),
     containerMap: readContainerMap(str(raw.containerMap)),
+    allow: readAllow(str(raw.allow)),
     notices,
   });
+}
+
+/** --allow: each entry a network (or one address), each once. */
+function readAllow(value: string | undefined): Ipv4Network[] | undefined {
+  if (value === undefined) return undefined;
+  const flag = INTERCEPT_FLAGS.allow;
+  const networks = value.split(',').map((entry) => {
+    const network = parseIpv4Network(entry);
+    if (typeof network === 'string') throw badValue(flag, entry, network, ErrorCode.BAD_ADDRESS);
+    return network;
+  });
+  const shown = networks.map(ipv4NetworkToString);
+  const repeated = shown.find((text, i) => shown.indexOf(text) !== i);
+  if (repeated !== undefined) throw badValue(flag, repeated, 'each source once', ErrorCode.FLAG_CONFLICT);
+  return networks;
 }
 
 /** -D A-B: two addresses a packet can be sent to (as -c's), and different (A = B maps nothing). */
@@ -179,6 +206,7 @@ export function describeInterceptConfig(config: InterceptConfig): Record<string,
     ...config,
     bindAddress: ipv4ToString(config.bindAddress),
     containerMap: map === undefined ? undefined : `${ipv4ToString(map.from)}-${ipv4ToString(map.to)}`,
+    allow: config.allow?.map(ipv4NetworkToString),
     metrics: config.metrics === undefined ? undefined : addrPortToString(config.metrics.host, config.metrics.port),
   };
 }

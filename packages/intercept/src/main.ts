@@ -15,6 +15,7 @@ import {
   RESPONSE_MAX_HEADERS_BYTES,
   INITIAL_CAPTURE_RING_BYTES,
   dropPrivileges,
+  readAuthFile,
   type CliContext,
   type ExitCode,
 } from '@tcpcopy/common';
@@ -32,6 +33,8 @@ export async function main(config: InterceptConfig, cli: CliContext<InterceptCon
   if (config.check) return runInterceptCheck(config);
   // A typo in -F is the first thing reported, whatever else is wrong.
   checkCaptureFilter(config.filter);
+  // The key is read once, at start: a SIGHUP reload does not re-read it (docs/flags.md).
+  const authKey = readAuthFile(config.authFile);
 
   const log = createLogger({ name: 'intercept', level: config.logLevel, file: cli.logFile });
   // logrotate's postrotate sends SIGHUP: reopen the log, and re-read --config (the log level).
@@ -62,6 +65,7 @@ export async function main(config: InterceptConfig, cli: CliContext<InterceptCon
       software: `intercept ${readPackageVersion(import.meta.url)}`,
       closeGraceMs: CLOSE_GRACE_MS,
       core: { replyAddressMap: config.containerMap },
+      admission: { key: authKey, allow: config.allow },
     });
     const address = await daemon.start();
     // Stopped while it started: no metrics, no 'running', no ready; the stop below follows.

@@ -254,6 +254,8 @@ describe('control framing: rejects', () => {
     ['stats with array values', framed({ type: ControlMessageType.Stats, values: [1] }), /map/],
     ['stats with string value', framed({ type: ControlMessageType.Stats, values: { a: 'x' } }), /stats.values.a/],
     ['stats with long key', framed({ type: ControlMessageType.Stats, values: { ['k'.repeat(129)]: 1 } }), /key/],
+    ['auth without proof', framed({ type: ControlMessageType.Auth }), /auth.proof/],
+    ['auth with oversized proof', framed({ type: ControlMessageType.Auth, proof: Buffer.alloc(257) }), /auth.proof/],
   ];
   for (const [name, frame, pattern] of malformed) {
     test(`malformed: ${name}`, () => {

@@ -88,6 +88,7 @@ export const SAMPLE_MESSAGES: readonly ControlMessage[] = [
     records: recordsBuffer([{}, { ipOptionWords: 1, tcpOptionWords: 3, payloadLength: 100 }, { tcpOptionWords: 10 }]),
   },
   { type: ControlMessageType.Stats, values: { routes: 12, replies: 3.5, lag: -1 } },
+  { type: ControlMessageType.Auth, proof: Buffer.alloc(32, 0xa5) },
 ];
 
 /** Plain data for deepStrictEqual: prototypes differ (fast-check and stats values use null ones). */
@@ -143,5 +144,9 @@ export const messageArb: fc.Arbitrary<ControlMessage> = fc.oneof(
       fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0)),
       { maxKeys: 20 },
     ),
+  }),
+  fc.record({
+    type: fc.constant(ControlMessageType.Auth),
+    proof: fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a)),
   }),
 );

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIpv4 } from '@tcpcopy/common';
-import { buildCaptureFilter } from '@tcpcopy/copier/daemon';
+import { AddressWatch, buildCaptureFilter, filterNamesHostAddresses } from '@tcpcopy/copier/daemon';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const target = (matchIp: string | undefined, matchPort: number, targetIp: string, targetPort: number) => ({
@@ -40,5 +40,25 @@ describe('copier capture filter', () => {
       'tcp dst port 80 and src net 10.8.0.0/16',
     );
     assert.match(buildCaptureFilter(targets, [ip('192.0.2.7')], '  '), /^tcp and \(/);
+  });
+});
+
+describe('the copier follows the host addresses', () => {
+  test('only a built filter that names them follows them', () => {
+    assert.equal(filterNamesHostAddresses([target(undefined, 80, '10.0.0.3', 80)], undefined), true);
+    assert.equal(filterNamesHostAddresses([target(undefined, 80, '10.0.0.3', 80)], '  '), true);
+    assert.equal(filterNamesHostAddresses([target(undefined, 80, '10.0.0.3', 80)], 'tcp port 80'), false, '-F');
+    assert.equal(filterNamesHostAddresses([target('192.0.2.1', 80, '10.0.0.3', 80)], undefined), false);
+  });
+
+  test('a watch reports what was added and removed since its last poll, once', () => {
+    let now = [ip('10.0.0.2'), ip('127.0.0.1')];
+    const watch = new AddressWatch(() => now, now);
+    assert.equal(watch.poll(), undefined);
+    now = [ip('10.0.0.2'), ip('127.0.0.1'), ip('10.0.0.99')];
+    assert.deepEqual(watch.poll(), { added: [ip('10.0.0.99')], removed: [], current: now });
+    assert.equal(watch.poll(), undefined);
+    now = [ip('127.0.0.1'), ip('10.0.0.99')];
+    assert.deepEqual(watch.poll(), { added: [], removed: [ip('10.0.0.2')], current: now });
   });
 });

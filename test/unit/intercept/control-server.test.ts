@@ -7,6 +7,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import {
   CONTROL_FRAME_HEADER_BYTES,
   CONTROL_MAX_HELLO_FRAME_BYTES,
+  CONTROL_PROTOCOL_VERSION,
   ControlMessageType,
   DecodeStatus,
   ErrorCode,
@@ -61,7 +62,7 @@ describe('InterceptDaemon control server', { timeout: 60_000 }, () => {
       { ...c.hello },
       {
         type: ControlMessageType.Hello,
-        version: 1,
+        version: CONTROL_PROTOCOL_VERSION,
         role: 'intercept',
         instanceId: 'test:1',
         software: 'intercept test',

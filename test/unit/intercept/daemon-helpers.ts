@@ -3,13 +3,15 @@ import { connect, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import {
   CONTROL_PROTOCOL_VERSION,
+  ControlError,
   ControlMessageType,
+  CopierAuth,
   FrameDecoder,
   LinkType,
   ResponseBatchCursor,
   createLogger,
   encodeFrame,
-  type ControlError,
+  type ControlAuthKey,
   type ControlMessage,
   type HelloMessage,
   type PacketHandler,
@@ -124,17 +126,22 @@ export class TestCopier {
     return new TestCopier(socket);
   }
 
-  /** Connects and completes the hello exchange; returns the intercept's hello. */
-  static async ready(t: TestContext, port: number): Promise<TestCopier> {
+  /** Connects and completes the hello exchange, proving `key` when given. */
+  static async ready(t: TestContext, port: number, key?: ControlAuthKey): Promise<TestCopier> {
     const c = await TestCopier.connect(t, port);
+    const auth = new CopierAuth(key);
     c.send({
       type: ControlMessageType.Hello,
       version: CONTROL_PROTOCOL_VERSION,
       role: 'copier',
       instanceId: 'copier:1',
       software: 'test',
+      auth: auth.helloAuth,
     });
-    await c.waitFor((m) => m.type === ControlMessageType.Hello);
+    const hello = await c.waitFor((m) => m.type === ControlMessageType.Hello);
+    const proof = hello.type === ControlMessageType.Hello ? auth.onInterceptHello(hello) : undefined;
+    if (proof instanceof ControlError) throw proof;
+    if (proof !== undefined) c.send({ type: ControlMessageType.Auth, proof });
     return c;
   }
 

@@ -9,8 +9,11 @@ import { TCP_MAX_HEADER_LENGTH, TCP_MIN_HEADER_LENGTH } from '../packet/tcp.js';
 /** Upstream's control port, kept so either half can pair with the C tools (docs/protocol.md). */
 export const CONTROL_DEFAULT_PORT = 36524;
 
-/** Highest native protocol version this build speaks; a peer's hello may announce a higher one. */
-export const CONTROL_PROTOCOL_VERSION = 1;
+/**
+ * Highest native protocol version this build speaks; a peer's hello may announce a higher one.
+ * Version 2 added authentication (the `auth` message and the meaning of hello.auth).
+ */
+export const CONTROL_PROTOCOL_VERSION = 2;
 /** Lowest version this build still accepts from a peer. */
 export const CONTROL_MIN_PROTOCOL_VERSION = 1;
 
@@ -37,6 +40,8 @@ export const ControlMessageType = {
   RouteDel: 4,
   Responses: 5,
   Stats: 6,
+  /** Version 2: the copier's proof of the shared secret (auth.ts). */
+  Auth: 7,
 } as const;
 export type ControlMessageType = (typeof ControlMessageType)[keyof typeof ControlMessageType];
 
@@ -44,6 +49,18 @@ export type ControlMessageType = (typeof ControlMessageType)[keyof typeof Contro
 export const CONTROL_MAX_ID_LENGTH = 128;
 export const CONTROL_MAX_AUTH_BYTES = 256;
 export const CONTROL_MAX_STATS_KEYS = 1024;
+
+/** The first version whose hellos carry nonces and proofs (docs/protocol.md §2.1). */
+export const CONTROL_AUTH_MIN_VERSION = 2;
+/** Each side's fresh random challenge. */
+export const CONTROL_AUTH_NONCE_BYTES = 32;
+/** An HMAC-SHA256 output (RFC 2104, FIPS 180-4). */
+export const CONTROL_AUTH_PROOF_BYTES = 32;
+/**
+ * Shortest shared secret accepted: 128 bits, out of reach of guessing. RFC 2104 §3 advises a key
+ * of at least the hash's length (32 bytes), which the documented `head -c 32 /dev/urandom` gives.
+ */
+export const CONTROL_AUTH_MIN_KEY_BYTES = 16;
 
 /**
  * Route record (routeAdd / routeDel), 12 bytes, big-endian: the flow as the target server sees it.

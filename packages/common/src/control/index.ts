@@ -6,3 +6,4 @@ export * from './codec.js';
 export * from './connection.js';
 export * from './legacy-routes.js';
 export * from './legacy-replies.js';
+export * from './auth.js';

@@ -27,7 +27,10 @@ export interface HelloMessage {
   readonly instanceId: string;
   /** Software version of the sender, for logs. */
   readonly software: string;
-  /** Reserved for authentication (server nonce / client proof); not interpreted yet. */
+  /**
+   * Authentication (version 2, auth.ts): the copier's nonce; the intercept's nonce and proof, or
+   * nothing when the copier offered no nonce. Absent when the sender does not authenticate.
+   */
   readonly auth?: Buffer;
 }
 
@@ -59,8 +62,14 @@ export interface StatsMessage {
   readonly values: Readonly<Record<string, number>>;
 }
 
+/** Version 2, copier -> intercept, right after the intercept's hello: the copier's proof. */
+export interface AuthMessage {
+  readonly type: typeof ControlMessageType.Auth;
+  readonly proof: Buffer;
+}
+
 export type ControlMessage =
-  HelloMessage | HeartbeatMessage | RouteAddMessage | RouteDelMessage | ResponsesMessage | StatsMessage;
+  HelloMessage | HeartbeatMessage | RouteAddMessage | RouteDelMessage | ResponsesMessage | StatsMessage | AuthMessage;
 
 /**
  * The version both sides use: the lower of the two announced, or null when the peer's highest is
@@ -84,6 +93,11 @@ function isShortString(value: unknown): value is string {
   return typeof value === 'string' && value.length <= CONTROL_MAX_ID_LENGTH;
 }
 
+/** Binary of at most CONTROL_MAX_AUTH_BYTES: hello.auth and auth.proof. */
+function isAuthBytes(value: unknown): value is Buffer {
+  return Buffer.isBuffer(value) && value.length <= CONTROL_MAX_AUTH_BYTES;
+}
+
 function parseHello(f: Fields): HelloMessage | string {
   const { version, role, instanceId, software, auth } = f;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > 0xffff) {
@@ -94,9 +108,7 @@ function parseHello(f: Fields): HelloMessage | string {
   if (!isShortString(software)) return `hello.software must be a string of at most ${CONTROL_MAX_ID_LENGTH} chars`;
   const base = { type: ControlMessageType.Hello, version, role, instanceId, software } as const;
   if (auth === undefined) return base;
-  if (!Buffer.isBuffer(auth) || auth.length > CONTROL_MAX_AUTH_BYTES) {
-    return `hello.auth must be binary of at most ${CONTROL_MAX_AUTH_BYTES} bytes`;
-  }
+  if (!isAuthBytes(auth)) return `hello.auth must be binary of at most ${CONTROL_MAX_AUTH_BYTES} bytes`;
   return { ...base, auth };
 }
 
@@ -144,6 +156,11 @@ export function parseControlMessage(value: unknown): ControlMessage | string {
     }
     case ControlMessageType.Stats:
       return parseStats(value);
+    case ControlMessageType.Auth: {
+      const { proof } = value;
+      if (!isAuthBytes(proof)) return `auth.proof must be binary of at most ${CONTROL_MAX_AUTH_BYTES} bytes`;
+      return { type: ControlMessageType.Auth, proof };
+    }
     default:
       return `unknown message type ${typeof value.type === 'number' ? value.type : typeof value.type}`;
   }
@@ -167,5 +184,7 @@ export function controlMessageFields(msg: ControlMessage): Record<string, unknow
       return { type: msg.type, records: msg.records };
     case ControlMessageType.Stats:
       return { type: msg.type, values: msg.values };
+    case ControlMessageType.Auth:
+      return { type: msg.type, proof: msg.proof };
   }
 }

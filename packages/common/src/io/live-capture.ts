@@ -195,16 +195,29 @@ export class LiveCapture implements PacketSource {
   private received = 0;
   private truncated = 0;
   private growths = 0;
+  /** options.filter, until setFilter replaces it. */
+  private filter: string;
 
   constructor(private readonly options: LiveCaptureOptions) {
     if (options.devices.length === 0) throw new PacketIoError(ErrorCode.DEVICE, 'no capture device given');
+    this.filter = options.filter;
+  }
+
+  /**
+   * Replaces the filter of every ring being read, and of the rings opened later; a PacketIoError
+   * (FILTER) when it does not compile, and nothing changes then.
+   */
+  setFilter(filter: string): void {
+    checkCaptureFilter(filter);
+    for (const { ring } of this.current.values()) ring.setFilter(filter);
+    this.filter = filter;
   }
 
   /** Opens every device; throws a PacketIoError and opens none if any of them fails. */
   start(onPacket: PacketHandler): void {
     if (this.started) throw new PacketIoError(ErrorCode.CAPTURE_OPEN, 'capture already started');
     this.started = true;
-    checkCaptureFilter(this.options.filter);
+    checkCaptureFilter(this.filter);
     const { FIELDS } = loadAddon();
     // Cut shorter than asked: only those count as truncated.
     const asked = this.options.snapLength ?? Infinity;
@@ -227,7 +240,7 @@ export class LiveCapture implements PacketSource {
       for (const device of this.options.devices) {
         const ring = openRing(
           device,
-          this.options.filter,
+          this.filter,
           { ...this.options, ringBytes: Math.min(largest, this.options.initialRingBytes ?? largest) },
           deliver(device),
         );
@@ -251,12 +264,7 @@ export class LiveCapture implements PacketSource {
     const largest = this.options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES;
     let bigger;
     try {
-      bigger = openRing(
-        device,
-        this.options.filter,
-        { ...this.options, ringBytes: Math.min(largest, 2 * old.bytes) },
-        onBlock,
-      );
+      bigger = openRing(device, this.filter, { ...this.options, ringBytes: Math.min(largest, 2 * old.bytes) }, onBlock);
     } catch {
       return; // no memory for a larger ring: the old one goes on, and its drops are counted
     }

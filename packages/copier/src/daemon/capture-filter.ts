@@ -25,3 +25,8 @@ export function buildCaptureFilter(
   });
   return `tcp and (${[...new Set(matches)].join(' or ')})`;
 }
+
+/** True when the built filter names this host's addresses: it must follow them as they change. */
+export function filterNamesHostAddresses(targets: readonly EngineTarget[], replacement: string | undefined): boolean {
+  return (replacement === undefined || replacement.trim() === '') && targets.some((t) => t.matchIp === 0);
+}

@@ -1,4 +1,5 @@
 /** The daemon's parts around the pure engine: capture glue, control links, timers, diagnosis, metrics. */
+export * from './address-watch.js';
 export * from './capture-filter.js';
 export * from './capture-loss.js';
 export * from './deadline-timer.js';

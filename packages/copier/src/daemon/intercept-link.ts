@@ -8,12 +8,19 @@
  * A native connection is connected once the hello came back. A legacy intercept says nothing
  * until it has a reply to route, so a legacy connection carries routes as soon as it is open
  * but is reported connected only once the first reply came back over it.
+ *
+ * With --auth-file, both sides prove the key within the hello exchange (CopierAuth) before any
+ * route flows, and a peer that does not answer our hello is refused, never taken for a C
+ * intercept: the legacy protocol cannot authenticate.
  */
 import { connect, type Socket } from 'node:net';
 import {
   CONTROL_PROTOCOL_VERSION,
   ControlConnection,
+  ControlError,
   ControlMessageType,
+  CopierAuth,
+  ErrorCode,
   LegacyReplyDecoder,
   LegacyRouteType,
   LegacyRouteWriter,
@@ -21,7 +28,6 @@ import {
   encodeFrame,
   ipv4ToString,
   legacyVersionRecord,
-  type ControlError,
   type ControlMessage,
 } from '@tcpcopy/common';
 import type { ControlProtocolChoice } from '../config/flags.js';
@@ -61,6 +67,10 @@ export class Link {
   private proven = false;
   private connection: ControlConnection | undefined;
   private socket: Socket | undefined;
+  /** This connection's side of the key proof (a fresh nonce per connection). */
+  private auth: CopierAuth;
+  /** This connection was refused already: its close says nothing more. */
+  private refused = false;
   private readonly adds = new RouteBatchBuilder();
   private readonly dels = new RouteBatchBuilder();
   private readonly legacyRoutes = new LegacyRouteWriter();
@@ -77,7 +87,9 @@ export class Link {
     private readonly owner: InterceptLinks,
     readonly group: InterceptGroup,
     private readonly choice: ControlProtocolChoice,
-  ) {}
+  ) {
+    this.auth = new CopierAuth(owner.authKey);
+  }
 
   get label(): string {
     return this.group.stats.intercept;
@@ -86,6 +98,8 @@ export class Link {
   open(): void {
     if (this.closed) return;
     this.protocol = this.choice === 'auto' ? (this.group.found ?? 'native') : this.choice;
+    this.refused = false;
+    this.auth = new CopierAuth(this.owner.authKey);
     const socket = connect({ host: ipv4ToString(this.group.address.ip), port: this.group.address.port });
     this.socket = socket;
     socket.setKeepAlive(true, HEARTBEAT_MS);
@@ -119,12 +133,18 @@ export class Link {
         role: 'copier',
         instanceId: this.owner.instanceId,
         software: this.owner.software,
+        auth: this.auth.helloAuth,
       });
-      const wait = this.choice === 'auto' ? AUTO_HELLO_WAIT_MS : HELLO_WAIT_MS;
+      const wait = this.mayFallBack ? AUTO_HELLO_WAIT_MS : HELLO_WAIT_MS;
       this.helloTimer = setTimeout(() => this.noHello(socket, wait), wait);
     });
     socket.on('error', (err) => this.owner.log.debug({ intercept: this.label, err }, 'control connection error'));
     socket.once('close', () => this.onClose(opened));
+  }
+
+  /** `auto` without a key: a peer that does not speak our protocol is taken for a C intercept. */
+  private get mayFallBack(): boolean {
+    return this.choice === 'auto' && this.owner.authKey === undefined;
   }
 
   private protocolError(err: ControlError): void {
@@ -135,6 +155,13 @@ export class Link {
   private onMessage(msg: ControlMessage): void {
     if (msg.type === ControlMessageType.Hello && !this.ready) {
       clearTimeout(this.helloTimer);
+      const proof = this.auth.onInterceptHello(msg);
+      if (proof instanceof ControlError) {
+        this.refuse(proof.message);
+        return;
+      }
+      // Sent before any route: the intercept takes nothing else until it checked the proof.
+      if (proof !== undefined) this.connection?.send({ type: ControlMessageType.Auth, proof });
       this.group.found = 'native';
       this.usable();
       this.connected(msg.software);
@@ -176,7 +203,26 @@ export class Link {
     this.owner.log.info(fields, 'connected to intercept');
   }
 
+  /**
+   * TCPCOPY_ERR_CONTROL_AUTH, `why` said of the intercept: logged, counted, kept for the start-up
+   * error; the connection is retried with back-off.
+   */
+  private refuse(why: string): void {
+    this.refused = true;
+    const err = new ControlError(ErrorCode.CONTROL_AUTH, `intercept ${this.label} ${why}`);
+    this.owner.counters.authFailures++;
+    this.owner.authFailure = err;
+    this.owner.log.warn({ intercept: this.label, err }, `${err.message}; retrying`);
+    this.socket?.destroy();
+  }
+
   private noHello(socket: Socket, waitedMs: number): void {
+    if (this.owner.authKey !== undefined) {
+      this.refuse(
+        `did not answer our hello within ${waitedMs} ms: with --auth-file only an intercept that authenticates is used (upstream's C intercept cannot)`,
+      );
+      return;
+    }
     this.owner.counters.protocolErrors++;
     if (this.choice === 'auto') {
       this.fallBackToLegacy(`it did not answer our hello within ${waitedMs} ms`);
@@ -212,7 +258,10 @@ export class Link {
     this.adds.clear();
     this.dels.clear();
     // Our intercept answers at once; one that accepts and closes on our hello speaks another protocol.
-    if (opened && !wasReady && this.protocol === 'native' && this.choice === 'auto' && this.group.found !== 'native') {
+    const closedOnHello = opened && !wasReady && !this.refused && this.protocol === 'native';
+    if (closedOnHello && this.owner.authKey !== undefined) {
+      this.refuse('closed the connection on our hello: it does not authenticate, or its --allow leaves this host out');
+    } else if (closedOnHello && this.choice === 'auto' && this.group.found !== 'native') {
       this.fallBackToLegacy('it closed the connection on our hello');
     }
     if (wasReady) {

@@ -4,7 +4,17 @@
  * records back. A lost connection is retried with back-off while the others keep working
  * (upstream exits unless -L).
  */
-import { ipv4ToString, type Logger } from '@tcpcopy/common';
+import {
+  ConfigError,
+  ErrorCode,
+  flagLabel,
+  ipv4ToString,
+  readAuthFile,
+  DAEMON_FLAGS,
+  type ControlAuthKey,
+  type ControlError,
+  type Logger,
+} from '@tcpcopy/common';
 import type { Tuple } from '../engine/index.js';
 import type { ControlProtocolChoice } from '../config/flags.js';
 import { HEARTBEAT_MS, Link, type InterceptAddress, type InterceptGroup } from './intercept-link.js';
@@ -16,6 +26,8 @@ export interface LinkCounters {
   reconnects: number;
   disconnects: number;
   protocolErrors: number;
+  /** Connections refused for the key proof (TCPCOPY_ERR_CONTROL_AUTH), either side's. */
+  authFailures: number;
   routesAdded: number;
   routesDeleted: number;
   routeAddsUnsent: number;
@@ -40,6 +52,8 @@ export interface InterceptLinksOptions {
   connectionsPerIntercept: number;
   /** --protocol: `auto` tells native and upstream's legacy intercepts apart. */
   protocol: ControlProtocolChoice;
+  /** --auth-file: every intercept must prove this key, and is proved it. */
+  authKey?: ControlAuthKey | undefined;
   instanceId: string;
   software: string;
   log: Logger;
@@ -56,6 +70,7 @@ export class InterceptLinks {
     reconnects: 0,
     disconnects: 0,
     protocolErrors: 0,
+    authFailures: 0,
     routesAdded: 0,
     routesDeleted: 0,
     routeAddsUnsent: 0,
@@ -64,6 +79,9 @@ export class InterceptLinks {
   readonly log: Logger;
   readonly instanceId: string;
   readonly software: string;
+  readonly authKey: ControlAuthKey | undefined;
+  /** The last refused key proof: the start-up error when no intercept accepted us. */
+  authFailure: ControlError | undefined;
   readonly onRecords: (records: Buffer) => number;
   /** Per -s intercept, in -s order. */
   readonly perIntercept: readonly PerInterceptCounters[];
@@ -80,6 +98,7 @@ export class InterceptLinks {
     this.log = opts.log;
     this.instanceId = opts.instanceId;
     this.software = opts.software;
+    this.authKey = opts.authKey;
     this.onRecords = opts.onRecords;
     this.onReadyChange = opts.onReadyChange;
     const groups: InterceptGroup[] = opts.intercepts.map((address) => ({
@@ -196,6 +215,25 @@ export class InterceptLinks {
     this.flushScheduled = true;
     setImmediate(() => this.flush());
   }
+}
+
+/**
+ * --auth-file, read at start. The legacy protocol cannot authenticate, so a key and
+ * `--protocol legacy` together are a contradiction, refused as a flag conflict.
+ */
+export function readCopierAuthKey(
+  authFile: string | undefined,
+  protocol: ControlProtocolChoice,
+): ControlAuthKey | undefined {
+  if (authFile !== undefined && protocol === 'legacy') {
+    const label = flagLabel(DAEMON_FLAGS.authFile);
+    throw new ConfigError(
+      ErrorCode.FLAG_CONFLICT,
+      `${label} with --protocol legacy: upstream's protocol cannot authenticate (use --protocol auto or native)`,
+      label,
+    );
+  }
+  return readAuthFile(authFile);
 }
 
 function tupleId(t: Tuple): string {

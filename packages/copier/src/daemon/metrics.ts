@@ -138,6 +138,11 @@ const PIPELINE_COUNTERS: readonly [NumberKeys<PipelineCounters>, string, string]
   ],
   ['framesNotMatched', 'capture_unmatched_frames', 'Captured TCP packets to no -x entry.'],
   ['recordsReceived', 'replies', "Header records of the test server's replies received from all intercepts."],
+  [
+    'hostAddressChanges',
+    'host_address_changes',
+    "Times this host's addresses changed (a VIP moving in or out) and the capture filter followed.",
+  ],
 ];
 
 const LINK_COUNTERS: readonly [keyof LinkCounters, string, string][] = [

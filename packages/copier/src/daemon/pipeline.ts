@@ -23,6 +23,8 @@ export interface PipelineCounters {
   framesNotMatched: number;
   recordsReceived: number;
   recordsDropped: Record<string, number>;
+  /** Times the host's addresses changed and the capture filter followed (address-watch.ts). */
+  hostAddressChanges: number;
 }
 
 function reasonTable(): Record<string, number> {
@@ -39,6 +41,7 @@ export class Pipeline {
     framesNotMatched: 0,
     recordsReceived: 0,
     recordsDropped: reasonTable(),
+    hostAddressChanges: 0,
   };
   private readonly views = newPacketViews();
   private readonly recordViews = newPacketViews();

@@ -3,17 +3,17 @@
  * copier connection known by a numeric ConnectionId and speaking the protocol its first bytes
  * show: native (a ControlConnection; it must open with a copier's hello, answered with ours) or
  * upstream's legacy one (a LegacyCopierConnection; it opens with a version record), both at once
- * on one port. Route adds and deletes go to the handlers, replies come back through
- * `sendResponses` in the connection's protocol. Sockets never block: `pendingBytes`
- * lets the core's batcher shed records for a slow copier (upstream's blocking sockets let one
- * slow tcpcopy stall the whole intercept, docs/upstream.md §5). A misbehaving peer costs only
+ * on one port. Who may stay (--allow, --auth-file) is control-admission.ts's decision; a copier
+ * that must prove the key sends nothing else first. Route adds and deletes go to the handlers,
+ * replies come back through `sendResponses` in the connection's protocol. Sockets never block:
+ * `pendingBytes` lets the core's batcher shed records for a slow copier (upstream's blocking
+ * sockets let one slow tcpcopy stall the whole intercept, docs/upstream.md §5). A misbehaving peer costs only
  * its own connection: the fault is logged and counted, the connection closed, the server goes on.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
   CONTROL_MAX_FRAME_BYTES,
   CONTROL_MAX_HELLO_FRAME_BYTES,
-  CONTROL_PROTOCOL_VERSION,
   ControlConnection,
   ControlError,
   ControlMessageType,
@@ -21,24 +21,30 @@ import {
   encodeFrame,
   LEGACY_PROTOCOL_VERSION,
   RuntimeError,
-  negotiateControlVersion,
   openingProtocol,
-  type ControlErrorCode,
   type ControlMessage,
-  type HelloMessage,
   type Logger,
 } from '@tcpcopy/common';
 import type { ConnectionId, InterceptTransport } from '../core/index.js';
+import { ControlAdmission, type ControlAdmissionOptions } from './control-admission.js';
+import {
+  newControlServerCounters,
+  newPeer,
+  peerInfoOf,
+  type ControlServerCounters,
+  type Peer,
+  type PeerInfo,
+} from './control-peers.js';
 import { LegacyCopierConnection } from './legacy-copier.js';
 
 /** A peer that has not said hello by then is closed: it holds a socket and says nothing. */
 export const HELLO_TIMEOUT_MS = 10_000;
 /** On close, connections get this long to drain what was written to them before they are cut. */
 export const CLOSE_GRACE_MS = 500;
-/** What the stats line says a legacy copier runs: it names no software of its own. */
-const LEGACY_SOFTWARE = 'upstream tcpcopy (legacy protocol)';
 /** Upstream's listen backlog was 5; copiers open -C connections (2..11) each, all at start-up. */
 const LISTEN_BACKLOG = 128;
+
+export type { ControlServerCounters, PeerInfo } from './control-peers.js';
 
 export interface ControlServerHandlers {
   /** A validated routeAdd batch from a connection past its hello. */
@@ -58,71 +64,17 @@ export interface ControlServerOptions {
   readonly software: string;
   readonly log: Logger;
   readonly helloTimeoutMs?: number;
-}
-
-export interface ControlServerCounters {
-  accepted: number;
-  /** Connections that completed the hello exchange. */
-  ready: number;
-  closed: number;
-  helloTimeouts: number;
-  heartbeats: number;
-  /** Connections that opened in upstream's legacy protocol. */
-  legacy: number;
-  /** Legacy records of a type other than CLIENT_ADD/CLIENT_DEL (ignored, as upstream does). */
-  legacyUnknownTypes: number;
-  /** Frames for a connection that was already gone (closed between batching and sending). */
-  framesToClosed: number;
-  /** Connections closed for a protocol fault, by error code. */
-  rejected: Partial<Record<ControlErrorCode, number>>;
-}
-
-/** What the stats line shows per connection. */
-export interface PeerInfo {
-  readonly conn: ConnectionId;
-  readonly peer: string;
-  /** Null until the first bytes told. */
-  readonly protocol: 'native' | 'legacy' | null;
-  /** Null until the hello arrived (never for a legacy copier, which has no identity). */
-  readonly instanceId: string | null;
-  readonly software: string | null;
-  readonly version: number | null;
-  readonly pendingBytes: number;
-}
-
-interface Peer {
-  readonly conn: ConnectionId;
-  readonly label: string;
-  readonly socket: Socket;
-  /** What arrived before the protocol could be told. */
-  opening: Buffer | undefined;
-  /** Set once the first bytes told the protocol. */
-  connection: ControlConnection | undefined;
-  legacy: LegacyCopierConnection | undefined;
-  /** Null until the hello (native) or version record (legacy) arrived. */
-  hello: HelloMessage | null;
-  version: number | null;
-  /** Once a fault closed it, messages still queued in the same chunk are ignored. */
-  rejected: boolean;
-  helloTimer: NodeJS.Timeout | undefined;
+  /** --auth-file's key and --allow's sources; without them every peer is served. */
+  readonly admission?: ControlAdmissionOptions;
 }
 
 export class ControlServer implements InterceptTransport {
-  readonly counters: ControlServerCounters = {
-    accepted: 0,
-    ready: 0,
-    closed: 0,
-    helloTimeouts: 0,
-    heartbeats: 0,
-    legacy: 0,
-    legacyUnknownTypes: 0,
-    framesToClosed: 0,
-    rejected: {},
-  };
+  readonly counters: ControlServerCounters = newControlServerCounters();
   private readonly server: Server;
   private readonly peers = new Map<ConnectionId, Peer>();
   private readonly log: Logger;
   private readonly helloTimeoutMs: number;
+  private readonly admission: ControlAdmission;
   private nextConn: ConnectionId = 1;
   private closing: Promise<void> | undefined;
 
@@ -132,6 +84,7 @@ export class ControlServer implements InterceptTransport {
   ) {
     this.log = options.log;
     this.helloTimeoutMs = options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    this.admission = new ControlAdmission(options.admission ?? {}, options);
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -163,15 +116,7 @@ export class ControlServer implements InterceptTransport {
   }
 
   peerInfo(): PeerInfo[] {
-    return [...this.peers.values()].map((p) => ({
-      conn: p.conn,
-      peer: p.label,
-      protocol: p.connection !== undefined ? 'native' : p.legacy !== undefined ? 'legacy' : null,
-      instanceId: p.hello?.instanceId ?? null,
-      software: p.hello?.software ?? (p.legacy !== undefined && p.version !== null ? LEGACY_SOFTWARE : null),
-      version: p.version,
-      pendingBytes: p.socket.writableLength,
-    }));
+    return [...this.peers.values()].map(peerInfoOf);
   }
 
   /** InterceptTransport: `records` as a responses frame (or legacy frames) for `conn`. Never
@@ -215,25 +160,18 @@ export class ControlServer implements InterceptTransport {
   }
 
   private accept(socket: Socket): void {
-    if (this.closing !== undefined) {
+    const label = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    if (this.closing !== undefined || !this.admission.admits(socket.remoteAddress)) {
+      if (this.closing === undefined) {
+        this.counters.notAllowed++;
+        this.log.warn({ peer: label }, 'control connection from a source outside --allow; closed');
+      }
       socket.destroy();
       return;
     }
     const conn = this.nextConn++;
-    const label = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.counters.accepted++;
-    const peer: Peer = {
-      conn,
-      label,
-      socket,
-      opening: undefined,
-      connection: undefined,
-      legacy: undefined,
-      hello: null,
-      version: null,
-      rejected: false,
-      helloTimer: undefined,
-    };
+    const peer = newPeer(conn, label, socket);
     this.peers.set(conn, peer);
     socket.setNoDelay(true);
     const sniff = (chunk: Buffer): void => {
@@ -248,7 +186,8 @@ export class ControlServer implements InterceptTransport {
     socket.on('data', sniff);
     peer.helloTimer = setTimeout(() => {
       this.counters.helloTimeouts++;
-      this.log.warn({ conn, peer: label }, `no hello within ${this.helloTimeoutMs} ms; closing`);
+      const what = peer.checkProof === undefined ? 'no hello' : 'no proof of the key';
+      this.log.warn({ conn, peer: label }, `${what} within ${this.helloTimeoutMs} ms; closing`);
       socket.destroy();
     }, this.helloTimeoutMs);
     peer.helloTimer.unref();
@@ -263,7 +202,7 @@ export class ControlServer implements InterceptTransport {
       peer.socket,
       {
         onMessage: (msg) => this.onMessage(peer, msg),
-        onError: (err) => this.reject(peer, err, false),
+        onError: (err) => this.reject(peer, err, 'none'),
       },
       CONTROL_MAX_HELLO_FRAME_BYTES,
     );
@@ -273,6 +212,11 @@ export class ControlServer implements InterceptTransport {
   /** Upstream's tcpcopy: its version record stands for a hello (docs/protocol.md §6). */
   private startLegacy(peer: Peer, opening: Buffer): void {
     this.counters.legacy++;
+    const refusal = this.admission.legacyRefusal(peer.socket.remoteAddress);
+    if (refusal !== undefined) {
+      this.reject(peer, refusal, 'destroy');
+      return;
+    }
     const legacy = new LegacyCopierConnection(peer.socket, {
       onVersion: (version) => {
         clearTimeout(peer.helloTimer);
@@ -296,7 +240,7 @@ export class ControlServer implements InterceptTransport {
         this.counters.legacyUnknownTypes++;
         this.log.debug({ conn: peer.conn, peer: peer.label, type }, 'legacy record of unknown type ignored');
       },
-      onError: (err) => this.reject(peer, err, true),
+      onError: (err) => this.reject(peer, err, 'destroy'),
     });
     peer.legacy = legacy;
     peer.socket.on('data', (chunk: Buffer) => legacy.push(chunk));
@@ -307,6 +251,10 @@ export class ControlServer implements InterceptTransport {
     if (peer.rejected) return;
     if (peer.hello === null) {
       this.onFirstMessage(peer, msg);
+      return;
+    }
+    if (peer.checkProof !== undefined) {
+      this.onProof(peer, peer.checkProof, msg);
       return;
     }
     switch (msg.type) {
@@ -326,71 +274,89 @@ export class ControlServer implements InterceptTransport {
         return;
       case ControlMessageType.Hello:
       case ControlMessageType.Responses:
+      case ControlMessageType.Auth:
         this.reject(
           peer,
           new ControlError(ErrorCode.CONTROL_UNEXPECTED, `unexpected message type ${msg.type} after hello`),
-          true,
+          'destroy',
         );
         return;
     }
   }
 
-  /** The first message must be a copier's hello with a version we speak (docs/protocol.md §2). */
+  /** The first message must be a copier's hello that control-admission.ts accepts. */
   private onFirstMessage(peer: Peer, msg: ControlMessage): void {
+    const outcome = this.admission.hello(msg);
+    if (outcome.answer !== undefined) peer.connection?.send(outcome.answer);
+    if (!outcome.accepted) {
+      // Our hello tells the copier why: it must reach it before the connection closes.
+      this.reject(peer, outcome.error, outcome.answer === undefined ? 'destroy' : 'end');
+      return;
+    }
+    peer.hello = outcome.hello;
+    peer.version = outcome.version;
+    peer.checkProof = outcome.checkProof;
+    // The hello timer runs on while the proof is owed.
+    if (peer.checkProof === undefined) this.admit(peer);
+  }
+
+  private onProof(peer: Peer, checkProof: (proof: Buffer) => ControlError | undefined, msg: ControlMessage): void {
+    peer.checkProof = undefined;
+    const refusal =
+      msg.type === ControlMessageType.Auth
+        ? checkProof(msg.proof)
+        : new ControlError(ErrorCode.CONTROL_AUTH, `message type ${msg.type} before the copier proved the key`);
+    if (refusal !== undefined) {
+      this.reject(peer, refusal, 'destroy');
+      return;
+    }
+    this.counters.authenticated++;
+    this.admit(peer);
+  }
+
+  /** Routes may flow: the hello was answered, and the key proved when one is set. */
+  private admit(peer: Peer): void {
     clearTimeout(peer.helloTimer);
-    if (msg.type !== ControlMessageType.Hello) {
-      this.reject(peer, new ControlError(ErrorCode.CONTROL_UNEXPECTED, `message type ${msg.type} before hello`), true);
-      return;
-    }
-    if (msg.role !== 'copier') {
-      this.reject(
-        peer,
-        new ControlError(ErrorCode.CONTROL_UNEXPECTED, `hello from a peer with role ${msg.role}, expected copier`),
-        true,
-      );
-      return;
-    }
-    const version = negotiateControlVersion(msg.version);
-    if (version === null) {
-      this.reject(
-        peer,
-        new ControlError(
-          ErrorCode.CONTROL_VERSION,
-          `copier speaks control protocol version ${msg.version} at most, below what this intercept accepts`,
-        ),
-        true,
-      );
-      return;
-    }
-    peer.hello = msg;
-    peer.version = version;
     peer.connection?.setMaxFrameBytes(CONTROL_MAX_FRAME_BYTES);
     this.counters.ready++;
-    peer.connection?.send({
-      type: ControlMessageType.Hello,
-      version: CONTROL_PROTOCOL_VERSION,
-      role: 'intercept',
-      instanceId: this.options.instanceId,
-      software: this.options.software,
-    });
+    const hello = peer.hello;
     this.log.info(
-      { conn: peer.conn, peer: peer.label, instanceId: msg.instanceId, software: msg.software, version },
+      {
+        conn: peer.conn,
+        peer: peer.label,
+        instanceId: hello?.instanceId,
+        software: hello?.software,
+        version: peer.version,
+        authenticated: this.admission.authenticates,
+      },
       'copier connected',
     );
   }
 
-  /** Counts and logs a protocol fault, then closes the connection (ControlConnection already does
-   *  so for decode errors: `destroy` is false then). */
-  private reject(peer: Peer, err: ControlError, destroy: boolean): void {
+  /**
+   * Counts and logs a fault. `destroy` closes the connection now, `end` once what was written
+   * left (cut after CLOSE_GRACE_MS all the same); `none` leaves that to ControlConnection (a
+   * decode error) or to the peer, which closed it.
+   */
+  private reject(peer: Peer, err: ControlError, close: 'destroy' | 'end' | 'none'): void {
     if (peer.rejected) return;
     peer.rejected = true;
+    peer.checkProof = undefined;
     clearTimeout(peer.helloTimer);
     this.counters.rejected[err.code] = (this.counters.rejected[err.code] ?? 0) + 1;
-    this.log.warn({ conn: peer.conn, peer: peer.label, err }, `closing control connection: ${err.message}`);
-    if (destroy) peer.socket.destroy();
+    this.log.warn({ conn: peer.conn, peer: peer.label, err }, `control connection refused: ${err.message}`);
+    if (close === 'destroy') peer.socket.destroy();
+    if (close === 'end') {
+      peer.socket.end();
+      setTimeout(() => peer.socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
   }
 
   private onClose(peer: Peer): void {
+    if (peer.checkProof !== undefined) {
+      const why = 'copier closed the connection instead of proving the key: its --auth-file differs from ours';
+      this.reject(peer, new ControlError(ErrorCode.CONTROL_AUTH, why), 'none');
+    }
     clearTimeout(peer.helloTimer);
     this.peers.delete(peer.conn);
     this.counters.closed++;

@@ -11,6 +11,7 @@ import {
   type InterceptCoreOptions,
   type InterceptCounters,
 } from '../core/index.js';
+import type { ControlAdmissionOptions } from './control-admission.js';
 import { ControlServer, type ControlServerCounters, type PeerInfo } from './control-server.js';
 import { ReplyCapture, type ReplyCaptureStats } from './reply-capture.js';
 
@@ -32,6 +33,8 @@ export interface InterceptDaemonOptions {
   readonly clock?: Clock;
   readonly core?: InterceptCoreOptions;
   readonly helloTimeoutMs?: number;
+  /** --auth-file's key and --allow's sources. */
+  readonly admission?: ControlAdmissionOptions;
   /** 0 = no periodic stats line. */
   readonly statsIntervalMs?: number;
   /** How long connections get to drain on stop. */
@@ -91,6 +94,7 @@ export class InterceptDaemon {
         software: options.software,
         log: options.log.child({ component: 'control' }),
         ...(options.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: options.helloTimeoutMs }),
+        admission: options.admission,
       },
       {
         onRouteAdd: (conn, routes) => {

@@ -207,7 +207,9 @@ function registerControl(metrics: MetricsRegistry, daemon: InterceptDaemon): voi
   });
   const counters: readonly [keyof Omit<typeof s, 'rejected'>, string, string][] = [
     ['accepted', 'accepted', 'Copier connections accepted.'],
+    ['notAllowed', 'not_allowed', 'Control connections from a source outside --allow, closed at once.'],
     ['ready', 'ready', 'Copier connections that completed the hello exchange.'],
+    ['authenticated', 'authenticated', 'Copier connections that proved the --auth-file key.'],
     ['closed', 'closed', 'Copier connections closed.'],
     ['helloTimeouts', 'hello_timeouts', 'Connections closed for saying no hello in time.'],
     ['heartbeats', 'heartbeats', 'Heartbeats received.'],
