@@ -28,7 +28,8 @@ import { runCopierCheck } from './check.js';
 import type { CopierConfig } from './config.js';
 import { CAPTURE_LOSS_POLL_MS, Engine, FakeAddressPlan, type EngineConfig } from './engine/index.js';
 import { CaptureLossWatch } from './daemon/capture-loss.js';
-import { buildCaptureFilter } from './daemon/capture-filter.js';
+import { buildCaptureFilter, filterNamesHostAddresses } from './daemon/capture-filter.js';
+import { AddressWatch, followHostAddresses } from './daemon/address-watch.js';
 import { OfflineSource } from './offline/offline-source.js';
 import { InterceptLinks, readCopierAuthKey } from './daemon/intercept-links.js';
 import { Pipeline } from './daemon/pipeline.js';
@@ -131,7 +132,8 @@ export async function main(
   // Mutable: SIGHUP may change -r, and the engine reads samplePercent afresh at each session
   // start, so running sessions go on and only new ones see the new share.
   const engineConfig: { -readonly [K in keyof EngineConfig]: EngineConfig[K] } = engineConfigOf(config);
-  const filter = buildCaptureFilter(engineConfig.targets, localIpv4Addresses(), config.filter);
+  const hostAddresses = localIpv4Addresses();
+  const filter = buildCaptureFilter(engineConfig.targets, hostAddresses, config.filter);
   // A typo in -F is the first thing reported: not after seconds of waiting for intercepts.
   if (io === undefined && config.offline === undefined) checkCaptureFilter(filter);
   // The key is read once, at start: a SIGHUP reload does not re-read it (docs/flags.md).
@@ -260,6 +262,16 @@ export async function main(
   const lossWatch = new CaptureLossWatch(source, engine, log, config.captureBufferBytes);
   const captureLoss = setInterval(() => lossWatch.check(clock.now()), CAPTURE_LOSS_POLL_MS);
   captureLoss.unref();
+  const stopFollowing =
+    source instanceof LiveCapture && filterNamesHostAddresses(engineConfig.targets, config.filter)
+      ? followHostAddresses({
+          watch: new AddressWatch(localIpv4Addresses, hostAddresses),
+          filterFor: (addresses) => buildCaptureFilter(engineConfig.targets, addresses, config.filter),
+          setFilter: (changed) => source.setFilter(changed),
+          counted: () => pipeline.counters.hostAddressChanges++,
+          log,
+        })
+      : undefined;
 
   // An offline replay ends by itself once the file is done and its sessions have drained.
   const replayed = offline?.done
@@ -271,6 +283,7 @@ export async function main(
   clearInterval(stats);
   clearInterval(diagnosis);
   clearInterval(captureLoss);
+  stopFollowing?.();
   void metrics?.close();
   engine.shutdown(clock.now());
   timer.stop();
