@@ -148,6 +148,11 @@ const PIPELINE_COUNTERS: readonly [NumberKeys<PipelineCounters>, string, string]
 const LINK_COUNTERS: readonly [keyof LinkCounters, string, string][] = [
   ['reconnects', 'control_reconnects', 'Control connections to an intercept opened again after one was lost.'],
   ['protocolErrors', 'control_protocol_errors', 'Control connections dropped for a protocol error.'],
+  [
+    'authFailures',
+    'control_auth_failures',
+    'Control connections to an intercept refused over the --auth-file key proof (TCPCOPY_ERR_CONTROL_AUTH).',
+  ],
   ['routesAdded', 'routes_added', 'Routes registered with the intercepts.'],
   ['routesDeleted', 'routes_deleted', 'Routes withdrawn.'],
   ['routeAddsUnsent', 'route_adds_unsent', 'Routes that could not be sent: no intercept connection was ready.'],
