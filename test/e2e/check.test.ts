@@ -144,6 +144,37 @@ test('--check in the lab: intercept in aux (pass, bad filter, port in use, ip_fo
     assert.deepEqual(failures(paired), []);
     assert.ok(paired.lines.includes(`PASS intercept ${aux.ip}:${CONTROL_PORT} accepts connections`));
 
+    // What the start itself would trip over once the network is fine: each its own FAIL line.
+    const openKey = join(lab.logDir, 'open.key');
+    writeFileSync(openKey, 'k'.repeat(32), { mode: 0o644 });
+    const startNeeds = ['-u', 'nosuchuser', '-l', '/nonexistent/x.log', '-P', '/nonexistent/x.pid'];
+    const broken = await check(lab, 'prod', TCPCOPY_BIN, [
+      ...transfer,
+      ...startNeeds,
+      '--metrics',
+      `${aux.ip}:9100`,
+      '--auth-file',
+      openKey,
+    ]);
+    assertStatus(broken, 1);
+    const brokenLines = failures(broken);
+    assert.equal(brokenLines.length, 5, brokenLines.join('\n'));
+    for (const expected of [
+      /^FAIL -u nosuchuser: no such user/,
+      /^FAIL -l \/nonexistent\/x\.log: /,
+      /^FAIL -P \/nonexistent\/x\.pid: /,
+      /^FAIL --metrics /,
+      /^FAIL --auth-file .*private/,
+    ]) {
+      assert.ok(
+        brokenLines.some((l) => expected.test(l)),
+        `no line matches ${String(expected)} in:\n${brokenLines.join('\n')}`,
+      );
+    }
+    const interceptBroken = await check(lab, 'aux', INTERCEPT_BIN, [...interceptArgs, ...startNeeds, '-p', '36525']);
+    assertStatus(interceptBroken, 1);
+    assert.equal(failures(interceptBroken).length, 3, failures(interceptBroken).join('\n'));
+
     const busy = await check(lab, 'aux', INTERCEPT_BIN, interceptArgs);
     assertStatus(busy, 1);
     assert.deepEqual(failures(busy), [

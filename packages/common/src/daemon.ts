@@ -21,18 +21,24 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The live process other than `self` whose pid `path` holds, if any. */
+export function pidFileHolder(path: string, self: number): number | undefined {
+  let existing: number;
+  try {
+    existing = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+  } catch {
+    return undefined;
+  }
+  return Number.isInteger(existing) && existing !== self && isAlive(existing) ? existing : undefined;
+}
+
 /**
  * Writes our pid to `path`, refusing when it names another live process (upstream parses -P and
  * never writes it). Returns a function that removes the file if it is still ours.
  */
 export function writePidFile(path: string, pid: number): () => void {
-  let existing: number | undefined;
-  try {
-    existing = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
-  } catch {
-    existing = undefined;
-  }
-  if (existing !== undefined && Number.isInteger(existing) && existing !== pid && isAlive(existing)) {
+  const existing = pidFileHolder(path, pid);
+  if (existing !== undefined) {
     throw new RuntimeError(
       ErrorCode.PIDFILE,
       `pid file ${path} belongs to running process ${existing} (stop it first, or choose another -P)`,
@@ -59,8 +65,11 @@ export function writePidFile(path: string, pid: number): () => void {
  */
 const NUMERIC_ID = /^\d+$/;
 
-/** The user's groups, primary first, as the system resolves them through NSS (`id -G`). */
-function groupsOf(user: string): number[] {
+/**
+ * The user's groups, primary first, as the system resolves them through NSS (`id -G`); a
+ * RuntimeError (USER) when there is no such user.
+ */
+export function groupsOf(user: string): number[] {
   let out: string;
   try {
     out = execFileSync('id', ['-G', user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -15,3 +15,4 @@ export * from './daemon.js';
 export * from './config-file.js';
 export * from './config-reload.js';
 export * from './preflight.js';
+export * from './daemon-checks.js';

@@ -24,7 +24,10 @@ import {
   probeTcpConnect,
   rpFilterNote,
   captureDevices,
+  daemonChecks,
+  gatherDaemonFacts,
   type CaptureProbe,
+  type DaemonFacts,
   type CheckResult,
   type ExitCode,
   type HostFacts,
@@ -52,6 +55,7 @@ export interface CopierFacts {
   readonly rawSocketProblem: string | undefined;
   /** Per -s intercept, in order: why no connection was made; undefined when one was. */
   readonly interceptProblems: readonly (string | undefined)[];
+  readonly daemon: DaemonFacts;
 }
 
 /** The verdicts, one per line of output (pure). */
@@ -88,6 +92,7 @@ export function copierChecks(config: CopierConfig, facts: CopierFacts): CheckRes
           ),
     );
   });
+  results.push(...daemonChecks(config, facts.daemon));
   results.push(
     rpFilterNote(config.offline === undefined ? captureDevices(config.devices, facts.host) : [], facts.host),
   );
@@ -128,6 +133,7 @@ export async function gatherCopierFacts(config: CopierConfig, targets: readonly 
     offlineProblem: config.offline === undefined ? undefined : probeOfflineFile(config.offline.file),
     rawSocketProblem: await probeSink(config),
     interceptProblems: await interceptProblems,
+    daemon: await gatherDaemonFacts(config),
   };
 }
 

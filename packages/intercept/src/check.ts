@@ -27,6 +27,9 @@ import {
   rpFilterNote,
   type CaptureProbe,
   type CheckResult,
+  daemonChecks,
+  gatherDaemonFacts,
+  type DaemonFacts,
   type ExitCode,
   type HostFacts,
   type OffloadProbe,
@@ -41,6 +44,7 @@ export interface InterceptFacts {
   readonly offloads: readonly OffloadProbe[];
   /** Why the control port could not be bound; undefined when it could. */
   readonly listenProblem: string | undefined;
+  readonly daemon: DaemonFacts;
 }
 
 /** The verdicts, one per line of output (pure). */
@@ -59,6 +63,7 @@ export function interceptChecks(config: InterceptConfig, facts: InterceptFacts):
           `control port ${listen} cannot be bound: ${facts.listenProblem} (another intercept running? is -b an address of this host?)`,
         ),
     ipForwardCheck(facts.host.sysctls[IP_FORWARD_SYSCTL]),
+    ...daemonChecks(config, facts.daemon),
     rpFilterNote(captureDevices(config.devices, facts.host), facts.host),
   ];
 }
@@ -87,6 +92,7 @@ export async function gatherInterceptFacts(config: InterceptConfig): Promise<Int
     captures: probeCaptures(devices, config.filter),
     offloads: probeOffloads(devices),
     listenProblem: await probeListen(ipv4ToString(config.bindAddress), config.port),
+    daemon: await gatherDaemonFacts(config),
   };
 }
 

@@ -1,12 +1,19 @@
 // tcpcopy --check and intercept --check verdicts from facts: every line, and the exit status.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checksExitCode, ErrorCode, ExitCode } from '@tcpcopy/common';
+import { checksExitCode, ErrorCode, ExitCode, type DaemonFacts } from '@tcpcopy/common';
 import { copierChecks, parseCopierArgs, type CopierFacts } from '@tcpcopy/copier';
 import { interceptChecks, parseInterceptArgs, type InterceptFacts } from '@tcpcopy/intercept';
 import { hostFacts, line, offloadFeatures } from './facts.js';
 
 const FILTER = 'tcp and ((dst port 8000 and dst host (10.0.0.1)))';
+const NOTHING_WRONG: DaemonFacts = {
+  user: undefined,
+  logFile: undefined,
+  pidFile: undefined,
+  metrics: undefined,
+  authFile: undefined,
+};
 
 function copierFacts(overrides: Partial<CopierFacts> = {}): CopierFacts {
   return {
@@ -20,6 +27,7 @@ function copierFacts(overrides: Partial<CopierFacts> = {}): CopierFacts {
     offlineProblem: undefined,
     rawSocketProblem: undefined,
     interceptProblems: [undefined, undefined],
+    daemon: NOTHING_WRONG,
     ...overrides,
   };
 }
@@ -131,6 +139,7 @@ function interceptFacts(overrides: Partial<InterceptFacts> = {}): InterceptFacts
     captures: [{ device: 'eth0' }],
     offloads: [{ device: 'eth0', features: offloadFeatures() }],
     listenProblem: undefined,
+    daemon: NOTHING_WRONG,
     ...overrides,
   };
 }
