@@ -155,6 +155,7 @@ describe('intercept with --auth-file', { timeout: 30_000 }, () => {
     staller.send(hello(Buffer.alloc(CONTROL_AUTH_NONCE_BYTES, 5)));
     await staller.waitClosed();
     assert.equal(h.daemon.server.counters.helloTimeouts, 1);
+    assert.equal(rejectedBy(h, ErrorCode.CONTROL_AUTH), 1, 'a stall is counted once, as a timeout');
     assert.ok(h.logs.some((l) => l.includes('no proof of the key within 200 ms')));
     await stillPaired(h, paired, 3);
     assert.equal(paired.socket.destroyed, false, "the paired copier's hello timer was cleared by its proof");

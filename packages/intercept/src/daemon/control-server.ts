@@ -187,6 +187,8 @@ export class ControlServer implements InterceptTransport {
     peer.helloTimer = setTimeout(() => {
       this.counters.helloTimeouts++;
       const what = peer.checkProof === undefined ? 'no hello' : 'no proof of the key';
+      // Counted as a timeout only, not as a refused proof once the socket closes.
+      peer.checkProof = undefined;
       this.log.warn({ conn, peer: label }, `${what} within ${this.helloTimeoutMs} ms; closing`);
       socket.destroy();
     }, this.helloTimeoutMs);
