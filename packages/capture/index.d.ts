@@ -98,3 +98,6 @@ export declare class LinkSocket {
   send(buffer: Buffer, offset: number, length: number): void;
   close(): void;
 }
+
+/** libpcap's own version text (pcap_lib_version), e.g. `libpcap version 1.10.3 (with TPACKET_V3)`. */
+export declare function libpcapVersion(): string;

@@ -710,8 +710,12 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   uv_async_t* async_ = nullptr;
 };
 
+// libpcapVersion(): pcap_lib_version()'s text, for -v (libpcap compiles the filters).
+Napi::Value LibpcapVersion(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), pcap_lib_version()); }
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("offloads", Napi::Function::New(env, &Offloads));
+  exports.Set("libpcapVersion", Napi::Function::New(env, &LibpcapVersion));
   InitLinkSocket(env, exports);
   return PacketRing::Init(env, exports);
 }

@@ -1,5 +1,5 @@
 /** Flags both daemons share (logging, process management, capture devices) and their config. */
-import { str, type FlagSpec, type FlagTable, type RawArgs } from './cli.js';
+import { str, type FlagSpec, type FlagTable, type HelpSection, type RawArgs } from './cli.js';
 import {
   deepFreeze,
   readDevices,
@@ -23,6 +23,13 @@ export const DEVICES_FLAG: FlagSpec = {
   help: 'dev[,dev...]: capture on these interfaces',
   defaultText: 'every interface (one capture on "any")',
 };
+
+/** -h's headings for the daemon flags both programs take (docs/flags.md's sections). */
+export const DAEMON_HELP_SECTIONS = [
+  { heading: 'Control channel:', flags: ['authFile'] },
+  { heading: 'Daemon:', flags: ['daemonize', 'logFile', 'logLevel', 'pidFile', 'user', 'metrics', 'configFile'] },
+  { heading: 'Diagnostics:', flags: ['check'] },
+] as const satisfies readonly HelpSection<keyof typeof DAEMON_FLAGS>[];
 
 export const DAEMON_FLAGS = {
   logFile: {

@@ -50,9 +50,22 @@ export interface CliSpec<K extends string> {
   readonly flags: FlagTable<K>;
   /** Text after the flag list in -h (examples, notes). */
   readonly epilog?: string;
+  /** -h lists the flags under these headings, in this order (docs/flags.md's sections). */
+  readonly sections?: readonly HelpSection<K>[];
+  /** Lines -v prints after `name version` (the runtime and libraries it runs on). */
+  readonly versionDetails?: () => readonly string[];
   /** Upstream flags we do not implement, with the reason (a clearer line than "unknown option"). */
   readonly unsupported?: Readonly<Record<string, string>>;
 }
+
+export interface HelpSection<K extends string> {
+  /** e.g. 'Copy:' */
+  readonly heading: string;
+  readonly flags: readonly K[];
+}
+
+/** Where -h and -v go, with --check: what is asked of the program itself. */
+const DIAGNOSTICS_HEADING = 'Diagnostics:';
 
 /** -h or -v was given: print `output` to stdout and exit 0. Not an error: a parse outcome. */
 export class CliExit {
@@ -113,21 +126,36 @@ export function parseRawArgs<K extends string>(spec: CliSpec<K>, argv: readonly 
   const program = new Command(spec.name)
     .description(spec.summary)
     .usage(spec.usage)
-    .helpOption('-h, --help', 'print this help and exit')
-    .version(`${spec.name} ${spec.version}`, '-v, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: (s) => (output += s), writeErr: (s) => (output += s), outputError: () => {} })
-    .configureHelp({ sortOptions: false });
+    .configureHelp({ sortOptions: false, helpWidth: HELP_WIDTH });
   const keyOf = new Map<string, K>();
   const labelOf = new Map<string, FlagSpec>();
-  for (const key of Object.keys(spec.flags) as K[]) {
+  const headingOf = new Map<K, string>();
+  for (const section of spec.sections ?? []) for (const key of section.flags) headingOf.set(key, section.heading);
+  // Options are listed in the order they are added, each group where its first option falls.
+  const keys = Object.keys(spec.flags) as K[];
+  const order = [
+    ...(spec.sections ?? []).flatMap((section) => section.flags),
+    ...keys.filter((k) => !headingOf.has(k)),
+  ];
+  for (const key of order) {
     const flag = spec.flags[key];
     const names = flag.short === undefined ? flag.long : `${flag.short}, ${flag.long}`;
     const option = new Option(flag.value === undefined ? names : `${names} ${flag.value}`, helpLine(flag));
+    const heading = headingOf.get(key);
+    if (heading !== undefined) option.helpGroup(heading);
     program.addOption(option);
     keyOf.set(option.attributeName(), key);
     labelOf.set(option.flags, flag);
   }
+  // Asked for only with -v: the details may load a native module.
+  const wantsVersion = argv.some((a) => a === '-v' || a === '--version');
+  const version = [`${spec.name} ${spec.version}`, ...(wantsVersion ? (spec.versionDetails?.() ?? []) : [])];
+  program
+    .optionsGroup(DIAGNOSTICS_HEADING)
+    .helpOption('-h, --help', 'print this help and exit')
+    .version(version.join('\n'), '-v, --version', 'print the version (and Node.js and libpcap) and exit');
   if (spec.epilog !== undefined) program.addHelpText('after', `\n${spec.epilog}`);
   try {
     program.parse([...argv], { from: 'user' });
@@ -143,6 +171,9 @@ export function parseRawArgs<K extends string>(spec: CliSpec<K>, argv: readonly 
   }
   return raw;
 }
+
+/** Help lines fit a terminal of 80 columns, piped or not. */
+const HELP_WIDTH = 80;
 
 function helpLine(flag: FlagSpec): string {
   const range = flag.range === undefined ? '' : ` (${flag.range[0]}..${flag.range[1]})`;

@@ -21,6 +21,7 @@ import {
   readDaemonConfig,
   acceptIgnoredInt,
   readChoice,
+  runtimeVersions,
   readClampedInt,
   readInt,
   readPackageVersion,
@@ -129,6 +130,8 @@ function copierSpec(): CliSpec<F.CopierFlag> {
     usage: F.COPIER_USAGE,
     flags: F.COPIER_FLAGS,
     epilog: F.COPIER_EPILOG,
+    sections: F.COPIER_HELP_SECTIONS,
+    versionDetails: runtimeVersions,
   };
   return spec;
 }

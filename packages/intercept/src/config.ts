@@ -9,6 +9,8 @@ import {
   badValue,
   checkIpv4,
   DAEMON_FLAGS,
+  DAEMON_HELP_SECTIONS,
+  runtimeVersions,
   deepFreeze,
   CONTROL_DEFAULT_PORT,
   DEVICES_FLAG,
@@ -112,7 +114,16 @@ export const INTERCEPT_FLAGS = {
 } as const satisfies FlagTable<string>;
 export type InterceptFlag = keyof typeof INTERCEPT_FLAGS;
 
-const INTERCEPT_EPILOG = `Example (on the host the test server routes the fake clients' replies to, ip_forward=0):
+/** -h's headings, as docs/flags.md groups the flags. */
+const INTERCEPT_HELP_SECTIONS = [
+  { heading: 'Capture:', flags: ['devices', 'filter', 'containerMap'] },
+  { heading: 'Control channel:', flags: ['port', 'bind', 'allow'] },
+  { heading: 'Accepted for upstream command lines:', flags: ['batchThreshold', 'delayTableSize'] },
+  ...DAEMON_HELP_SECTIONS,
+] as const;
+
+const INTERCEPT_EPILOG = `Example, on the host the test server routes the fake clients' replies to
+(with ip_forward=0):
   intercept -i eth0 -F 'tcp and src port 8000' -d
 
 Exit status: 0 ok, 1 runtime failure (logged), 2 bad flags (one line on stderr).`;
@@ -134,6 +145,8 @@ function interceptSpec(): CliSpec<InterceptFlag> {
     flags: INTERCEPT_FLAGS,
     epilog: INTERCEPT_EPILOG,
     unsupported: INTERCEPT_UNSUPPORTED,
+    sections: INTERCEPT_HELP_SECTIONS,
+    versionDetails: runtimeVersions,
   };
   return spec;
 }

@@ -22,6 +22,22 @@ function version(pkg: string): string {
   return (JSON.parse(readFileSync(`${ROOT}packages/${pkg}/package.json`, 'utf8')) as { version: string }).version;
 }
 
+/** -h as a Linux tool's: headings in docs/flags.md's order, every line within 80 columns. */
+function assertReadsLikeALinuxTool(help: string, headings: readonly string[]): void {
+  const found = help.split('\n').filter((l) => /^[A-Z][^:]*:$/.test(l) && l !== 'Examples:');
+  assert.deepEqual(found, headings);
+  const long = help.split('\n').filter((l) => l.length > 80);
+  assert.deepEqual(long, [], 'lines over 80 columns');
+}
+
+/** `name version`, then the Node.js and libpcap versions, one line each. */
+function versionPattern(name: string, pkg: 'copier' | 'intercept'): RegExp {
+  const quote = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(
+    `^${name} ${quote(version(pkg))}\nNode\\.js ${quote(process.version)}\nlibpcap version \\d+\\.\\d+.*\n$`,
+  );
+}
+
 describe('bin scripts', () => {
   test('are executable', () => {
     for (const path of Object.values(BINS)) assert.ok((statSync(path).mode & 0o111) === 0o111, path);
@@ -55,10 +71,23 @@ describe('bin scripts', () => {
     for (const flag of [...flags, '--offline', '--log-level', '--metrics', '--config', '--check']) {
       assert.ok(r.stdout.includes(`${flag}${flag.startsWith('--') ? ' ' : ','}`), `help lists ${flag}`);
     }
+    assertReadsLikeALinuxTool(r.stdout, [
+      'Copy:',
+      'Control channel:',
+      'Capture:',
+      'Sessions:',
+      'Offline replay:',
+      'Accepted for upstream command lines:',
+      'Daemon:',
+      'Diagnostics:',
+    ]);
   });
 
-  test('tcpcopy -v prints "tcpcopy <version>" and exits 0', () => {
-    assert.deepEqual(run('tcpcopy', ['-v']), { status: 0, stdout: `tcpcopy ${version('copier')}\n`, stderr: '' });
+  test('tcpcopy -v prints "tcpcopy <version>", then Node.js and libpcap, and exits 0', () => {
+    const v = run('tcpcopy', ['-v']);
+    assert.equal(v.status, 0);
+    assert.equal(v.stderr, '');
+    assert.match(v.stdout, versionPattern('tcpcopy', 'copier'));
   });
 
   test('intercept without -F: one clear line, exit 2', () => {
@@ -75,11 +104,16 @@ describe('bin scripts', () => {
     const h = run('intercept', ['-h']);
     assert.equal(h.status, 0);
     assert.match(h.stdout, /^Usage: intercept /);
-    assert.deepEqual(run('intercept', ['-v']), {
-      status: 0,
-      stdout: `intercept ${version('intercept')}\n`,
-      stderr: '',
-    });
+    assertReadsLikeALinuxTool(h.stdout, [
+      'Capture:',
+      'Control channel:',
+      'Accepted for upstream command lines:',
+      'Daemon:',
+      'Diagnostics:',
+    ]);
+    const v = run('intercept', ['-v']);
+    assert.equal(v.status, 0);
+    assert.match(v.stdout, versionPattern('intercept', 'intercept'));
   });
 
   test('intercept: bad -b, exit 2', () => {

@@ -563,7 +563,8 @@ describe('what the parser refuses as a whole', () => {
     );
     assert.throws(
       () => parseCopierArgs(['-v']),
-      (e: unknown) => e instanceof CliExit && /^tcpcopy \d+\.\d+\.\d+\n$/.test(e.output),
+      (e: unknown) =>
+        e instanceof CliExit && /^tcpcopy \d+\.\d+\.\d+\nNode\.js v\d+.*\nlibpcap version /.test(e.output),
     );
     assert.throws(() => parseCopierArgs(['-x', 'bad', '-h']), CliExit, '-h wins over bad values');
   });

@@ -171,7 +171,8 @@ describe('intercept command line', () => {
     );
     assert.throws(
       () => parseInterceptArgs(['-v']),
-      (e: unknown) => e instanceof CliExit && /^intercept \d+\.\d+\.\d+\n$/.test(e.output),
+      (e: unknown) =>
+        e instanceof CliExit && /^intercept \d+\.\d+\.\d+\nNode\.js v\d+.*\nlibpcap version /.test(e.output),
     );
   });
 });

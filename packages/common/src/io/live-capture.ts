@@ -29,6 +29,17 @@ function loadAddon(): typeof CaptureAddon {
   return addon;
 }
 
+/** What -v says of the runtime: Node.js, and the libpcap the capture addon compiles filters with. */
+export function runtimeVersions(): string[] {
+  let libpcap: string;
+  try {
+    libpcap = loadAddon().libpcapVersion();
+  } catch (err) {
+    libpcap = `libpcap: unknown (${(err as Error).message})`;
+  }
+  return [`Node.js ${process.version}`, libpcap];
+}
+
 /**
  * Kernel ring per capture, at its largest (intercept's; tcpcopy's is -B). Its pages are mapped
  * into the process and count in its resident memory. It holds whole blocks, each with as many

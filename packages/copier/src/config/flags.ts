@@ -1,5 +1,11 @@
 /** tcpcopy's flag table: upstream's letters and meanings (docs/flags.md), our long aliases. */
-import { DAEMON_FLAGS, CONTROL_DEFAULT_PORT, DEVICES_FLAG, type FlagTable } from '@tcpcopy/common';
+import {
+  DAEMON_FLAGS,
+  DAEMON_HELP_SECTIONS,
+  CONTROL_DEFAULT_PORT,
+  DEVICES_FLAG,
+  type FlagTable,
+} from '@tcpcopy/common';
 
 /** Timers are setTimeout-based: at most 2^31-1 ms. */
 export const MAX_TIMEOUT_SECONDS = Math.floor(0x7fffffff / 1000);
@@ -41,6 +47,23 @@ export const MAX_GAP_SKIP_MS = 86_400_000;
 /** --protocol: which control protocol the intercepts speak (docs/protocol.md). */
 export const CONTROL_PROTOCOLS = ['auto', 'native', 'legacy'] as const;
 export type ControlProtocolChoice = (typeof CONTROL_PROTOCOLS)[number];
+
+/** -h's headings, as docs/flags.md groups the flags. */
+export const COPIER_HELP_SECTIONS = [
+  {
+    heading: 'Copy:',
+    flags: ['transfer', 'clientIps', 'copies', 'portShift', 'percentage', 'rampUp', 'loopbackSource', 'outputDevice'],
+  },
+  { heading: 'Control channel:', flags: ['intercepts', 'interceptPort', 'connections', 'protocol'] },
+  { heading: 'Capture:', flags: ['devices', 'filter', 'captureBuffer', 'snapLength'] },
+  {
+    heading: 'Sessions:',
+    flags: ['sessionTimeout', 'keepaliveTimeout', 'mtu', 'mss', 'rtt', 'memory', 'onlySyn', 'noWait', 'lonely'],
+  },
+  { heading: 'Offline replay:', flags: ['offline', 'speedup', 'gapSkip', 'passes'] },
+  { heading: 'Accepted for upstream command lines:', flags: ['poolChunk'] },
+  ...DAEMON_HELP_SECTIONS,
+] as const;
 
 export const TRANSFER_EXPECTED = '[srcIP:]srcPort-dstIP:dstPort[,...]';
 
@@ -214,9 +237,9 @@ export const COPIER_FLAGS = {
   rampUp: { short: '-g', long: '--ramp-up', help: 'ramp the copied share from 1% to 100% over ~100 s (overrides -r)' },
   offline: {
     long: '--offline',
-    value: '<file.pcap>',
+    value: '<file>',
     expected: 'a pcap file path',
-    help: 'replay this capture file instead of capturing live',
+    help: 'replay this capture file (pcap or pcapng) instead of capturing live',
   },
   speedup: {
     short: '-a',
@@ -252,8 +275,9 @@ export const COPIER_USAGE = '-x [srcIP:]srcPort-dstIP:dstPort -s intercept[:port
 
 export const COPIER_EPILOG = `Examples:
   tcpcopy -x 8000-10.0.0.3:8000 -s 10.0.0.2 -c 192.168.1.x -n 2 -d
-      copy what arrives on port 8000 to 10.0.0.3:8000 twice, as clients 192.168.1.1-254;
-      the intercept runs on 10.0.0.2: intercept -F 'tcp and src port 8000' -d
+      copy what arrives on port 8000 to 10.0.0.3:8000 twice, as clients
+      192.168.1.1-254; the intercept runs on 10.0.0.2:
+      intercept -F 'tcp and src port 8000' -d
   tcpcopy -x 10.0.0.1:80-10.0.0.3:8080 -s 10.0.0.2 -r 20 -l /var/log/tcpcopy.log
   tcpcopy --offline capture.pcap -a 2 -x 80-10.0.0.3:80 -s 10.0.0.2
 
