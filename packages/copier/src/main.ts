@@ -31,6 +31,7 @@ import { CaptureLossWatch } from './daemon/capture-loss.js';
 import { buildCaptureFilter, filterNamesHostAddresses } from './daemon/capture-filter.js';
 import { AddressWatch, followHostAddresses } from './daemon/address-watch.js';
 import { OfflineSource } from './offline/offline-source.js';
+import { showProgress } from './offline/progress.js';
 import { InterceptLinks, readCopierAuthKey } from './daemon/intercept-links.js';
 import { Pipeline } from './daemon/pipeline.js';
 import { openCopySink } from './daemon/copy-sink.js';
@@ -272,12 +273,27 @@ export async function main(
           log,
         })
       : undefined;
+  const replayStartedAt = Date.now();
+  const progress =
+    offline === undefined || source !== offline
+      ? undefined
+      : showProgress(
+          () => ({
+            ...offline.progress(),
+            sessions: engine.counters.sessionsStarted,
+            sent: sink.stats().sent,
+            elapsedMs: Date.now() - replayStartedAt,
+          }),
+          process.stderr,
+          log,
+        );
 
   // An offline replay ends by itself once the file is done and its sessions have drained.
   const replayed = offline?.done
     .then(() => waitForDrain(engine, OFFLINE_TAIL_TIMEOUT_MS))
     .then(() => 'end of replay' as const);
   const signal = await Promise.race(replayed === undefined ? [cli.stops.requested] : [cli.stops.requested, replayed]);
+  progress?.stop();
   log.info({ signal }, 'stopping');
   source.stop();
   clearInterval(stats);

@@ -5,7 +5,7 @@
  * into reused buffers; the formats (pcap-format.ts, pcapng-format.ts) cut them into records.
  * Nothing is allocated per packet.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { ErrorCode, PacketIoError } from '../errors.js';
 import { LinkType, isSupportedLinkType } from '../packet/link.js';
 import {
@@ -50,8 +50,12 @@ export class PcapFileReader {
   private readonly chunk = Buffer.alloc(CHUNK_BYTES);
   private start = 0;
   private end = 0;
+  /** Where in the file chunk[0] was read from. */
+  private chunkAt = 0;
   private eof = false;
   private fd: number | undefined;
+  /** The file's size when it was opened, in bytes. */
+  readonly size: number;
 
   /** Opens `path` and reads its file header (pcapng: up to its first interface description);
    *  throws PacketIoError(PCAP_FILE) when it is no capture file of a link type we decode. */
@@ -63,6 +67,7 @@ export class PcapFileReader {
         cause: err,
       });
     }
+    this.size = fstatSync(this.fd).size;
     this.fill();
     const head = this.chunk.subarray(0, this.end);
     if (isPcapng(head)) {
@@ -92,6 +97,11 @@ export class PcapFileReader {
    *  interface's). */
   get linkType(): LinkType {
     return this.record.linkType;
+  }
+
+  /** Bytes of the file read past: with `size`, how far a replay has come. */
+  get position(): number {
+    return this.chunkAt + this.start;
   }
 
   next(): PcapReadStatus {
@@ -152,6 +162,7 @@ export class PcapFileReader {
   private fill(): void {
     if (this.eof || this.fd === undefined) return;
     this.chunk.copyWithin(0, this.start, this.end);
+    this.chunkAt += this.start;
     this.end -= this.start;
     this.start = 0;
     while (this.end < this.chunk.length) {

@@ -23,6 +23,13 @@ export interface OfflineOptions {
   passes: number;
 }
 
+export interface ReplayProgress {
+  /** Share of the replay done, 0 to 1 (all -T passes). */
+  readonly done: number;
+  /** Packets replayed so far. */
+  readonly packets: number;
+}
+
 export class OfflineSource implements PacketSource {
   readonly done: Promise<void>;
   private finish!: () => void;
@@ -82,6 +89,17 @@ export class OfflineSource implements PacketSource {
 
   stats(): SourceStats {
     return { received: this.received, truncated: this.truncated };
+  }
+
+  /** How far the replay has come: passes done plus the share of the file read in this one. */
+  progress(): ReplayProgress {
+    const reader = this.reader;
+    const inPass = reader === undefined || reader.size === 0 ? 1 : reader.position / reader.size;
+    const passes = this.options.passes;
+    return {
+      done: Math.min(1, (Math.min(this.pass, passes) + (this.pass < passes ? inPass : 0)) / passes),
+      packets: this.received,
+    };
   }
 
   private nextPass(): void {
