@@ -46,6 +46,9 @@ const ALWAYS_THERE = new Set([
   'getconf',
   'apt-get',
   'dpkg-query',
+  'dpkg',
+  'dpkg-deb',
+  'tar',
   'tcpcopy',
   'intercept',
 ]);
