@@ -104,7 +104,7 @@ describe('scripts/package', () => {
       assert.deepEqual(readdirSync(OUT).sort(), [tarball, deb].map((f) => f.slice(OUT.length + 1)).sort());
       const x = run('dpkg-deb', ['-x', deb, EXTRACTED]);
       assert.equal(x.status, 0, x.stderr);
-      console.log(`# built in ${((Date.now() - started) / 1000).toFixed(1)} s:\n${r.stderr.trim()}`);
+      console.log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s:\n${r.stderr.trim()}`);
     },
     { timeout: BUILD_TIMEOUT_MS },
   );
