@@ -97,7 +97,19 @@ function controlCases(random: () => number): ControlCase[] {
       then: 'wait',
       expect: ErrorCode.CONTROL_FRAME_TOO_LARGE,
     },
-    { name: 'empty frame', chunks: hex(u32(0)), then: 'wait', expect: ErrorCode.CONTROL_MALFORMED },
+    // Four zero bytes open a legacy (upstream C) copier's version record, whose first 8 must all be zero.
+    {
+      name: 'legacy record without the version record',
+      chunks: hex(u32(0), Buffer.from('9c40000100000000000000000000', 'hex').subarray(0, 10)),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_VERSION,
+    },
+    {
+      name: 'empty frame after the hello',
+      chunks: hex(hello(), u32(0)),
+      then: 'wait',
+      expect: ErrorCode.CONTROL_MALFORMED,
+    },
     {
       name: 'truncated frame',
       chunks: hex(u32(100), randomBytes(random, 10)),
@@ -139,11 +151,12 @@ function controlCases(random: () => number): ControlCase[] {
       expect: ErrorCode.CONTROL_UNEXPECTED,
     },
     { name: 'hello as intercept', chunks: hex(hello('intercept')), then: 'wait', expect: ErrorCode.CONTROL_UNEXPECTED },
+    // Upstream's C tcpcopy opens so: served, not refused (docs/protocol.md §6).
     {
       name: 'legacy version record',
-      chunks: hex(Buffer.from('0000000000000000000600000000', 'hex')),
+      chunks: hex(Buffer.from('0000000000000006000000000000', 'hex')),
       then: 'wait',
-      expect: ErrorCode.CONTROL_MALFORMED,
+      expect: null,
     },
     {
       name: 'routes not whole records',

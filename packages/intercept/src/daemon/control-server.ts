@@ -184,6 +184,12 @@ export class ControlServer implements InterceptTransport {
       else this.startLegacy(peer, opening);
     };
     socket.on('data', sniff);
+    // A stream that ends inside its first 4 bytes is as truncated as one that ends inside a frame.
+    socket.once('end', () => {
+      if (peer.opening === undefined || peer.connection !== undefined || peer.legacy !== undefined) return;
+      const why = `the stream ended after ${peer.opening.length} bytes, before its protocol could be told`;
+      this.reject(peer, new ControlError(ErrorCode.CONTROL_MALFORMED, why), 'destroy');
+    });
     peer.helloTimer = setTimeout(() => {
       this.counters.helloTimeouts++;
       const what = peer.checkProof === undefined ? 'no hello' : 'no proof of the key';
