@@ -132,13 +132,13 @@ for (const [copies, offloads] of [2, 5].flatMap((n) => OFFLOAD_PROFILES.map((o) 
           for (const c of targetClients)
             assert.ok(c.startsWith(lab.fakeIp(1).replace(/\.1$/, '.')), `target saw ${c}, not a fake client`);
 
-          // The sampler saw replicas live at once, never more than N per client connection.
+          // The sampler saw replicas live at once, never more than N per client connection. All N
+          // at once is a matter of when ss looks (a short request's replicas last milliseconds):
+          // on a loaded 2-core machine it saw 3 of 5 together.
           assert.ok(samples.length > 10, `only ${samples.length} ss samples`);
-          assert.equal(
-            largestReplicaGroup(samples, copies),
-            copies,
-            `replicas of one connection were never seen live together`,
-          );
+          const together = largestReplicaGroup(samples, copies);
+          assert.ok(together >= 2, `replicas of one connection were never seen live together (${together})`);
+          assert.ok(together <= copies, `${together} live replicas of one connection, more than -n ${copies}`);
 
           assert.equal(numberAt(stats, 'sessions.tupleSpaceExhausted'), 0);
           // ab also opens a few connections it closes without a request: nginx logs none of those.

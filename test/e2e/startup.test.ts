@@ -24,7 +24,8 @@ const FILTER_TYPO = 'tcp and src prot 80';
 const WARN_LEVEL = 40;
 const FATAL_LEVEL = 60;
 /** What `-u`-less operators run as when they forget sudo: nobody, without any capability. */
-const UNPRIVILEGED = ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
+// Root without CAP_NET_RAW (root may still read the project, wherever it lies, e.g. under /root).
+const UNPRIVILEGED = ['--bounding-set=-net_raw', '--inh-caps=-net_raw'];
 
 interface Run {
   code: number | null;
