@@ -112,7 +112,7 @@ for (const d of DAEMONS) {
       assert.equal(setting(unit, 'Install', 'WantedBy'), 'multi-user.target');
     });
 
-    test('is hardened: own user, CAP_NET_RAW only, read-only system but its log and run dirs', () => {
+    test('is hardened: own user, CAP_NET_RAW only, read-only system but its log, run and state dirs', () => {
       const expected: Record<string, string> = {
         DynamicUser: 'yes',
         AmbientCapabilities: 'CAP_NET_RAW',
@@ -124,6 +124,7 @@ for (const d of DAEMONS) {
         ProtectKernelTunables: 'yes',
         LogsDirectory: d,
         RuntimeDirectory: d,
+        StateDirectory: d,
       };
       for (const [key, value] of Object.entries(expected)) assert.equal(service(key), value, key);
       assert.match(service('RestrictAddressFamilies') ?? '', /AF_PACKET/, 'libpcap needs packet sockets');
