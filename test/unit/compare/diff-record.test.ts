@@ -9,11 +9,16 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { compare } from './compare-module.js';
+import {
+  ExchangeRecorder,
+  compareExchange,
+  escapeBytes,
+  toDiffRecord,
+  diffLogLine,
+  DIFF_TEXT_BYTES,
+} from '@tcpcopy/copier/compare';
 import { validate, type Json, type Schema } from './json-schema-subset.js';
 import type { DiffRecord, Exchange } from '../../../packages/copier/src/compare/index.js';
-
-const { ExchangeRecorder, compareExchange, escapeBytes, toDiffRecord, diffLogLine, DIFF_TEXT_BYTES } = compare;
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const SCHEMA = JSON.parse(readFileSync(resolve(ROOT, 'docs/compare-diff-log.schema.json'), 'utf8')) as Schema;

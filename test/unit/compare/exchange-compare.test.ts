@@ -4,10 +4,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compare } from './compare-module.js';
+import {
+  ExchangeRecorder,
+  compareExchange,
+  compareSession,
+  EXCERPT_BEFORE,
+  EXCERPT_AFTER,
+} from '@tcpcopy/copier/compare';
 import type { Exchange, ExchangeEnding } from '../../../packages/copier/src/compare/index.js';
-
-const { ExchangeRecorder, compareExchange, compareSession, EXCERPT_BEFORE, EXCERPT_AFTER } = compare;
 
 const COMPARE_BYTES = 64;
 

@@ -8,10 +8,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { compare } from './compare-module.js';
+import { ExchangeRecorder, StreamReassembly } from '@tcpcopy/copier/compare';
 import type { Exchange } from '../../../packages/copier/src/compare/index.js';
-
-const { ExchangeRecorder, StreamReassembly } = compare;
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const sha = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');

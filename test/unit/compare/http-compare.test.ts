@@ -7,10 +7,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync, gzipSync } from 'node:zlib';
-import { compare } from './compare-module.js';
+import { compareHttpResponses, httpCompareRules, httpResponseParser } from '@tcpcopy/copier/compare';
 import type { BodyLimits, HttpResponse } from '../../../packages/copier/src/compare/index.js';
-
-const { compareHttpResponses, httpCompareRules, httpResponseParser } = compare;
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const defaults = httpCompareRules();

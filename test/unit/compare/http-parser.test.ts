@@ -10,10 +10,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { deflateRawSync, deflateSync, gzipSync, brotliCompressSync } from 'node:zlib';
 import fc from 'fast-check';
-import { compare } from './compare-module.js';
+import { HttpParser, MAX_HEAD_BYTES } from '@tcpcopy/copier/compare';
 import type { BodyLimits, HttpMessage, HttpParserStatus } from '../../../packages/copier/src/compare/index.js';
-
-const { HttpParser, MAX_HEAD_BYTES } = compare;
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const sha = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');

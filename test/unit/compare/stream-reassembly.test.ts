@@ -6,9 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compare } from './compare-module.js';
-
-const { StreamReassembly } = compare;
+import { StreamReassembly } from '@tcpcopy/copier/compare';
 
 /** A sink that records what was delivered, gaps as runs of '?' so both read as one string. */
 class Collected {
