@@ -49,8 +49,11 @@ export declare class PacketRing {
   close(): void;
   /** Hands every retired block to onBlock now (before a close that must lose none of them). */
   drain(): void;
-  /** Replaces the filter of the open ring at once; throws an Error whose `code` is FILTER or EINVAL. */
-  setFilter(filter: string): void;
+  /**
+   * Replaces the filter of the open ring at once, and with `snapLength` (1..65535) the bytes kept
+   * of each packet from then on (default: as before); throws an Error whose `code` is FILTER or EINVAL.
+   */
+  setFilter(filter: string, snapLength?: number): void;
   stats(): PacketRingStats;
 }
 

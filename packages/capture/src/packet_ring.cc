@@ -554,17 +554,26 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   // Hands every block the kernel has retired to JavaScript now, as if the socket had polled
   // readable (a ring about to be closed gives up what it holds). A no-op inside a callback, whose
   // loop drains them anyway.
-  // setFilter(filter): replaces the open ring's filter at once (the kernel swaps it atomically:
-  // every packet meets the old filter or the new one), e.g. when the host's addresses change.
+  // setFilter(filter[, snapLength]): replaces the open ring's filter at once (the kernel swaps it
+  // atomically: every packet meets the old filter or the new one), e.g. when the host's addresses
+  // change. The filter's return value is the snap length, so a new one takes effect with it (an
+  // intercept captures whole packets only while a copier wants payloads); without one the ring
+  // keeps its current snap length.
   Napi::Value SetFilter(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString() || fd_ < 0) {
-      ErrorWithCode(env, "EINVAL", "setFilter(filter) on an open ring").ThrowAsJavaScriptException();
+    bool snapGiven = info.Length() >= 2 && !info[1].IsUndefined();
+    if (info.Length() < 1 || !info[0].IsString() || fd_ < 0 || (snapGiven && !info[1].IsNumber())) {
+      ErrorWithCode(env, "EINVAL", "setFilter(filter[, snapLength]) on an open ring").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    int snaplen = snapGiven ? info[1].As<Napi::Number>().Int32Value() : snaplen_;
+    if (snaplen < 1 || snaplen > kWholePacket) {
+      ErrorWithCode(env, "EINVAL", "snapLength must be 1 to 65535").ThrowAsJavaScriptException();
       return env.Undefined();
     }
     bpf_program program{};
     std::string error;
-    if (!CompileFilter(info[0].As<Napi::String>(), snaplen_, &program, &error)) {
+    if (!CompileFilter(info[0].As<Napi::String>(), snaplen, &program, &error)) {
       ErrorWithCode(env, "FILTER", error).ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -573,6 +582,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     int err = errno;
     pcap_freecode(&program);
     if (rc < 0) Errno(env, err, "SO_ATTACH_FILTER").ThrowAsJavaScriptException();
+    else snaplen_ = snaplen;
     return env.Undefined();
   }
 

@@ -12,7 +12,6 @@ import {
   ipv4ToString,
   readPackageVersion,
   ANY_DEVICE,
-  RESPONSE_MAX_HEADERS_BYTES,
   INITIAL_CAPTURE_RING_BYTES,
   dropPrivileges,
   readAuthFile,
@@ -23,6 +22,7 @@ import { runInterceptCheck } from './check.js';
 import { describeInterceptConfig, type InterceptConfig } from './config.js';
 import type { MetricsServer } from '@tcpcopy/common/metrics';
 import { InterceptDaemon } from './daemon/intercept-daemon.js';
+import { HEADERS_SNAP_LENGTH } from './daemon/payload-capture.js';
 
 /** On SIGTERM, copier connections get this long to take their last responses frames. */
 const CLOSE_GRACE_MS = 300;
@@ -52,12 +52,13 @@ export async function main(config: InterceptConfig, cli: CliContext<InterceptCon
       port: config.port,
       // Both directions: on aux the replies arrive, on a test server that runs intercept itself
       // they leave. Headers only: records carry nothing else, and the ring holds ~8x more; it
-      // starts small and grows with the load.
+      // starts small and grows with the load. Whole packets only while a copier asks for
+      // payloads (daemon/payload-capture.ts).
       source: new LiveCapture({
         devices,
         filter: config.filter,
         direction: 'both',
-        snapLength: RESPONSE_MAX_HEADERS_BYTES,
+        snapLength: HEADERS_SNAP_LENGTH,
         initialRingBytes: INITIAL_CAPTURE_RING_BYTES,
       }),
       log,

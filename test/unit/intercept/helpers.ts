@@ -59,15 +59,22 @@ export function recordsOf(frame: Buffer): Buffer[] {
 export class RecordingTransport implements InterceptTransport {
   readonly sent: { conn: ConnectionId; frame: Buffer }[] = [];
   readonly pending = new Map<ConnectionId, number>();
+  /** Connections granted payload records: their batches are framed as payloadResponses. */
+  readonly payloadConns = new Set<ConnectionId>();
 
   sendResponses(conn: ConnectionId, records: Buffer): number {
-    const frame = encodeFrame({ type: ControlMessageType.Responses, records });
+    const type = this.payloadConns.has(conn) ? ControlMessageType.PayloadResponses : ControlMessageType.Responses;
+    const frame = encodeFrame({ type, records });
     this.sent.push({ conn, frame });
     return frame.length;
   }
 
   pendingBytes(conn: ConnectionId): number {
     return this.pending.get(conn) ?? 0;
+  }
+
+  wantsPayloads(conn: ConnectionId): boolean {
+    return this.payloadConns.has(conn);
   }
 
   /** Records sent to `conn` so far, across frames, in order. */

@@ -50,6 +50,7 @@ describe('InterceptCore routing', () => {
       framesSent: 1,
       recordsSent: 1,
       bytesSent: net.sent[0]!.frame.length,
+      payloadBytesSent: 0,
     });
   });
 

@@ -42,11 +42,27 @@ export const ControlMessageType = {
   Stats: 6,
   /** Version 2: the copier's proof of the shared secret (auth.ts). */
   Auth: 7,
+  /**
+   * Payload records (payload-responses.ts), sent only to a copier whose hello asked for the
+   * `payload` feature and whose intercept granted it: a hello feature, not a version, gates it.
+   */
+  PayloadResponses: 8,
 } as const;
 export type ControlMessageType = (typeof ControlMessageType)[keyof typeof ControlMessageType];
 
 /** Limits on hello and stats fields, so a peer cannot make us hold arbitrary amounts of text. */
 export const CONTROL_MAX_ID_LENGTH = 128;
+/**
+ * hello.features: at most this many names of at most this many chars, so a hello with all of
+ * them stays within CONTROL_MAX_HELLO_FRAME_BYTES.
+ */
+export const CONTROL_MAX_FEATURES = 16;
+export const CONTROL_MAX_FEATURE_LENGTH = 32;
+/**
+ * The hello feature asking for (copier) or granting (intercept) payload records: the test
+ * server's reply bytes, for response comparison (docs/protocol.md §2.2).
+ */
+export const CONTROL_FEATURE_PAYLOAD = 'payload';
 export const CONTROL_MAX_AUTH_BYTES = 256;
 export const CONTROL_MAX_STATS_KEYS = 1024;
 
@@ -84,3 +100,11 @@ export const RESPONSE_RECORD_LENGTH_BYTES = 2;
 export const RESPONSE_MIN_HEADERS_BYTES = IPV4_MIN_HEADER_LENGTH + TCP_MIN_HEADER_LENGTH;
 /** Largest headers: both header-length fields are 4 bits counting 32-bit words, 15 * 4 each. */
 export const RESPONSE_MAX_HEADERS_BYTES = IPV4_MAX_HEADER_LENGTH + TCP_MAX_HEADER_LENGTH;
+/**
+ * Payload record (payloadResponses), big-endian:
+ *   0 u16 headersLength | 2 u16 payloadLength | headers (as in a response record) | payload
+ * The payload is what the capture held of the reply's data, at most what its total length declares.
+ */
+export const PAYLOAD_RECORD_PREFIX_BYTES = 4;
+export const PAYLOAD_RECORD_OFF_HEADERS_LENGTH = 0;
+export const PAYLOAD_RECORD_OFF_PAYLOAD_LENGTH = 2;

@@ -1,6 +1,7 @@
 export * from './constants.js';
 export * from './routes.js';
 export * from './responses.js';
+export * from './payload-responses.js';
 export * from './messages.js';
 export * from './codec.js';
 export * from './connection.js';

@@ -6,12 +6,15 @@
  */
 import {
   CONTROL_MAX_AUTH_BYTES,
+  CONTROL_MAX_FEATURES,
+  CONTROL_MAX_FEATURE_LENGTH,
   CONTROL_MAX_ID_LENGTH,
   CONTROL_MAX_STATS_KEYS,
   CONTROL_MIN_PROTOCOL_VERSION,
   CONTROL_PROTOCOL_VERSION,
   ControlMessageType,
 } from './constants.js';
+import { checkPayloadBatch } from './payload-responses.js';
 import { checkResponseBatch } from './responses.js';
 import { checkRouteBatch } from './routes.js';
 
@@ -32,6 +35,12 @@ export interface HelloMessage {
    * nothing when the copier offered no nonce. Absent when the sender does not authenticate.
    */
   readonly auth?: Buffer;
+  /**
+   * Optional features (docs/protocol.md §2.2): a copier's asks for them, an intercept's grants
+   * those it was asked for and serves. Names a receiver does not know are ignored; absent when
+   * the sender names none.
+   */
+  readonly features?: readonly string[];
 }
 
 export interface HeartbeatMessage {
@@ -57,6 +66,12 @@ export interface ResponsesMessage {
   readonly records: Buffer;
 }
 
+export interface PayloadResponsesMessage {
+  readonly type: typeof ControlMessageType.PayloadResponses;
+  /** Payload records (payload-responses.ts). */
+  readonly records: Buffer;
+}
+
 export interface StatsMessage {
   readonly type: typeof ControlMessageType.Stats;
   readonly values: Readonly<Record<string, number>>;
@@ -69,7 +84,14 @@ export interface AuthMessage {
 }
 
 export type ControlMessage =
-  HelloMessage | HeartbeatMessage | RouteAddMessage | RouteDelMessage | ResponsesMessage | StatsMessage | AuthMessage;
+  | HelloMessage
+  | HeartbeatMessage
+  | RouteAddMessage
+  | RouteDelMessage
+  | ResponsesMessage
+  | PayloadResponsesMessage
+  | StatsMessage
+  | AuthMessage;
 
 /**
  * The version both sides use: the lower of the two announced, or null when the peer's highest is
@@ -98,18 +120,37 @@ function isAuthBytes(value: unknown): value is Buffer {
   return Buffer.isBuffer(value) && value.length <= CONTROL_MAX_AUTH_BYTES;
 }
 
+function isFeatureList(value: unknown): value is readonly string[] {
+  return (
+    Array.isArray(value) &&
+    value.length <= CONTROL_MAX_FEATURES &&
+    value.every((name) => typeof name === 'string' && name.length <= CONTROL_MAX_FEATURE_LENGTH)
+  );
+}
+
 function parseHello(f: Fields): HelloMessage | string {
-  const { version, role, instanceId, software, auth } = f;
+  const { version, role, instanceId, software, auth, features } = f;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > 0xffff) {
     return 'hello.version must be an integer in 1..65535';
   }
   if (role !== 'copier' && role !== 'intercept') return "hello.role must be 'copier' or 'intercept'";
   if (!isShortString(instanceId)) return `hello.instanceId must be a string of at most ${CONTROL_MAX_ID_LENGTH} chars`;
   if (!isShortString(software)) return `hello.software must be a string of at most ${CONTROL_MAX_ID_LENGTH} chars`;
-  const base = { type: ControlMessageType.Hello, version, role, instanceId, software } as const;
-  if (auth === undefined) return base;
-  if (!isAuthBytes(auth)) return `hello.auth must be binary of at most ${CONTROL_MAX_AUTH_BYTES} bytes`;
-  return { ...base, auth };
+  if (auth !== undefined && !isAuthBytes(auth)) {
+    return `hello.auth must be binary of at most ${CONTROL_MAX_AUTH_BYTES} bytes`;
+  }
+  if (features !== undefined && !isFeatureList(features)) {
+    return `hello.features must be a list of at most ${CONTROL_MAX_FEATURES} strings of at most ${CONTROL_MAX_FEATURE_LENGTH} chars`;
+  }
+  return {
+    type: ControlMessageType.Hello,
+    version,
+    role,
+    instanceId,
+    software,
+    ...(auth === undefined ? {} : { auth }),
+    ...(features === undefined ? {} : { features: [...features] }),
+  };
 }
 
 function parseRoutes(f: Fields, type: typeof ControlMessageType.RouteAdd | typeof ControlMessageType.RouteDel) {
@@ -154,6 +195,11 @@ export function parseControlMessage(value: unknown): ControlMessage | string {
       if (!Buffer.isBuffer(records)) return 'responses.records must be binary';
       return checkResponseBatch(records) ?? { type: ControlMessageType.Responses, records };
     }
+    case ControlMessageType.PayloadResponses: {
+      const { records } = value;
+      if (!Buffer.isBuffer(records)) return 'payloadResponses.records must be binary';
+      return checkPayloadBatch(records) ?? { type: ControlMessageType.PayloadResponses, records };
+    }
     case ControlMessageType.Stats:
       return parseStats(value);
     case ControlMessageType.Auth: {
@@ -170,10 +216,16 @@ export function parseControlMessage(value: unknown): ControlMessage | string {
 export function controlMessageFields(msg: ControlMessage): Record<string, unknown> {
   switch (msg.type) {
     case ControlMessageType.Hello: {
-      const { type, version, role, instanceId, software, auth } = msg;
-      return auth === undefined
-        ? { type, version, role, instanceId, software }
-        : { type, version, role, instanceId, software, auth };
+      const { type, version, role, instanceId, software, auth, features } = msg;
+      return {
+        type,
+        version,
+        role,
+        instanceId,
+        software,
+        ...(auth === undefined ? {} : { auth }),
+        ...(features === undefined ? {} : { features }),
+      };
     }
     case ControlMessageType.Heartbeat:
       return { type: msg.type, timeMs: msg.timeMs };
@@ -181,6 +233,7 @@ export function controlMessageFields(msg: ControlMessage): Record<string, unknow
     case ControlMessageType.RouteDel:
       return { type: msg.type, routes: msg.routes };
     case ControlMessageType.Responses:
+    case ControlMessageType.PayloadResponses:
       return { type: msg.type, records: msg.records };
     case ControlMessageType.Stats:
       return { type: msg.type, values: msg.values };

@@ -5,4 +5,5 @@
  */
 export * from './constants.js';
 export * from './responses.js';
+export * from './payload-responses.js';
 export * from './routes.js';

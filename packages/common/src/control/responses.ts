@@ -34,26 +34,36 @@ export function checkResponseBatch(records: Buffer): string | null {
   while (at < records.length) {
     if (records.length - at < RESPONSE_RECORD_LENGTH_BYTES) return `truncated record length at byte ${at}`;
     const length = readU16(records, at);
-    const ip = at + RESPONSE_RECORD_LENGTH_BYTES;
-    if (length < RESPONSE_MIN_HEADERS_BYTES || length > RESPONSE_MAX_HEADERS_BYTES) {
-      return `record at byte ${at} has headers length ${length}`;
-    }
-    if (records.length - ip < length) return `record at byte ${at} overruns the batch`;
-    const versionIhl = records[ip + IPV4_OFF_VERSION_IHL]!;
-    if (versionIhl >> 4 !== IPV4_VERSION) return `record at byte ${at} is not IPv4`;
-    const ipHeaderLength = (versionIhl & 0x0f) * WORD_BYTES;
-    // "The minimum value for a correct header is 5" (RFC 791 IHL); a TCP header must still follow.
-    if (ipHeaderLength < IPV4_MIN_HEADER_LENGTH || ipHeaderLength + TCP_MIN_HEADER_LENGTH > length) {
-      return `record at byte ${at} has IHL ${ipHeaderLength / WORD_BYTES}`;
-    }
-    const tcpHeaderLength = (records[ip + ipHeaderLength + TCP_OFF_DATA_OFFSET]! >> 4) * WORD_BYTES;
-    if (ipHeaderLength + tcpHeaderLength !== length) {
-      return `record at byte ${at}: IHL and data offset give ${ipHeaderLength + tcpHeaderLength} bytes, length says ${length}`;
-    }
-    if (readU16(records, ip + IPV4_OFF_TOTAL_LENGTH) < length) {
-      return `record at byte ${at} has an IPv4 total length shorter than its headers`;
-    }
-    at = ip + length;
+    const problem = checkRecordHeaders(records, at, at + RESPONSE_RECORD_LENGTH_BYTES, length);
+    if (problem !== null) return problem;
+    at += RESPONSE_RECORD_LENGTH_BYTES + length;
+  }
+  return null;
+}
+
+/**
+ * Null when the `length` bytes at `records[ip]` are a reply's IPv4 and TCP headers as a record
+ * carries them (docs/protocol.md §3.2), else why not; `at` names the record in the message.
+ * Shared by header records and payload records, whose headers are alike.
+ */
+export function checkRecordHeaders(records: Buffer, at: number, ip: number, length: number): string | null {
+  if (length < RESPONSE_MIN_HEADERS_BYTES || length > RESPONSE_MAX_HEADERS_BYTES) {
+    return `record at byte ${at} has headers length ${length}`;
+  }
+  if (records.length - ip < length) return `record at byte ${at} overruns the batch`;
+  const versionIhl = records[ip + IPV4_OFF_VERSION_IHL]!;
+  if (versionIhl >> 4 !== IPV4_VERSION) return `record at byte ${at} is not IPv4`;
+  const ipHeaderLength = (versionIhl & 0x0f) * WORD_BYTES;
+  // "The minimum value for a correct header is 5" (RFC 791 IHL); a TCP header must still follow.
+  if (ipHeaderLength < IPV4_MIN_HEADER_LENGTH || ipHeaderLength + TCP_MIN_HEADER_LENGTH > length) {
+    return `record at byte ${at} has IHL ${ipHeaderLength / WORD_BYTES}`;
+  }
+  const tcpHeaderLength = (records[ip + ipHeaderLength + TCP_OFF_DATA_OFFSET]! >> 4) * WORD_BYTES;
+  if (ipHeaderLength + tcpHeaderLength !== length) {
+    return `record at byte ${at}: IHL and data offset give ${ipHeaderLength + tcpHeaderLength} bytes, length says ${length}`;
+  }
+  if (readU16(records, ip + IPV4_OFF_TOTAL_LENGTH) < length) {
+    return `record at byte ${at} has an IPv4 total length shorter than its headers`;
   }
   return null;
 }

@@ -208,10 +208,27 @@ export class LiveCapture implements PacketSource {
   private growths = 0;
   /** options.filter, until setFilter replaces it. */
   private filter: string;
+  /** options.snapLength, until setSnapLength replaces it; undefined: whole packets. */
+  private snapLength: number | undefined;
 
   constructor(private readonly options: LiveCaptureOptions) {
     if (options.devices.length === 0) throw new PacketIoError(ErrorCode.DEVICE, 'no capture device given');
     this.filter = options.filter;
+    this.snapLength = options.snapLength;
+  }
+
+  /**
+   * Keeps the first `snapLength` bytes of each packet on every ring being read, and on the rings
+   * opened later: the compiled filter's return value is the snap length, so the filter is
+   * replaced by itself compiled anew. A PacketIoError when a ring refuses it.
+   */
+  setSnapLength(snapLength: number): void {
+    try {
+      for (const { ring } of this.current.values()) ring.setFilter(this.filter, snapLength);
+    } catch (err) {
+      throw captureError(ANY_DEVICE, this.filter, err);
+    }
+    this.snapLength = snapLength;
   }
 
   /**
@@ -230,8 +247,6 @@ export class LiveCapture implements PacketSource {
     this.started = true;
     checkCaptureFilter(this.filter);
     const { FIELDS } = loadAddon();
-    // Cut shorter than asked: only those count as truncated.
-    const asked = this.options.snapLength ?? Infinity;
     const largest = this.options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES;
     const deliver =
       (device: string) =>
@@ -240,7 +255,8 @@ export class LiveCapture implements PacketSource {
         this.received += count;
         for (let i = 0, at = 0; i < count; i++, at += FIELDS) {
           const captured = descriptors[at + 1]!;
-          if (captured < descriptors[at + 2]! && captured < asked) this.truncated++;
+          // Cut shorter than asked: only those count as truncated.
+          if (captured < descriptors[at + 2]! && captured < (this.snapLength ?? Infinity)) this.truncated++;
           onPacket(buffer, descriptors[at]!, captured, LinkType.Ipv4);
         }
         const now = this.current.get(device);
@@ -252,7 +268,7 @@ export class LiveCapture implements PacketSource {
         const ring = openRing(
           device,
           this.filter,
-          { ...this.options, ringBytes: Math.min(largest, this.options.initialRingBytes ?? largest) },
+          { ...this.ringOptions(), ringBytes: Math.min(largest, this.options.initialRingBytes ?? largest) },
           deliver(device),
         );
         this.rings.push(ring);
@@ -275,7 +291,12 @@ export class LiveCapture implements PacketSource {
     const largest = this.options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES;
     let bigger;
     try {
-      bigger = openRing(device, this.filter, { ...this.options, ringBytes: Math.min(largest, 2 * old.bytes) }, onBlock);
+      bigger = openRing(
+        device,
+        this.filter,
+        { ...this.ringOptions(), ringBytes: Math.min(largest, 2 * old.bytes) },
+        onBlock,
+      );
     } catch {
       return; // no memory for a larger ring: the old one goes on, and its drops are counted
     }
@@ -292,6 +313,11 @@ export class LiveCapture implements PacketSource {
       RETIRE_AFTER_BLOCK_TIMEOUTS * (this.options.blockTimeoutMs ?? DEFAULT_BLOCK_TIMEOUT_MS),
     );
     this.retireTimers.add(timer);
+  }
+
+  /** The options a ring opens with: the current snap length, not the one the capture started with. */
+  private ringOptions(): LiveCaptureOptions {
+    return { ...this.options, snapLength: this.snapLength };
   }
 
   stop(): void {

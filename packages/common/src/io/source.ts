@@ -42,4 +42,10 @@ export interface PacketSource {
   /** Stops delivering; idempotent. */
   stop(): void;
   stats(): SourceStats;
+  /**
+   * Keeps the first `snapLength` bytes of each packet from now on (IPV4_MAX_TOTAL_LENGTH: whole
+   * packets), for a source that cuts packets at all (a live capture); throws a PacketIoError when
+   * it cannot, and nothing changes then.
+   */
+  setSnapLength?(snapLength: number): void;
 }

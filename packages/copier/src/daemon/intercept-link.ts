@@ -12,9 +12,14 @@
  * With --auth-file, both sides prove the key within the hello exchange (CopierAuth) before any
  * route flows, and a peer that does not answer our hello is refused, never taken for a C
  * intercept: the legacy protocol cannot authenticate.
+ *
+ * With `wantPayloads` our hello asks for the test server's reply payloads (docs/protocol.md
+ * §2.2); an intercept that grants them sends payload records instead of header records. One that
+ * does not (an older build, or upstream's, whose protocol cannot carry them) is warned about.
  */
 import { connect, type Socket } from 'node:net';
 import {
+  CONTROL_FEATURE_PAYLOAD,
   CONTROL_PROTOCOL_VERSION,
   ControlConnection,
   ControlError,
@@ -134,6 +139,7 @@ export class Link {
         instanceId: this.owner.instanceId,
         software: this.owner.software,
         auth: this.auth.helloAuth,
+        ...(this.owner.wantPayloads ? { features: [CONTROL_FEATURE_PAYLOAD] } : {}),
       });
       const wait = this.mayFallBack ? AUTO_HELLO_WAIT_MS : HELLO_WAIT_MS;
       this.helloTimer = setTimeout(() => this.noHello(socket, wait), wait);
@@ -163,18 +169,31 @@ export class Link {
       // Sent before any route: the intercept takes nothing else until it checked the proof.
       if (proof !== undefined) this.connection?.send({ type: ControlMessageType.Auth, proof });
       this.group.found = 'native';
+      if (this.owner.wantPayloads && msg.features?.includes(CONTROL_FEATURE_PAYLOAD) !== true) {
+        this.payloadsRefused('it does not offer them (an older intercept)');
+      }
       this.usable();
       this.connected(msg.software);
       return;
     }
     if (msg.type === ControlMessageType.Responses) this.onRecords(msg.records);
+    if (msg.type === ControlMessageType.PayloadResponses) this.onRecords(msg.records, this.owner.onPayloadRecords);
   }
 
-  private onRecords(records: Buffer): void {
+  /** A batch of header records, or of payload records when `deliver` is onPayloadRecords. */
+  private onRecords(records: Buffer, deliver: (records: Buffer) => number = this.owner.onRecords): void {
     if (!this.proven) this.connected(null);
     this.owner.counters.responseFrames++;
     this.group.stats.responseFrames++;
-    this.group.stats.records += this.owner.onRecords(records);
+    this.group.stats.records += deliver(records);
+  }
+
+  /** Asked for payloads and got none: replies still come, as headers only, so copying goes on. */
+  private payloadsRefused(why: string): void {
+    this.owner.log.warn(
+      { intercept: this.label, protocol: this.protocol },
+      `intercept sends no reply payloads: ${why}; its replies come as headers only`,
+    );
   }
 
   /** The connection carries routes from now on. */
@@ -187,6 +206,7 @@ export class Link {
         { intercept: this.label, protocol: 'legacy' },
         "speaking upstream's legacy protocol to intercept: connected once its first reply comes back",
       );
+      if (this.owner.wantPayloads) this.payloadsRefused("upstream's legacy protocol cannot carry them");
     }
     this.owner.replayRoutes(this);
     this.owner.readyChanged();

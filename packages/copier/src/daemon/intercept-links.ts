@@ -59,6 +59,17 @@ export interface InterceptLinksOptions {
   log: Logger;
   /** A batch of header records; the buffer is only valid during the call. Returns how many it read. */
   onRecords(records: Buffer): number;
+  /**
+   * Ask every intercept for the test server's reply payloads (docs/protocol.md §2.2); default
+   * false: header records only, as ever. Intercepts that grant it send payload records instead.
+   */
+  wantPayloads?: boolean;
+  /**
+   * A batch of payload records (PayloadBatchCursor walks it; each record is the reply's headers
+   * with the captured payload after them); only valid during the call. Returns how many it read.
+   * Called only with wantPayloads.
+   */
+  onPayloadRecords?(records: Buffer): number;
   /** Called when the set of ready connections changes (e.g. to warn when none is left). */
   onReadyChange?(ready: number): void;
 }
@@ -83,6 +94,8 @@ export class InterceptLinks {
   /** The last refused key proof: the start-up error when no intercept accepted us. */
   authFailure: ControlError | undefined;
   readonly onRecords: (records: Buffer) => number;
+  readonly wantPayloads: boolean;
+  readonly onPayloadRecords: (records: Buffer) => number;
   /** Per -s intercept, in -s order. */
   readonly perIntercept: readonly PerInterceptCounters[];
   /** Per intercept, its connections; a route goes to one connection of every intercept. */
@@ -100,6 +113,9 @@ export class InterceptLinks {
     this.software = opts.software;
     this.authKey = opts.authKey;
     this.onRecords = opts.onRecords;
+    this.wantPayloads = opts.wantPayloads ?? false;
+    // An intercept sends payload records only to a copier that asked, so without one none come.
+    this.onPayloadRecords = opts.onPayloadRecords ?? (() => 0);
     this.onReadyChange = opts.onReadyChange;
     const groups: InterceptGroup[] = opts.intercepts.map((address) => ({
       address,

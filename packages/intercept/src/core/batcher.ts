@@ -7,12 +7,14 @@
  * added to the test server's round trip and slows its answers (upstream waits up to ~2 ms). A
  * slow connection never makes us buffer without bound: above its high-water mark of unsent bytes,
  * new records for it are dropped and counted; the copier treats them as lost replies.
+ * A connection whose copier asked for payloads gets payload records instead (never merged), and
+ * its high-water mark counts their bytes like any other unsent output.
  */
 import {
   CONTROL_FRAME_HEADER_BYTES,
   CONTROL_MAX_FRAME_BYTES,
-  RESPONSE_MAX_HEADERS_BYTES,
-  RESPONSE_RECORD_LENGTH_BYTES,
+  PAYLOAD_RECORD_PREFIX_BYTES,
+  PayloadBatchBuilder,
   ResponseBatchBuilder,
 } from '@tcpcopy/common/records';
 import type { ConnectionId } from './keys.js';
@@ -34,6 +36,8 @@ export const DEFAULT_BATCHER_OPTIONS: Readonly<BatcherOptions> = Object.freeze({
 
 /** Room for the msgpack map around the records in a responses frame (type key, records key, bin32 header). */
 const FRAME_OVERHEAD_BYTES = 64;
+/** The largest record of either kind: a payload record of a whole 64 KiB IPv4 packet. */
+const MAX_RECORD_BYTES = PAYLOAD_RECORD_PREFIX_BYTES + 0xffff;
 
 export const BatchAppend = {
   /** The record waits in the batch. */
@@ -49,20 +53,20 @@ export type BatchAppend = (typeof BatchAppend)[keyof typeof BatchAppend];
 
 export class Batcher {
   readonly options: Readonly<BatcherOptions>;
-  private readonly batches = new Map<ConnectionId, ResponseBatchBuilder>();
+  private readonly batches = new Map<ConnectionId, ResponseBatchBuilder | PayloadBatchBuilder>();
 
-  /** `pendingBytes` reports a connection's unsent output (e.g. socket.writableLength). */
+  /**
+   * `pendingBytes` reports a connection's unsent output (e.g. socket.writableLength);
+   * `wantsPayloads` whether its copier was granted payload records (asked once per connection,
+   * when its first record is batched: the grant is settled by the hello, before any route).
+   */
   constructor(
     private readonly pendingBytes: (conn: ConnectionId) => number,
     options: Partial<BatcherOptions> = {},
+    private readonly wantsPayloads: (conn: ConnectionId) => boolean = () => false,
   ) {
     const o = { ...DEFAULT_BATCHER_OPTIONS, ...options };
-    const largest =
-      CONTROL_FRAME_HEADER_BYTES +
-      FRAME_OVERHEAD_BYTES +
-      o.maxBytes +
-      RESPONSE_RECORD_LENGTH_BYTES +
-      RESPONSE_MAX_HEADERS_BYTES;
+    const largest = CONTROL_FRAME_HEADER_BYTES + FRAME_OVERHEAD_BYTES + o.maxBytes + MAX_RECORD_BYTES;
     if (!(o.maxRecords >= 1 && o.maxBytes >= 1 && largest <= CONTROL_MAX_FRAME_BYTES)) {
       throw new RangeError(`batcher options out of range: ${JSON.stringify(o)}`);
     }
@@ -74,14 +78,25 @@ export class Batcher {
     return this.batches.get(conn)?.count ?? 0;
   }
 
-  append(conn: ConnectionId, buf: Buffer, offset: number, length: number): BatchAppend {
+  /** Payload bytes in `conn`'s batch (0 for a headers-only connection). */
+  pendingPayloadBytes(conn: ConnectionId): number {
+    const builder = this.batches.get(conn);
+    return builder instanceof PayloadBatchBuilder ? builder.payloadBytes : 0;
+  }
+
+  /**
+   * Batches the reply at `buf[offset]`: its `length` bytes of headers, and for a payload
+   * connection the `payloadLength` captured bytes of data that follow them.
+   */
+  append(conn: ConnectionId, buf: Buffer, offset: number, length: number, payloadLength = 0): BatchAppend {
     if (this.pendingBytes(conn) > this.options.highWaterBytes) return BatchAppend.Dropped;
     let builder = this.batches.get(conn);
     if (builder === undefined) {
-      builder = new ResponseBatchBuilder();
+      builder = this.wantsPayloads(conn) ? new PayloadBatchBuilder() : new ResponseBatchBuilder();
       this.batches.set(conn, builder);
     }
-    if (builder.appendMerging(buf, offset, length)) return BatchAppend.Merged;
+    if (builder instanceof PayloadBatchBuilder) builder.append(buf, offset, length, payloadLength);
+    else if (builder.appendMerging(buf, offset, length)) return BatchAppend.Merged;
     const full = builder.count >= this.options.maxRecords || builder.byteLength >= this.options.maxBytes;
     return full ? BatchAppend.Full : BatchAppend.Queued;
   }

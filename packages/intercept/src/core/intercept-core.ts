@@ -16,6 +16,8 @@ export interface InterceptTransport {
   sendResponses(conn: ConnectionId, records: Buffer): number;
   /** Bytes written to `conn` but not yet sent (socket.writableLength). */
   pendingBytes(conn: ConnectionId): number;
+  /** Whether `conn`'s copier was granted payload records: its batches are then sent as those. */
+  wantsPayloads(conn: ConnectionId): boolean;
 }
 
 /**
@@ -64,6 +66,8 @@ export interface ConnectionCounters {
   framesSent: number;
   recordsSent: number;
   bytesSent: number;
+  /** Of those, the test server's reply data in payload records. */
+  payloadBytesSent: number;
 }
 
 export interface InterceptCounters extends ConnectionCounters {
@@ -97,6 +101,7 @@ function newConnectionCounters(): ConnectionCounters {
     framesSent: 0,
     recordsSent: 0,
     bytesSent: 0,
+    payloadBytesSent: 0,
   };
 }
 
@@ -136,7 +141,11 @@ export class InterceptCore {
     this.mapTo = (options.replyAddressMap?.to ?? 0) | 0;
     this.routes = new RouteTable(options.routeIdleTimeoutMs);
     this.parking = new ParkingLot(options.parkingMaxRecords, options.parkingTtlMs);
-    this.batcher = new Batcher((conn) => transport.pendingBytes(conn), options.batcher);
+    this.batcher = new Batcher(
+      (conn) => transport.pendingBytes(conn),
+      options.batcher,
+      (conn) => transport.wantsPayloads(conn),
+    );
   }
 
   /** Counters of a connection seen in a routeAdd/routeDel and not closed since. */
@@ -147,7 +156,8 @@ export class InterceptCore {
   /**
    * A reply captured from the target, decoded by decodeIpv4/decodeTcp: the flow's fake client is
    * its destination, the target its source. Its headers (payload stripped) go to the flow's
-   * connection. A reply to -D's A is first readdressed to B in place (buffer and views, both
+   * connection, or for a connection granted payloads its headers and the payload bytes the
+   * capture holds. A reply to -D's A is first readdressed to B in place (buffer and views, both
    * checksums patched): the copier then sees the headers the fake client would have received.
    */
   onReply(buf: Buffer, ip: Ipv4View, tcp: TcpView, nowMs: number): ReplyOutcome {
@@ -159,7 +169,9 @@ export class InterceptCore {
     const headersLength = ip.headerLength + tcp.headerLength;
     const conn = this.routes.lookup(ip.dst, tcp.dstPort, ip.src, tcp.srcPort, nowMs);
     if (conn !== undefined) {
-      if (!this.deliver(conn, buf, ip.offset, headersLength)) return ReplyOutcome.DroppedBackpressure;
+      if (!this.deliver(conn, buf, ip.offset, headersLength, tcp.capturedPayloadLength)) {
+        return ReplyOutcome.DroppedBackpressure;
+      }
       this.count(conn, 'routed', 1);
       return ReplyOutcome.Routed;
     }
@@ -190,7 +202,8 @@ export class InterceptCore {
       this.count(conn, 'routesAdded', 1);
       if (previous !== undefined && previous !== conn) this.count(conn, 'routesRebound', 1);
       for (const record of this.parking.take(key.clientIp, key.clientPort, key.targetIp, key.targetPort)) {
-        if (this.deliver(conn, record, 0, record.length)) this.count(conn, 'released', 1);
+        // Parked records hold headers only: a SYN-ACK's or RST's data (rare) is not forwarded.
+        if (this.deliver(conn, record, 0, record.length, 0)) this.count(conn, 'released', 1);
       }
     }
   }
@@ -229,8 +242,8 @@ export class InterceptCore {
     this.counters.routesExpired += this.routes.expireIdle(nowMs);
   }
 
-  private deliver(conn: ConnectionId, buf: Buffer, offset: number, length: number): boolean {
-    const result = this.batcher.append(conn, buf, offset, length);
+  private deliver(conn: ConnectionId, buf: Buffer, offset: number, length: number, payloadLength: number): boolean {
+    const result = this.batcher.append(conn, buf, offset, length, payloadLength);
     if (result === BatchAppend.Dropped) {
       this.count(conn, 'droppedBackpressure', 1);
       return false;
@@ -242,11 +255,13 @@ export class InterceptCore {
 
   private flush(conn: ConnectionId): boolean {
     const records = this.batcher.pendingRecords(conn);
+    const payloadBytes = this.batcher.pendingPayloadBytes(conn);
     let bytes = 0;
     if (!this.batcher.flush(conn, (batch) => (bytes = this.transport.sendResponses(conn, batch)))) return false;
     this.count(conn, 'framesSent', 1);
     this.count(conn, 'recordsSent', records);
     this.count(conn, 'bytesSent', bytes);
+    this.count(conn, 'payloadBytesSent', payloadBytes);
     return true;
   }
 

@@ -5,6 +5,7 @@
  * never touches a socket: control-server.ts sends, counts and closes.
  */
 import {
+  CONTROL_FEATURE_PAYLOAD,
   CONTROL_PROTOCOL_VERSION,
   ControlError,
   ControlMessageType,
@@ -43,6 +44,8 @@ export type HelloOutcome =
       readonly hello: HelloMessage;
       readonly version: number;
       readonly answer: HelloMessage;
+      /** The copier asked for payload records, and our hello grants them (docs/protocol.md §2.2). */
+      readonly payloads: boolean;
       /** Set when the copier must prove the key before anything else (see answerCopierHello). */
       readonly checkProof: ((proof: Buffer) => ControlError | undefined) | undefined;
     };
@@ -91,6 +94,8 @@ export class ControlAdmission {
       );
     }
     const { auth, refusal, checkProof } = answerCopierHello(this.options.key, msg);
+    // Granted whenever asked: the capture then keeps whole packets while such a copier is connected.
+    const payloads = msg.features?.includes(CONTROL_FEATURE_PAYLOAD) === true;
     const answer: HelloMessage = {
       type: ControlMessageType.Hello,
       version: CONTROL_PROTOCOL_VERSION,
@@ -98,9 +103,10 @@ export class ControlAdmission {
       instanceId: this.identity.instanceId,
       software: this.identity.software,
       ...(auth === undefined ? {} : { auth }),
+      ...(payloads ? { features: [CONTROL_FEATURE_PAYLOAD] } : {}),
     };
     if (refusal !== undefined) return { accepted: false, error: refusal, answer };
-    return { accepted: true, hello: msg, version, answer, checkProof };
+    return { accepted: true, hello: msg, version, answer, payloads, checkProof };
   }
 
   private listed(allow: readonly Ipv4Network[], remoteAddress: string | undefined): boolean {

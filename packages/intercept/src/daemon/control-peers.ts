@@ -56,6 +56,8 @@ export interface Peer {
   /** Null until the hello (native) or version record (legacy) arrived. */
   hello: HelloMessage | null;
   version: number | null;
+  /** Its hello asked for payload records and ours granted them: its batches are payload records. */
+  payloads: boolean;
   /** Set while the copier owes its proof of the key: nothing else may come first. */
   checkProof: ((proof: Buffer) => ControlError | undefined) | undefined;
   /** Once a fault closed it, messages still queued in the same chunk are ignored. */
@@ -89,6 +91,7 @@ export function newPeer(conn: ConnectionId, label: string, socket: Socket): Peer
     legacy: undefined,
     hello: null,
     version: null,
+    payloads: false,
     checkProof: undefined,
     rejected: false,
     helloTimer: undefined,

@@ -52,6 +52,8 @@ export interface ControlServerHandlers {
   onRouteDel(conn: ConnectionId, routes: Buffer): void;
   /** The connection is gone (whatever the reason); its routes should go too. */
   onClosed(conn: ConnectionId): void;
+  /** A copier's connection is ready; `payloads`: it was granted payload records. */
+  onAdmitted?(conn: ConnectionId, payloads: boolean): void;
 }
 
 export interface ControlServerOptions {
@@ -130,7 +132,8 @@ export class ControlServer implements InterceptTransport {
       return 0;
     }
     if (peer.legacy !== undefined) return peer.legacy.sendResponses(records);
-    const frame = encodeFrame({ type: ControlMessageType.Responses, records });
+    const type = peer.payloads ? ControlMessageType.PayloadResponses : ControlMessageType.Responses;
+    const frame = encodeFrame({ type, records });
     // false only means "above Node's own high-water mark": the frame is queued all the same.
     peer.connection?.sendFrame(frame);
     return frame.length;
@@ -138,6 +141,10 @@ export class ControlServer implements InterceptTransport {
 
   pendingBytes(conn: ConnectionId): number {
     return this.peers.get(conn)?.socket.writableLength ?? 0;
+  }
+
+  wantsPayloads(conn: ConnectionId): boolean {
+    return this.peers.get(conn)?.payloads ?? false;
   }
 
   /**
@@ -282,6 +289,7 @@ export class ControlServer implements InterceptTransport {
         return;
       case ControlMessageType.Hello:
       case ControlMessageType.Responses:
+      case ControlMessageType.PayloadResponses:
       case ControlMessageType.Auth:
         this.reject(
           peer,
@@ -303,6 +311,7 @@ export class ControlServer implements InterceptTransport {
     }
     peer.hello = outcome.hello;
     peer.version = outcome.version;
+    peer.payloads = outcome.payloads;
     peer.checkProof = outcome.checkProof;
     // The hello timer runs on while the proof is owed.
     if (peer.checkProof === undefined) this.admit(peer);
@@ -336,9 +345,11 @@ export class ControlServer implements InterceptTransport {
         software: hello?.software,
         version: peer.version,
         authenticated: this.admission.authenticates,
+        payloads: peer.payloads,
       },
       'copier connected',
     );
+    this.handlers.onAdmitted?.(peer.conn, peer.payloads);
   }
 
   /**

@@ -13,6 +13,7 @@ import {
 } from '../core/index.js';
 import type { ControlAdmissionOptions } from './control-admission.js';
 import { ControlServer, type ControlServerCounters, type PeerInfo } from './control-server.js';
+import { PayloadCapture } from './payload-capture.js';
 import { ReplyCapture, type ReplyCaptureStats } from './reply-capture.js';
 
 /** Parked replies and idle routes are expired this often (their lifetimes are 30 s and 30 min). */
@@ -65,7 +66,10 @@ export interface InterceptStats {
     'routesAdded' | 'routesRebound' | 'routesDeleted' | 'routeDelIgnored' | 'routesExpired' | 'routesClosed'
   >;
   readonly parkedNow: number;
-  readonly sent: Pick<InterceptCounters, 'framesSent' | 'recordsSent' | 'bytesSent'>;
+  readonly sent: Pick<InterceptCounters, 'framesSent' | 'recordsSent' | 'bytesSent' | 'payloadBytesSent'> & {
+    /** Copier connections granted payload records, open now. */
+    payloadConnections: number;
+  };
   readonly capture: ReplyCaptureStats;
   readonly control: ControlServerCounters & { open: number };
   readonly connections: ConnectionStats[];
@@ -75,6 +79,7 @@ export class InterceptDaemon {
   readonly core: InterceptCore;
   readonly server: ControlServer;
   private readonly capture: ReplyCapture;
+  readonly payloadCapture: PayloadCapture;
   /** Set while a flush of the waiting batches is scheduled for the end of this event-loop turn. */
   private flushScheduled: NodeJS.Immediate | undefined;
   private readonly clock: Clock;
@@ -86,6 +91,7 @@ export class InterceptDaemon {
   constructor(private readonly options: InterceptDaemonOptions) {
     this.clock = options.clock ?? systemClock;
     this.log = options.log;
+    this.payloadCapture = new PayloadCapture(options.source, options.log.child({ component: 'capture' }));
     this.server = new ControlServer(
       {
         host: options.host,
@@ -103,7 +109,9 @@ export class InterceptDaemon {
           if (this.core.counters.released !== released) this.flushSoon();
         },
         onRouteDel: (conn, routes) => this.core.onRouteDel(conn, routes),
+        onAdmitted: (conn, payloads) => this.payloadCapture.onAdmitted(conn, payloads),
         onClosed: (conn) => {
+          this.payloadCapture.onClosed(conn);
           const counters = this.core.onConnectionClosed(conn);
           if (counters !== undefined) this.log.info({ conn, ...counters }, 'connection closed; its routes are deleted');
         },
@@ -193,7 +201,13 @@ export class InterceptDaemon {
         routesClosed: c.routesClosed,
       },
       parkedNow: this.core.parking.size,
-      sent: { framesSent: c.framesSent, recordsSent: c.recordsSent, bytesSent: c.bytesSent },
+      sent: {
+        framesSent: c.framesSent,
+        recordsSent: c.recordsSent,
+        bytesSent: c.bytesSent,
+        payloadBytesSent: c.payloadBytesSent,
+        payloadConnections: this.payloadCapture.connections,
+      },
       capture: this.capture.stats(),
       control: {
         open: this.server.connectionCount,

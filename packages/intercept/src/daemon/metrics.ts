@@ -41,6 +41,11 @@ const CORE_COUNTERS: readonly [keyof InterceptCounters, string, string][] = [
   ['framesSent', 'frames_sent', 'Responses frames sent to copiers.'],
   ['recordsSent', 'records_sent', 'Header records sent to copiers.'],
   ['bytesSent', 'sent_bytes', 'Bytes of responses frames sent to copiers.'],
+  [
+    'payloadBytesSent',
+    'payload_sent_bytes',
+    "Of those, the test server's reply data sent in payload records to copiers that asked for it.",
+  ],
 ];
 
 /** Replies lost on intercept's side, by reason. */
@@ -70,6 +75,7 @@ const CONNECTION_COUNTERS: readonly [keyof ConnectionCounters, string, string][]
   ['framesSent', 'frames_sent', 'Responses frames sent on this connection.'],
   ['recordsSent', 'records_sent', 'Header records sent on this connection.'],
   ['bytesSent', 'sent_bytes', 'Bytes sent on this connection.'],
+  ['payloadBytesSent', 'payload_sent_bytes', "Of those, the test server's reply data in payload records."],
 ];
 
 type ConnectionLabel = 'conn' | 'peer' | 'copier';
@@ -101,6 +107,12 @@ export function registerInterceptMetrics(metrics: MetricsRegistry, daemon: Inter
     help: 'Routes registered now.',
     kind: 'gauge',
     read: (emit) => emit(core.routes.size),
+  });
+  metrics.add({
+    name: `${P}payload_connections`,
+    help: 'Copier connections granted reply payloads, open now: while any is, the capture keeps whole packets.',
+    kind: 'gauge',
+    read: (emit) => emit(daemon.payloadCapture.connections),
   });
   metrics.add({
     name: `${P}parked_replies`,
