@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import {
   CONTROL_MAX_ID_LENGTH,
   ControlMessageType,
+  PayloadBatchBuilder,
   ResponseBatchBuilder,
   RouteBatchBuilder,
   type ControlMessage,
@@ -62,6 +63,17 @@ export function recordsBuffer(specs: readonly ReplySpec[]): Buffer {
   return Buffer.from(b.view());
 }
 
+/** Payload records of replies built by replyPacket: headers and payload, the payload cut to `keep` bytes. */
+export function payloadRecordsBuffer(specs: readonly (ReplySpec & { keep?: number })[]): Buffer {
+  const b = new PayloadBatchBuilder(1);
+  for (const { keep, ...spec } of specs) {
+    const packet = replyPacket(spec);
+    const headersLength = replyHeaders(spec).length;
+    b.append(packet, 0, headersLength, Math.min(keep ?? Infinity, packet.length - headersLength));
+  }
+  return Buffer.from(b.view());
+}
+
 /** One message of every type (and both route kinds), for exhaustive split tests. */
 export const SAMPLE_MESSAGES: readonly ControlMessage[] = [
   { type: ControlMessageType.Hello, version: 1, role: 'copier', instanceId: 'host-a:1234', software: '0.1.0' },
@@ -72,6 +84,14 @@ export const SAMPLE_MESSAGES: readonly ControlMessage[] = [
     instanceId: 'aux',
     software: '0.1.0',
     auth: Buffer.from('nonce-bytes'),
+  },
+  {
+    type: ControlMessageType.Hello,
+    version: 2,
+    role: 'copier',
+    instanceId: 'host-a:1234',
+    software: '0.1.0',
+    features: ['payload', 'not-yet-invented'],
   },
   { type: ControlMessageType.Heartbeat, timeMs: 1_764_000_000_123.5 },
   {
@@ -87,6 +107,15 @@ export const SAMPLE_MESSAGES: readonly ControlMessage[] = [
     type: ControlMessageType.Responses,
     records: recordsBuffer([{}, { ipOptionWords: 1, tcpOptionWords: 3, payloadLength: 100 }, { tcpOptionWords: 10 }]),
   },
+  {
+    type: ControlMessageType.PayloadResponses,
+    records: payloadRecordsBuffer([
+      {},
+      { ipOptionWords: 1, tcpOptionWords: 3, payloadLength: 100 },
+      { payloadLength: 300, keep: 20 },
+    ]),
+  },
+  { type: ControlMessageType.PayloadResponses, records: Buffer.alloc(0) },
   { type: ControlMessageType.Stats, values: { routes: 12, replies: 3.5, lag: -1 } },
   { type: ControlMessageType.Auth, proof: Buffer.alloc(32, 0xa5) },
 ];
@@ -122,6 +151,7 @@ export const messageArb: fc.Arbitrary<ControlMessage> = fc.oneof(
       instanceId: shortText,
       software: shortText,
       auth: fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a)),
+      features: fc.array(fc.string({ maxLength: 32 }), { maxLength: 16 }),
     },
     { requiredKeys: ['type', 'version', 'role', 'instanceId', 'software'] },
   ),
@@ -135,6 +165,10 @@ export const messageArb: fc.Arbitrary<ControlMessage> = fc.oneof(
   fc.record({
     type: fc.constant(ControlMessageType.Responses),
     records: fc.array(replySpecArb, { maxLength: 20 }).map(recordsBuffer),
+  }),
+  fc.record({
+    type: fc.constant(ControlMessageType.PayloadResponses),
+    records: fc.array(replySpecArb, { maxLength: 20 }).map(payloadRecordsBuffer),
   }),
   fc.record({
     type: fc.constant(ControlMessageType.Stats),
