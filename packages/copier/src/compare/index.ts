@@ -1,6 +1,7 @@
 export * from './stream-reassembly.js';
 export * from './exchange-recorder.js';
 export * from './connection-tap.js';
+export * from './comparison-hub.js';
 export * from './exchange-compare.js';
 export * from './diff-record.js';
 export * from './http-body.js';
