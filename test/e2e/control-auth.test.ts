@@ -16,13 +16,14 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withLab, type AccessLogEntry, type Lab, type LabProcess } from '../lab/index.js';
+import { withLab, type Lab, type LabProcess } from '../lab/index.js';
 import {
   CONTROL_PORT,
   INTERCEPT_BIN,
   TCPCOPY_BIN,
   fakeRange,
   numberAt,
+  requestSummary,
   runAb,
   settle,
   startIntercept,
@@ -64,15 +65,6 @@ async function assertRefused(lab: Lab, extra: readonly string[], why: RegExp): P
 function strangers(lab: Lab, host: string, args: Omit<StrangerArgs, 'host' | 'port'>): LabProcess {
   const full: StrangerArgs = { host: lab.host('aux').ip, port: CONTROL_PORT, ...args };
   return lab.spawnNode(host, STRANGER, [JSON.stringify(full)], { name: `stranger-${args.mode}` });
-}
-
-function summary(entries: readonly AccessLogEntry[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const e of entries) {
-    const key = `${e.method} ${e.path} ${e.status}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return counts;
 }
 
 /** The peer addresses intercept logged with a refusal of `code`. */
@@ -160,8 +152,8 @@ test(
       const arrived = await settle(() => target.readAccessLog().length, 2 * REQUESTS);
       assert.equal(arrived, 2 * REQUESTS, `target received ${arrived} of ${2 * REQUESTS} requests`);
       assert.deepEqual(
-        summary(target.readAccessLog()),
-        summary(prod.readAccessLog()),
+        requestSummary(target.readAccessLog()),
+        requestSummary(prod.readAccessLog()),
         'same methods, paths and statuses',
       );
 

@@ -7,7 +7,8 @@
  * - nonce: says a hello with a nonce, then nothing (it owes a proof it cannot make);
  * - routes: says a hello without a key, then registers `routes` and sends a heartbeat.
  * Prints {"event":"closed","connection":i,"messages":[types],"records":n} for each connection the
- * other side closed, then {"event":"done"} once all are closed. It only opens TCP connections.
+ * other side closed, then {"event":"done"} once all are closed. It only opens TCP connections, to
+ * a lab address, from inside a lab namespace.
  */
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -17,33 +18,26 @@ import {
   ControlMessageType,
   FrameDecoder,
   ResponseBatchCursor,
-  RouteBatchBuilder,
   encodeFrame,
-  parseIpv4,
   type ControlMessage,
 } from '@tcpcopy/common';
+import { agentArgs, assertInsideLab, assertLabAddress, emit } from '../lab/agents/guard.js';
+import { routeBatchOf, type RouteList } from './route-list.js';
 
 export interface StrangerArgs {
   host: string;
   port: number;
   mode: 'garbage' | 'silent' | 'nonce' | 'routes';
   connections: number;
-  routes?: [clientIp: string, clientPort: number, targetIp: string, targetPort: number][];
+  routes?: RouteList;
 }
 
 const GARBAGE_BYTES = 512;
 
-const emit = (obj: object): void => {
-  process.stdout.write(`${JSON.stringify(obj)}\n`);
-};
-const args = JSON.parse(process.argv[2] ?? '{}') as StrangerArgs;
-const address = (s: string): number => {
-  const ip = parseIpv4(s);
-  if (ip === undefined) throw new Error(`bad address ${s}`);
-  return ip;
-};
-const routes = new RouteBatchBuilder();
-for (const [ci, cp, ti, tp] of args.routes ?? []) routes.add(address(ci), cp, address(ti), tp);
+assertInsideLab();
+const args = agentArgs<StrangerArgs>();
+assertLabAddress(args.host);
+const routes = routeBatchOf(args.routes ?? []);
 
 function hello(auth: Buffer | undefined): Buffer {
   return encodeFrame({

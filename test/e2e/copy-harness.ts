@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Lab, LabProcess } from '../lab/index.js';
+import type { AccessLogEntry, Lab, LabProcess } from '../lab/index.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const TCPCOPY_BIN = join(ROOT, 'packages/copier/bin/tcpcopy');
@@ -191,4 +191,14 @@ export function sampleConnections(
       );
     },
   };
+}
+
+/** Requests of an nginx access log counted by method, path and status: what two servers must share. */
+export function requestSummary(entries: readonly AccessLogEntry[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of entries) {
+    const key = `${e.method} ${e.path} ${e.status}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
 }

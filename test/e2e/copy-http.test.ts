@@ -6,19 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { OFFLOAD_PROFILES, withLab, type AccessLogEntry } from '../lab/index.js';
-import { numberAt, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
+import { OFFLOAD_PROFILES, withLab } from '../lab/index.js';
+import { numberAt, requestSummary, settle, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
 
 const REQUESTS = 2000;
-
-function summary(entries: readonly AccessLogEntry[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const e of entries) {
-    const key = `${e.method} ${e.path} ${e.status}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return counts;
-}
 
 for (const offloads of OFFLOAD_PROFILES) {
   test(
@@ -59,7 +50,7 @@ for (const offloads of OFFLOAD_PROFILES) {
           const targetLog = target.readAccessLog();
           assert.equal(prodLog.length, 2 * REQUESTS, 'production served every request');
           assert.equal(arrived, 2 * REQUESTS, `target received ${arrived} of ${2 * REQUESTS} requests`);
-          assert.deepEqual(summary(targetLog), summary(prodLog), 'same methods, paths and statuses');
+          assert.deepEqual(requestSummary(targetLog), requestSummary(prodLog), 'same methods, paths and statuses');
           for (const e of targetLog)
             assert.ok(
               e.client.startsWith(lab.fakeIp(1).replace(/\.1$/, '.')),

@@ -3,7 +3,8 @@
  *   node intercept-peer.js '{"host":"10.x.y.3","port":36524,"routes":[["10.z.y.7",20001,"10.x.y.4",8000]],"records":1}'
  * Says hello, registers the routes, and once a heartbeat came back (so the intercept has acted
  * on them) prints {"event":"ready"}; then prints each response record as {"event":"record","hex"}
- * and exits 0 after `records` of them, or 1 after `timeoutMs`. It only opens a TCP connection.
+ * and exits 0 after `records` of them, or 1 after `timeoutMs`. It only opens a TCP connection, to
+ * a lab address, from inside a lab namespace.
  */
 import { connect } from 'node:net';
 import {
@@ -11,34 +12,27 @@ import {
   ControlMessageType,
   FrameDecoder,
   ResponseBatchCursor,
-  RouteBatchBuilder,
   encodeFrame,
-  parseIpv4,
   type ControlMessage,
 } from '@tcpcopy/common';
+import { agentArgs, assertInsideLab, assertLabAddress, emit } from '../lab/agents/guard.js';
+import { routeBatchOf, type RouteList } from './route-list.js';
 
 export interface PeerArgs {
   host: string;
   port: number;
-  routes: [clientIp: string, clientPort: number, targetIp: string, targetPort: number][];
+  routes: RouteList;
   records: number;
   timeoutMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
-const emit = (obj: object): void => {
-  process.stdout.write(`${JSON.stringify(obj)}\n`);
-};
-const args = JSON.parse(process.argv[2] ?? '{}') as PeerArgs;
-const address = (s: string): number => {
-  const ip = parseIpv4(s);
-  if (ip === undefined) throw new Error(`bad address ${s}`);
-  return ip;
-};
+assertInsideLab();
+const args = agentArgs<PeerArgs>();
+assertLabAddress(args.host);
 
-const routes = new RouteBatchBuilder();
-for (const [ci, cp, ti, tp] of args.routes) routes.add(address(ci), cp, address(ti), tp);
+const routes = routeBatchOf(args.routes);
 const socket = connect({ host: args.host, port: args.port });
 let received = 0;
 let ready = false;

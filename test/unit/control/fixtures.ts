@@ -184,3 +184,6 @@ export const messageArb: fc.Arbitrary<ControlMessage> = fc.oneof(
     proof: fc.uint8Array({ maxLength: 256 }).map((a) => Buffer.from(a)),
   }),
 );
+
+/** Bytes written as hex, spaces and `|` between fields allowed (struct layouts read better so). */
+export const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');

@@ -19,9 +19,7 @@ import {
 } from '@tcpcopy/common';
 import { ControlError, ErrorCode } from '@tcpcopy/common/errors';
 import { decodeIpv4, decodeTcp, newPacketViews, DecodeStatus } from '@tcpcopy/common/packet';
-import { recordsBuffer, replySpecArb, routesBuffer } from './fixtures.js';
-
-const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
+import { hex, recordsBuffer, replySpecArb, routesBuffer } from './fixtures.js';
 
 /** msg_clt_t: clt_ip | clt_port | type | target_ip | target_port, all network order. */
 const VERSION_RECORD = hex('00000000 | 0000 | 0006 | 00000000 | 0000');

@@ -12,46 +12,15 @@ import {
   ControlMessageType,
   ErrorCode,
   FrameDecoder,
-  ResponseBatchCursor,
-  TcpFlag,
-  createLogger,
   encodeFrame,
   type ControlMessage,
 } from '@tcpcopy/common';
-import { InterceptLinks } from '@tcpcopy/copier/daemon';
 import { replyHeaders, replyPacket } from '../control/fixtures.js';
 import { eventually, startDaemon } from '../intercept/daemon-helpers.js';
+import { REPLY, TUPLE, linksTo } from './links-harness.js';
 
-const LOOPBACK = 0x7f000001;
 const KEY = new ControlAuthKey(Buffer.alloc(32, 0x61));
 const OTHER_KEY = new ControlAuthKey(Buffer.alloc(32, 0x62));
-/** replyPacket's defaults: the test server 10.0.0.2:8000 answering the fake client 10.9.0.1:40000. */
-const TUPLE = { srcIp: 0x0a090001, srcPort: 40000, dstIp: 0x0a000002, dstPort: 8000 };
-const REPLY = { seq: 7000, flags: TcpFlag.ACK | TcpFlag.PSH, payloadLength: 10 };
-
-function linksTo(t: TestContext, port: number, authKey: ControlAuthKey | undefined) {
-  const logs: string[] = [];
-  const records: Buffer[] = [];
-  const links = new InterceptLinks({
-    intercepts: [{ ip: LOOPBACK, port }],
-    connectionsPerIntercept: 2,
-    protocol: 'auto',
-    authKey,
-    instanceId: 'test',
-    software: 'test',
-    log: createLogger({ name: 'tcpcopy', level: 'debug', stderr: { write: (s: string) => logs.push(s) } }),
-    onRecords: (batch) => {
-      const cursor = new ResponseBatchCursor().reset(batch);
-      let n = 0;
-      for (; cursor.next(); n++)
-        records.push(Buffer.from(cursor.buffer.subarray(cursor.offset, cursor.offset + cursor.length)));
-      return n;
-    },
-  });
-  links.start();
-  t.after(() => links.close());
-  return { links, logs, records };
-}
 
 /** A peer on the control port that records what each connection sent and answers as told. */
 async function peer(t: TestContext, onConnection: (socket: Socket, received: Buffer[]) => void) {
@@ -86,7 +55,7 @@ const authRejections = (h: Awaited<ReturnType<typeof startDaemon>>): number =>
 describe('copier with --auth-file', { timeout: 30_000 }, () => {
   test('same key: connected, routes added, replies through', async (t) => {
     const h = await startDaemon(t, { admission: { key: KEY } });
-    const { links, records } = linksTo(t, h.port, KEY);
+    const { links, records } = linksTo(t, h.port, { authKey: KEY, connectionsPerIntercept: 2 });
     await eventually(() => links.counters.connects === 2, 'both connections');
     links.routeAdd(TUPLE);
     await eventually(() => h.daemon.core.routes.size === 1, 'the route');
@@ -106,7 +75,7 @@ describe('copier with --auth-file', { timeout: 30_000 }, () => {
   for (const [name, copierKey, interceptKey, why] of refusals) {
     test(`${name}: refused on both sides with TCPCOPY_ERR_CONTROL_AUTH, never ready, no route`, async (t) => {
       const h = await startDaemon(t, { admission: { key: interceptKey } });
-      const { links, logs } = linksTo(t, h.port, copierKey);
+      const { links, logs } = linksTo(t, h.port, { authKey: copierKey, connectionsPerIntercept: 2 });
       await eventually(() => links.counters.authFailures >= 2 && authRejections(h) >= 2, 'refusals on both sides');
       assert.equal(links.readyCount, 0);
       assert.equal(links.counters.connects, 0);
@@ -127,7 +96,7 @@ describe('copier with --auth-file', { timeout: 30_000 }, () => {
       const c = await peer(t, (socket) => {
         if (behaviour === 'closes') socket.once('data', () => socket.destroy());
       });
-      const { links, logs } = linksTo(t, c.port, KEY);
+      const { links, logs } = linksTo(t, c.port, { authKey: KEY, connectionsPerIntercept: 2 });
       await eventually(() => links.counters.authFailures >= 2, 'refusals', 8000);
       assert.equal(links.readyCount, 0);
       assert.equal(links.authFailure?.code, ErrorCode.CONTROL_AUTH);
@@ -155,7 +124,7 @@ describe('copier with --auth-file', { timeout: 30_000 }, () => {
         ),
       ),
     );
-    const { links } = linksTo(t, stranger.port, KEY);
+    const { links } = linksTo(t, stranger.port, { authKey: KEY, connectionsPerIntercept: 2 });
     links.routeAdd(TUPLE);
     await eventually(() => links.counters.authFailures >= 2, 'refusals');
     assert.match(links.authFailure?.message ?? '', /does not match our key/);

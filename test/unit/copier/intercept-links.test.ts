@@ -7,18 +7,12 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { ResponseBatchCursor, TcpFlag, createLogger } from '@tcpcopy/common';
-import { InterceptLinks } from '@tcpcopy/copier/daemon';
-import { replyHeaders, replyPacket } from '../control/fixtures.js';
+import { hex, replyHeaders, replyPacket } from '../control/fixtures.js';
 import { eventually, startDaemon } from '../intercept/daemon-helpers.js';
+import { REPLY, TUPLE, linksTo, said } from './links-harness.js';
 
-const LOOPBACK = 0x7f000001;
-/** replyPacket's defaults: the test server 10.0.0.2:8000 answering the fake client 10.9.0.1:40000. */
-const TUPLE = { srcIp: 0x0a090001, srcPort: 40000, dstIp: 0x0a000002, dstPort: 8000 };
-const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 const VERSION_RECORD = hex('00000000 | 0000 | 0006 | 00000000 | 0000');
 const CLIENT_ADD = hex('0a090001 | 9c40 | 0001 | 0a000002 | 1f40');
-const REPLY = { seq: 7000, flags: TcpFlag.ACK | TcpFlag.PSH, payloadLength: 10 };
 
 /** A C intercept: what each connection sent, and a way to answer over the latest one. */
 class SimulatedCIntercept {
@@ -62,36 +56,11 @@ class SimulatedCIntercept {
   }
 }
 
-function linksTo(t: TestContext, port: number, protocol: 'auto' | 'native' | 'legacy') {
-  const logs: string[] = [];
-  const records: Buffer[] = [];
-  const links = new InterceptLinks({
-    intercepts: [{ ip: LOOPBACK, port }],
-    connectionsPerIntercept: 1,
-    protocol,
-    instanceId: 'test',
-    software: 'test',
-    log: createLogger({ name: 'tcpcopy', level: 'debug', stderr: { write: (s: string) => logs.push(s) } }),
-    onRecords: (batch) => {
-      const cursor = new ResponseBatchCursor().reset(batch);
-      let n = 0;
-      for (; cursor.next(); n++)
-        records.push(Buffer.from(cursor.buffer.subarray(cursor.offset, cursor.offset + cursor.length)));
-      return n;
-    },
-  });
-  links.start();
-  t.after(() => links.close());
-  return { links, logs, records };
-}
-
-const said = (logs: string[], text: string): boolean => logs.some((l) => l.includes(text));
-
 describe('copier control connections: native and legacy intercepts', { timeout: 30_000 }, () => {
   test('auto with upstream intercept (silent on our hello): legacy from the next connection, connected on its first reply', async (t) => {
     const c = new SimulatedCIntercept(t);
     await c.listening;
-    const { links, logs, records } = linksTo(t, c.port, 'auto');
+    const { links, logs, records } = linksTo(t, c.port, { protocol: 'auto' });
     await eventually(() => links.readyCount === 1, 'a connection carrying routes', 5000);
     assert.equal(c.received.length, 2, 'the native attempt, then the legacy connection');
     assert.notDeepEqual(c.received[0]!.subarray(0, 4), Buffer.alloc(4), 'the first opened with a native frame');
@@ -116,7 +85,7 @@ describe('copier control connections: native and legacy intercepts', { timeout: 
     const c = new SimulatedCIntercept(t, 'close');
     await c.listening;
     const started = Date.now();
-    const { links } = linksTo(t, c.port, 'auto');
+    const { links } = linksTo(t, c.port, { protocol: 'auto' });
     await eventually(() => links.readyCount === 1, 'a legacy connection', 5000);
     assert.ok(Date.now() - started < 900, 'no hello wait when the peer closes');
     assert.deepEqual(c.received.at(-1), VERSION_RECORD);
@@ -125,13 +94,13 @@ describe('copier control connections: native and legacy intercepts', { timeout: 
   test('--protocol legacy speaks legacy from the first connection; native never falls back', async (t) => {
     const c = new SimulatedCIntercept(t);
     await c.listening;
-    const legacy = linksTo(t, c.port, 'legacy');
+    const legacy = linksTo(t, c.port, { protocol: 'legacy' });
     await eventually(() => legacy.links.readyCount === 1, 'a legacy connection');
     assert.deepEqual(c.received[0], VERSION_RECORD);
 
     const d = new SimulatedCIntercept(t);
     await d.listening;
-    const native = linksTo(t, d.port, 'native');
+    const native = linksTo(t, d.port, { protocol: 'native' });
     await eventually(() => said(native.logs, 'no hello from intercept'), 'the warning', 5000);
     assert.equal(native.links.readyCount, 0);
     assert.ok(d.received.every((r) => r.length === 0 || r.subarray(0, 4).some((b) => b !== 0)));
@@ -139,7 +108,7 @@ describe('copier control connections: native and legacy intercepts', { timeout: 
 
   test('auto with our intercept: native, connected on its hello, replies through', async (t) => {
     const h = await startDaemon(t);
-    const { links, logs, records } = linksTo(t, h.port, 'auto');
+    const { links, logs, records } = linksTo(t, h.port, { protocol: 'auto' });
     await eventually(() => links.counters.connects === 1, 'connected');
     assert.equal(links.perIntercept[0]!.protocol, 'native');
     assert.ok(!said(logs, 'legacy'));
@@ -152,7 +121,7 @@ describe('copier control connections: native and legacy intercepts', { timeout: 
 
   test('--protocol legacy with our intercept: it serves the legacy protocol too', async (t) => {
     const h = await startDaemon(t);
-    const { links, records } = linksTo(t, h.port, 'legacy');
+    const { links, records } = linksTo(t, h.port, { protocol: 'legacy' });
     await eventually(() => links.readyCount === 1, 'a legacy connection');
     links.routeAdd(TUPLE);
     await eventually(() => h.daemon.core.routes.size === 1, 'the route');

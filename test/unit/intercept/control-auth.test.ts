@@ -16,7 +16,7 @@ import {
   TcpFlag,
   type HelloMessage,
 } from '@tcpcopy/common';
-import { replyHeaders, replyPacket, routesBuffer, type ReplySpec } from '../control/fixtures.js';
+import { hex, replyHeaders, replyPacket, type ReplySpec, routesBuffer } from '../control/fixtures.js';
 import { TestCopier, eventually, startDaemon, type Harness } from './daemon-helpers.js';
 
 const KEY = new ControlAuthKey(Buffer.alloc(32, 0x4b));
@@ -33,7 +33,6 @@ const reply = (seq: number, dstPort: number): ReplySpec => ({
   flags: TcpFlag.ACK | TcpFlag.PSH,
   payloadLength: 10,
 });
-const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 /** Upstream tcpcopy's opening: its version record, then a CLIENT_ADD for 10.9.0.1:40009. */
 const LEGACY_OPENING = hex('00000000 0000 0006 00000000 0000 | 0a090001 9c49 0001 0a000002 1f40');
 

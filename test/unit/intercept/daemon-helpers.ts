@@ -126,8 +126,8 @@ export class TestCopier {
     return new TestCopier(socket);
   }
 
-  /** Connects and completes the hello exchange, proving `key` when given. */
-  static async ready(t: TestContext, port: number, key?: ControlAuthKey): Promise<TestCopier> {
+  /** Connects and completes the hello exchange, proving `key` and asking for `features` when given. */
+  static async ready(t: TestContext, port: number, key?: ControlAuthKey, features?: string[]): Promise<TestCopier> {
     const c = await TestCopier.connect(t, port);
     const auth = new CopierAuth(key);
     c.send({
@@ -137,6 +137,7 @@ export class TestCopier {
       instanceId: 'copier:1',
       software: 'test',
       auth: auth.helloAuth,
+      ...(features === undefined ? {} : { features }),
     });
     const hello = await c.waitFor((m) => m.type === ControlMessageType.Hello);
     const proof = hello.type === ControlMessageType.Hello ? auth.onInterceptHello(hello) : undefined;

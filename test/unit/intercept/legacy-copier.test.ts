@@ -7,10 +7,9 @@ import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { ControlMessageType, TcpFlag } from '@tcpcopy/common';
-import { replyHeaders, replyPacket, routesBuffer, type ReplySpec } from '../control/fixtures.js';
+import { hex, replyHeaders, replyPacket, type ReplySpec, routesBuffer } from '../control/fixtures.js';
 import { TestCopier, eventually, startDaemon, type Harness } from './daemon-helpers.js';
 
-const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 /** msg_clt_t records (clt_ip | clt_port | type | target_ip | target_port), network order. */
 const VERSION = hex('00000000 | 0000 | 0006 | 00000000 | 0000');
 const addOf = (clientPort: number, type = 1): Buffer => {

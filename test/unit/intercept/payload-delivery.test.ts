@@ -4,11 +4,10 @@
  * whole packets only while such a copier is connected; the copier's InterceptLinks ask with
  * wantPayloads and hand the records to onPayloadRecords.
  */
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CONTROL_FEATURE_PAYLOAD,
-  CONTROL_PROTOCOL_VERSION,
   ControlMessageType,
   PayloadBatchCursor,
   RESPONSE_MAX_HEADERS_BYTES,
@@ -40,20 +39,6 @@ class SnappingSource extends FakeSource {
   }
 }
 
-async function copierAsking(t: TestContext, port: number, features?: string[]): Promise<TestCopier> {
-  const c = await TestCopier.connect(t, port);
-  c.send({
-    type: ControlMessageType.Hello,
-    version: CONTROL_PROTOCOL_VERSION,
-    role: 'copier',
-    instanceId: 'copier:1',
-    software: 'test',
-    ...(features === undefined ? {} : { features }),
-  });
-  await c.waitFor((m) => m.type === ControlMessageType.Hello);
-  return c;
-}
-
 /** Every payload record received: its headers and payload (copies). */
 function payloadRecords(c: TestCopier): { headers: Buffer; payload: Buffer }[] {
   const out: { headers: Buffer; payload: Buffer }[] = [];
@@ -75,8 +60,8 @@ describe('reply payloads', { timeout: 30_000 }, () => {
   test('only the connection that asked gets payload records; another gets header records', async (t) => {
     const source = new SnappingSource();
     const h = await startDaemon(t, { source });
-    const asking = await copierAsking(t, h.port, [CONTROL_FEATURE_PAYLOAD, 'unknown-feature']);
-    const plain = await copierAsking(t, h.port);
+    const asking = await TestCopier.ready(t, h.port, undefined, [CONTROL_FEATURE_PAYLOAD, 'unknown-feature']);
+    const plain = await TestCopier.ready(t, h.port);
     assert.deepEqual(asking.hello?.features, [CONTROL_FEATURE_PAYLOAD], 'granted what it knows, nothing else');
     assert.equal(plain.hello?.features, undefined, 'a hello that asked for nothing gets none back');
     asking.send(routeAdd(40000));
@@ -115,12 +100,12 @@ describe('reply payloads', { timeout: 30_000 }, () => {
   test('the capture keeps whole packets from the first payload copier until the last one leaves', async (t) => {
     const source = new SnappingSource();
     const h = await startDaemon(t, { source });
-    const plain = await copierAsking(t, h.port);
+    const plain = await TestCopier.ready(t, h.port);
     await plain.sync();
     assert.deepEqual(source.snaps, [], 'a headers-only copier changes nothing');
-    const a = await copierAsking(t, h.port, [CONTROL_FEATURE_PAYLOAD]);
+    const a = await TestCopier.ready(t, h.port, undefined, [CONTROL_FEATURE_PAYLOAD]);
     await a.sync();
-    const b = await copierAsking(t, h.port, [CONTROL_FEATURE_PAYLOAD]);
+    const b = await TestCopier.ready(t, h.port, undefined, [CONTROL_FEATURE_PAYLOAD]);
     await b.sync();
     assert.deepEqual(source.snaps, [65535], 'widened once, for the first');
     a.socket.destroy();

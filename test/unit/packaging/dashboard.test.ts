@@ -9,12 +9,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createLogger, type PacketSink, type PacketSource } from '@tcpcopy/common';
-import { MetricsRegistry } from '@tcpcopy/common/metrics';
-import { InterceptLinks, Pipeline, registerCopierMetrics } from '@tcpcopy/copier/daemon';
-import { registerInterceptMetrics } from '@tcpcopy/intercept';
-import { Sim } from '../engine/harness.js';
-import { startDaemon } from '../intercept/daemon-helpers.js';
+import { daemonRegistries } from '../metrics/registries.js';
 import { groupings, metricName, parsePromql, selectors, type Node } from './promql.js';
 
 // test/dist/unit/packaging/dashboard.test.js -> repository root.
@@ -109,34 +104,8 @@ function problems(dashboard: Dashboard, catalogue: Catalogue): string[] {
 }
 
 async function catalogue(t: Pick<TestContext, 'after'>): Promise<Catalogue> {
-  const sim = new Sim();
-  const source: PacketSource = { start: () => {}, stop: () => {}, stats: () => ({ received: 0, truncated: 0 }) };
-  const sink: PacketSink = {
-    send: () => true,
-    stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }),
-    close: async () => {},
-  };
-  const links = new InterceptLinks({
-    intercepts: [],
-    connectionsPerIntercept: 1,
-    protocol: 'auto',
-    instanceId: 'test:1',
-    software: 'test',
-    log: createLogger({ name: 'test', level: 'fatal', stderr: { write: () => true } }),
-    onRecords: () => 0,
-  });
   // As serveCopierMetrics and serveInterceptMetrics build them: with Node's process metrics.
-  const copier = registerCopierMetrics(new MetricsRegistry({ processMetrics: true }), {
-    engine: sim.engine,
-    pipeline: new Pipeline(sim.engine, []),
-    links,
-    source,
-    sink,
-    clock: { now: () => sim.now },
-    copies: 1,
-  });
-  const h = await startDaemon(t as TestContext);
-  const intercept = registerInterceptMetrics(new MetricsRegistry({ processMetrics: true }), h.daemon);
+  const { copier, intercept } = await daemonRegistries(t, true);
   const series = new Map<string, Set<string>>();
   for (const registry of [copier, intercept]) {
     for (const metric of registry.registry.getMetricsAsArray()) {

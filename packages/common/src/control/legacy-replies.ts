@@ -109,10 +109,10 @@ export function writeLegacyReply(src: Buffer, ip: number, headersLength: number,
  * of at most 16 records, in one reusable buffer.
  */
 export class LegacyReplyEncoder {
-  private readonly out = new GrowableBuffer(LEGACY_COMBINED_COUNT_BYTES + 16 * LEGACY_REPLY_RECORD_BYTES);
+  private readonly out = new GrowableBuffer(
+    LEGACY_COMBINED_COUNT_BYTES + LEGACY_MAX_COMBINED_RECORDS * LEGACY_REPLY_RECORD_BYTES,
+  );
   private readonly cursor = new ResponseBatchCursor();
-  /** Records of the batch that were not IPv4/TCP headers (none from our own capture). */
-  skipped = 0;
 
   /** The frames for `records`; valid until the next call. Empty when no record could be written. */
   encode(records: Buffer): Buffer {
@@ -129,10 +129,8 @@ export class LegacyReplyEncoder {
       }
       const at = this.out.length;
       const buf = this.out.reserve(LEGACY_REPLY_RECORD_BYTES);
-      if (!writeLegacyReply(cursor.buffer, cursor.offset, cursor.length, buf, at)) {
-        this.skipped++;
-        continue;
-      }
+      // Our capture hands over IPv4/TCP headers only: anything else is left out, not sent.
+      if (!writeLegacyReply(cursor.buffer, cursor.offset, cursor.length, buf, at)) continue;
       this.out.commit(LEGACY_REPLY_RECORD_BYTES);
       writeU16(buf, countAt, ++inFrame);
     }
@@ -162,7 +160,9 @@ export class LegacyReplyDecoder {
   private readonly count = Buffer.alloc(LEGACY_COMBINED_COUNT_BYTES);
   private countFilled = 0;
   private dead = false;
-  private readonly batch = new ResponseBatchBuilder(16 * (RESPONSE_RECORD_LENGTH_BYTES + LEGACY_REPLY_RECORD_BYTES));
+  private readonly batch = new ResponseBatchBuilder(
+    LEGACY_MAX_COMBINED_RECORDS * (RESPONSE_RECORD_LENGTH_BYTES + LEGACY_REPLY_RECORD_BYTES),
+  );
 
   constructor(private readonly handlers: LegacyReplyHandlers) {}
 
