@@ -23,6 +23,10 @@ export interface NginxOptions {
   keepaliveRequests?: number;
   /** Addresses to listen on besides the host's own (127.0.0.1 for clients on the host itself). */
   alsoListen?: readonly string[];
+  /** Extra directives for the `http` block (e.g. a `limit_req_zone`), verbatim. */
+  httpConfig?: string;
+  /** Extra directives for the `server` block (e.g. `location` blocks), verbatim. */
+  serverConfig?: string;
 }
 
 /** One line of nginx's access log as configured here. */
@@ -139,10 +143,10 @@ http {
   log_format lab escape=json ${ACCESS_LOG_FORMAT};
   access_log ${accessLogPath} lab;
   keepalive_timeout ${opts.keepaliveTimeoutS ?? 65}s;
-  keepalive_requests ${opts.keepaliveRequests ?? 1000};
+  keepalive_requests ${opts.keepaliveRequests ?? 1000};${opts.httpConfig === undefined ? '' : `\n  ${opts.httpConfig}`}
   server {
     listen ${h.ip}:${port};${(opts.alsoListen ?? []).map((ip) => `\n    listen ${ip}:${port};`).join('')}
-    root ${root};
+    root ${root};${opts.serverConfig === undefined ? '' : `\n    ${opts.serverConfig}`}
   }
 }
 `,
