@@ -1,24 +1,42 @@
 /**
- * Where production's connections meet their copies, in bytes mode. Each production connection
- * (its client's address and port, as captured) gets a connection tap fed with what its client
- * and production sent; each copy gets its own tap, fed with what the copier sent the test server
- * and what the test server answered (intercept's payload records). When a copy ends, its
- * exchanges are compared with production's, and every comparison is handed to `onComparison`.
+ * Where production's connections meet their copies. A production connection (its client's address
+ * and port, as captured) is followed from the moment a copy of it starts: its side (hub-side.ts) is
+ * fed what its client and production sent. Each copy gets its own side, fed what the copier sent the
+ * test server and what the test server answered (intercept's payload records). Each copy is
+ * compared on its own against production's exchanges as both sides give them, and every
+ * comparison is handed to `onComparison` with its diff-log record when it differs.
  *
- * Memory is bounded: at most `maxConnections` production connections are followed at once
- * (more are counted and not compared), each keeping `compareBytes` per answer (the recorder's
- * limit). A production connection is forgotten once it ended and its copies were compared.
+ * - Joined mid-stream (production's first segment is not a SYN): the exchanges before the first
+ *   whole turn are not compared (hub-side.ts, `firstWhole`); the copy's stream starts at the same
+ *   sequence number (the copier fakes its SYN), so the turns after it pair up by offset.
+ * - A copy that ends before production is held: its remaining exchanges wait for production's,
+ *   compared as production gives them and at its end (both FINs, a reset, or productionGone).
+ * - Memory is bounded: at most `maxConnections` production connections are followed at once (more
+ *   are shed, counted, and their copies not compared); each side keeps `compareBytes` per answer
+ *   and only the exchanges some copy has not compared yet. A production connection is forgotten
+ *   once it ended and all its copies were compared.
  *
- * Pure: segments, times and events in; comparisons out. The daemon feeds it (not wired yet:
- * docs/compare.md).
+ * Pure: segments, times and events in; comparisons out.
  */
-import { ConnectionTap, type TapLimits } from './connection-tap.js';
-import { compareSession, type ExchangeComparison } from './exchange-compare.js';
-import type { Exchange } from './exchange-recorder.js';
+import { ipv4ToString } from '@tcpcopy/common/packet';
+import type { TapLimits } from './connection-tap.js';
+import { pairTurn, type ComparisonOutcome, type ExchangeComparison } from './exchange-compare.js';
+import { toDiffRecord, type DiffKind, type DiffRecord, type DiffSession } from './diff-record.js';
+import type { HttpCompareRules } from './http-compare.js';
+import { HubSide } from './hub-side.js';
 
 export interface HubLimits extends TapLimits {
   /** Production connections followed at once. */
   readonly maxConnections: number;
+}
+
+/** `--compare`: bytes always, HTTP always (falling back to bytes for what is not HTTP), or by sniffing. */
+export type CompareMode = 'bytes' | 'http' | 'auto';
+
+export interface HubOptions extends HubLimits {
+  readonly mode: CompareMode;
+  /** HTTP mode's rules (httpCompareRules: ignored headers, body masks). */
+  readonly http: HttpCompareRules;
 }
 
 /** One copy of a production connection: where it went and which copy it is under -n. */
@@ -33,26 +51,35 @@ export interface CopyRef {
 export interface HubCounters {
   /** Production connections not followed: maxConnections were followed already. */
   connectionsShed: number;
+  /** Production exchanges compared with a copy's, whatever the outcome. */
   compared: number;
   identical: number;
   different: number;
   /** Exchanges the capture missed bytes of, or whose turns the test side merged. */
   notComparable: number;
+  /** Differing exchanges by the kind reported. */
+  readonly byKind: Record<DiffKind, number>;
 }
+
+/** The hub's callback: once per production exchange per copy. */
+export type OnComparison = (copy: CopyRef, outcome: ComparisonOutcome, record: DiffRecord | undefined) => void;
 
 interface Production {
-  readonly tap: ConnectionTap;
-  readonly exchanges: Exchange[];
-  /** Copies still running. */
-  copies: number;
+  readonly key: number;
+  readonly side: HubSide;
+  /** Copies not fully compared yet, running or ended and held. */
+  readonly copies: CopyState[];
 }
 
-interface Copy {
+interface CopyState {
   readonly ref: CopyRef;
+  readonly session: DiffSession;
   readonly production: Production;
-  readonly productionKey: number;
-  readonly tap: ConnectionTap;
-  readonly exchanges: Exchange[];
+  readonly side: HubSide;
+  /** The next production exchange to compare, and the first test exchange not used yet. */
+  cursor: number;
+  testFrom: number;
+  ended: boolean;
 }
 
 /** An address and a port as one number (2^48 fits a double exactly). */
@@ -60,24 +87,85 @@ const PORTS = 0x10000;
 const keyOf = (ip: number, port: number): number => (ip >>> 0) * PORTS + port;
 
 export class ComparisonHub {
-  readonly counters: HubCounters = { connectionsShed: 0, compared: 0, identical: 0, different: 0, notComparable: 0 };
+  readonly counters: HubCounters = {
+    connectionsShed: 0,
+    compared: 0,
+    identical: 0,
+    different: 0,
+    notComparable: 0,
+    byKind: { length: 0, bytes: 0, hash: 0, timeout: 0, reset: 0, status: 0, headers: 0, body: 0 },
+  };
+  /** Production connections by client endpoint: the live one of each. */
   private readonly productions = new Map<number, Production>();
+  /** Every production connection followed, also one whose endpoint a newer connection reuses. */
+  private readonly followed = new Set<Production>();
   /** By the copy's own client endpoint (the fake address and port the test server sees). */
-  private readonly copies = new Map<number, Copy>();
+  private readonly copies = new Map<number, CopyState>();
 
   constructor(
-    private readonly limits: HubLimits,
-    private readonly onComparison: (copy: CopyRef, comparison: ExchangeComparison) => void,
+    private readonly options: HubOptions,
+    private readonly onComparison: OnComparison,
   ) {}
 
   /** Production connections followed now. */
   get size(): number {
-    return this.productions.size;
+    return this.followed.size;
+  }
+
+  /** An estimate of the bytes held: kept answer prefixes, reassembly holds, parser buffers. */
+  get memoryBytes(): number {
+    let bytes = 0;
+    for (const production of this.followed) {
+      bytes += production.side.memoryBytes;
+      for (const copy of production.copies) bytes += copy.side.memoryBytes;
+    }
+    return bytes;
+  }
+
+  /**
+   * A copy of the production connection `ref` names starts, from `fakeIp:fakePort`; production's
+   * connection is followed from now on. False when it cannot be (maxConnections are followed
+   * already, counted as shed): that copy is not compared.
+   */
+  copyStarted(ref: CopyRef, fakeIp: number, fakePort: number): boolean {
+    const key = keyOf(ref.clientIp, ref.clientPort);
+    let production = this.productions.get(key);
+    if (production !== undefined && production.side.ended !== undefined) {
+      // The client reuses the endpoint of a connection that ended: that one lives on for its copies.
+      this.productions.delete(key);
+      production = undefined;
+    }
+    if (production === undefined) {
+      if (this.followed.size >= this.options.maxConnections) {
+        this.counters.connectionsShed++;
+        return false;
+      }
+      production = this.follow(key);
+    }
+    const fakeKey = keyOf(fakeIp, fakePort);
+    const stale = this.copies.get(fakeKey);
+    if (stale !== undefined) this.endCopy(fakeKey, stale, 0);
+    const copy: CopyState = {
+      ref,
+      session: {
+        client: `${ipv4ToString(ref.clientIp)}:${ref.clientPort}`,
+        target: `${ipv4ToString(ref.targetIp)}:${ref.targetPort}`,
+        copy: ref.copy,
+      },
+      production,
+      side: new HubSide(this.options, () => this.advance(copy)),
+      cursor: 0,
+      testFrom: 0,
+      ended: false,
+    };
+    production.copies.push(copy);
+    this.copies.set(fakeKey, copy);
+    return true;
   }
 
   /**
    * A segment of production's connection with the client at `clientIp:clientPort`: sent by the
-   * client, or by production to it. The connection is followed from its client's first segment.
+   * client, or by production to it. Ignored unless a copy of that connection started.
    */
   productionSegment(
     fromClient: boolean,
@@ -88,87 +176,114 @@ export class ComparisonHub {
     payload: Buffer,
     at: number,
   ): void {
-    const key = keyOf(clientIp, clientPort);
-    const production = this.production(key, fromClient);
+    const production = this.productions.get(keyOf(clientIp, clientPort));
     if (production === undefined) return;
-    if (fromClient) production.tap.clientSegment(seq, flags, payload, at);
-    else production.tap.serverSegment(seq, flags, payload, at);
-    this.forgetIfDone(key, production);
+    if (fromClient) production.side.tap.clientSegment(seq, flags, payload, at);
+    else production.side.tap.serverSegment(seq, flags, payload, at);
   }
 
   /**
    * Production's connection will be seen no more (its session ended or went idle): what it holds
-   * is its last exchange, and it is forgotten once its copies were compared.
+   * is its last exchange; its copies are compared to the end.
    */
   productionGone(clientIp: number, clientPort: number, at: number): void {
-    const key = keyOf(clientIp, clientPort);
-    const production = this.productions.get(key);
-    if (production === undefined) return;
-    production.tap.abandon(at);
-    this.forgetIfDone(key, production);
+    this.productions.get(keyOf(clientIp, clientPort))?.side.tap.abandon(at);
   }
 
-  /** A copy of the production connection `ref` names starts, from `fakeIp:fakePort`. */
-  copyStarted(ref: CopyRef, fakeIp: number, fakePort: number): void {
-    const productionKey = keyOf(ref.clientIp, ref.clientPort);
-    const production = this.productions.get(productionKey);
-    if (production === undefined) return;
-    production.copies++;
-    const exchanges: Exchange[] = [];
-    const tap = new ConnectionTap(this.limits, (e) => exchanges.push(e));
-    this.copies.set(keyOf(fakeIp, fakePort), { ref, production, productionKey, tap, exchanges });
-  }
-
-  /** A segment the copier sent the test server for the copy at `fakeIp:fakePort`. */
+  /** A segment the copier sent the test server for the copy at `fakeIp:fakePort` (retransmissions too). */
   copyClient(fakeIp: number, fakePort: number, seq: number, flags: number, payload: Buffer, at: number): void {
-    this.copies.get(keyOf(fakeIp, fakePort))?.tap.clientSegment(seq, flags, payload, at);
+    this.copies.get(keyOf(fakeIp, fakePort))?.side.tap.clientSegment(seq, flags, payload, at);
   }
 
   /** A segment the test server answered the copy at `fakeIp:fakePort` (from a payload record). */
   copyServer(fakeIp: number, fakePort: number, seq: number, flags: number, payload: Buffer, at: number): void {
-    this.copies.get(keyOf(fakeIp, fakePort))?.tap.serverSegment(seq, flags, payload, at);
+    this.copies.get(keyOf(fakeIp, fakePort))?.side.tap.serverSegment(seq, flags, payload, at);
   }
 
-  /** The copy ended: its exchanges are compared with production's so far. */
+  /**
+   * The copy's tuple is released: it gives nothing more. Its exchanges are compared with
+   * production's; those production has not given yet wait for it (held).
+   */
   copyEnded(fakeIp: number, fakePort: number, at: number): void {
     const key = keyOf(fakeIp, fakePort);
     const copy = this.copies.get(key);
-    if (copy === undefined) return;
-    this.copies.delete(key);
-    copy.tap.abandon(at);
-    for (const comparison of compareSession(copy.production.exchanges, copy.exchanges, true)) {
-      this.count(comparison);
-      this.onComparison(copy.ref, comparison);
-    }
-    copy.production.copies--;
-    this.forgetIfDone(copy.productionKey, copy.production);
+    if (copy !== undefined) this.endCopy(key, copy, at);
   }
 
-  private production(key: number, mayStart: boolean): Production | undefined {
-    const known = this.productions.get(key);
-    if (known !== undefined || !mayStart) return known;
-    if (this.productions.size >= this.limits.maxConnections) {
-      this.counters.connectionsShed++;
-      return undefined;
-    }
-    const exchanges: Exchange[] = [];
+  private follow(key: number): Production {
+    const copies: CopyState[] = [];
     const production: Production = {
-      tap: new ConnectionTap(this.limits, (e) => exchanges.push(e)),
-      exchanges,
-      copies: 0,
+      key,
+      side: new HubSide(this.options, () => {
+        for (const copy of [...copies]) this.advance(copy);
+        this.trim(production);
+      }),
+      copies,
     };
     this.productions.set(key, production);
+    this.followed.add(production);
     return production;
   }
 
-  private forgetIfDone(key: number, production: Production): void {
-    if (production.copies === 0 && production.tap.end !== undefined) this.productions.delete(key);
+  private endCopy(key: number, copy: CopyState, at: number): void {
+    this.copies.delete(key);
+    copy.ended = true;
+    // The tap's end hands over the last exchange, which advances the copy.
+    copy.side.tap.abandon(at);
+    this.advance(copy);
+    this.trim(copy.production);
   }
 
-  private count(comparison: ExchangeComparison): void {
-    this.counters.compared++;
-    if (comparison.outcome === 'identical') this.counters.identical++;
-    else if (comparison.outcome === 'different') this.counters.different++;
-    else this.counters.notComparable++;
+  /** Compares what both sides of a copy allow now; forgets the copy once nothing is left. */
+  private advance(copy: CopyState): void {
+    const production = copy.production.side;
+    const test = copy.side;
+    const testEnded = test.ended !== undefined;
+    for (;;) {
+      const exchange = production.exchanges[copy.cursor - production.base];
+      if (exchange === undefined) break;
+      if (exchange.index < production.firstWhole) {
+        copy.cursor++;
+        continue;
+      }
+      const paired = pairTurn(exchange, test.exchanges, copy.testFrom - test.base, testEnded);
+      if (paired === undefined) break;
+      copy.cursor++;
+      copy.testFrom = test.base + paired.next;
+      this.report(copy, paired.comparison);
+    }
+    test.dropBefore(copy.testFrom);
+    if (copy.ended && testEnded && production.ended !== undefined && copy.cursor >= production.given) {
+      const copies = copy.production.copies;
+      const i = copies.indexOf(copy);
+      if (i >= 0) copies.splice(i, 1);
+    }
+  }
+
+  /** Drops production's exchanges every copy compared; forgets production once all is done. */
+  private trim(production: Production): void {
+    const side = production.side;
+    let needed = side.given;
+    for (const copy of production.copies) needed = Math.min(needed, copy.cursor);
+    side.dropBefore(needed);
+    if (side.ended === undefined || production.copies.length > 0) return;
+    this.followed.delete(production);
+    if (this.productions.get(production.key) === production) this.productions.delete(production.key);
+  }
+
+  private report(copy: CopyState, comparison: ExchangeComparison): void {
+    const counters = this.counters;
+    counters.compared++;
+    let record: DiffRecord | undefined;
+    if (comparison.outcome === 'identical') {
+      counters.identical++;
+    } else if (comparison.outcome === 'different') {
+      counters.different++;
+      record = toDiffRecord(copy.session, comparison);
+      if (record !== undefined) counters.byKind[record.kind]++;
+    } else {
+      counters.notComparable++;
+    }
+    this.onComparison(copy.ref, comparison.outcome, record);
   }
 }

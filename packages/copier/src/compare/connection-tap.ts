@@ -1,12 +1,13 @@
 /**
  * One TCP connection watched from the side: its client's and its server's segments, as a capture
- * sees them (duplicated, reordered, some lost), become the connection's exchanges. Each direction
- * is reassembled on its own (stream-reassembly.ts) and the two byte streams are cut into turns in
- * the order the capture saw them (exchange-recorder.ts). The same code serves both sides of a
- * comparison: production's connection (captured on the production host) and a copy's (the bytes
- * the copier sent, and the test server's answers forwarded by intercept).
+ * sees them (duplicated, reordered, some lost), become two byte streams fed in capture order to a
+ * sink. Each direction is reassembled on its own (stream-reassembly.ts), so each byte reaches the
+ * sink once, in order. The same code serves both sides of a comparison: production's connection
+ * (captured on the production host) and a copy's (the bytes the copier sent, and the test server's
+ * answers forwarded by intercept). `ConnectionTap` is the bytes-mode tap: the sink is an exchange
+ * recorder (exchange-recorder.ts); HTTP mode's sink is in http-tap.ts.
  *
- * Pure: segments and times in, exchanges out through `onExchange`.
+ * Pure: segments and times in, sink calls out.
  */
 import { TcpFlag } from '@tcpcopy/common/packet';
 import { seqAdd } from '../engine/seq.js';
@@ -18,63 +19,88 @@ export interface TapLimits extends RecorderLimits {
   readonly holdBytes: number;
 }
 
-/** How the tap ended: it gives no exchange after this. */
+/** How the tap ended: it gives nothing after this. */
 export type TapEnd = 'closed' | 'reset' | 'abandoned';
 
-export class ConnectionTap {
-  private readonly recorder: ExchangeRecorder;
+/** What a tap hands on, in capture order. `at` is the capture time of the segment being fed. */
+export interface TapSink {
+  clientBytes(bytes: Buffer, at: number): void;
+  clientGap(length: number, at: number): void;
+  serverBytes(bytes: Buffer, at: number): void;
+  serverGap(length: number, at: number): void;
+  /**
+   * A direction's first segment was not its SYN: the capture joined the connection mid-stream,
+   * and that direction's bytes before this segment were never seen. Called before its bytes.
+   */
+  midStream(fromClient: boolean): void;
+  /** The connection ended (holes declared lost first); called once, nothing follows. */
+  end(how: TapEnd, at: number): void;
+}
+
+export class TcpTap {
   private readonly client: StreamReassembly;
   private readonly server: StreamReassembly;
   /** The capture time of the segment being fed: the reassemblies' callbacks carry none. */
   private now = 0;
+  private clientSeen = false;
+  private serverSeen = false;
   private clientFin = false;
   private serverFin = false;
   private ended: TapEnd | undefined;
 
   constructor(
-    limits: TapLimits,
-    private readonly onExchange: (exchange: Exchange) => void,
+    private readonly sink: TapSink,
+    holdBytes: number,
   ) {
-    this.recorder = new ExchangeRecorder(limits);
-    const emit = (exchange: Exchange | undefined): void => {
-      if (exchange !== undefined) this.onExchange(exchange);
-    };
     this.client = new StreamReassembly(
       {
-        data: (bytes) => emit(this.recorder.clientBytes(bytes, this.now)),
-        gap: (length) => emit(this.recorder.clientGap(length, this.now)),
+        data: (bytes) => sink.clientBytes(bytes, this.now),
+        gap: (length) => sink.clientGap(length, this.now),
         fin: () => {
           this.clientFin = true;
           this.closeWhenBothFinished();
         },
       },
-      limits.holdBytes,
+      holdBytes,
     );
     this.server = new StreamReassembly(
       {
-        data: (bytes) => this.recorder.serverBytes(bytes, this.now),
-        gap: (length) => this.recorder.serverGap(length, this.now),
+        data: (bytes) => sink.serverBytes(bytes, this.now),
+        gap: (length) => sink.serverGap(length, this.now),
         fin: () => {
           this.serverFin = true;
           this.closeWhenBothFinished();
         },
       },
-      limits.holdBytes,
+      holdBytes,
     );
   }
 
-  /** Undefined while the connection may still give exchanges. */
+  /** Undefined while the connection may still give bytes. */
   get end(): TapEnd | undefined {
     return this.ended;
   }
 
+  /** Bytes both directions hold beyond holes. */
+  get heldBytes(): number {
+    return this.client.heldBytes + this.server.heldBytes;
+  }
+
   /** A segment the client sent: `payload` is only read during the call. */
   clientSegment(seq: number, flags: number, payload: Buffer, at: number): void {
+    if (this.ended === undefined && !this.clientSeen) {
+      this.clientSeen = true;
+      if (!(flags & (TcpFlag.SYN | TcpFlag.RST))) this.sink.midStream(true);
+    }
     this.segment(this.client, seq, flags, payload, at);
   }
 
   /** A segment the server sent. */
   serverSegment(seq: number, flags: number, payload: Buffer, at: number): void {
+    if (this.ended === undefined && !this.serverSeen) {
+      this.serverSeen = true;
+      if (!(flags & (TcpFlag.SYN | TcpFlag.RST))) this.sink.midStream(false);
+    }
     this.segment(this.server, seq, flags, payload, at);
   }
 
@@ -104,7 +130,7 @@ export class ConnectionTap {
     if (this.clientFin && this.serverFin) this.finish('closed', this.now);
   }
 
-  /** Holes left are lost for good; the last exchange is handed over. */
+  /** Holes left are lost for good; the sink hears of the end once. */
   private finish(how: TapEnd, at: number): void {
     if (this.ended !== undefined) return;
     this.now = at;
@@ -112,7 +138,68 @@ export class ConnectionTap {
     this.ended = how;
     this.client.flush();
     this.server.flush();
-    const last = this.recorder.end(how === 'reset');
-    if (last !== undefined) this.onExchange(last);
+    this.sink.end(how, at);
+  }
+}
+
+/**
+ * Bytes mode's sink: the two streams cut into exchanges (exchange-recorder.ts). `firstWhole` is the
+ * index of the first exchange whose turn and answer were both seen from their start: 0, unless a
+ * direction started mid-stream, when the exchange in progress then (and any before) is partial.
+ */
+export class RecorderSink implements TapSink {
+  readonly recorder: ExchangeRecorder;
+  firstWhole = 0;
+
+  constructor(
+    limits: RecorderLimits,
+    private readonly onExchange: (exchange: Exchange) => void,
+  ) {
+    this.recorder = new ExchangeRecorder(limits);
+  }
+
+  clientBytes(bytes: Buffer, at: number): void {
+    this.emit(this.recorder.clientBytes(bytes, at));
+  }
+
+  clientGap(length: number, at: number): void {
+    this.emit(this.recorder.clientGap(length, at));
+  }
+
+  serverBytes(bytes: Buffer, at: number): void {
+    this.recorder.serverBytes(bytes, at);
+  }
+
+  serverGap(length: number, at: number): void {
+    this.recorder.serverGap(length, at);
+  }
+
+  midStream(): void {
+    // The exchange in progress (or the next one, if none is) misses its beginning.
+    this.firstWhole = Math.max(this.firstWhole, this.recorder.nextIndex + 1);
+  }
+
+  end(how: TapEnd): void {
+    this.emit(this.recorder.end(how === 'reset'));
+  }
+
+  private emit(exchange: Exchange | undefined): void {
+    if (exchange !== undefined) this.onExchange(exchange);
+  }
+}
+
+/** A connection tap in bytes mode: segments in, exchanges out through `onExchange`. */
+export class ConnectionTap extends TcpTap {
+  private readonly recorderSink: RecorderSink;
+
+  constructor(limits: TapLimits, onExchange: (exchange: Exchange) => void) {
+    const sink = new RecorderSink(limits, onExchange);
+    super(sink, limits.holdBytes);
+    this.recorderSink = sink;
+  }
+
+  /** The first exchange seen whole (see RecorderSink). */
+  get firstWhole(): number {
+    return this.recorderSink.firstWhole;
   }
 }

@@ -75,6 +75,46 @@ export function compareExchange(production: Exchange, test: Exchange | undefined
   return { index, production, test, outcome: 'identical', difference: undefined };
 }
 
+/** A production turn's fate against the test turns from `test[from]`, and the first test turn left. */
+export interface TurnPairing {
+  readonly comparison: ExchangeComparison;
+  readonly next: number;
+}
+
+/**
+ * Pairs one production exchange with the test turns from `test[from]` on (those ending before it
+ * are passed over): its test turn when one starts where it starts with its length, `unpaired` when
+ * the test side merged it with another, a timeout when `testEnded` and no test turn is left, or
+ * undefined when its test turn may still come.
+ */
+export function pairTurn(
+  exchange: Exchange,
+  test: readonly Exchange[],
+  from: number,
+  testEnded: boolean,
+): TurnPairing | undefined {
+  const start = exchange.request.offset;
+  let t = from;
+  while (t < test.length && test[t]!.request.offset + test[t]!.request.length <= start) t++;
+  const candidate = test[t];
+  if (candidate === undefined) {
+    return testEnded ? { comparison: compareExchange(exchange, undefined), next: t } : undefined;
+  }
+  if (candidate.request.offset === start && candidate.request.length === exchange.request.length) {
+    return { comparison: compareExchange(exchange, candidate), next: t + 1 };
+  }
+  return {
+    comparison: {
+      index: exchange.index,
+      production: exchange,
+      test: candidate,
+      outcome: 'unpaired',
+      difference: undefined,
+    },
+    next: t,
+  };
+}
+
 /**
  * Compares every production exchange whose fate is known: its test turn was recorded, the test
  * side went past it (unpaired), or `testEnded` says no more test turns will come (timeout).
@@ -89,24 +129,10 @@ export function compareSession(
   const comparisons: ExchangeComparison[] = [];
   let t = 0;
   for (const exchange of production) {
-    const start = exchange.request.offset;
-    while (t < test.length && test[t]!.request.offset + test[t]!.request.length <= start) t++;
-    const candidate = test[t];
-    if (candidate === undefined) {
-      if (!testEnded) break;
-      comparisons.push(compareExchange(exchange, undefined));
-    } else if (candidate.request.offset === start && candidate.request.length === exchange.request.length) {
-      comparisons.push(compareExchange(exchange, candidate));
-      t++;
-    } else {
-      comparisons.push({
-        index: exchange.index,
-        production: exchange,
-        test: candidate,
-        outcome: 'unpaired',
-        difference: undefined,
-      });
-    }
+    const paired = pairTurn(exchange, test, t, testEnded);
+    if (paired === undefined) break;
+    comparisons.push(paired.comparison);
+    t = paired.next;
   }
   return comparisons;
 }

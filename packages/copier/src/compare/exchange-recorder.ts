@@ -79,6 +79,11 @@ class BoundedPrefix {
     this.kept += n;
   }
 
+  /** Bytes allocated for the prefix so far. */
+  get allocated(): number {
+    return this.buffer.length;
+  }
+
   /** The bytes kept so far; the prefix starts over empty. */
   take(): Buffer {
     const out = this.buffer.subarray(0, this.kept);
@@ -109,6 +114,16 @@ export class ExchangeRecorder {
   constructor(limits: RecorderLimits) {
     this.requestPrefix = new BoundedPrefix(limits.requestBytes);
     this.answerPrefix = new BoundedPrefix(limits.compareBytes);
+  }
+
+  /** The index of the exchange in progress, or of the next one when none is. */
+  get nextIndex(): number {
+    return this.index;
+  }
+
+  /** Bytes held for the exchange in progress (its kept prefixes). */
+  get memoryBytes(): number {
+    return this.requestPrefix.allocated + this.answerPrefix.allocated;
   }
 
   /** Client bytes seen at `at`; returns the exchange they close, if they start a new turn. */
