@@ -28,6 +28,11 @@ export interface FlagSpec {
   readonly value?: string;
   /** A comma-separated list: a --config file may give it as a list of strings. */
   readonly list?: true;
+  /**
+   * Given as often as needed, every value kept (`values()` reads them); a --config file gives a
+   * list. For values that may hold commas (a regular expression), where `list` cannot serve.
+   */
+  readonly repeatable?: true;
   /** Allowed integer range, inclusive: checked by readInt and shown in errors and help. */
   readonly range?: readonly [min: number, max: number];
   /** What a valid value looks like, quoted in error lines ("expected ..."). */
@@ -77,6 +82,17 @@ export function str(value: string | true | undefined): string | undefined {
   return value === true ? undefined : value;
 }
 
+/**
+ * A repeatable flag's values travel as one raw string joined by NUL, the one character no
+ * command-line argument can hold, so RawArgs stays one string per flag.
+ */
+export const REPEATED_VALUES_SEPARATOR = '\0';
+
+/** Every value of a repeatable flag, in the order given; empty when it was not given. */
+export function repeatedValues(value: string | true | undefined): string[] {
+  return value === undefined || value === true ? [] : value.split(REPEATED_VALUES_SEPARATOR);
+}
+
 /** How users name a flag in messages: its upstream short form when it has one. */
 export function flagLabel(flag: FlagSpec): string {
   return flag.short ?? flag.long;
@@ -119,7 +135,8 @@ export function missingFlag(flag: FlagSpec): ConfigError {
 /**
  * argv (without node and script) -> raw values. Throws CliExit for -h / -v and ConfigError for
  * unknown flags, missing values and positional arguments. Repeated flags: the last one wins, as
- * with getopt. Combined short flags (`-dO`) and attached values (`-n2`) work as with getopt.
+ * with getopt, except for `repeatable` ones, which keep every value. Combined short flags (`-dO`)
+ * and attached values (`-n2`) work as with getopt.
  */
 export function parseRawArgs<K extends string>(spec: CliSpec<K>, argv: readonly string[]): RawArgs<K> {
   let output = '';
@@ -143,6 +160,11 @@ export function parseRawArgs<K extends string>(spec: CliSpec<K>, argv: readonly 
     const flag = spec.flags[key];
     const names = flag.short === undefined ? flag.long : `${flag.short}, ${flag.long}`;
     const option = new Option(flag.value === undefined ? names : `${names} ${flag.value}`, helpLine(flag));
+    if (flag.repeatable === true) {
+      option.argParser((value: string, previous: string | undefined) =>
+        previous === undefined ? value : `${previous}${REPEATED_VALUES_SEPARATOR}${value}`,
+      );
+    }
     const heading = headingOf.get(key);
     if (heading !== undefined) option.helpGroup(heading);
     program.addOption(option);

@@ -7,7 +7,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
-import { flagExpected, flagLabel, type FlagSpec, type FlagTable, type RawArgs } from './cli.js';
+import {
+  flagExpected,
+  flagLabel,
+  REPEATED_VALUES_SEPARATOR,
+  type FlagSpec,
+  type FlagTable,
+  type RawArgs,
+} from './cli.js';
 import { ConfigError, ErrorCode } from './errors.js';
 
 /** Reads a file as UTF-8 text; tests hand in their own. */
@@ -100,10 +107,19 @@ function toRawValue(flag: FlagSpec, key: string, value: unknown, path: string): 
     if (typeof value !== 'boolean') throw wrongType(`true or false (${flagLabel(flag)} is a switch)`);
     return value ? true : undefined;
   }
+  // A flag whose value may be left out (`--compare [mode]`): true gives it without one.
+  if (flag.value.startsWith('[') && typeof value === 'boolean') return value ? true : undefined;
   if (flag.range !== undefined) {
     // The number's range and integrality are checked by validation, as for the flag.
     if (typeof value !== 'number') throw wrongType(`a number: ${flagExpected(flag)}`);
     return String(value);
+  }
+  if (flag.repeatable === true) {
+    const given = typeof value === 'string' ? [value] : Array.isArray(value) ? value : [];
+    if (given.length > 0 && given.every((v) => typeof v === 'string' && !v.includes(REPEATED_VALUES_SEPARATOR))) {
+      return given.join(REPEATED_VALUES_SEPARATOR);
+    }
+    throw wrongType(`a string or a list of strings: ${flagExpected(flag)}`);
   }
   if (typeof value === 'string') return value;
   if (flag.list === true && Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')) {

@@ -41,9 +41,11 @@ import {
   type InterceptEndpoint,
   type Transfer,
 } from './config/addresses.js';
+import { readCompareConfig, type CompareConfig } from './config/compare.js';
 import * as F from './config/flags.js';
 
 export type { InterceptEndpoint, Transfer } from './config/addresses.js';
+export type { CompareConfig } from './config/compare.js';
 export { COPIER_FLAGS, type CopierFlag } from './config/flags.js';
 
 /** Offline replay of a capture file (`--offline`, with upstream's -a, -I, -T). */
@@ -110,6 +112,8 @@ export interface CopierConfig extends DaemonConfig {
   readonly notices: readonly string[];
   /** --offline with -a/-I/-T; undefined = live capture. */
   readonly offline: OfflineConfig | undefined;
+  /** --compare and its companions; undefined = no comparison (nothing extra captured or asked). */
+  readonly compare: CompareConfig | undefined;
 }
 
 const MS_PER_SECOND = 1000;
@@ -221,6 +225,7 @@ export function validateCopierArgs(raw: RawArgs<F.CopierFlag>): CopierConfig {
     keepRunningWithoutIntercepts: raw.lonely === true,
     rampUp: raw.rampUp === true,
     offline: readOffline(raw, inputFile),
+    compare: readCompareConfig(raw),
     notices,
   });
 }

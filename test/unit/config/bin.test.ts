@@ -68,7 +68,16 @@ describe('bin scripts', () => {
     assert.equal(r.stderr, '');
     assert.match(r.stdout, /^Usage: tcpcopy /);
     const flags = '-x -s -c -n -f -r -i -F -t -k -M -D -R -m -O -W -L -g -l -d -P -u -a -I -T -p -C'.split(' ');
-    for (const flag of [...flags, '--offline', '--log-level', '--metrics', '--config', '--check']) {
+    for (const flag of [
+      ...flags,
+      '--offline',
+      '--log-level',
+      '--metrics',
+      '--config',
+      '--check',
+      '--compare',
+      '--diff-log',
+    ]) {
       assert.ok(r.stdout.includes(`${flag}${flag.startsWith('--') ? ' ' : ','}`), `help lists ${flag}`);
     }
     assertReadsLikeALinuxTool(r.stdout, [
@@ -77,6 +86,7 @@ describe('bin scripts', () => {
       'Capture:',
       'Sessions:',
       'Offline replay:',
+      'Response comparison:',
       'Accepted for upstream command lines:',
       'Daemon:',
       'Diagnostics:',

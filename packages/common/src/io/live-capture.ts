@@ -246,7 +246,7 @@ export class LiveCapture implements PacketSource {
     if (this.started) throw new PacketIoError(ErrorCode.CAPTURE_OPEN, 'capture already started');
     this.started = true;
     checkCaptureFilter(this.filter);
-    const { FIELDS } = loadAddon();
+    const { FIELDS, FLAG_OUTGOING } = loadAddon();
     const largest = this.options.ringBytes ?? DEFAULT_CAPTURE_RING_BYTES;
     const deliver =
       (device: string) =>
@@ -257,7 +257,8 @@ export class LiveCapture implements PacketSource {
           const captured = descriptors[at + 1]!;
           // Cut shorter than asked: only those count as truncated.
           if (captured < descriptors[at + 2]! && captured < (this.snapLength ?? Infinity)) this.truncated++;
-          onPacket(buffer, descriptors[at]!, captured, LinkType.Ipv4);
+          const outgoing = (descriptors[at + 3]! & FLAG_OUTGOING) !== 0;
+          onPacket(buffer, descriptors[at]!, captured, LinkType.Ipv4, undefined, outgoing);
         }
         const now = this.current.get(device);
         if (now?.opened === opened && now.bytes < largest && 2 * blocksHeld(opened) >= opened.blockCount)

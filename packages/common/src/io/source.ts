@@ -9,7 +9,8 @@ import type { LinkType } from '../packet/link.js';
  * with its link header (none for LinkType.Ipv4); the memory is reused for later frames, so
  * decode and rewrite inside the call and copy whatever must outlive it. `tsMicros` is the
  * capture time in microseconds since the epoch when the source knows it (pcap files), undefined
- * otherwise (a live capture is handled as it arrives).
+ * otherwise (a live capture is handled as it arrives). `outgoing`: this host sent the packet (a
+ * live capture of both directions says so; other sources never do).
  */
 export type PacketHandler = (
   buf: Buffer,
@@ -17,6 +18,7 @@ export type PacketHandler = (
   length: number,
   linkType: LinkType,
   tsMicros?: number,
+  outgoing?: boolean,
 ) => void;
 
 export interface SourceStats {

@@ -48,6 +48,14 @@ export const MAX_GAP_SKIP_MS = 86_400_000;
 export const CONTROL_PROTOCOLS = ['auto', 'native', 'legacy'] as const;
 export type ControlProtocolChoice = (typeof CONTROL_PROTOCOLS)[number];
 
+/** --compare: how answers are compared (docs/compare.md). */
+export const COMPARE_MODES = ['bytes', 'http', 'auto'] as const;
+export type CompareModeChoice = (typeof COMPARE_MODES)[number];
+/** --compare-bytes: 64 KiB, as the issue asks: a typical page whole, a big answer by its hash. */
+export const DEFAULT_COMPARE_BYTES = 64 * 1024;
+export const MIN_COMPARE_BYTES = 256;
+export const MAX_COMPARE_BYTES = 16 * 1024 * 1024;
+
 /** -h's headings, as docs/flags.md groups the flags. */
 export const COPIER_HELP_SECTIONS = [
   {
@@ -61,6 +69,10 @@ export const COPIER_HELP_SECTIONS = [
     flags: ['sessionTimeout', 'keepaliveTimeout', 'mtu', 'mss', 'rtt', 'memory', 'onlySyn', 'noWait', 'lonely'],
   },
   { heading: 'Offline replay:', flags: ['offline', 'speedup', 'gapSkip', 'passes'] },
+  {
+    heading: 'Response comparison:',
+    flags: ['compare', 'compareBytes', 'diffLog', 'compareIgnoreHeader', 'compareIgnore'],
+  },
   { heading: 'Accepted for upstream command lines:', flags: ['poolChunk'] },
   ...DAEMON_HELP_SECTIONS,
 ] as const;
@@ -264,6 +276,41 @@ export const COPIER_FLAGS = {
     range: [1, MAX_PASSES],
     help: 'offline: replay the file this many times',
     defaultText: '1',
+  },
+  compare: {
+    long: '--compare',
+    value: '[mode]',
+    expected: `one of ${COMPARE_MODES.join(', ')}`,
+    help: "compare the test server's answers with production's: bytes, http, or auto (http for HTTP/1.x)",
+    defaultText: 'off; auto when given without a mode',
+  },
+  compareBytes: {
+    long: '--compare-bytes',
+    value: '<bytes>',
+    expected: `a size from ${MIN_COMPARE_BYTES} to ${MAX_COMPARE_BYTES / (1 << 20)}m, in bytes or with k or m (KiB, MiB)`,
+    help: 'bytes of each answer compared byte for byte; beyond them, length and SHA-256',
+    defaultText: '64k',
+  },
+  diffLog: {
+    long: '--diff-log',
+    value: '<file>',
+    expected: 'a file path',
+    help: 'append each differing exchange to this file, one JSON object per line',
+  },
+  compareIgnoreHeader: {
+    long: '--compare-ignore-header',
+    value: '<name>',
+    repeatable: true,
+    expected: 'an HTTP field name, e.g. Date or X-Request-Id',
+    help: 'http: never compare this header field (repeatable; replaces the default)',
+    defaultText: 'Date',
+  },
+  compareIgnore: {
+    long: '--compare-ignore',
+    value: '<regex>',
+    repeatable: true,
+    expected: 'a JavaScript regular expression',
+    help: 'http: leave out of body comparison what this matches (repeatable)',
   },
   ...DAEMON_FLAGS,
 } as const satisfies FlagTable<string>;

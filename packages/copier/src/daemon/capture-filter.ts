@@ -7,7 +7,8 @@
  * the copier's own packets never come back. Matching the destination address guards that twice
  * over (they go to the test server, never to one of this host's addresses, even when the test
  * port equals the production port), and keeps packets merely passing through this host (a
- * router, a mirror port) out of the copy.
+ * router, a mirror port) out of the copy. With --compare the capture sees both directions, for
+ * production's answers; the pipeline never copies what this host sends.
  */
 import { ipv4ToString } from '@tcpcopy/common';
 import type { EngineTarget } from '../engine/index.js';
@@ -16,12 +17,15 @@ export function buildCaptureFilter(
   targets: readonly EngineTarget[],
   localAddresses: readonly number[],
   replacement: string | undefined,
+  answers = false,
 ): string {
   if (replacement !== undefined && replacement.trim() !== '') return replacement;
   const local = localAddresses.map(ipv4ToString).join(' or ');
-  const matches = targets.map((t) => {
+  const matches = targets.flatMap((t) => {
     const host = t.matchIp === 0 ? local : ipv4ToString(t.matchIp);
-    return `(dst port ${t.matchPort} and dst host (${host}))`;
+    const request = `(dst port ${t.matchPort} and dst host (${host}))`;
+    // --compare: production's answers, from the same port and address to the clients.
+    return answers ? [request, `(src port ${t.matchPort} and src host (${host}))`] : [request];
   });
   return `tcp and (${[...new Set(matches)].join(' or ')})`;
 }

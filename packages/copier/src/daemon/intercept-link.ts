@@ -194,6 +194,7 @@ export class Link {
       { intercept: this.label, protocol: this.protocol },
       `intercept sends no reply payloads: ${why}; its replies come as headers only`,
     );
+    this.owner.onPayloadsRefused(why);
   }
 
   /** The connection carries routes from now on. */

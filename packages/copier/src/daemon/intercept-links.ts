@@ -70,6 +70,8 @@ export interface InterceptLinksOptions {
    * Called only with wantPayloads.
    */
   onPayloadRecords?(records: Buffer): number;
+  /** Asked for payloads, an intercept sends none (legacy or older): its replies come as headers. */
+  onPayloadsRefused?(why: string): void;
   /** Called when the set of ready connections changes (e.g. to warn when none is left). */
   onReadyChange?(ready: number): void;
 }
@@ -96,6 +98,7 @@ export class InterceptLinks {
   readonly onRecords: (records: Buffer) => number;
   readonly wantPayloads: boolean;
   readonly onPayloadRecords: (records: Buffer) => number;
+  readonly onPayloadsRefused: (why: string) => void;
   /** Per -s intercept, in -s order. */
   readonly perIntercept: readonly PerInterceptCounters[];
   /** Per intercept, its connections; a route goes to one connection of every intercept. */
@@ -116,6 +119,7 @@ export class InterceptLinks {
     this.wantPayloads = opts.wantPayloads ?? false;
     // An intercept sends payload records only to a copier that asked, so without one none come.
     this.onPayloadRecords = opts.onPayloadRecords ?? (() => 0);
+    this.onPayloadsRefused = opts.onPayloadsRefused ?? (() => {});
     this.onReadyChange = opts.onReadyChange;
     const groups: InterceptGroup[] = opts.intercepts.map((address) => ({
       address,

@@ -6,9 +6,19 @@
 import { PERCENT, type EngineTarget } from './config.js';
 import type { Tuple } from './wire.js';
 
+const PORTS = 0x10000;
+
 /** ip:port as one exact integer (48 bits fit a double): the key of every session table. */
 export function endpointKey(ip: number, port: number): number {
-  return ip * 0x10000 + port;
+  return ip * PORTS + port;
+}
+
+/** The address and the port of an endpointKey. */
+export function endpointIp(key: number): number {
+  return Math.floor(key / PORTS);
+}
+export function endpointPort(key: number): number {
+  return key % PORTS;
 }
 
 /** Sticky fake-address choices kept at most (upstream: a 65,536-entry table). */
@@ -16,7 +26,7 @@ const MAX_STICKY_ADDRESSES = 65536;
 
 /** Ports below this are never used as fake source ports (privileged, and rarely client ports). */
 export const FIRST_FAKE_PORT = 1024;
-const PORT_SPACE = 0x10000 - FIRST_FAKE_PORT;
+const PORT_SPACE = PORTS - FIRST_FAKE_PORT;
 /** Replicas that share a fake address are spread this far apart in port space. */
 export const REPLICA_PORT_STRIDE = 4099; // prime, so strides never line up with the -f shift
 

@@ -12,7 +12,7 @@ import {
   type EngineCounters,
   type TargetCounters,
 } from './counters.js';
-import { SampleShare, endpointKey, sampled, type FakeAddressPlan } from './addressing.js';
+import { SampleShare, endpointIp, endpointKey, endpointPort, sampled, type FakeAddressPlan } from './addressing.js';
 import { segmentFromCapture, splitSynData, splitToMtu, type Segment } from './segment.js';
 import { Session, SessionState, type SessionContext } from './session.js';
 import { PendingSyns } from './pending-syns.js';
@@ -121,7 +121,8 @@ export class Engine {
   /** What the engine holds, estimated (memoryEstimate): new sessions are shed above the -m budget. */
   get memoryInUse(): number {
     const lingering = this.lingering.size;
-    return memoryEstimate(this.bufferedBytes, this.liveSessions - lingering, lingering, this.pendingSynCount);
+    const held = this.host.memoryHeld?.() ?? 0;
+    return held + memoryEstimate(this.bufferedBytes, this.liveSessions - lingering, lingering, this.pendingSynCount);
   }
 
   /** A captured client->server packet (already decoded). Returns false when it was not ours. */
@@ -312,6 +313,7 @@ export class Engine {
     if (tuples === undefined) this.byTarget.set(endpoint, (tuples = new Map()));
     let targetRtt = this.targetRtts.get(endpoint);
     if (targetRtt === undefined) this.targetRtts.set(endpoint, (targetRtt = new RttEstimator()));
+    this.host.flowStarted?.(clientIp, clientPort);
     for (let replica = 0; replica < this.config.copies; replica++) {
       const tuple = this.addresses.allocate(clientIp, clientPort, replica, target, tuples);
       if (tuple === undefined) {
@@ -323,6 +325,7 @@ export class Engine {
       targetCounters.sessionsStarted++;
       if (faked) counters.sessionsJoinedMidStream++;
       this.host.routeAdd(tuple);
+      this.host.sessionStarted?.(tuple, clientIp, clientPort, replica);
       const session = new Session(this.ctx, { tuple, syn, faked, now, targetRtt, counters: targetCounters });
       tuples.set(endpointKey(tuple.srcIp, tuple.srcPort), session);
       this.flowOf.set(session, flow);
@@ -368,6 +371,7 @@ export class Engine {
     const t = session.tuple;
     const tuples = this.byTarget.get(endpointKey(t.dstIp, t.dstPort))!;
     const lingering = session.lingering(now + this.config.lingerMs);
+    this.host.sessionClosed?.(t, session.endReason!);
     tuples.set(endpointKey(t.srcIp, t.srcPort), lingering);
     this.timers.disarm(session);
     const flow = this.flowOf.get(session)!;
@@ -386,7 +390,11 @@ export class Engine {
       this.liveSessions--;
       if (flow.lingerEnded()) {
         const flows = this.flows[flow.targetIndex]!;
-        if (flows.get(flow.key) === flow) flows.delete(flow.key);
+        // A flow its client replaced by reusing the port is no longer there: the new one is.
+        if (flows.get(flow.key) === flow) {
+          flows.delete(flow.key);
+          this.host.flowEnded?.(endpointIp(flow.key), endpointPort(flow.key));
+        }
       }
     });
   }
