@@ -33,6 +33,17 @@ describe('copier capture filter', () => {
     assert.equal(f, 'tcp and ((dst port 80 and dst host (192.0.2.1)) or (dst port 443 and dst host (192.0.2.7)))');
   });
 
+  test("--compare adds production's answers: from the same port and address, never the test server's", () => {
+    const targets = [target(undefined, 8000, '10.0.0.3', 8000), target('192.0.2.1', 80, '10.0.0.3', 80)];
+    const f = buildCaptureFilter(targets, [ip('10.0.0.2')], undefined, true);
+    assert.equal(
+      f,
+      'tcp and ((dst port 8000 and dst host (10.0.0.2)) or (src port 8000 and src host (10.0.0.2)) or ' +
+        '(dst port 80 and dst host (192.0.2.1)) or (src port 80 and src host (192.0.2.1)))',
+    );
+    assert.doesNotMatch(f, /10\.0\.0\.3/, "the test server's packets never match");
+  });
+
   test('-F replaces the built filter, as upstream', () => {
     const targets = [target(undefined, 80, '10.0.0.3', 80)];
     assert.equal(
