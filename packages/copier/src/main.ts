@@ -37,6 +37,7 @@ import { Pipeline } from './daemon/pipeline.js';
 import { openCopySink } from './daemon/copy-sink.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
 import { statsSnapshot } from './daemon/stats.js';
+import { Comparison } from './daemon/comparison.js';
 import type { MetricsServer } from '@tcpcopy/common/metrics';
 import { DIAGNOSIS_SAMPLE_MS, NoReplyWatch, noReplyContext } from './daemon/diagnosis.js';
 
@@ -134,7 +135,8 @@ export async function main(
   // start, so running sessions go on and only new ones see the new share.
   const engineConfig: { -readonly [K in keyof EngineConfig]: EngineConfig[K] } = engineConfigOf(config);
   const hostAddresses = localIpv4Addresses();
-  const filter = buildCaptureFilter(engineConfig.targets, hostAddresses, config.filter);
+  const answers = config.compare !== undefined;
+  const filter = buildCaptureFilter(engineConfig.targets, hostAddresses, config.filter, answers);
   // A typo in -F is the first thing reported: not after seconds of waiting for intercepts.
   if (io === undefined && config.offline === undefined) checkCaptureFilter(filter);
   // The key is read once, at start: a SIGHUP reload does not re-read it (docs/flags.md).
@@ -147,7 +149,10 @@ export async function main(
     load: () => cli.reload(),
     apply: { samplePercent: (percent) => (engineConfig.samplePercent = percent) },
   });
-  process.on('SIGHUP', () => void reloader.onSighup());
+  process.on('SIGHUP', () => {
+    void reloader.onSighup();
+    comparison?.reopen();
+  });
   engineConfig.memoryBudgetBytes = memoryBudget(config, io === undefined && config.offline === undefined, log);
   // One capture for every interface unless -i names some: one ring instead of one per device.
   const devices = config.devices.length > 0 ? config.devices : [ANY_DEVICE];
@@ -160,17 +165,33 @@ export async function main(
     return name;
   };
 
+  const comparison: Comparison | undefined =
+    config.compare === undefined
+      ? undefined
+      : new Comparison(config.compare, engineConfig.targets, {
+          log: log.child({ component: 'compare' }),
+          now: () => clock.now(),
+          memoryInUse: () => engine.memoryInUse,
+          memoryBudget: () => engineConfig.memoryBudgetBytes,
+        });
   let links: InterceptLinks | undefined;
-  const engine = new Engine(
+  const engine: Engine = new Engine(
     engineConfig,
     {
-      inject: (packet, length, dstIp) => sink.send(packet, 0, length, nameOf(dstIp)),
+      inject: (packet, length, dstIp) => {
+        comparison?.injectedPacket(packet, length);
+        sink.send(packet, 0, length, nameOf(dstIp));
+      },
       routeAdd: (tuple) => links?.routeAdd(tuple),
-      routeDel: (tuple) => links?.routeDel(tuple),
+      routeDel: (tuple) => {
+        links?.routeDel(tuple);
+        comparison?.routeDel(tuple);
+      },
+      ...comparison?.engineHooks(),
     },
     new FakeAddressPlan(engineConfig.fakeIps, engineConfig.portShift, engineConfig.loopbackSource),
   );
-  const pipeline = new Pipeline(engine, engineConfig.fakeIps, engineConfig.targets);
+  const pipeline = new Pipeline(engine, engineConfig.fakeIps, engineConfig.targets, comparison);
   const timer = new DeadlineTimer(
     clock,
     () => engine.nextDeadline(),
@@ -190,6 +211,13 @@ export async function main(
       timer.poke();
       return n;
     },
+    wantPayloads: comparison !== undefined,
+    onPayloadRecords: (records) => {
+      const n = pipeline.onPayloadRecords(records, clock.now());
+      timer.poke();
+      return n;
+    },
+    onPayloadsRefused: (why) => comparison?.disable(why),
   });
   links.start();
   // A stop while it waits for intercepts is as clean as one later on.
@@ -220,12 +248,14 @@ export async function main(
     new LiveCapture({
       devices,
       filter,
+      // Production's answers leave this host: with --compare the capture also sees what it sends.
+      direction: comparison === undefined ? 'in' : 'both',
       ringBytes: captureRingBytes(config),
       spillBytes: config.captureBufferBytes,
       snapLength: config.snapLength,
       blockTimeoutMs: CAPTURE_BLOCK_TIMEOUT_MS,
     });
-  const parts = { engine, pipeline, links, source, sink, clock, copies: config.copies };
+  const parts = { engine, pipeline, links, source, sink, clock, copies: config.copies, comparison };
   // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
   const metrics: MetricsServer | undefined =
     config.metrics === undefined
@@ -233,8 +263,8 @@ export async function main(
       : await (await import('./daemon/metrics.js')).serveCopierMetrics(parts, config.metrics);
   // Stopped while it started: nothing is captured, and the stop below follows at once.
   if (cli.stops.signal === undefined) {
-    source.start((buf, offset, length, linkType) => {
-      pipeline.onFrame(linkType, buf, offset, length, clock.now());
+    source.start((buf, offset, length, linkType, _tsMicros, outgoing) => {
+      pipeline.onFrame(linkType, buf, offset, length, clock.now(), outgoing);
       timer.poke();
     });
     if (config.user !== undefined) dropPrivileges(config.user);
@@ -254,7 +284,7 @@ export async function main(
   }
 
   const stats = setInterval(() => {
-    log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now()), 'stats');
+    log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now(), comparison), 'stats');
   }, STATS_INTERVAL_MS);
   stats.unref();
   const watch = new NoReplyWatch(parts, noReplyContext(config), log);
@@ -267,7 +297,7 @@ export async function main(
     source instanceof LiveCapture && filterNamesHostAddresses(engineConfig.targets, config.filter)
       ? followHostAddresses({
           watch: new AddressWatch(localIpv4Addresses, hostAddresses),
-          filterFor: (addresses) => buildCaptureFilter(engineConfig.targets, addresses, config.filter),
+          filterFor: (addresses) => buildCaptureFilter(engineConfig.targets, addresses, config.filter, answers),
           setFilter: (changed) => source.setFilter(changed),
           counted: () => pipeline.counters.hostAddressChanges++,
           log,
@@ -301,10 +331,12 @@ export async function main(
   clearInterval(captureLoss);
   stopFollowing?.();
   void metrics?.close();
+  comparison?.shutdown();
   engine.shutdown(clock.now());
   timer.stop();
   links.close();
-  log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now()), 'final stats');
+  await comparison?.close();
+  log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now(), comparison), 'final stats');
   await Promise.race([sink.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))]);
   log.flush();
   // Native capture handles can outlive stop(); nothing is left to do, so don't wait for them.

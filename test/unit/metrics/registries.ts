@@ -6,7 +6,7 @@
 import type { TestContext } from 'node:test';
 import { createLogger, type PacketSink, type PacketSource } from '@tcpcopy/common';
 import { MetricsRegistry } from '@tcpcopy/common/metrics';
-import { InterceptLinks, Pipeline, registerCopierMetrics } from '@tcpcopy/copier/daemon';
+import { Comparison, InterceptLinks, Pipeline, registerCopierMetrics } from '@tcpcopy/copier/daemon';
 import { registerInterceptMetrics } from '@tcpcopy/intercept';
 import { Sim } from '../engine/harness.js';
 import { startDaemon } from '../intercept/daemon-helpers.js';
@@ -37,6 +37,13 @@ export async function daemonRegistries(
     log: createLogger({ name: 'test', level: 'fatal', stderr: { write: () => true } }),
     onRecords: () => 0,
   });
+  const log = createLogger({ name: 'test', level: 'fatal', stderr: { write: () => true } });
+  // With --compare, so that its series are checked too.
+  const comparison = new Comparison(
+    { mode: 'auto', compareBytes: 65536, diffLog: undefined, ignoreHeaders: ['Date'], ignoreBody: [] },
+    sim.config.targets,
+    { log, now: () => sim.now, memoryInUse: () => 0, memoryBudget: () => 1 << 30 },
+  );
   const copier = registerCopierMetrics(new MetricsRegistry({ processMetrics }), {
     engine: sim.engine,
     pipeline: new Pipeline(sim.engine, []),
@@ -45,6 +52,7 @@ export async function daemonRegistries(
     sink,
     clock: { now: () => sim.now },
     copies: 1,
+    comparison,
   });
   // startDaemon only registers its teardown on the context.
   const h = await startDaemon(t as TestContext);

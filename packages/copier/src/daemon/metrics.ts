@@ -9,6 +9,8 @@ import { MetricsRegistry, serveMetrics, type MetricsServer } from '@tcpcopy/comm
 import type { Engine, EngineCounters, TargetCounters } from '../engine/index.js';
 import type { PerInterceptCounters, InterceptLinks, LinkCounters } from './intercept-links.js';
 import type { Pipeline, PipelineCounters } from './pipeline.js';
+import type { Comparison } from './comparison.js';
+import { registerComparisonMetrics } from './compare-metrics.js';
 
 const P = 'tcpcopy_';
 
@@ -22,6 +24,8 @@ export interface CopierParts {
   readonly clock: Clock;
   /** -n: each captured byte is owed to the test server once per copy. */
   readonly copies: number;
+  /** --compare: its series are served only when tcpcopy compares. */
+  readonly comparison?: Comparison | undefined;
 }
 
 const MS_PER_SECOND = 1000;
@@ -137,6 +141,7 @@ const PIPELINE_COUNTERS: readonly [NumberKeys<PipelineCounters>, string, string]
     'Captured packets from a fake client address (our own output): ignored.',
   ],
   ['framesNotMatched', 'capture_unmatched_frames', 'Captured TCP packets to no -x entry.'],
+  ['answersCaptured', 'capture_answers', "Production's answers captured for --compare (0 without it)."],
   ['recordsReceived', 'replies', "Header records of the test server's replies received from all intercepts."],
   [
     'hostAddressChanges',
@@ -334,5 +339,6 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
     labels: ['intercept'],
     read: (emit) => links.perIntercept.forEach((i, n) => emit(links.readyCountOf(n), { intercept: i.intercept })),
   });
+  if (parts.comparison !== undefined) registerComparisonMetrics(metrics, parts.comparison);
   return metrics;
 }

@@ -3,6 +3,7 @@ import type { PacketSink, PacketSource } from '@tcpcopy/common';
 import type { Engine } from '../engine/index.js';
 import type { InterceptLinks } from './intercept-links.js';
 import type { Pipeline } from './pipeline.js';
+import type { Comparison } from './comparison.js';
 
 export function statsSnapshot(
   engine: Engine,
@@ -11,6 +12,7 @@ export function statsSnapshot(
   source: PacketSource,
   sink: PacketSink,
   now: number,
+  comparison?: Comparison,
 ): Record<string, unknown> {
   engine.refreshCopyLag(now);
   const e = engine.counters;
@@ -66,5 +68,7 @@ export function statsSnapshot(
     sink: sink.stats(),
     control:
       links === undefined ? undefined : { ready: links.readyCount, ...links.counters, intercepts: links.perIntercept },
+    /** --compare: exchanges compared, identical, differing by kind, per test server (docs/compare.md). */
+    compare: comparison?.snapshot(),
   };
 }

@@ -1,0 +1,303 @@
+/**
+ * --compare in the daemon: feeds the comparison hub (compare/comparison-hub.ts) from the three
+ * places the two sides of every exchange pass through, and writes what differs.
+ *
+ * - Production's side: the client segments the engine took (pipeline), and production's answers,
+ *   captured as they leave this host (a capture of both directions: main.ts).
+ * - The copy's side: what the engine sends the test server (each injected packet, decoded here)
+ *   and the test server's answers, which intercept forwards as payload records.
+ * - When: a copy is compared once its tuple is freed (its route withdrawn, the linger after its
+ *   close over), when every answer the test server sent for it has arrived.
+ *
+ * Under -m, comparisons are shed before copies: a new copy is compared only while the engine's
+ * memory (the hub's included, through memoryHeld) is below COMPARE_SHED_SHARE of the budget.
+ */
+import {
+  DecodeStatus,
+  decodeIpv4,
+  decodeTcp,
+  ipv4ToString,
+  newPacketViews,
+  type Ipv4View,
+  type Logger,
+  type TcpView,
+} from '@tcpcopy/common';
+import {
+  ComparisonHub,
+  httpCompareRules,
+  type ComparisonOutcome,
+  type CopyRef,
+  type DiffKind,
+  type DiffRecord,
+} from '../compare/index.js';
+import type { CompareConfig } from '../config.js';
+import { endpointKey, type EngineHost, type EngineTarget, type Tuple } from '../engine/index.js';
+import type { TrafficObserver } from './pipeline.js';
+import { DiffLog, type DiffLogStats } from './diff-log.js';
+
+/** Comparisons stop starting past this share of the -m budget; copies go on up to all of it. */
+export const COMPARE_SHED_SHARE = 0.75;
+/** Production connections compared at once: each holds at most --compare-bytes per answer. */
+const MAX_COMPARED_CONNECTIONS = 16_384;
+/** Request bytes kept per exchange for the diff log. */
+const REQUEST_BYTES = 1024;
+/** Bytes held beyond a hole per direction before it is declared lost. */
+const HOLD_BYTES = 256 * 1024;
+
+export interface ComparisonCounters {
+  /** Copies compared, and those not compared: shed under -m or by the hub's connection cap. */
+  copiesCompared: number;
+  copiesShed: number;
+  /** Exchanges by outcome. */
+  compared: number;
+  identical: number;
+  different: number;
+  notComparable: number;
+  byKind: Record<DiffKind, number>;
+}
+
+export interface TargetComparisonCounters {
+  target: string;
+  compared: number;
+  identical: number;
+  different: number;
+  notComparable: number;
+  byKind: Record<DiffKind, number>;
+}
+
+export interface ComparisonContext {
+  readonly log: Logger;
+  readonly now: () => number;
+  /** What -m compares with the budget: the engine's memoryInUse, this comparison's included. */
+  readonly memoryInUse: () => number;
+  readonly memoryBudget: () => number;
+}
+
+const newByKind = (): Record<DiffKind, number> => ({
+  status: 0,
+  headers: 0,
+  body: 0,
+  length: 0,
+  bytes: 0,
+  hash: 0,
+  timeout: 0,
+  reset: 0,
+});
+
+export class Comparison implements TrafficObserver {
+  readonly counters: ComparisonCounters = {
+    copiesCompared: 0,
+    copiesShed: 0,
+    compared: 0,
+    identical: 0,
+    different: 0,
+    notComparable: 0,
+    byKind: newByKind(),
+  };
+  readonly perTarget = new Map<string, TargetComparisonCounters>();
+  private readonly hub: ComparisonHub;
+  private readonly diffLog: DiffLog | undefined;
+  /** -x entries' production ports, and the address each matches (0: any of this host's). */
+  private readonly answerPorts = new Map<number, number[]>();
+  private readonly injected = newPacketViews();
+  /** Off for good once an intercept cannot forward answers (legacy): its copies would all time out. */
+  private off = false;
+  private stopping = false;
+  /** Copies the daemon's stop aborted, by fake endpoint: withdrawn, not compared. */
+  private readonly aborted = new Set<number>();
+
+  constructor(
+    config: CompareConfig,
+    targets: readonly EngineTarget[],
+    private readonly ctx: ComparisonContext,
+  ) {
+    for (const t of targets) {
+      const ips = this.answerPorts.get(t.matchPort) ?? [];
+      ips.push(t.matchIp);
+      this.answerPorts.set(t.matchPort, ips);
+    }
+    this.hub = new ComparisonHub(
+      {
+        mode: config.mode,
+        compareBytes: config.compareBytes,
+        requestBytes: REQUEST_BYTES,
+        holdBytes: HOLD_BYTES,
+        maxConnections: MAX_COMPARED_CONNECTIONS,
+        http: httpCompareRules({
+          ignoreHeaders: config.ignoreHeaders,
+          ignoreBody: config.ignoreBody.map((source) => new RegExp(source)),
+        }),
+      },
+      (copy, outcome, record) => this.compared(copy, outcome, record),
+    );
+    this.diffLog = config.diffLog === undefined ? undefined : new DiffLog(config.diffLog, ctx.log);
+  }
+
+  /** Bytes the comparisons hold (kept answers, reassembly), for -m. */
+  get memoryBytes(): number {
+    return this.hub.memoryBytes;
+  }
+
+  /** Production connections compared now. */
+  get connections(): number {
+    return this.hub.size;
+  }
+
+  /** An intercept cannot forward the test server's answers: no comparison from now on. */
+  disable(why: string): void {
+    if (this.off) return;
+    this.off = true;
+    this.ctx.log.warn({ reason: why }, 'response comparison off: an intercept cannot forward answers (--compare)');
+  }
+
+  // --- the engine's observer (EngineHost's optional hooks) -------------------------------------
+
+  engineHooks(): Required<
+    Pick<EngineHost, 'flowStarted' | 'sessionStarted' | 'sessionClosed' | 'flowEnded' | 'memoryHeld'>
+  > {
+    return {
+      flowStarted: (clientIp, clientPort) => this.flowStarted(clientIp, clientPort),
+      sessionStarted: (tuple, clientIp, clientPort, replica) =>
+        this.sessionStarted(tuple, clientIp, clientPort, replica),
+      sessionClosed: (tuple) => {
+        if (this.stopping) this.aborted.add(endpointKey(tuple.srcIp, tuple.srcPort));
+      },
+      flowEnded: (clientIp, clientPort) => this.flowEnded(clientIp, clientPort),
+      memoryHeld: () => this.hub.memoryBytes,
+    };
+  }
+
+  flowStarted(clientIp: number, clientPort: number): void {
+    // An earlier connection from this endpoint is over: its copies compare with what it had.
+    this.hub.productionGone(clientIp, clientPort, this.ctx.now());
+  }
+
+  sessionStarted(tuple: Tuple, clientIp: number, clientPort: number, replica: number): void {
+    if (this.off) return;
+    const ref: CopyRef = { clientIp, clientPort, targetIp: tuple.dstIp, targetPort: tuple.dstPort, copy: replica };
+    if (
+      this.ctx.memoryInUse() <= COMPARE_SHED_SHARE * this.ctx.memoryBudget() &&
+      this.hub.copyStarted(ref, tuple.srcIp, tuple.srcPort)
+    ) {
+      this.counters.copiesCompared++;
+    } else {
+      this.counters.copiesShed++;
+    }
+  }
+
+  flowEnded(clientIp: number, clientPort: number): void {
+    this.hub.productionGone(clientIp, clientPort, this.ctx.now());
+  }
+
+  /** The copy's tuple is freed: everything the test server sent on it has come. */
+  routeDel(tuple: Tuple): void {
+    if (this.aborted.delete(endpointKey(tuple.srcIp, tuple.srcPort))) return;
+    this.hub.copyEnded(tuple.srcIp, tuple.srcPort, this.ctx.now());
+  }
+
+  /** A packet the engine sends the test server: the copy's client side. */
+  injectedPacket(packet: Buffer, length: number): void {
+    if (this.stopping) return; // the last RSTs of a stop
+    const { ip, tcp } = this.injected;
+    if (decodeIpv4(packet, 0, length, ip) !== DecodeStatus.Ok || decodeTcp(packet, ip, tcp) !== DecodeStatus.Ok) return;
+    this.hub.copyClient(ip.src, tcp.srcPort, tcp.seq, tcp.flags, payloadOf(packet, tcp), this.ctx.now());
+  }
+
+  // --- the pipeline's observer -----------------------------------------------------------------
+
+  clientSegment(ip: Ipv4View, tcp: TcpView, buf: Buffer, now: number): void {
+    this.hub.productionSegment(true, ip.src, tcp.srcPort, tcp.seq, tcp.flags, payloadOf(buf, tcp), now);
+  }
+
+  serverSegment(ip: Ipv4View, tcp: TcpView, buf: Buffer, now: number): boolean {
+    const ips = this.answerPorts.get(tcp.srcPort);
+    // From a -x port, of the -x address or (none given) of this host, which the filter ensures.
+    if (ips === undefined || !ips.some((matchIp) => matchIp === 0 || matchIp === ip.src)) return false;
+    this.hub.productionSegment(false, ip.dst, tcp.dstPort, tcp.seq, tcp.flags, payloadOf(buf, tcp), now);
+    return true;
+  }
+
+  targetSegment(
+    ip: Ipv4View,
+    tcp: TcpView,
+    buf: Buffer,
+    payloadOffset: number,
+    payloadLength: number,
+    now: number,
+  ): void {
+    const payload = buf.subarray(payloadOffset, payloadOffset + payloadLength);
+    this.hub.copyServer(ip.dst, tcp.dstPort, tcp.seq, tcp.flags, payload, now);
+  }
+
+  // --- output ------------------------------------------------------------------------------
+
+  /** For the stats line and the metrics. */
+  snapshot(): Record<string, unknown> {
+    return {
+      ...this.counters,
+      connections: this.hub.size,
+      memoryBytes: this.hub.memoryBytes,
+      connectionsShed: this.hub.counters.connectionsShed,
+      diffLog: this.diffLogStats(),
+      targets: [...this.perTarget.values()],
+    };
+  }
+
+  diffLogStats(): DiffLogStats | undefined {
+    return this.diffLog?.stats();
+  }
+
+  /** logrotate: the diff log is reopened under its name. */
+  reopen(): void {
+    this.diffLog?.reopen();
+  }
+
+  /**
+   * The daemon stops: the copies it aborts now are not compared (their end is ours, not the test
+   * server's); those already closed are, as the engine frees their tuples.
+   */
+  shutdown(): void {
+    this.stopping = true;
+  }
+
+  async close(): Promise<void> {
+    await this.diffLog?.close();
+  }
+
+  private compared(copy: CopyRef, outcome: ComparisonOutcome, record: DiffRecord | undefined): void {
+    const c = this.counters;
+    const target = this.targetCounters(copy);
+    c.compared++;
+    target.compared++;
+    if (outcome === 'identical') {
+      c.identical++;
+      target.identical++;
+    } else if (outcome === 'different') {
+      c.different++;
+      target.different++;
+      if (record !== undefined) {
+        c.byKind[record.kind]++;
+        target.byKind[record.kind]++;
+        this.diffLog?.write(record);
+      }
+    } else {
+      c.notComparable++;
+      target.notComparable++;
+    }
+  }
+
+  private targetCounters(copy: CopyRef): TargetComparisonCounters {
+    const name = `${ipv4ToString(copy.targetIp)}:${copy.targetPort}`;
+    let counters = this.perTarget.get(name);
+    if (counters === undefined) {
+      counters = { target: name, compared: 0, identical: 0, different: 0, notComparable: 0, byKind: newByKind() };
+      this.perTarget.set(name, counters);
+    }
+    return counters;
+  }
+}
+
+/** A decoded TCP segment's payload, as captured (a view: valid as long as `buf` is). */
+function payloadOf(buf: Buffer, tcp: TcpView): Buffer {
+  return buf.subarray(tcp.payloadOffset, tcp.payloadOffset + tcp.capturedPayloadLength);
+}
