@@ -12,6 +12,12 @@ import { dirname, join } from 'node:path';
 import { patternBytes, type Lab, type NginxServer } from '../lab/index.js';
 import { redisCli } from './redis-helpers.js';
 
+/** Resolves when the wall clock is `ms` into a second (the next such moment). */
+export function atMillisecond(ms: number): Promise<void> {
+  const wait = (ms - (Date.now() % 1000) + 1000) % 1000;
+  return new Promise((r) => setTimeout(r, wait));
+}
+
 /** The kinds a differing path must be reported with (HTTP mode). */
 export type HttpKind = 'status' | 'headers' | 'body';
 
@@ -19,7 +25,7 @@ export type HttpKind = 'status' | 'headers' | 'body';
 export const PATHS = {
   /** Identical. */
   same: '/same.html',
-  /** Identical, but the test server answers it late (limit_req), so its Date differs. */
+  /** Identical, but the test server answers the second of two with the same `d` late, so its Date can differ. */
   late: '/late.html',
   /** Another body of the same length. */
   body: '/body.txt',
@@ -74,11 +80,15 @@ function writeSite(root: string, files: Readonly<Record<string, string | Buffer>
 }
 
 /**
- * The test server's late answers: `limit_req` delays each request to PATHS.late by 1/rate after the
- * one before (the zone's key is the same for every request), so a few requests arriving together
- * are answered seconds apart, and their Date differs from production's.
+ * The test server's late answers: `limit_req` keyed by the `d` query parameter delays the second
+ * of two requests with the same `d` by up to 1/rate (333 ms) after the first. That is less than the
+ * copier's pacing waits for a silent test server (NO_RESPONSE_RELEASE_MS, FIN_RELEASE_QUIET_MS:
+ * a longer delay gets the next request or the client's FIN released behind it, and nginx drops a
+ * delayed request whose client closed), yet enough to put the answer in another second than
+ * production's when production answered late in its second (see atMillisecond).
  */
-const LATE_RATE = '2r/s';
+export const LATE_DELAY_MS = 333;
+const LATE_RATE = '3r/s';
 
 function serverConfig(side: 'prod' | 'target'): string {
   const status = side === 'prod' ? 200 : 503;
@@ -103,7 +113,7 @@ export async function startNginxPair(lab: Lab): Promise<ComparePair> {
     return lab.startNginx(side, {
       root,
       serverConfig: serverConfig(side),
-      ...(side === 'target' ? { httpConfig: `limit_req_zone $server_port zone=late:1m rate=${LATE_RATE};` } : {}),
+      ...(side === 'target' ? { httpConfig: `limit_req_zone $arg_d zone=late:1m rate=${LATE_RATE};` } : {}),
     });
   };
   return { prod: await start('prod'), target: await start('target') };
