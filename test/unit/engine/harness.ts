@@ -143,6 +143,9 @@ export class Sim {
   toEngine: Impairment = deliver;
   /** Packets the target sent, before impairment (what intercept would have seen). */
   readonly targetSent: Packet[] = [];
+  /** Each of the target's packets as it reaches the engine, payload included (what intercept's
+   *  payload records carry). */
+  onRecord: ((p: Packet) => void) | undefined;
   private readonly wire: InFlight[] = [];
   private order = 0;
   /** A reused capture buffer with a link-header-sized offset, scribbled over after each use. */
@@ -271,6 +274,7 @@ export class Sim {
   private feedRecords(packets: readonly Packet[]): void {
     this.host.now = this.now;
     for (const p of packets) {
+      this.onRecord?.(p);
       const headers = p.raw.length - p.payload.length;
       const record = Buffer.from(p.raw.subarray(0, headers));
       const ip = newIpv4View();

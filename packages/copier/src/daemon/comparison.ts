@@ -6,8 +6,9 @@
  *   captured as they leave this host (a capture of both directions: main.ts).
  * - The copy's side: what the engine sends the test server (each injected packet, decoded here)
  *   and the test server's answers, which intercept forwards as payload records.
- * - When: a copy is compared once its tuple is freed (its route withdrawn, the linger after its
- *   close over), when every answer the test server sent for it has arrived.
+ * - When: each exchange is compared once both sides had it; a copy ends when its tuple is freed
+ *   (its route withdrawn, the linger after its close over): every answer the test server sent
+ *   for it has arrived by then, so one it never gave is a timeout.
  *
  * Under -m, comparisons are shed before copies: a new copy is compared only while the engine's
  * memory (the hub's included, through memoryHeld) is below COMPARE_SHED_SHARE of the budget.
