@@ -8,10 +8,11 @@
  * seconds per 1000 requests (utime+stime over the level and its settle time) and their peak RSS.
  *
  * Run as root: pnpm bench:e2e (builds first). BENCH_SECONDS sets each level's length (default 10).
- * The C copier runs too when UPSTREAM_TCPCOPY and UPSTREAM_INTERCEPT name its executables.
+ * Ours runs twice: as is, and with --compare (its cost). The C copier runs too when
+ * UPSTREAM_TCPCOPY and UPSTREAM_INTERCEPT name its executables; BENCH_COPIERS picks among them.
  * Writes test/bench/results/e2e.json. Installs h2load (nghttp2-client) and wrk when missing.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +54,11 @@ function levelSeconds(env: NodeJS.ProcessEnv): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_SECONDS=${raw}: expected a whole number of seconds >= 1`);
   return n;
+}
+
+function countLines(file: string): number {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  return text === '' ? 0 : text.trimEnd().split('\n').length;
 }
 
 function note(line: string): void {
@@ -187,6 +193,7 @@ async function runCopier(
     const target = await lab.startNginx('target', { files });
     let copier: RunningCopier;
     if (name === 'ours') copier = await startOurs(lab);
+    else if (name === 'ours-compare') copier = await startOurs(lab, 1, path.join(lab.logDir, 'diff.log'));
     else if (upstream !== undefined) copier = await startUpstream(lab, upstream);
     else throw new Error('no upstream binaries');
     result.commandLines = { ...copier.commandLines };
@@ -219,6 +226,7 @@ async function runCopier(
       sampler.stop();
     }
     result.guards = { ...(await lab.guardCounters()) };
+    if (name === 'ours-compare') result.diffLogLines = countLines(path.join(lab.logDir, 'diff.log'));
   } catch (err) {
     failed = true;
     result.error = message(err);
@@ -239,17 +247,26 @@ const levels: Level[] = [
 ].filter((level) => wanted === undefined || wanted.includes(level.label));
 ensureLoadTools();
 const upstream = upstreamFromEnv(process.env);
+/** BENCH_COPIERS=ours,c runs only those (default: ours, ours-compare, and c when its binaries are given). */
+const copiers = (process.env.BENCH_COPIERS ?? 'ours,ours-compare,c').split(',');
 const results: CopierResult[] = [];
-results.push(await runCopier('ours', levels, seconds, undefined));
-if ('binaries' in upstream) results.push(await runCopier('c', levels, seconds, upstream.binaries));
+for (const name of ['ours', 'ours-compare'] as const) {
+  if (copiers.includes(name)) results.push(await runCopier(name, levels, seconds, undefined));
+}
+if (!copiers.includes('c')) note('C copier not asked for (BENCH_COPIERS)');
+else if ('binaries' in upstream) results.push(await runCopier('c', levels, seconds, upstream.binaries));
 else {
   note(`C copier skipped: ${upstream.skipped}`);
   results.push({ name: 'c', skipped: upstream.skipped, levels: [] });
 }
 
-const ours = results.find((r) => r.name === 'ours');
-const c = results.find((r) => r.name === 'c' && r.skipped === undefined && r.levels.length > 0);
+const ran = (name: CopierName): CopierResult | undefined =>
+  results.find((r) => r.name === name && r.skipped === undefined && r.levels.length > 0);
+const ours = ran('ours');
+const c = ran('c');
+const withCompare = ran('ours-compare');
 const compared = ours !== undefined && c !== undefined ? ratios(ours, c) : undefined;
+const compareCost = ours !== undefined && withCompare !== undefined ? ratios(withCompare, ours) : undefined;
 const cpus = os.cpus();
 const report = {
   date: new Date().toISOString(),
@@ -264,6 +281,7 @@ const report = {
   levelSeconds: seconds,
   copiers: Object.fromEntries(results.map((r) => [r.name, r])),
   ...(compared === undefined ? {} : { ratiosOursOverC: compared }),
+  ...(compareCost === undefined ? {} : { ratiosCompareOverOurs: compareCost }),
 };
 mkdirSync(path.dirname(RESULTS_PATH), { recursive: true });
 writeFileSync(RESULTS_PATH, `${JSON.stringify(report, null, 2)}\n`);
@@ -279,6 +297,8 @@ for (const r of results) {
   if (r.levels.length > 0) out.push(copierTable(r));
   if (r.guards && Object.values(r.guards).some((n) => n !== 0))
     out.push(`LEAK GUARDS NOT ZERO: ${JSON.stringify(r.guards)}`);
+  if (r.diffLogLines !== undefined)
+    out.push(`diff log: ${r.diffLogLines} differing exchanges (same page on both: 0 expected)`);
   if (r.error !== undefined)
     out.push(`ERROR: ${r.error.split('\n')[0]}${r.logDir === undefined ? '' : ` (logs: ${r.logDir})`}`);
 }
@@ -290,6 +310,8 @@ if (compared !== undefined) {
     );
   }
 }
+if (compareCost !== undefined)
+  out.push('', '== ours with --compare / ours', ratioTable(compareCost, ['ours-compare', 'ours']));
 out.push('', `written to ${path.relative(process.cwd(), RESULTS_PATH)}`);
 process.stdout.write(`${out.join('\n')}\n`);
 if (results.some((r) => r.error !== undefined)) process.exitCode = 1;

@@ -15,7 +15,8 @@ import type { Lab, LabProcess } from '../../lab/index.js';
 import { CONTROL_PORT, fakeRange, sleep, startIntercept, startTcpcopy } from '../../e2e/copy-harness.js';
 import { commandLineOf, resolveDaemonPid } from './proc.js';
 
-export type CopierName = 'ours' | 'c';
+/** `ours-compare`: ours with --compare (the comparison's cost: docs/benchmarks.md). */
+export type CopierName = 'ours' | 'ours-compare' | 'c';
 export const HTTP_PORT = 80;
 /** Upstream tcpcopy logs nothing when it is ready; it connects to intercept and opens its raw
  *  socket within milliseconds of starting. */
@@ -61,10 +62,13 @@ export function upstreamFromEnv(env: NodeJS.ProcessEnv): { binaries: UpstreamBin
 }
 
 /** Both copiers take `copies` as tcpcopy's -n. */
-export async function startOurs(lab: Lab, copies = 1): Promise<RunningCopier> {
+/** Ours; with --compare when `diffLog` names the diff log (the `ours-compare` copier). */
+export async function startOurs(lab: Lab, copies = 1, diffLog?: string): Promise<RunningCopier> {
   const intercept = await startIntercept(lab, HTTP_PORT);
-  const tcpcopy = await startTcpcopy(lab, { port: HTTP_PORT, copies });
-  return described('ours', tcpcopy, intercept, /^(node|tcpcopy|intercept)$/, []);
+  const extra = diffLog === undefined ? [] : ['--compare', '--diff-log', diffLog];
+  const tcpcopy = await startTcpcopy(lab, { port: HTTP_PORT, copies, extra });
+  const name = diffLog === undefined ? 'ours' : 'ours-compare';
+  return described(name, tcpcopy, intercept, /^(node|tcpcopy|intercept)$/, diffLog === undefined ? [] : [diffLog]);
 }
 
 export async function startUpstream(lab: Lab, bins: UpstreamBinaries, copies = 1): Promise<RunningCopier> {

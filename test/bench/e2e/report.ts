@@ -50,6 +50,8 @@ export interface CopierResult {
   levels: LevelResult[];
   /** The lab's leak guards after the run (all 0 when nothing leaked). */
   guards?: Record<string, number>;
+  /** ours-compare: lines in its diff log after the run (both servers serve the same page: 0). */
+  diffLogLines?: number;
 }
 
 export interface Ratio {
@@ -62,6 +64,7 @@ export interface Ratio {
   fidelityC: number | null;
 }
 
+/** Per level, `ours`' figures over `c`'s (any two copiers: ours-compare over ours too). */
 export function ratios(ours: CopierResult, c: CopierResult): Ratio[] {
   const div = (a: number | null | undefined, b: number | null | undefined): number | null =>
     a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
@@ -139,15 +142,16 @@ export function copierTable(r: CopierResult): string {
   return table(header, rows);
 }
 
-export function ratioTable(rs: readonly Ratio[]): string {
+export function ratioTable(rs: readonly Ratio[], over: readonly [CopierName, CopierName] = ['ours', 'c']): string {
+  const [a, b] = over;
   const header = [
     'level',
-    'tcpcopy cpu/1k ours/c',
-    'intercept cpu/1k ours/c',
-    'tcpcopy rss ours/c',
-    'intercept rss ours/c',
-    'fidelity ours',
-    'fidelity c',
+    `tcpcopy cpu/1k ${a}/${b}`,
+    `intercept cpu/1k ${a}/${b}`,
+    `tcpcopy rss ${a}/${b}`,
+    `intercept rss ${a}/${b}`,
+    `fidelity ${a}`,
+    `fidelity ${b}`,
   ];
   return table(
     header,
