@@ -42,7 +42,7 @@ export function daemonChecks(config: DaemonConfig, facts: DaemonFacts): CheckRes
 }
 
 /** Why `path` cannot be created or appended to by this process, or undefined. */
-function writableProblem(path: string): string | undefined {
+export function writableProblem(path: string): string | undefined {
   const target = existsSync(path) ? path : dirname(path);
   try {
     accessSync(target, constants.W_OK);

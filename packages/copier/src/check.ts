@@ -25,6 +25,7 @@ import {
   rpFilterNote,
   captureDevices,
   daemonChecks,
+  writableProblem,
   gatherDaemonFacts,
   type CaptureProbe,
   type DaemonFacts,
@@ -55,6 +56,8 @@ export interface CopierFacts {
   readonly rawSocketProblem: string | undefined;
   /** Per -s intercept, in order: why no connection was made; undefined when one was. */
   readonly interceptProblems: readonly (string | undefined)[];
+  /** --diff-log: why it cannot be appended to; undefined when it can (or is not set). */
+  readonly diffLogProblem: string | undefined;
   readonly daemon: DaemonFacts;
 }
 
@@ -92,6 +95,14 @@ export function copierChecks(config: CopierConfig, facts: CopierFacts): CheckRes
           ),
     );
   });
+  const diffLog = config.compare?.diffLog;
+  if (diffLog !== undefined) {
+    results.push(
+      facts.diffLogProblem === undefined
+        ? checkPass(`diff log ${diffLog} can be written (--diff-log)`)
+        : checkFail(`--diff-log ${diffLog}: ${facts.diffLogProblem}`),
+    );
+  }
   results.push(...daemonChecks(config, facts.daemon));
   results.push(
     rpFilterNote(config.offline === undefined ? captureDevices(config.devices, facts.host) : [], facts.host),
@@ -120,7 +131,7 @@ function configLine(config: CopierConfig): CheckResult {
 /** Probes the host (needs no privileges to run; reports what fails without them). */
 export async function gatherCopierFacts(config: CopierConfig, targets: readonly EngineTarget[]): Promise<CopierFacts> {
   const host = gatherHostFacts();
-  const filter = buildCaptureFilter(targets, localIpv4Addresses(), config.filter);
+  const filter = buildCaptureFilter(targets, localIpv4Addresses(), config.filter, config.compare !== undefined);
   const devices = config.offline === undefined ? probeableDevices(config.devices, host) : [];
   const interceptProblems = Promise.all(
     config.intercepts.map((s) => probeTcpConnect(ipv4ToString(s.ip), s.port, INTERCEPT_CONNECT_TIMEOUT_MS)),
@@ -133,6 +144,7 @@ export async function gatherCopierFacts(config: CopierConfig, targets: readonly 
     offlineProblem: config.offline === undefined ? undefined : probeOfflineFile(config.offline.file),
     rawSocketProblem: await probeSink(config),
     interceptProblems: await interceptProblems,
+    diffLogProblem: config.compare?.diffLog === undefined ? undefined : writableProblem(config.compare.diffLog),
     daemon: await gatherDaemonFacts(config),
   };
 }

@@ -27,12 +27,14 @@ function copierFacts(overrides: Partial<CopierFacts> = {}): CopierFacts {
     offlineProblem: undefined,
     rawSocketProblem: undefined,
     interceptProblems: [undefined, undefined],
+    diffLogProblem: undefined,
     daemon: NOTHING_WRONG,
     ...overrides,
   };
 }
 
-const COPIER = parseCopierArgs(['-x', '8000-10.0.0.3:8000', '-s', '10.0.0.2,10.0.0.4:4000', '-n', '2', '--check']);
+const COPIER_ARGS = ['-x', '8000-10.0.0.3:8000', '-s', '10.0.0.2,10.0.0.4:4000', '-n', '2', '--check'];
+const COPIER = parseCopierArgs(COPIER_ARGS);
 
 describe('tcpcopy --check', () => {
   test('everything in place: every line passes (the rp_filter note aside), exit 0', () => {
@@ -51,6 +53,23 @@ describe('tcpcopy --check', () => {
     ]);
     assert.match(line(results.at(-1)!), /^NOTE rp_filter here: all=0 lo=0 eth0=1\. /);
     assert.equal(checksExitCode(results), ExitCode.Ok);
+  });
+
+  test('--diff-log: a line of its own, failing with the reason when it cannot be written', () => {
+    const config = parseCopierArgs([...COPIER_ARGS, '--compare', '--diff-log', '/var/log/tcpcopy/diff.log']);
+    const ok = copierChecks(config, copierFacts()).map(line);
+    assert.ok(ok.includes('PASS diff log /var/log/tcpcopy/diff.log can be written (--diff-log)'), ok.join('\n'));
+    const results = copierChecks(config, copierFacts({ diffLogProblem: 'directory /var/log/tcpcopy does not exist' }));
+    assert.deepEqual(results.filter((r) => r.status === 'FAIL').map(line), [
+      'FAIL --diff-log /var/log/tcpcopy/diff.log: directory /var/log/tcpcopy does not exist',
+    ]);
+    assert.equal(checksExitCode(results), ExitCode.Failure);
+    assert.ok(
+      !copierChecks(COPIER, copierFacts())
+        .map(line)
+        .some((l) => l.includes('diff log')),
+      'none without it',
+    );
   });
 
   test('an unreachable intercept fails its own line, with what to check', () => {
