@@ -132,3 +132,45 @@ export class Harness {
 }
 
 export const fakeIp = (copy: number): number => toAddress(`10.9.0.${copy + 1}`);
+
+/**
+ * The same connection as another capture might see it: each segment's payload cut into pieces
+ * (each piece its own segment), the pieces of each run of one direction's segments reordered, and
+ * some pieces seen again later (retransmitted). Turns stay where they were: only capture order
+ * within a direction's run changes, and a duplicate is only ever seen after its original.
+ */
+export function perturbed(segments: readonly Segment[], random: () => number): Segment[] {
+  const pieces: Segment[] = [];
+  for (const s of segments) {
+    if (s.payload.length < 2 || s.flags & (SYN | FIN | RST)) {
+      pieces.push(s);
+      continue;
+    }
+    let at = 0;
+    while (at < s.payload.length) {
+      const n = 1 + Math.floor(random() * Math.min(s.payload.length - at, 1 + s.payload.length / 2));
+      pieces.push({ ...s, seq: (s.seq + at) >>> 0, payload: s.payload.subarray(at, at + n) });
+      at += n;
+    }
+  }
+  const out: Segment[] = [];
+  let i = 0;
+  while (i < pieces.length) {
+    let j = i;
+    const control = (s: Segment): boolean => (s.flags & (SYN | FIN | RST)) !== 0;
+    while (j < pieces.length && pieces[j]!.fromClient === pieces[i]!.fromClient && !control(pieces[j]!)) j++;
+    const run = pieces.slice(i, Math.max(j, i + 1));
+    for (let k = run.length - 1; k > 0; k--) {
+      const r = Math.floor(random() * (k + 1));
+      [run[k], run[r]] = [run[r]!, run[k]!];
+    }
+    for (const s of run) {
+      out.push(s);
+      if (random() < 0.2) out.push(s);
+    }
+    // Late retransmissions: a piece of this run seen again after it.
+    if (run.length > 0 && random() < 0.3) out.push(run[Math.floor(random() * run.length)]!);
+    i = Math.max(j, i + 1);
+  }
+  return out;
+}

@@ -6,6 +6,10 @@
  * compared on its own against production's exchanges as both sides give them, and every
  * comparison is handed to `onComparison` with its diff-log record when it differs.
  *
+ * - Modes (hub-side.ts): bytes mode pairs turns by their offset in the client's stream
+ *   (exchange-compare.ts); HTTP mode pairs production's k-th request and response with the copy's
+ *   k-th (http-tap.ts, http-exchange-compare.ts). A copy takes production's mode; both must have
+ *   started parsing HTTP at the same request, else its exchanges are `unpaired`.
  * - Joined mid-stream (production's first segment is not a SYN): the exchanges before the first
  *   whole turn are not compared (hub-side.ts, `firstWhole`); the copy's stream starts at the same
  *   sequence number (the copier fakes its SYN), so the turns after it pair up by offset.
@@ -20,10 +24,11 @@
  */
 import { ipv4ToString } from '@tcpcopy/common/packet';
 import type { TapLimits } from './connection-tap.js';
-import { pairTurn, type ComparisonOutcome, type ExchangeComparison } from './exchange-compare.js';
+import { pairTurn, type ComparisonOutcome } from './exchange-compare.js';
 import { toDiffRecord, type DiffKind, type DiffRecord, type DiffSession } from './diff-record.js';
 import type { HttpCompareRules } from './http-compare.js';
-import { HubSide } from './hub-side.js';
+import { compareHttpExchange } from './http-exchange-compare.js';
+import { HubSide, type SideMode } from './hub-side.js';
 
 export interface HubLimits extends TapLimits {
   /** Production connections followed at once. */
@@ -59,6 +64,10 @@ export interface HubCounters {
   notComparable: number;
   /** Differing exchanges by the kind reported. */
   readonly byKind: Record<DiffKind, number>;
+  /** Production connections compared in HTTP mode. */
+  httpConnections: number;
+  /** Production connections that `--compare http` compared as bytes: their client did not speak HTTP/1.x. */
+  httpFallbacks: number;
 }
 
 /** The hub's callback: once per production exchange per copy. */
@@ -94,6 +103,8 @@ export class ComparisonHub {
     different: 0,
     notComparable: 0,
     byKind: { length: 0, bytes: 0, hash: 0, timeout: 0, reset: 0, status: 0, headers: 0, body: 0 },
+    httpConnections: 0,
+    httpFallbacks: 0,
   };
   /** Production connections by client endpoint: the live one of each. */
   private readonly productions = new Map<number, Production>();
@@ -153,7 +164,10 @@ export class ComparisonHub {
         copy: ref.copy,
       },
       production,
-      side: new HubSide(this.options, () => this.advance(copy)),
+      side: new HubSide(this.options, () => this.advance(copy), {
+        mode: () => production.side.mode,
+        joined: () => production.side.joined,
+      }),
       cursor: 0,
       testFrom: 0,
       ended: false,
@@ -214,10 +228,15 @@ export class ComparisonHub {
     const copies: CopyState[] = [];
     const production: Production = {
       key,
-      side: new HubSide(this.options, () => {
-        for (const copy of [...copies]) this.advance(copy);
-        this.trim(production);
-      }),
+      side: new HubSide(
+        this.options,
+        () => {
+          for (const copy of [...copies]) this.advance(copy);
+          this.trim(production);
+        },
+        undefined,
+        (mode) => this.counted(mode),
+      ),
       copies,
     };
     this.productions.set(key, production);
@@ -238,26 +257,61 @@ export class ComparisonHub {
   private advance(copy: CopyState): void {
     const production = copy.production.side;
     const test = copy.side;
-    const testEnded = test.ended !== undefined;
-    for (;;) {
-      const exchange = production.exchanges[copy.cursor - production.base];
-      if (exchange === undefined) break;
-      if (exchange.index < production.firstWhole) {
-        copy.cursor++;
-        continue;
-      }
-      const paired = pairTurn(exchange, test.exchanges, copy.testFrom - test.base, testEnded);
-      if (paired === undefined) break;
-      copy.cursor++;
-      copy.testFrom = test.base + paired.next;
-      this.report(copy, paired.comparison);
-    }
+    while (production.mode === 'http' ? this.nextHttp(copy) : this.nextBytes(copy));
     test.dropBefore(copy.testFrom);
-    if (copy.ended && testEnded && production.ended !== undefined && copy.cursor >= production.given) {
+    if (copy.ended && test.ended !== undefined && production.ended !== undefined && copy.cursor >= production.given) {
       const copies = copy.production.copies;
       const i = copies.indexOf(copy);
       if (i >= 0) copies.splice(i, 1);
     }
+  }
+
+  /** Compares production's next exchange in bytes mode, if its fate is known; false when not. */
+  private nextBytes(copy: CopyState): boolean {
+    const production = copy.production.side;
+    const test = copy.side;
+    const exchange = production.exchanges[copy.cursor - production.base];
+    if (exchange === undefined) return false;
+    copy.cursor++;
+    if (exchange.index < production.firstWhole) return true;
+    if (test.mode === 'http') {
+      this.report(copy, 'unpaired', undefined);
+      return true;
+    }
+    const paired = pairTurn(exchange, test.exchanges, copy.testFrom - test.base, test.ended !== undefined);
+    if (paired === undefined) {
+      copy.cursor--;
+      return false;
+    }
+    copy.testFrom = test.base + paired.next;
+    const comparison = paired.comparison;
+    this.report(copy, comparison.outcome, toDiffRecord(copy.session, comparison));
+    return true;
+  }
+
+  /**
+   * Compares production's next exchange in HTTP mode with the copy's of the same index, if the
+   * copy gave it or ended; false when neither. Both must have started parsing at the same request.
+   */
+  private nextHttp(copy: CopyState): boolean {
+    const production = copy.production.side;
+    const test = copy.side;
+    const exchange = production.http[copy.cursor - production.base];
+    if (exchange === undefined) return false;
+    const testEnded = test.ended !== undefined;
+    const started = test.httpStart;
+    if (test.mode === 'bytes' || (started !== undefined && started !== production.httpStart)) {
+      copy.cursor++;
+      this.report(copy, 'unpaired', undefined);
+      return true;
+    }
+    const other = test.http[exchange.index - test.base];
+    if (other === undefined && !testEnded) return false;
+    copy.cursor++;
+    copy.testFrom = exchange.index + 1;
+    const { outcome, record } = compareHttpExchange(copy.session, exchange, other, test.httpTail, this.options.http);
+    this.report(copy, outcome, record);
+    return true;
   }
 
   /** Drops production's exchanges every copy compared; forgets production once all is done. */
@@ -271,19 +325,18 @@ export class ComparisonHub {
     if (this.productions.get(production.key) === production) this.productions.delete(production.key);
   }
 
-  private report(copy: CopyState, comparison: ExchangeComparison): void {
+  private counted(mode: SideMode): void {
+    if (mode === 'http') this.counters.httpConnections++;
+    else if (this.options.mode === 'http') this.counters.httpFallbacks++;
+  }
+
+  private report(copy: CopyState, outcome: ComparisonOutcome, record: DiffRecord | undefined): void {
     const counters = this.counters;
     counters.compared++;
-    let record: DiffRecord | undefined;
-    if (comparison.outcome === 'identical') {
-      counters.identical++;
-    } else if (comparison.outcome === 'different') {
-      counters.different++;
-      record = toDiffRecord(copy.session, comparison);
-      if (record !== undefined) counters.byKind[record.kind]++;
-    } else {
-      counters.notComparable++;
-    }
-    this.onComparison(copy.ref, comparison.outcome, record);
+    if (outcome === 'identical') counters.identical++;
+    else if (outcome === 'different') counters.different++;
+    else counters.notComparable++;
+    if (record !== undefined) counters.byKind[record.kind]++;
+    this.onComparison(copy.ref, outcome, record);
   }
 }

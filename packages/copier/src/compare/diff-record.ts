@@ -40,8 +40,10 @@ export interface DiffAnswer {
 }
 
 export interface DiffExcerpt {
-  /** Where both excerpts start in their answers. */
+  /** Where both excerpts start in their answers (HTTP mode: in the decoded bodies). */
   readonly start: number;
+  /** HTTP mode, when ignored spans shift the test body's excerpt: where it starts instead. */
+  readonly testStart?: number;
   readonly production: string;
   readonly test: string;
 }

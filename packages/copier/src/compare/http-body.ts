@@ -91,6 +91,11 @@ class CappedBody {
 
   constructor(private readonly maxBodyBytes: number) {}
 
+  /** Bytes kept. */
+  get keptBytes(): number {
+    return this.keptLength;
+  }
+
   add(bytes: Buffer): void {
     this.length += bytes.length;
     const room = this.maxBodyBytes - this.keptLength;
@@ -137,6 +142,11 @@ export class BodyCollector {
     private readonly decoder: Decoder | null | 'unsupported',
   ) {
     this.capped = new CappedBody(limits.maxBodyBytes);
+  }
+
+  /** Bytes held: the kept prefix and the encoded body waiting for its decoder. */
+  get memoryBytes(): number {
+    return this.capped.keptBytes + this.encodedLength;
   }
 
   add(bytes: Buffer): void {

@@ -68,6 +68,11 @@ export class LineReader {
   get pending(): boolean {
     return this.partsLength > 0;
   }
+
+  /** Bytes of the partial line held. */
+  get pendingBytes(): number {
+    return this.partsLength;
+  }
 }
 
 export interface RequestLine {

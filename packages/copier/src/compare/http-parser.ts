@@ -95,6 +95,11 @@ export class HttpParser<R extends HttpRole> {
     this.limits = { ...DEFAULT_BODY_LIMITS, ...limits };
   }
 
+  /** Bytes held for the message in progress: its head so far, a partial line, its body kept or waiting to be decoded. */
+  get memoryBytes(): number {
+    return this.sectionBytes + this.lines.pendingBytes + (this.body?.memoryBytes ?? 0);
+  }
+
   /** The next response answers a request with this method (call once per request, in order). */
   expectResponseTo(method: string): void {
     this.methods.push(method);

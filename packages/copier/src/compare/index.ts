@@ -8,3 +8,6 @@ export * from './http-body.js';
 export * from './http-head.js';
 export * from './http-parser.js';
 export * from './http-compare.js';
+export * from './hub-side.js';
+export * from './http-tap.js';
+export * from './http-exchange-compare.js';
