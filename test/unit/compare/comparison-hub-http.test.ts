@@ -43,12 +43,7 @@ function chunked(body: string, head: readonly string[] = [DATE_A]): Buffer {
 
 /** Production's turns against copy 0's; returns what the hub reported. */
 function compare(production: Turn[], copy: Turn[], options = hubOptions({ mode: 'auto' })): Harness {
-  const h = new Harness(options);
-  h.start(0);
-  h.production(conversation(production));
-  h.copy(0, conversation(copy));
-  h.end(0);
-  return h;
+  return new Harness(options).run(conversation(production), conversation(copy));
 }
 
 const turns = (...pairs: [string, string | Buffer | (string | Buffer)[]][]): Turn[] =>

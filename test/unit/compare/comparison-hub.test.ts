@@ -91,12 +91,7 @@ describe('comparison hub', () => {
   });
 
   test('a copy ended before production: held, its last exchange compared when production ends', () => {
-    const h = new Harness();
-    h.start(0);
-    const production = conversation(TURNS, { ending: 'none' });
-    h.production(production);
-    h.copy(0, conversation(TURNS));
-    h.end(0);
+    const h = new Harness().run(conversation(TURNS, { ending: 'none' }), conversation(TURNS));
     assert.deepEqual(h.summary, [
       [0, 'identical', undefined],
       [0, 'identical', undefined],
@@ -150,13 +145,9 @@ describe('comparison hub', () => {
   });
 
   test("production's server side starting mid-answer: that exchange is not compared", () => {
-    const h = new Harness();
-    h.start(0);
     // The client's SYN is seen, production's SYN-ACK and the start of its first answer are not.
     const production = conversation(TURNS).filter((s) => !(s.flags & SYN) || s.fromClient);
-    h.production(production);
-    h.copy(0, conversation(TURNS));
-    h.end(0);
+    const h = new Harness().run(production, conversation(TURNS));
     assert.deepEqual(h.summary, [
       [0, 'identical', undefined],
       [0, 'identical', undefined],

@@ -125,6 +125,15 @@ export class Harness {
     this.hub.copyEnded(fakeIp(copy), clientPort, this.at++);
   }
 
+  /** Copy 0 of a production connection, fed whole: production's segments, then the copy's, then its end. */
+  run(production: readonly Segment[], copy: readonly Segment[]): this {
+    this.start(0);
+    this.production(production);
+    this.copy(0, copy);
+    this.end(0);
+    return this;
+  }
+
   /** What was reported, short: copy, outcome, kind. */
   get summary(): [number, ComparisonOutcome, string | undefined][] {
     return this.reported.map(([copy, outcome, record]) => [copy, outcome, record?.kind]);
