@@ -40,6 +40,8 @@ import { DiffLog, type DiffLogStats } from './diff-log.js';
 export const COMPARE_SHED_SHARE = 0.75;
 /** Production connections compared at once: each holds at most --compare-bytes per answer. */
 const MAX_COMPARED_CONNECTIONS = 16_384;
+/** How stale the comparisons' memory may be when -m reads it (it walks every connection). */
+const MEMORY_REFRESH_MS = 100;
 /** Request bytes kept per exchange for the diff log. */
 const REQUEST_BYTES = 1024;
 /** Bytes held beyond a hole per direction before it is declared lost. */
@@ -101,6 +103,9 @@ export class Comparison implements TrafficObserver {
   /** -x entries' production ports, and the address each matches (0: any of this host's). */
   private readonly answerPorts = new Map<number, number[]>();
   private readonly injected = newPacketViews();
+  /** hub.memoryBytes walks every followed connection: -m reads it at most every MEMORY_REFRESH_MS. */
+  private heldBytes = 0;
+  private heldAt = -Infinity;
   /** Off for good once an intercept cannot forward answers (legacy): its copies would all time out. */
   private off = false;
   private stopping = false;
@@ -139,6 +144,16 @@ export class Comparison implements TrafficObserver {
     return this.hub.memoryBytes;
   }
 
+  /** memoryBytes as -m reads it at each session start: refreshed every MEMORY_REFRESH_MS. */
+  private memoryHeld(): number {
+    const now = this.ctx.now();
+    if (now - this.heldAt >= MEMORY_REFRESH_MS) {
+      this.heldBytes = this.hub.memoryBytes;
+      this.heldAt = now;
+    }
+    return this.heldBytes;
+  }
+
   /** Production connections compared now. */
   get connections(): number {
     return this.hub.size;
@@ -164,7 +179,7 @@ export class Comparison implements TrafficObserver {
         if (this.stopping) this.aborted.add(endpointKey(tuple.srcIp, tuple.srcPort));
       },
       flowEnded: (clientIp, clientPort) => this.flowEnded(clientIp, clientPort),
-      memoryHeld: () => this.hub.memoryBytes,
+      memoryHeld: () => this.memoryHeld(),
     };
   }
 
