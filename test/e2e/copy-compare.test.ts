@@ -405,17 +405,23 @@ test(
         ['GET', ODD_KEY],
         ['GET', REDIS_KEYS[5]!],
         ['SET', ODD_KEY, 'balance=555'],
+      ];
+      for (const args of short) await redisCli(lab, 'client', 'prod', args);
+      // Copies of different connections keep no order between them: the reads after the write wait
+      // until its copy is applied on the test server (read there, where nothing is copied).
+      const onTarget = async (args: string[], expected: string): Promise<number> =>
+        (await redisCli(lab, 'target', 'target', args)) === expected ? 1 : 0;
+      const written = await settle(() => onTarget(['GET', ODD_KEY], 'balance=555\n'), 1, { quietMs: 5000 });
+      assert.equal(written, 1, `the write of ${ODD_KEY} reached the test server`);
+      const after: string[][] = [
         ['GET', ODD_KEY],
         ['GET', ODD_KEY],
       ];
-      for (const args of short) await redisCli(lab, 'client', 'prod', args);
-      const total = long.reduce((n, [, commands]) => n + commands, 0) + short.length;
+      for (const args of after) await redisCli(lab, 'client', 'prod', args);
+      const total = long.reduce((n, [, commands]) => n + commands, 0) + short.length + after.length;
 
-      // The test server has everything once it holds the last write and the counter.
-      const copied = async (): Promise<number> => {
-        const out = await redisCli(lab, 'target', 'target', ['MGET', ODD_KEY, 'counter', 'written:1']);
-        return out === 'balance=555\n4\nhello\n' ? 1 : 0;
-      };
+      // The test server has everything once it holds the counter and the other write.
+      const copied = (): Promise<number> => onTarget(['MGET', 'counter', 'written:1'], '4\nhello\n');
       assert.equal(
         await settle(copied, 1, { quietMs: 5000, timeoutMs: 20_000 }),
         1,
@@ -434,7 +440,7 @@ test(
       assert.equal(
         records.length,
         oddReadsBeforeWrite,
-        `records: ${records.map((r) => r.request.firstBytes).join(' | ')}`,
+        `records: ${records.map((r) => `${r.request.firstBytes} -> ${r.production.firstBytes} / ${r.test?.firstBytes}`).join(' | ')}`,
       );
       const getOdd = `*2\\r\\n$3\\r\\nGET\\r\\n$${ODD_KEY.length}\\r\\n${ODD_KEY}\\r\\n`;
       for (const r of records) {
