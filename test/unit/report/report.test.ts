@@ -220,6 +220,15 @@ describe('text', () => {
     assert.ok(text.includes(expected), text);
   });
 
+  test('excerpts whose starts differ (spans --compare-ignore left out) say where each starts, read back from the log', () => {
+    const record = diffRecord(get('/x'), answer('200 OK', 'ts=1 abc'), answer('200 OK', 'ts=12345 abd'));
+    const shifted: DiffRecord = { ...record, excerpt: { start: 40, testStart: 44, production: 'abc', test: 'abd' } };
+    const text = renderText(reportOf([shifted]), 'diff.log');
+    assert.ok(text.includes("(from byte 40; the test server's from byte 44)"), text);
+    const same: DiffRecord = { ...record, excerpt: { start: 40, production: 'abc', test: 'abd' } };
+    assert.ok(renderText(reportOf([same]), 'diff.log').includes(' (from byte 40)\n'));
+  });
+
   test('a timeout shows (no answer) beside production', () => {
     const text = renderText(reportOf([diffRecord(get('/t'), answer('200 OK', ''), undefined)]), 'log');
     assert.ok(text.includes(`    ${'HTTP/1.1 200 OK\\r\\n'.padEnd(46)} ! (no answer)\n`), text);

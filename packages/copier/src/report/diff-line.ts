@@ -79,8 +79,10 @@ function answer(json: unknown, name: string): DiffAnswer {
 }
 
 function excerpt(fields: Fields): DiffExcerpt {
+  const start = count(fields.start, 'excerpt.start');
   return {
-    start: count(fields.start, 'excerpt.start'),
+    start,
+    ...(fields.testStart === undefined ? {} : { testStart: count(fields.testStart, 'excerpt.testStart') }),
     production: string(fields.production, 'excerpt.production'),
     test: string(fields.test, 'excerpt.test'),
   };

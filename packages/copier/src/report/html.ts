@@ -5,7 +5,7 @@
  */
 import type { Count, DiffReport, DifferenceGroup, Tally } from './aggregate.js';
 import { displayText } from './classify.js';
-import { recordSideBySide } from './side-by-side.js';
+import { whereFrom, recordSideBySide } from './side-by-side.js';
 import {
   answerLengths,
   badLinesNote,
@@ -107,7 +107,7 @@ function difference(group: DifferenceGroup, rank: number): string {
   const record = group.example;
   // Rows as in the text, wrapped at the same width; the page may wrap them further.
   const view = recordSideBySide(record, COLUMN_WIDTH);
-  const from = view.start === 0 ? '' : ` (from byte ${view.start})`;
+  const from = whereFrom(view);
   const rows = view.rows.map(
     (row, i) =>
       `<tr${row.differs ? ' class="differs"' : ''}><td>${shown(row.production)}</td><td>${i === 0 && !view.testAnswered ? NO_ANSWER : shown(row.test)}</td></tr>`,

@@ -16,6 +16,8 @@ export interface SideBySideRow {
 export interface SideBySide {
   /** Where both texts start in their answers. */
   readonly start: number;
+  /** Where the test server's text starts instead, when ignored spans (--compare-ignore) shifted it. */
+  readonly testStart: number;
   /** False when the test server never had the turn. */
   readonly testAnswered: boolean;
   readonly rows: readonly SideBySideRow[];
@@ -24,14 +26,21 @@ export interface SideBySide {
 /** The record's excerpt around the first difference, else both answers' first bytes. */
 export function recordSideBySide(record: DiffRecord, width: number): SideBySide {
   if (record.excerpt !== null) {
-    const { start, production, test } = record.excerpt;
-    return { start, testAnswered: true, rows: sideBySide(production, test, width) };
+    const { start, testStart = start, production, test } = record.excerpt;
+    return { start, testStart, testAnswered: true, rows: sideBySide(production, test, width) };
   }
   return {
     start: 0,
+    testStart: 0,
     testAnswered: record.test !== null,
     rows: sideBySide(record.production.firstBytes, record.test?.firstBytes ?? '', width),
   };
+}
+
+/** ` (from byte N)` after the answers' lengths when the texts do not start at their beginning. */
+export function whereFrom(view: SideBySide): string {
+  if (view.testStart !== view.start) return ` (from byte ${view.start}; the test server's from byte ${view.testStart})`;
+  return view.start === 0 ? '' : ` (from byte ${view.start})`;
 }
 
 export function sideBySide(production: string, test: string, width: number): SideBySideRow[] {

@@ -6,7 +6,7 @@
 import type { DiffRecord } from '../compare/diff-record.js';
 import type { Count, DiffReport, DifferenceGroup, Tally } from './aggregate.js';
 import { shorten } from './classify.js';
-import { recordSideBySide } from './side-by-side.js';
+import { whereFrom, recordSideBySide } from './side-by-side.js';
 
 export const REPORT_WIDTH = 100;
 
@@ -89,7 +89,7 @@ function differenceLines(group: DifferenceGroup, rank: number): string[] {
   const record = group.example;
   const view = recordSideBySide(record, COLUMN_WIDTH);
   const header = `${INDENT}${'production'.padEnd(COLUMN_WIDTH)}${SAME}test`;
-  const from = view.start === 0 ? '' : ` (from byte ${view.start})`;
+  const from = whereFrom(view);
   const lines = [
     shorten(`${rank}. ${plural(group.count, 'exchange')}: ${groupTitle(group)}`, REPORT_WIDTH),
     shorten(`${INDENT}${exampleOrigin(record)}`, REPORT_WIDTH),
