@@ -113,16 +113,14 @@ export class Engine {
 
   /** SYNs held back as compact records (a SYN flood, or a burst of slow handshakes). */
   get pendingSynCount(): number {
-    let n = 0;
-    for (const pending of this.pendingSyns) n += pending.size;
-    return n;
+    return this.pendingSyns.reduce((n, pending) => n + pending.size, 0);
   }
 
   /** What the engine holds, estimated (memoryEstimate): new sessions are shed above the -m budget. */
   get memoryInUse(): number {
     const lingering = this.lingering.size;
-    const held = this.host.memoryHeld?.() ?? 0;
-    return held + memoryEstimate(this.bufferedBytes, this.liveSessions - lingering, lingering, this.pendingSynCount);
+    const own = memoryEstimate(this.bufferedBytes, this.liveSessions - lingering, lingering, this.pendingSynCount);
+    return own + (this.host.memoryHeld?.() ?? 0);
   }
 
   /** A captured client->server packet (already decoded). Returns false when it was not ours. */
@@ -388,13 +386,11 @@ export class Engine {
       if (tuples.get(endpointKey(t.srcIp, t.srcPort)) === lingering) tuples.delete(endpointKey(t.srcIp, t.srcPort));
       this.host.routeDel(t);
       this.liveSessions--;
-      if (flow.lingerEnded()) {
-        const flows = this.flows[flow.targetIndex]!;
-        // A flow its client replaced by reusing the port is no longer there: the new one is.
-        if (flows.get(flow.key) === flow) {
-          flows.delete(flow.key);
-          this.host.flowEnded?.(endpointIp(flow.key), endpointPort(flow.key));
-        }
+      const flows = this.flows[flow.targetIndex]!;
+      // A flow its client replaced by reusing the port is no longer there: the new one is.
+      if (flow.lingerEnded() && flows.get(flow.key) === flow) {
+        flows.delete(flow.key);
+        this.host.flowEnded?.(endpointIp(flow.key), endpointPort(flow.key));
       }
     });
   }
