@@ -4,12 +4,21 @@
  * servers answer some requests differently in one way each (compare-servers.ts); every request
  * that gets another answer must be in the diff log exactly once with the right kind, and nothing
  * else: not where only Date differs, not a 1 MiB answer equal on both, not Redis writes or other
- * keys. With --compare off, the copier asks intercept for no payload.
+ * keys. With --compare off, the copier asks intercept for no payload and captures no answer.
+ * The HTTP cases run once per offload profile (what production's answers look like in the
+ * copier's capture depends on it); Redis and the off case once.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { withLab, type AccessLogEntry, type Lab, type LabProcess, type NginxServer } from '../lab/index.js';
+import {
+  OFFLOAD_PROFILES,
+  withLab,
+  type AccessLogEntry,
+  type Lab,
+  type LabProcess,
+  type NginxServer,
+} from '../lab/index.js';
 import {
   BIG_SIZE,
   COMPARE_BYTES,
@@ -214,157 +223,170 @@ const KA_LIST: readonly string[] = [
 ];
 const KA_CONNECTIONS = 6;
 
-test(
-  'HTTP over short and keep-alive connections: every request to a differing path reported once with its kind, nothing else',
-  { timeout: 120_000 },
-  async (t) => {
-    await withLab(t, async (lab) => {
-      const { prod, target } = await startNginxPair(lab);
-      const { intercept, tcpcopy, diffLog } = await startComparing(lab, 80);
+for (const offloads of OFFLOAD_PROFILES) {
+  test(
+    `HTTP over short and keep-alive connections: every request to a differing path reported once with its kind, nothing else (offloads ${offloads})`,
+    { timeout: 120_000 },
+    async (t) => {
+      await withLab(
+        t,
+        async (lab) => {
+          const { prod, target } = await startNginxPair(lab);
+          const { intercept, tcpcopy, diffLog } = await startComparing(lab, 80);
 
-      for (const [path, n] of Object.entries(SHORT)) await shortRequests(lab, prod, path, n);
-      for (let round = 0; round < SHORT_LATE_ROUNDS; round++) {
-        await atMillisecond(LATE_START_MS);
-        await shortRequests(lab, prod, PATHS.late, 2, { query: `&d=short${round}`, concurrency: 1 });
-      }
-      await atMillisecond(LATE_START_MS);
-      await keepAliveCurls(lab, prod, KA_CONNECTIONS, KA_LIST);
+          for (const [path, n] of Object.entries(SHORT)) await shortRequests(lab, prod, path, n);
+          for (let round = 0; round < SHORT_LATE_ROUNDS; round++) {
+            await atMillisecond(LATE_START_MS);
+            await shortRequests(lab, prod, PATHS.late, 2, { query: `&d=short${round}`, concurrency: 1 });
+          }
+          await atMillisecond(LATE_START_MS);
+          await keepAliveCurls(lab, prod, KA_CONNECTIONS, KA_LIST);
 
-      const shortTotal = Object.values(SHORT).reduce((a, b) => a + b, 0) + 2 * SHORT_LATE_ROUNDS;
-      const total = shortTotal + KA_CONNECTIONS * KA_LIST.length;
-      assert.equal(prod.readAccessLog().length, total, 'production served every request');
-      const { stats, targetLog } = await finish(target, total, tcpcopy);
+          const shortTotal = Object.values(SHORT).reduce((a, b) => a + b, 0) + 2 * SHORT_LATE_ROUNDS;
+          const total = shortTotal + KA_CONNECTIONS * KA_LIST.length;
+          assert.equal(prod.readAccessLog().length, total, 'production served every request');
+          const { stats, targetLog } = await finish(target, total, tcpcopy);
 
-      // Not vacuous: some identical answers had another Date on the test server (its late answers,
-      // and the requests the copier sent after them), and still nothing was reported for them.
-      const prodLog = prod.readAccessLog();
-      for (const style of ['short', 'ka']) {
-        const n = dateDiffered(prodLog, targetLog, style);
-        assert.ok(n > 0, `${n} identical answers (${style}) with another Date on the test server`);
-      }
+          // Not vacuous: some identical answers had another Date on the test server (its late answers,
+          // and the requests the copier sent after them), and still nothing was reported for them.
+          const prodLog = prod.readAccessLog();
+          for (const style of ['short', 'ka']) {
+            const n = dateDiffered(prodLog, targetLog, style);
+            assert.ok(n > 0, `${n} identical answers (${style}) with another Date on the test server`);
+          }
 
-      assert.ok(payloadsAsked(intercept).length > 0, 'the copier connected to intercept');
-      assert.deepEqual(
-        new Set(payloadsAsked(intercept)),
-        new Set([true]),
-        'every control connection asked for payloads',
-      );
-
-      // Expected records: one per request to a differing path, by style, path and kind.
-      const expected: Record<string, number> = {};
-      const add = (style: string, path: string, n: number): void => {
-        const kind = EXPECTED_KIND[path];
-        if (kind !== undefined) expected[`${style} ${path} ${kind}`] = (expected[`${style} ${path} ${kind}`] ?? 0) + n;
-      };
-      for (const [path, n] of Object.entries(SHORT)) add('short', path, n);
-      for (const path of KA_LIST) add('ka', path, KA_CONNECTIONS);
-      const expectedRecords = Object.values(expected).reduce((a, b) => a + b, 0);
-
-      const records = readDiffLog(diffLog);
-      assert.deepEqual(
-        countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)} ${r.kind}`),
-        expected,
-        'diff-log records by connection style, path and kind',
-      );
-
-      for (const r of records) {
-        const line = JSON.stringify(r);
-        assertSession(lab, r, 80);
-        assert.match(
-          r.request.http?.requestLine ?? '',
-          /^GET \/\S+ HTTP\/1\.[01]$/,
-          `HTTP mode's request line: ${line}`,
-        );
-        assert.equal(r.exchange, exchangeOf(r), `exchange index: ${line}`);
-        if (r.kind === 'status') {
-          assert.equal(r.production.http?.status, 200, line);
-          assert.equal(r.test?.http?.status, 503, line);
-        } else if (r.kind === 'headers') {
-          const extra = (h: [string, string][] | undefined): boolean =>
-            (h ?? []).some(([name, value]) => name.toLowerCase() === 'x-build' && value === 'canary');
-          assert.ok(
-            extra(r.test?.http?.headers) && !extra(r.production.http?.headers),
-            `X-Build on test only: ${line}`,
+          assert.ok(payloadsAsked(intercept).length > 0, 'the copier connected to intercept');
+          assert.deepEqual(
+            new Set(payloadsAsked(intercept)),
+            new Set([true]),
+            'every control connection asked for payloads',
           );
-        } else if (r.kind === 'body') {
-          assert.equal(r.test?.length, r.production.length, line);
-          assert.ok(r.excerpt?.production.includes('100') && r.excerpt.test.includes('999'), `excerpt: ${line}`);
-        }
-      }
-      // Each keep-alive connection is one session, and reports its differing requests in it.
-      const perSession = countBy(
-        records.filter((r) => queryParam(r, 's') === 'ka'),
-        (r) => r.session.client,
-      );
-      const differingPerConnection = KA_LIST.filter((p) => EXPECTED_KIND[p] !== undefined).length;
-      assert.deepEqual(
-        Object.values(perSession),
-        Array<number>(KA_CONNECTIONS).fill(differingPerConnection),
-        'records per keep-alive session',
-      );
 
-      assert.deepEqual(
-        compareStats(stats),
-        {
-          compared: total,
-          identical: total - expectedRecords,
-          different: expectedRecords,
-          notComparable: 0,
-          byKind: countBy(records, (r) => r.kind),
+          // Expected records: one per request to a differing path, by style, path and kind.
+          const expected: Record<string, number> = {};
+          const add = (style: string, path: string, n: number): void => {
+            const kind = EXPECTED_KIND[path];
+            if (kind !== undefined)
+              expected[`${style} ${path} ${kind}`] = (expected[`${style} ${path} ${kind}`] ?? 0) + n;
+          };
+          for (const [path, n] of Object.entries(SHORT)) add('short', path, n);
+          for (const path of KA_LIST) add('ka', path, KA_CONNECTIONS);
+          const expectedRecords = Object.values(expected).reduce((a, b) => a + b, 0);
+
+          const records = readDiffLog(diffLog);
+          assert.deepEqual(
+            countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)} ${r.kind}`),
+            expected,
+            'diff-log records by connection style, path and kind',
+          );
+
+          for (const r of records) {
+            const line = JSON.stringify(r);
+            assertSession(lab, r, 80);
+            assert.match(
+              r.request.http?.requestLine ?? '',
+              /^GET \/\S+ HTTP\/1\.[01]$/,
+              `HTTP mode's request line: ${line}`,
+            );
+            assert.equal(r.exchange, exchangeOf(r), `exchange index: ${line}`);
+            if (r.kind === 'status') {
+              assert.equal(r.production.http?.status, 200, line);
+              assert.equal(r.test?.http?.status, 503, line);
+            } else if (r.kind === 'headers') {
+              const extra = (h: [string, string][] | undefined): boolean =>
+                (h ?? []).some(([name, value]) => name.toLowerCase() === 'x-build' && value === 'canary');
+              assert.ok(
+                extra(r.test?.http?.headers) && !extra(r.production.http?.headers),
+                `X-Build on test only: ${line}`,
+              );
+            } else if (r.kind === 'body') {
+              assert.equal(r.test?.length, r.production.length, line);
+              assert.ok(r.excerpt?.production.includes('100') && r.excerpt.test.includes('999'), `excerpt: ${line}`);
+            }
+          }
+          // Each keep-alive connection is one session, and reports its differing requests in it.
+          const perSession = countBy(
+            records.filter((r) => queryParam(r, 's') === 'ka'),
+            (r) => r.session.client,
+          );
+          const differingPerConnection = KA_LIST.filter((p) => EXPECTED_KIND[p] !== undefined).length;
+          assert.deepEqual(
+            Object.values(perSession),
+            Array<number>(KA_CONNECTIONS).fill(differingPerConnection),
+            'records per keep-alive session',
+          );
+
+          assert.deepEqual(
+            compareStats(stats),
+            {
+              compared: total,
+              identical: total - expectedRecords,
+              different: expectedRecords,
+              notComparable: 0,
+              byKind: countBy(records, (r) => r.kind),
+            },
+            'the final stats count every exchange',
+          );
+          assert.deepEqual(await lab.guardCounters(), NO_GUARD_HITS);
         },
-        'the final stats count every exchange',
+        { offloads },
       );
-      assert.deepEqual(await lab.guardCounters(), NO_GUARD_HITS);
-    });
-  },
-);
+    },
+  );
+}
 
-test(
-  '1 MiB answers: equal ones compared by hash and not reported, one differing beyond 64 KiB reported',
-  { timeout: 90_000 },
-  async (t) => {
-    await withLab(t, async (lab) => {
-      const { prod, target } = await startNginxPair(lab);
-      const { tcpcopy, diffLog } = await startComparing(lab, 80, 'auto');
+for (const offloads of OFFLOAD_PROFILES) {
+  test(
+    `1 MiB answers: equal ones compared by hash and not reported, one differing beyond 64 KiB reported (offloads ${offloads})`,
+    { timeout: 90_000 },
+    async (t) => {
+      await withLab(
+        t,
+        async (lab) => {
+          const { prod, target } = await startNginxPair(lab);
+          const { tcpcopy, diffLog } = await startComparing(lab, 80, 'auto');
 
-      const SHORT_EACH = 3;
-      await shortRequests(lab, prod, PATHS.big, SHORT_EACH);
-      await shortRequests(lab, prod, PATHS.bigTail, SHORT_EACH);
-      const list = [PATHS.big, PATHS.bigTail, PATHS.big, PATHS.bigTail];
-      const connections = 2;
-      await keepAliveCurls(lab, prod, connections, list);
-      const total = 2 * SHORT_EACH + connections * list.length;
-      const { stats } = await finish(target, total, tcpcopy);
+          const SHORT_EACH = 3;
+          await shortRequests(lab, prod, PATHS.big, SHORT_EACH);
+          await shortRequests(lab, prod, PATHS.bigTail, SHORT_EACH);
+          const list = [PATHS.big, PATHS.bigTail, PATHS.big, PATHS.bigTail];
+          const connections = 2;
+          await keepAliveCurls(lab, prod, connections, list);
+          const total = 2 * SHORT_EACH + connections * list.length;
+          const { stats } = await finish(target, total, tcpcopy);
 
-      const records = readDiffLog(diffLog);
-      assert.deepEqual(
-        countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)}`),
-        {
-          [`short ${PATHS.bigTail}`]: SHORT_EACH,
-          [`ka ${PATHS.bigTail}`]: connections * list.filter((p) => p === PATHS.bigTail).length,
+          const records = readDiffLog(diffLog);
+          assert.deepEqual(
+            countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)}`),
+            {
+              [`short ${PATHS.bigTail}`]: SHORT_EACH,
+              [`ka ${PATHS.bigTail}`]: connections * list.filter((p) => p === PATHS.bigTail).length,
+            },
+            'exactly the requests for the differing 1 MiB file reported',
+          );
+          for (const r of records) {
+            const line = JSON.stringify(r).slice(0, 2000);
+            assertSession(lab, r, 80);
+            assert.ok(r.kind === 'body' || r.kind === 'hash', `beyond the prefix only the hash differs: ${line}`);
+            assert.ok(r.offset === null || r.offset >= COMPARE_BYTES, `no difference inside the first 64 KiB: ${line}`);
+            assert.equal(r.test?.length, r.production.length, line);
+            assert.ok(r.production.length >= BIG_SIZE, `the whole answer counted: ${line}`);
+            assert.equal(r.exchange, exchangeOf(r), `exchange index: ${line}`);
+            assert.notEqual(r.test?.sha256, r.production.sha256, line);
+          }
+          assert.deepEqual(compareStats(stats), {
+            compared: total,
+            identical: total - records.length,
+            different: records.length,
+            notComparable: 0,
+            byKind: countBy(records, (r) => r.kind),
+          });
         },
-        'exactly the requests for the differing 1 MiB file reported',
+        { offloads },
       );
-      for (const r of records) {
-        const line = JSON.stringify(r).slice(0, 2000);
-        assertSession(lab, r, 80);
-        assert.ok(r.kind === 'body' || r.kind === 'hash', `beyond the prefix only the hash differs: ${line}`);
-        assert.ok(r.offset === null || r.offset >= COMPARE_BYTES, `no difference inside the first 64 KiB: ${line}`);
-        assert.equal(r.test?.length, r.production.length, line);
-        assert.ok(r.production.length >= BIG_SIZE, `the whole answer counted: ${line}`);
-        assert.equal(r.exchange, exchangeOf(r), `exchange index: ${line}`);
-        assert.notEqual(r.test?.sha256, r.production.sha256, line);
-      }
-      assert.deepEqual(compareStats(stats), {
-        compared: total,
-        identical: total - records.length,
-        different: records.length,
-        notComparable: 0,
-        byKind: countBy(records, (r) => r.kind),
-      });
-    });
-  },
-);
+    },
+  );
+}
 
 // Redis: redis-cli with a command on its command line sends just that command (-r: that many times
 // on one connection). Without one it first asks COMMAND DOCS, whose answer lists the commands in an
