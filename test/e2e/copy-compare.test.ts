@@ -21,6 +21,7 @@ import {
 } from '../lab/index.js';
 import {
   BIG_SIZE,
+  BIG_TAIL_OFFSET,
   COMPARE_BYTES,
   EXPECTED_KIND,
   ODD_KEY,
@@ -50,12 +51,20 @@ interface Comparing {
   diffLog: string;
 }
 
-/** intercept, then tcpcopy with --compare `mode` (bare --compare when undefined) and a diff log. */
-async function startComparing(lab: Lab, port: number, mode?: string): Promise<Comparing> {
+/**
+ * intercept, then tcpcopy with --compare `mode` (bare --compare when undefined), a diff log and
+ * `extra` flags.
+ */
+async function startComparing(
+  lab: Lab,
+  port: number,
+  mode?: string,
+  extra: readonly string[] = [],
+): Promise<Comparing> {
   const intercept = await startIntercept(lab, port);
   const diffLog = join(lab.logDir, 'diff.jsonl');
   const compare = mode === undefined ? ['--compare'] : ['--compare', mode];
-  const tcpcopy = await startTcpcopy(lab, { port, extra: [...compare, '--diff-log', diffLog] });
+  const tcpcopy = await startTcpcopy(lab, { port, extra: [...compare, '--diff-log', diffLog, ...extra] });
   return { intercept, tcpcopy, diffLog };
 }
 
@@ -335,58 +344,74 @@ for (const offloads of OFFLOAD_PROFILES) {
   );
 }
 
+/**
+ * Requests for the 1 MiB files, short and keep-alive: those for the one that differs at
+ * BIG_TAIL_OFFSET are reported, each once; with `--compare-bytes` (`compareBytes`) past that
+ * offset, at the byte that differs.
+ */
+async function bigAnswers(lab: Lab, compareBytes?: { flag: string }): Promise<void> {
+  const { prod, target } = await startNginxPair(lab);
+  const extra = compareBytes === undefined ? [] : ['--compare-bytes', compareBytes.flag];
+  const { tcpcopy, diffLog } = await startComparing(lab, 80, 'auto', extra);
+
+  const SHORT_EACH = 3;
+  await shortRequests(lab, prod, PATHS.big, SHORT_EACH);
+  await shortRequests(lab, prod, PATHS.bigTail, SHORT_EACH);
+  const list = [PATHS.big, PATHS.bigTail, PATHS.big, PATHS.bigTail];
+  const connections = 2;
+  await keepAliveCurls(lab, prod, connections, list);
+  const total = 2 * SHORT_EACH + connections * list.length;
+  const { stats } = await finish(target, total, tcpcopy);
+
+  const records = readDiffLog(diffLog);
+  assert.deepEqual(
+    countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)}`),
+    {
+      [`short ${PATHS.bigTail}`]: SHORT_EACH,
+      [`ka ${PATHS.bigTail}`]: connections * list.filter((p) => p === PATHS.bigTail).length,
+    },
+    'exactly the requests for the differing 1 MiB file reported',
+  );
+  for (const r of records) {
+    const line = JSON.stringify(r).slice(0, 2000);
+    assertSession(lab, r, 80);
+    assert.equal(r.test?.length, r.production.length, line);
+    assert.ok(r.production.length >= BIG_SIZE, `the whole answer counted: ${line}`);
+    assert.equal(r.exchange, exchangeOf(r), `exchange index: ${line}`);
+    assert.notEqual(r.test?.sha256, r.production.sha256, line);
+    if (compareBytes === undefined) {
+      assert.ok(r.kind === 'body' || r.kind === 'hash', `beyond the prefix only the hash differs: ${line}`);
+      assert.ok(r.offset === null || r.offset >= COMPARE_BYTES, `no difference inside the first 64 KiB: ${line}`);
+    } else {
+      // The offset counts from the body (HTTP mode) or from the answer's first byte (its head first).
+      assert.equal(r.kind, 'body', line);
+      assert.ok(
+        r.offset !== null && r.offset >= BIG_TAIL_OFFSET && r.offset < BIG_TAIL_OFFSET + 1024,
+        `the differing byte, inside the compared ${compareBytes.flag}: ${line}`,
+      );
+      assert.notEqual(r.excerpt, null, line);
+    }
+  }
+  assert.deepEqual(compareStats(stats), {
+    compared: total,
+    identical: total - records.length,
+    different: records.length,
+    notComparable: 0,
+    byKind: countBy(records, (r) => r.kind),
+  });
+}
+
 for (const offloads of OFFLOAD_PROFILES) {
   test(
     `1 MiB answers: equal ones compared by hash and not reported, one differing beyond 64 KiB reported (offloads ${offloads})`,
     { timeout: 90_000 },
-    async (t) => {
-      await withLab(
-        t,
-        async (lab) => {
-          const { prod, target } = await startNginxPair(lab);
-          const { tcpcopy, diffLog } = await startComparing(lab, 80, 'auto');
-
-          const SHORT_EACH = 3;
-          await shortRequests(lab, prod, PATHS.big, SHORT_EACH);
-          await shortRequests(lab, prod, PATHS.bigTail, SHORT_EACH);
-          const list = [PATHS.big, PATHS.bigTail, PATHS.big, PATHS.bigTail];
-          const connections = 2;
-          await keepAliveCurls(lab, prod, connections, list);
-          const total = 2 * SHORT_EACH + connections * list.length;
-          const { stats } = await finish(target, total, tcpcopy);
-
-          const records = readDiffLog(diffLog);
-          assert.deepEqual(
-            countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)}`),
-            {
-              [`short ${PATHS.bigTail}`]: SHORT_EACH,
-              [`ka ${PATHS.bigTail}`]: connections * list.filter((p) => p === PATHS.bigTail).length,
-            },
-            'exactly the requests for the differing 1 MiB file reported',
-          );
-          for (const r of records) {
-            const line = JSON.stringify(r).slice(0, 2000);
-            assertSession(lab, r, 80);
-            assert.ok(r.kind === 'body' || r.kind === 'hash', `beyond the prefix only the hash differs: ${line}`);
-            assert.ok(r.offset === null || r.offset >= COMPARE_BYTES, `no difference inside the first 64 KiB: ${line}`);
-            assert.equal(r.test?.length, r.production.length, line);
-            assert.ok(r.production.length >= BIG_SIZE, `the whole answer counted: ${line}`);
-            assert.equal(r.exchange, exchangeOf(r), `exchange index: ${line}`);
-            assert.notEqual(r.test?.sha256, r.production.sha256, line);
-          }
-          assert.deepEqual(compareStats(stats), {
-            compared: total,
-            identical: total - records.length,
-            different: records.length,
-            notComparable: 0,
-            byKind: countBy(records, (r) => r.kind),
-          });
-        },
-        { offloads },
-      );
-    },
+    (t) => withLab(t, (lab) => bigAnswers(lab), { offloads }),
   );
 }
+
+test('--compare-bytes 1m: a 1 MiB answer is compared whole, its differing byte found', { timeout: 90_000 }, (t) =>
+  withLab(t, (lab) => bigAnswers(lab, { flag: '1m' })),
+);
 
 // Redis: redis-cli with a command on its command line sends just that command (-r: that many times
 // on one connection). Without one it first asks COMMAND DOCS, whose answer lists the commands in an
