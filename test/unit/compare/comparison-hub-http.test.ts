@@ -265,6 +265,32 @@ describe('comparison hub, HTTP mode', () => {
     assert.equal(h.hub.size, 0);
   });
 
+  test('bytes the capture lost inside a body: that exchange is lost, the later ones are still compared', () => {
+    // 200 kB answers in 10 kB segments; one piece of answer 1 reaches the copy's tap 60 segments
+    // late (as when intercept swaps capture rings), past the 64 kB the tap holds beyond a hole.
+    const body = Buffer.alloc(200_000, 0x61);
+    const pieces = (b: Buffer): Buffer[] =>
+      Array.from({ length: Math.ceil(b.length / 10_000) }, (_, i) => b.subarray(i * 10_000, (i + 1) * 10_000));
+    const keepAlive = [0, 1, 2, 3].map((i): Turn => ({ request: GET(`/r${i}`), answer: pieces(answer(body)) }));
+    const late = conversation(keepAlive);
+    const at = late.findIndex((s, i) => !s.fromClient && i > 30);
+    late.splice(at + 60, 0, ...late.splice(at, 1));
+    for (const mode of ['http', 'bytes'] as const) {
+      const options = hubOptions({ mode, compareBytes: 65536, holdBytes: 65536 });
+      const h = new Harness(options).run(conversation(keepAlive), late);
+      assert.deepEqual(
+        h.summary,
+        [
+          [0, 'identical', undefined],
+          [0, 'lost', undefined],
+          [0, 'identical', undefined],
+          [0, 'identical', undefined],
+        ],
+        mode,
+      );
+    }
+  });
+
   test('every HTTP record is valid against the diff-log schema', () => {
     const masked = hubOptions({ mode: 'auto', http: httpCompareRules({ ignoreBody: [/<t>\d+<\/t>/] }) });
     const cases: [Turn[], Turn[], ReturnType<typeof hubOptions>?][] = [

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { deflateRawSync, deflateSync, gzipSync, brotliCompressSync } from 'node:zlib';
 import fc from 'fast-check';
-import { HttpParser, MAX_HEAD_BYTES } from '@tcpcopy/copier/compare';
+import { HttpParser, MAX_HEAD_BYTES, httpResponseParser, type HttpResponse } from '@tcpcopy/copier/compare';
 import type { BodyLimits, HttpMessage, HttpParserStatus } from '../../../packages/copier/src/compare/index.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -348,6 +348,44 @@ describe('HttpParser malformed input', () => {
     // Just under the limit is fine.
     const fits = `GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES - 25)}\r\n\r\n`;
     assert.deepEqual([parse('request', [b(fits)]).status, Buffer.byteLength(fits) <= MAX_HEAD_BYTES], ['ended', true]);
+  });
+});
+
+describe('HttpParser: bytes the capture lost', () => {
+  const responses = (): { parser: HttpParser<'response'>; got: HttpResponse[] } => {
+    const got: HttpResponse[] = [];
+    return { parser: httpResponseParser((r) => got.push(r)), got };
+  };
+
+  test('inside a Content-Length body or a chunk: skipped, the message marked lost, the next one read', () => {
+    for (const [first, cut] of [
+      ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', 4],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n', 4],
+    ] as const) {
+      const { parser, got } = responses();
+      parser.push(Buffer.from(`${first}abc`));
+      assert.equal(parser.gap(cut), true);
+      const rest = first.includes('chunked') ? 'xyz\r\n0\r\n\r\n' : 'xyz';
+      parser.push(Buffer.from(`${rest}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`));
+      assert.deepEqual(
+        got.map((r) => [r.lostBytes, r.body.toString()]),
+        [
+          [cut, 'abcxyz'],
+          [0, 'ok'],
+        ],
+      );
+    }
+  });
+
+  test('in a head, a chunk size, or past the body: false, nothing consumed', () => {
+    const { parser } = responses();
+    assert.equal(parser.gap(3), false, 'in the head');
+    parser.push(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab'));
+    assert.equal(parser.gap(3), false, 'beyond the body: the next head is in it');
+    assert.equal(parser.gap(2), true);
+    const chunked = responses();
+    chunked.parser.push(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'));
+    assert.equal(chunked.parser.gap(1), false, 'a chunk size');
   });
 });
 

@@ -36,6 +36,8 @@ interface HttpMessageParts extends HttpBody {
   /** A chunked body's trailer fields (RFC 9112 §7.1.2), else empty. */
   trailers: [string, string][];
   framing: BodyFraming['kind'];
+  /** Body bytes the capture lost (gap): the body cannot be compared, the next message still can. */
+  lostBytes: number;
 }
 
 export interface HttpRequest extends HttpMessageParts, RequestLine {
@@ -84,6 +86,8 @@ export class HttpParser<R extends HttpRole> {
   private body: BodyCollector | null = null;
   /** Body bytes left in the current Content-Length body or chunk. */
   private remaining = 0;
+  /** Body bytes of the message in progress that the capture lost. */
+  private lostBytes = 0;
   /** Methods of requests not yet answered (responses only). */
   private readonly methods: string[] = [];
 
@@ -129,6 +133,24 @@ export class HttpParser<R extends HttpRole> {
           break;
       }
     }
+  }
+
+  /**
+   * `length` bytes the capture lost. Inside a counted body (Content-Length, or one chunk's data)
+   * they are skipped, the message marked lost, and parsing goes on; anywhere else framing is lost
+   * with them: false, and the caller stops reading this stream.
+   */
+  gap(length: number): boolean {
+    if (this.status !== 'ok' || (this.state !== 'length' && this.state !== 'chunk-data') || length > this.remaining) {
+      return false;
+    }
+    this.lostBytes += length;
+    this.remaining -= length;
+    if (this.remaining === 0) {
+      if (this.state === 'length') this.complete();
+      else this.state = 'chunk-end';
+    }
+    return true;
   }
 
   /** The connection ended: a close-delimited body is complete; a message cut short is not. */
@@ -256,6 +278,7 @@ export class HttpParser<R extends HttpRole> {
       headers: this.headers,
       trailers: this.trailers,
       framing: this.framing,
+      lostBytes: this.lostBytes,
       ...this.body!.finish(),
     };
     let message: HttpMessage;
@@ -287,6 +310,7 @@ export class HttpParser<R extends HttpRole> {
     this.framing = 'none';
     this.body = null;
     this.remaining = 0;
+    this.lostBytes = 0;
   }
 }
 

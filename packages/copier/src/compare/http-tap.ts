@@ -104,7 +104,7 @@ export class HttpSink implements TapSink {
   /** Whether `mustWait` was asked: at the first bytes. */
   private asked = false;
   private serverSpoke = false;
-  /** Bytes were lost: the parsers cannot go on. */
+  /** Bytes were lost where framing needs them (a head, a chunk size): the parsers cannot go on. */
   private broken = false;
 
   constructor(
@@ -143,7 +143,7 @@ export class HttpSink implements TapSink {
   clientGap(length: number): void {
     this.ask();
     this.clientOffset += length;
-    if (!this.waiting) this.broken = true;
+    if (!this.waiting && !this.requests.gap(length)) this.broken = true;
   }
 
   serverBytes(bytes: Buffer): void {
@@ -155,10 +155,10 @@ export class HttpSink implements TapSink {
     }
   }
 
-  serverGap(): void {
+  serverGap(length: number): void {
     this.ask();
     if (this.waiting) this.serverSpoke = true;
-    else this.broken = true;
+    else if (!this.responses.gap(length)) this.broken = true;
   }
 
   /** A direction's start was missed: parsing starts over at the next whole turn. */
@@ -181,14 +181,14 @@ export class HttpSink implements TapSink {
     const status = this.responses.status;
     const failed = status !== 'ok' && status !== 'ended' && status !== 'upgraded' ? status : undefined;
     let why: HttpMissing = this.broken ? 'lost' : how === 'reset' ? 'reset' : (failed ?? 'end');
-    for (const request of this.unanswered) {
+    // After an answer that did not parse, nothing more can be read of the connection. Set before
+    // the last exchanges are handed over: the hub compares the ones the copy never had with it.
+    this.tail = why === failed && this.unanswered.length > 0 ? 'lost' : why;
+    for (const request of this.unanswered.splice(0)) {
       this.onExchange({ index: this.index++, request, response: undefined, missing: why });
-      // After an answer that did not parse, nothing more can be read of the connection.
       if (why === failed) why = 'lost';
     }
-    this.unanswered.length = 0;
     this.early.length = 0;
-    this.tail = why;
   }
 
   private ask(): void {
