@@ -4,7 +4,8 @@
  * is summed per function and per source file, and the top entries are printed.
  *
  * Run as root: pnpm bench:profile (builds first). Env BENCH_RATE (default 5000 req/s) and
- * BENCH_SECONDS (default 10). Writes test/bench/results/profile.json; the .cpuprofile itself is
+ * BENCH_SECONDS (default 10), BENCH_COMPARE=1 for tcpcopy --compare. Writes
+ * test/bench/results/profile.json (profile-compare.json); the .cpuprofile itself is
  * kept under test/bench/results/profiles/ for Chrome DevTools or speedscope.
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,8 @@ import { ensureLoadTools, runFixedRate, tuneClient } from './e2e/load.js';
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const PROFILE_DIR = path.join(RESULTS_DIR, 'profiles');
 const RATE = Number(process.env.BENCH_RATE ?? 5000);
+/** BENCH_COMPARE=1: tcpcopy runs with --compare (results in profile-compare.json). */
+const COMPARE = process.env.BENCH_COMPARE === '1';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const TOP = 30;
 
@@ -71,7 +74,11 @@ try {
   const prod = await lab.startNginx('prod');
   const target = await lab.startNginx('target');
   await startIntercept(lab, 80);
-  const tcpcopy = await startTcpcopy(lab, { port: 80, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] });
+  const tcpcopy = await startTcpcopy(lab, {
+    port: 80,
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`],
+    extra: COMPARE ? ['--compare'] : [],
+  });
   await runFixedRate(lab, prod.url('/index.html'), RATE, SECONDS);
   served = prod.readAccessLog().length;
   copied = await settle(() => target.readAccessLog().length, served);
@@ -95,6 +102,7 @@ const result = {
   date: new Date().toISOString(),
   rate: RATE,
   seconds: SECONDS,
+  compare: COMPARE,
   served,
   copied,
   busyMs: Math.round(busy),
@@ -103,7 +111,10 @@ const result = {
   byFunction: top(withoutIdle(byFunction), busy),
   profile: path.join('test/bench/results/profiles', file),
 };
-writeFileSync(path.join(RESULTS_DIR, 'profile.json'), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(
+  path.join(RESULTS_DIR, COMPARE ? 'profile-compare.json' : 'profile.json'),
+  `${JSON.stringify(result, null, 2)}\n`,
+);
 process.stdout.write(
   `tcpcopy at ${RATE} req/s for ${SECONDS} s: ${served} served, ${copied} copied; ${result.busyMs} ms busy (${result.busyMsPer1000Requests} ms per 1,000 requests)\n`,
 );

@@ -53,6 +53,25 @@ describe('comparison hub', () => {
     assert.equal(h.hub.memoryBytes, 0);
   });
 
+  test('connections closed on both sides are forgotten at once; the tuple released later changes nothing', () => {
+    const h = new Harness();
+    h.start(0);
+    h.production(conversation(TURNS));
+    h.copy(0, conversation(TURNS));
+    assert.equal(h.hub.size, 0, 'both FINs on both sides: nothing left to wait for');
+    assert.equal(h.hub.counters.identical, 3);
+    h.end(0);
+    assert.equal(h.hub.counters.compared, 3, 'not compared again');
+    // A copy still open (no FIN from the test server yet) is kept until its tuple is released.
+    h.start(0, 5001);
+    h.production(conversation(TURNS), 5001);
+    h.copy(0, conversation(TURNS, { ending: 'none' }), 5001);
+    assert.equal(h.hub.size, 1);
+    h.end(0, 5001);
+    assert.equal(h.hub.size, 0);
+    assert.equal(h.hub.counters.identical, 6);
+  });
+
   test('production is followed only once a copy of it starts', () => {
     const h = new Harness();
     const production = conversation(TURNS);

@@ -82,6 +82,8 @@ interface Production {
 
 interface CopyState {
   readonly ref: CopyRef;
+  /** The copy's own client endpoint (keyOf the fake address and port). */
+  readonly fakeKey: number;
   readonly session: DiffSession;
   readonly production: Production;
   readonly side: HubSide;
@@ -158,16 +160,21 @@ export class ComparisonHub {
     if (stale !== undefined) this.endCopy(fakeKey, stale, 0);
     const copy: CopyState = {
       ref,
+      fakeKey,
       session: {
         client: `${ipv4ToString(ref.clientIp)}:${ref.clientPort}`,
         target: `${ipv4ToString(ref.targetIp)}:${ref.targetPort}`,
         copy: ref.copy,
       },
       production,
-      side: new HubSide(this.options, () => this.advance(copy), {
-        mode: () => production.side.mode,
-        joined: () => production.side.joined,
-      }),
+      side: new HubSide(
+        this.options,
+        () => {
+          this.advance(copy);
+          this.trim(production);
+        },
+        { mode: () => production.side.mode, joined: () => production.side.joined },
+      ),
       cursor: 0,
       testFrom: 0,
       ended: false,
@@ -253,16 +260,23 @@ export class ComparisonHub {
     this.trim(copy.production);
   }
 
-  /** Compares what both sides of a copy allow now; forgets the copy once nothing is left. */
+  /**
+   * Compares what both sides of a copy allow now; forgets the copy once nothing is left. A copy
+   * whose connection closed (both FINs, in order) or was reset gives nothing more: it is forgotten
+   * then, not seconds later when its tuple is released, so the connections followed at once are
+   * those in flight, not those of the last linger.
+   */
   private advance(copy: CopyState): void {
     const production = copy.production.side;
     const test = copy.side;
     while (production.mode === 'http' ? this.nextHttp(copy) : this.nextBytes(copy));
     test.dropBefore(copy.testFrom);
-    if (copy.ended && test.ended !== undefined && production.ended !== undefined && copy.cursor >= production.given) {
+    const over = copy.ended || test.ended === 'closed' || test.ended === 'reset';
+    if (over && test.ended !== undefined && production.ended !== undefined && copy.cursor >= production.given) {
       const copies = copy.production.copies;
       const i = copies.indexOf(copy);
       if (i >= 0) copies.splice(i, 1);
+      if (this.copies.get(copy.fakeKey) === copy) this.copies.delete(copy.fakeKey);
     }
   }
 
