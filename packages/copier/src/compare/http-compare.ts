@@ -129,6 +129,25 @@ function decodedOrPlain(response: HttpResponse): boolean {
   return response.decoding === 'identity' || response.decoding === 'decoded';
 }
 
+/**
+ * The same names in the same order, each value equal or ignored: what two builds of one server
+ * usually send, told without building the maps (a third of HTTP mode's comparing time in the
+ * profile). Whatever passes here, the comparison by name would find equal too.
+ */
+function sameInOrder(
+  a: readonly (readonly [string, string])[],
+  b: readonly (readonly [string, string])[],
+  ignored: (lower: string) => boolean,
+): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const [name, value] = a[i]!;
+    const [otherName, otherValue] = b[i]!;
+    if (name !== otherName || (value !== otherValue && !ignored(name.toLowerCase()))) return false;
+  }
+  return true;
+}
+
 function compareHeaders(
   production: HttpResponse,
   test: HttpResponse,
@@ -140,6 +159,7 @@ function compareHeaders(
     lower === TRANSFER_ENCODING ||
     (lower === CONTENT_LENGTH && (production.framing !== 'none' || test.framing !== 'none')) ||
     (lower === CONTENT_ENCODING && bodiesEqual && decodedOrPlain(production) && decodedOrPlain(test));
+  if (sameInOrder(production.headers, test.headers, ignored)) return [];
   const expected = fieldsByName(production.headers);
   const actual = fieldsByName(test.headers);
   const differences: HttpDifference[] = [];

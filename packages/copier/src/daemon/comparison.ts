@@ -15,6 +15,7 @@
  */
 import {
   DecodeStatus,
+  TcpFlag,
   decodeIpv4,
   decodeTcp,
   ipv4ToString,
@@ -36,6 +37,7 @@ import { endpointKey, type EngineHost, type EngineTarget, type Tuple } from '../
 import type { TrafficObserver } from './pipeline.js';
 import { DiffLog, type DiffLogStats } from './diff-log.js';
 
+const STREAM_FLAGS = TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST;
 /** Comparisons stop starting past this share of the -m budget; copies go on up to all of it. */
 export const COMPARE_SHED_SHARE = 0.75;
 /** Production connections compared at once: each holds at most --compare-bytes per answer. */
@@ -221,12 +223,15 @@ export class Comparison implements TrafficObserver {
     if (this.stopping) return; // the last RSTs of a stop
     const { ip, tcp } = this.injected;
     if (decodeIpv4(packet, 0, length, ip) !== DecodeStatus.Ok || decodeTcp(packet, ip, tcp) !== DecodeStatus.Ok) return;
-    this.hub.copyClient(ip.src, tcp.srcPort, tcp.seq, tcp.flags, payloadOf(packet, tcp), this.ctx.now());
+    if (carriesStream(tcp)) {
+      this.hub.copyClient(ip.src, tcp.srcPort, tcp.seq, tcp.flags, payloadOf(packet, tcp), this.ctx.now());
+    }
   }
 
   // --- the pipeline's observer -----------------------------------------------------------------
 
   clientSegment(ip: Ipv4View, tcp: TcpView, buf: Buffer, now: number): void {
+    if (!carriesStream(tcp)) return;
     this.hub.productionSegment(true, ip.src, tcp.srcPort, tcp.seq, tcp.flags, payloadOf(buf, tcp), now);
   }
 
@@ -234,7 +239,9 @@ export class Comparison implements TrafficObserver {
     const ips = this.answerPorts.get(tcp.srcPort);
     // From a -x port, of the -x address or (none given) of this host, which the filter ensures.
     if (ips === undefined || !ips.some((matchIp) => matchIp === 0 || matchIp === ip.src)) return false;
-    this.hub.productionSegment(false, ip.dst, tcp.dstPort, tcp.seq, tcp.flags, payloadOf(buf, tcp), now);
+    if (carriesStream(tcp)) {
+      this.hub.productionSegment(false, ip.dst, tcp.dstPort, tcp.seq, tcp.flags, payloadOf(buf, tcp), now);
+    }
     return true;
   }
 
@@ -246,6 +253,7 @@ export class Comparison implements TrafficObserver {
     payloadLength: number,
     now: number,
   ): void {
+    if (!carriesStream(tcp)) return;
     const payload = buf.subarray(payloadOffset, payloadOffset + payloadLength);
     this.hub.copyServer(ip.dst, tcp.dstPort, tcp.seq, tcp.flags, payload, now);
   }
@@ -316,6 +324,12 @@ export class Comparison implements TrafficObserver {
     }
     return counters;
   }
+}
+
+/** Whether a segment moves a byte stream: payload, or SYN, FIN or RST. Pure ACKs do not (half the
+ *  packets of short requests): the comparison never sees them. */
+function carriesStream(tcp: TcpView): boolean {
+  return tcp.payloadLength > 0 || (tcp.flags & STREAM_FLAGS) !== 0;
 }
 
 /** A decoded TCP segment's payload, as captured (a view: valid as long as `buf` is). */
