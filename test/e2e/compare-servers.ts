@@ -7,8 +7,8 @@
  * modification time (Last-Modified and ETag are then the same), `return` answers with the same
  * body. Everything else is the same on both, so only Date can differ where nothing is reported.
  */
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { patternBytes, type Lab, type NginxServer } from '../lab/index.js';
 import { redisCli } from './redis-helpers.js';
 
@@ -52,9 +52,6 @@ export const EXPECTED_KIND: Readonly<Record<string, HttpKind>> = {
   [PATHS.headers]: 'headers',
 };
 
-/** One modification time for every file of both sites, so Last-Modified and ETag agree. */
-const SITE_MTIME = new Date('2024-01-02T03:04:05Z');
-
 function siteFiles(side: 'prod' | 'target'): Record<string, string | Buffer> {
   const tail = patternBytes(BIG_SIZE);
   if (side === 'target') tail[BIG_TAIL_OFFSET] = (tail[BIG_TAIL_OFFSET]! + 1) & 0xff;
@@ -67,16 +64,6 @@ function siteFiles(side: 'prod' | 'target'): Record<string, string | Buffer> {
     '1m.bin': patternBytes(BIG_SIZE),
     '1m-tail.bin': tail,
   };
-}
-
-function writeSite(root: string, files: Readonly<Record<string, string | Buffer>>): void {
-  mkdirSync(root, { recursive: true });
-  for (const [file, body] of Object.entries(files)) {
-    const path = join(root, file);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, body);
-    utimesSync(path, SITE_MTIME, SITE_MTIME);
-  }
 }
 
 /**
@@ -108,10 +95,10 @@ export interface ComparePair {
 /** nginx on prod and on target, port 80, serving the two sites. */
 export async function startNginxPair(lab: Lab): Promise<ComparePair> {
   const start = (side: 'prod' | 'target'): Promise<NginxServer> => {
-    const root = join(lab.logDir, `site-${side}`);
-    writeSite(root, siteFiles(side));
+    // The lab writes every file with one modification time: Last-Modified and ETag agree.
     return lab.startNginx(side, {
-      root,
+      root: join(lab.logDir, `site-${side}`),
+      files: siteFiles(side),
       serverConfig: serverConfig(side),
       ...(side === 'target' ? { httpConfig: `limit_req_zone $arg_d zone=late:1m rate=${LATE_RATE};` } : {}),
     });

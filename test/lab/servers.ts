@@ -3,7 +3,7 @@
  * echo server (records request bodies' SHA-256, which nginx cannot do with a static config).
  * Each is started in the foreground under lab.spawn and awaited until its port listens.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './lab.js';
@@ -101,10 +101,17 @@ function documentRoot(lab: Lab, dir: string, opts: NginxOptions): string {
   return shared;
 }
 
+/**
+ * Every file the lab writes has this modification time: nginx derives Last-Modified and ETag from
+ * it, so production and the test server serving the same file answer alike (--compare).
+ */
+export const LAB_FILE_MTIME = new Date('2024-01-02T03:04:05Z');
+
 function writeFiles(root: string, files: Readonly<Record<string, string | Buffer>>): void {
   for (const [file, body] of Object.entries(files)) {
     mkdirSync(dirname(join(root, file)), { recursive: true });
     writeFileSync(join(root, file), body);
+    utimesSync(join(root, file), LAB_FILE_MTIME, LAB_FILE_MTIME);
   }
   mkdirSync(root, { recursive: true });
 }
