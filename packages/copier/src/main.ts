@@ -37,7 +37,7 @@ import { Pipeline } from './daemon/pipeline.js';
 import { openCopySink } from './daemon/copy-sink.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
 import { statsSnapshot } from './daemon/stats.js';
-import { Comparison } from './daemon/comparison.js';
+import { Comparison, watchEventLoop } from './daemon/comparison.js';
 import type { MetricsServer } from '@tcpcopy/common/metrics';
 import { DIAGNOSIS_SAMPLE_MS, NoReplyWatch, noReplyContext } from './daemon/diagnosis.js';
 
@@ -135,8 +135,11 @@ export async function main(
   // start, so running sessions go on and only new ones see the new share.
   const engineConfig: { -readonly [K in keyof EngineConfig]: EngineConfig[K] } = engineConfigOf(config);
   const hostAddresses = localIpv4Addresses();
-  const answers = config.compare !== undefined;
-  const filter = buildCaptureFilter(engineConfig.targets, hostAddresses, config.filter, answers);
+  // With --compare, production's answers are captured too, except while tcpcopy is saturated.
+  let answers = config.compare !== undefined;
+  let addresses: readonly number[] = hostAddresses;
+  const filterNow = (): string => buildCaptureFilter(engineConfig.targets, addresses, config.filter, answers);
+  const filter = filterNow();
   // A typo in -F is the first thing reported: not after seconds of waiting for intercepts.
   if (io === undefined && config.offline === undefined) checkCaptureFilter(filter);
   // The key is read once, at start: a SIGHUP reload does not re-read it (docs/flags.md).
@@ -293,11 +296,23 @@ export async function main(
   const lossWatch = new CaptureLossWatch(source, engine, log, config.captureBufferBytes);
   const captureLoss = setInterval(() => lossWatch.check(clock.now()), CAPTURE_LOSS_POLL_MS);
   captureLoss.unref();
+  const stopLoadWatch =
+    comparison === undefined
+      ? undefined
+      : watchEventLoop((busy) => {
+          comparison.setBusy(busy);
+          if (answers !== busy || !(source instanceof LiveCapture) || config.filter !== undefined) return;
+          answers = !busy;
+          source.setFilter(filterNow());
+        });
   const stopFollowing =
     source instanceof LiveCapture && filterNamesHostAddresses(engineConfig.targets, config.filter)
       ? followHostAddresses({
           watch: new AddressWatch(localIpv4Addresses, hostAddresses),
-          filterFor: (addresses) => buildCaptureFilter(engineConfig.targets, addresses, config.filter, answers),
+          filterFor: (changed) => {
+            addresses = changed;
+            return filterNow();
+          },
           setFilter: (changed) => source.setFilter(changed),
           counted: () => pipeline.counters.hostAddressChanges++,
           log,
@@ -329,6 +344,7 @@ export async function main(
   clearInterval(stats);
   clearInterval(diagnosis);
   clearInterval(captureLoss);
+  stopLoadWatch?.();
   stopFollowing?.();
   void metrics?.close();
   comparison?.shutdown();

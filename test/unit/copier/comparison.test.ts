@@ -170,9 +170,33 @@ describe('tcpcopy --compare: the daemon wiring', () => {
     productionSession(r);
     r.sim.run(LINGER_MS + 100);
     assert.equal(r.sim.engine.counters.sessionsStarted, 1, 'copied');
-    assert.equal(r.comparison.counters.copiesShed, 1);
+    assert.deepEqual(r.comparison.counters.copiesShed, { memory: 1, connections: 0, busy: 0 });
     assert.equal(r.comparison.counters.compared, 0);
     assert.equal(r.comparison.connections, 0, 'nothing followed');
+  });
+
+  test('while tcpcopy is saturated, new sessions are copied but not compared; then compared again', async (t) => {
+    const r = rig(t, ANSWER);
+    r.comparison.setBusy(true);
+    productionSession(r, 40000);
+    r.comparison.setBusy(false);
+    productionSession(r, 40001);
+    r.sim.run(LINGER_MS + 100);
+    assert.equal(r.sim.engine.counters.sessionsStarted, 2, 'both copied');
+    assert.deepEqual(r.comparison.counters.copiesShed, { memory: 0, connections: 0, busy: 1 });
+    assert.equal(r.comparison.counters.identical, 1);
+    assert.equal(r.warnings.filter((w) => w.includes('saturated')).length, 1);
+    // Saturated in the middle of a session: its comparison is dropped, not left half fed.
+    const c = new Client(r.sim, { port: 40002, prodIsn: PROD_ISN });
+    for (const packet of [c.syn(), c.pureAck(), c.data(REQUEST)]) {
+      r.pipeline.onFrame(LinkType.Ipv4, packet, 0, packet.length, r.sim.now);
+      r.sim.run(1);
+    }
+    assert.equal(r.comparison.connections, 1);
+    r.comparison.setBusy(true);
+    assert.equal(r.comparison.connections, 0);
+    assert.deepEqual(r.comparison.counters.copiesShed, { memory: 0, connections: 0, busy: 2 });
+    assert.equal(r.comparison.counters.copiesCompared, 1);
   });
 
   test('an intercept that cannot forward answers turns comparison off, once, with a warning', async (t) => {

@@ -231,6 +231,18 @@ export class ComparisonHub {
     if (copy !== undefined) this.endCopy(key, copy, at);
   }
 
+  /**
+   * Forgets every connection followed and every copy, comparing nothing more of them (the daemon
+   * stops capturing production's answers); returns how many copies were dropped.
+   */
+  dropAll(): number {
+    const dropped = this.copies.size;
+    this.productions.clear();
+    this.followed.clear();
+    this.copies.clear();
+    return dropped;
+  }
+
   private follow(key: number): Production {
     const copies: CopyState[] = [];
     const production: Production = {

@@ -40,9 +40,10 @@ export function registerComparisonMetrics(metrics: MetricsRegistry, comparison: 
     metrics.add({ name: `${P}${name}`, help, kind: 'gauge', read: (emit) => emit(read()) });
   };
   counter('copies', 'Copies whose answers are compared.', () => c.copiesCompared);
-  counter(
-    'copies_shed',
-    'Copies not compared (still copied): memory past three quarters of -m, or too many connections compared at once.',
+  metrics.addTable(
+    `${P}copies_shed_total`,
+    'Copies not compared (still copied), by reason: memory (past three quarters of -m), connections (too many compared at once), busy (tcpcopy saturated).',
+    'reason',
     () => c.copiesShed,
   );
   counter(

@@ -13,6 +13,7 @@
  * Under -m, comparisons are shed before copies: a new copy is compared only while the engine's
  * memory (the hub's included, through memoryHeld) is below COMPARE_SHED_SHARE of the budget.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   DecodeStatus,
   TcpFlag,
@@ -54,10 +55,13 @@ const REQUEST_BYTES = 1024;
  */
 const HOLD_BYTES = 4 * 1024 * 1024;
 
+/** Why a copy is not compared: -m, the hub's connection cap, or tcpcopy saturated. */
+export type ShedReason = 'memory' | 'connections' | 'busy';
+
 export interface ComparisonCounters {
-  /** Copies compared, and those not compared: shed under -m or by the hub's connection cap. */
+  /** Copies compared, and those not compared (still copied), by why. */
   copiesCompared: number;
-  copiesShed: number;
+  copiesShed: Record<ShedReason, number>;
   /** Exchanges by outcome. */
   compared: number;
   identical: number;
@@ -97,7 +101,7 @@ const newByKind = (): Record<DiffKind, number> => ({
 export class Comparison implements TrafficObserver {
   readonly counters: ComparisonCounters = {
     copiesCompared: 0,
-    copiesShed: 0,
+    copiesShed: { memory: 0, connections: 0, busy: 0 },
     compared: 0,
     identical: 0,
     different: 0,
@@ -116,6 +120,7 @@ export class Comparison implements TrafficObserver {
   /** Off for good once an intercept cannot forward answers (legacy): its copies would all time out. */
   private off = false;
   private stopping = false;
+  private busy = false;
   /** Copies the daemon's stop aborted, by fake endpoint: withdrawn, not compared. */
   private readonly aborted = new Set<number>();
 
@@ -197,14 +202,35 @@ export class Comparison implements TrafficObserver {
 
   sessionStarted(tuple: Tuple, clientIp: number, clientPort: number, replica: number): void {
     if (this.off) return;
+    const shed = this.counters.copiesShed;
+    if (this.busy) {
+      shed.busy++;
+      return;
+    }
+    if (this.ctx.memoryInUse() > COMPARE_SHED_SHARE * this.ctx.memoryBudget()) {
+      shed.memory++;
+      return;
+    }
     const ref: CopyRef = { clientIp, clientPort, targetIp: tuple.dstIp, targetPort: tuple.dstPort, copy: replica };
-    if (
-      this.ctx.memoryInUse() <= COMPARE_SHED_SHARE * this.ctx.memoryBudget() &&
-      this.hub.copyStarted(ref, tuple.srcIp, tuple.srcPort)
-    ) {
-      this.counters.copiesCompared++;
+    if (this.hub.copyStarted(ref, tuple.srcIp, tuple.srcPort)) this.counters.copiesCompared++;
+    else shed.connections++;
+  }
+
+  /**
+   * Whether tcpcopy is saturated (watchEventLoop). Comparing costs it about as much again as
+   * copying, so while it is, nothing is compared: the copies in flight are dropped (the daemon
+   * stops capturing production's answers too) and new sessions are copied, not compared.
+   */
+  setBusy(busy: boolean): void {
+    if (busy === this.busy) return;
+    this.busy = busy;
+    if (busy) {
+      const dropped = this.hub.dropAll();
+      this.counters.copiesCompared -= dropped;
+      this.counters.copiesShed.busy += dropped;
+      this.ctx.log.warn('tcpcopy is saturated: sessions are copied but not compared (--compare)');
     } else {
-      this.counters.copiesShed++;
+      this.ctx.log.info({ shed: this.counters.copiesShed.busy }, 'comparing new sessions again (--compare)');
     }
   }
 
@@ -220,7 +246,8 @@ export class Comparison implements TrafficObserver {
 
   /** A packet the engine sends the test server: the copy's client side. */
   injectedPacket(packet: Buffer, length: number): void {
-    if (this.stopping) return; // the last RSTs of a stop
+    // The last RSTs of a stop, or nothing followed (all shed while saturated): nothing to decode.
+    if (this.stopping || this.hub.size === 0) return;
     const { ip, tcp } = this.injected;
     if (decodeIpv4(packet, 0, length, ip) !== DecodeStatus.Ok || decodeTcp(packet, ip, tcp) !== DecodeStatus.Ok) return;
     if (carriesStream(tcp)) {
@@ -335,4 +362,28 @@ function carriesStream(tcp: TcpView): boolean {
 /** A decoded TCP segment's payload, as captured (a view: valid as long as `buf` is). */
 function payloadOf(buf: Buffer, tcp: TcpView): Buffer {
   return buf.subarray(tcp.payloadOffset, tcp.payloadOffset + tcp.capturedPayloadLength);
+}
+
+/** Event-loop delay (p99 over a second) past which tcpcopy counts as saturated. */
+const BUSY_LOOP_DELAY_MS = 100;
+const LOAD_SAMPLE_MS = 1000;
+const NS_PER_MS = 1e6;
+
+/**
+ * Tells `onLoad` every second whether tcpcopy's event loop is saturated: its 99th percentile
+ * delay over the second past BUSY_LOOP_DELAY_MS (a capture batch or a send burst that keeps the
+ * loop longer than that means packets are waiting). Returns the stop function.
+ */
+export function watchEventLoop(onLoad: (busy: boolean) => void): () => void {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const timer = setInterval(() => {
+    onLoad(delay.percentile(99) > BUSY_LOOP_DELAY_MS * NS_PER_MS);
+    delay.reset();
+  }, LOAD_SAMPLE_MS);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    delay.disable();
+  };
 }
