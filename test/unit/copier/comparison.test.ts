@@ -136,12 +136,12 @@ describe('tcpcopy --compare: the daemon wiring', () => {
   test('a test server answering the same: compared and forgotten once both connections closed, nothing logged', async (t) => {
     const r = rig(t, ANSWER);
     productionSession(r);
-    assert.equal(r.comparison.counters.identical, 1);
+    assert.equal(r.comparison.exchanges.identical, 1);
     assert.equal(r.comparison.connections, 0, 'not followed while the tuple lingers');
     r.sim.run(LINGER_MS + 100);
     assert.equal(r.comparison.counters.copiesCompared, 1);
-    assert.equal(r.comparison.counters.compared, 1);
-    assert.equal(r.comparison.counters.identical, 1);
+    assert.equal(r.comparison.exchanges.compared, 1);
+    assert.equal(r.comparison.exchanges.identical, 1);
     assert.equal(r.pipeline.counters.answersCaptured, 3);
     assert.equal(r.comparison.connections, 0, 'forgotten once compared');
     assert.deepEqual(await diffLines(r), []);
@@ -159,7 +159,7 @@ describe('tcpcopy --compare: the daemon wiring', () => {
       assert.equal(line.offset, ANSWER.indexOf('hello') + 4);
       assert.equal((line.session as { client: string }).client, '192.0.2.10:40000');
     }
-    assert.equal(r.comparison.counters.byKind.bytes, 2);
+    assert.equal(r.comparison.exchanges.byKind.bytes, 2);
     const [target] = r.comparison.perTarget.values();
     assert.equal(target?.different, 2);
     assert.equal(target?.byKind.bytes, 2);
@@ -171,7 +171,7 @@ describe('tcpcopy --compare: the daemon wiring', () => {
     r.sim.run(LINGER_MS + 100);
     assert.equal(r.sim.engine.counters.sessionsStarted, 1, 'copied');
     assert.deepEqual(r.comparison.counters.copiesShed, { memory: 1, connections: 0, busy: 0 });
-    assert.equal(r.comparison.counters.compared, 0);
+    assert.equal(r.comparison.exchanges.compared, 0);
     assert.equal(r.comparison.connections, 0, 'nothing followed');
   });
 
@@ -184,7 +184,7 @@ describe('tcpcopy --compare: the daemon wiring', () => {
     r.sim.run(LINGER_MS + 100);
     assert.equal(r.sim.engine.counters.sessionsStarted, 2, 'both copied');
     assert.deepEqual(r.comparison.counters.copiesShed, { memory: 0, connections: 0, busy: 1 });
-    assert.equal(r.comparison.counters.identical, 1);
+    assert.equal(r.comparison.exchanges.identical, 1);
     assert.equal(r.warnings.filter((w) => w.includes('saturated')).length, 1);
     // Saturated in the middle of a session: its comparison is dropped, not left half fed.
     const c = new Client(r.sim, { port: 40002, prodIsn: PROD_ISN });
@@ -205,7 +205,7 @@ describe('tcpcopy --compare: the daemon wiring', () => {
     r.comparison.disable('again');
     productionSession(r);
     r.sim.run(LINGER_MS + 100);
-    assert.equal(r.comparison.counters.compared, 0);
+    assert.equal(r.comparison.exchanges.compared, 0);
     assert.deepEqual(await diffLines(r), []);
     assert.equal(r.warnings.filter((w) => w.includes('response comparison off')).length, 1);
   });

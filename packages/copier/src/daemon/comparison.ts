@@ -32,6 +32,7 @@ import {
   type CopyRef,
   type DiffKind,
   type DiffRecord,
+  type HubCounters,
 } from '../compare/index.js';
 import type { CompareConfig } from '../config.js';
 import { endpointKey, type EngineHost, type EngineTarget, type Tuple } from '../engine/index.js';
@@ -58,16 +59,10 @@ const HOLD_BYTES = 4 * 1024 * 1024;
 /** Why a copy is not compared: -m, the hub's connection cap, or tcpcopy saturated. */
 export type ShedReason = 'memory' | 'connections' | 'busy';
 
+/** Copies compared, and those not compared (still copied), by why; the exchanges' are the hub's. */
 export interface ComparisonCounters {
-  /** Copies compared, and those not compared (still copied), by why. */
   copiesCompared: number;
   copiesShed: Record<ShedReason, number>;
-  /** Exchanges by outcome. */
-  compared: number;
-  identical: number;
-  different: number;
-  notComparable: number;
-  byKind: Record<DiffKind, number>;
 }
 
 export interface TargetComparisonCounters {
@@ -102,11 +97,6 @@ export class Comparison implements TrafficObserver {
   readonly counters: ComparisonCounters = {
     copiesCompared: 0,
     copiesShed: { memory: 0, connections: 0, busy: 0 },
-    compared: 0,
-    identical: 0,
-    different: 0,
-    notComparable: 0,
-    byKind: newByKind(),
   };
   readonly perTarget = new Map<string, TargetComparisonCounters>();
   private readonly hub: ComparisonHub;
@@ -291,12 +281,17 @@ export class Comparison implements TrafficObserver {
   snapshot(): Record<string, unknown> {
     return {
       ...this.counters,
+      ...this.hub.counters,
       connections: this.hub.size,
       memoryBytes: this.hub.memoryBytes,
-      connectionsShed: this.hub.counters.connectionsShed,
       diffLog: this.diffLogStats(),
       targets: [...this.perTarget.values()],
     };
+  }
+
+  /** Exchanges compared, by outcome and kind, over every test server. */
+  get exchanges(): Readonly<HubCounters> {
+    return this.hub.counters;
   }
 
   diffLogStats(): DiffLogStats | undefined {
@@ -320,25 +315,18 @@ export class Comparison implements TrafficObserver {
     await this.diffLog?.close();
   }
 
+  /** One exchange compared (the hub counts it over all test servers): per test server, and logged. */
   private compared(copy: CopyRef, outcome: ComparisonOutcome, record: DiffRecord | undefined): void {
-    const c = this.counters;
     const target = this.targetCounters(copy);
-    c.compared++;
     target.compared++;
-    if (outcome === 'identical') {
-      c.identical++;
-      target.identical++;
-    } else if (outcome === 'different') {
-      c.different++;
+    if (outcome === 'identical') target.identical++;
+    else if (outcome !== 'different') target.notComparable++;
+    else {
       target.different++;
       if (record !== undefined) {
-        c.byKind[record.kind]++;
         target.byKind[record.kind]++;
         this.diffLog?.write(record);
       }
-    } else {
-      c.notComparable++;
-      target.notComparable++;
     }
   }
 
