@@ -38,6 +38,8 @@ export interface PacketRingStats {
   ringFreezes: number;
   /** Spill mode: the most bytes of blocks waiting for onBlock at once. */
   spillPeakBytes: number;
+  /** Spill mode: bytes of blocks waiting for onBlock now (how far JavaScript is behind). */
+  spillHeldBytes: number;
   /** Spill mode: times a retired block found the spill area full (it waited in the ring). */
   spillFull: number;
 }
@@ -54,6 +56,9 @@ export declare class PacketRing {
    * of each packet from then on (default: as before); throws an Error whose `code` is FILTER or EINVAL.
    */
   setFilter(filter: string, snapLength?: number): void;
+  /** Direction `both` only: whether what this host sends is shown (it costs the kernel a copy per
+   *  packet sent, matched or not). */
+  setOutgoing(seen: boolean): void;
   stats(): PacketRingStats;
 }
 

@@ -167,6 +167,37 @@ test('a spill area holds a burst that arrives while JavaScript is stalled, hands
   });
 });
 
+test('a capture of both directions sees what its host sends, flagged outgoing, until told not to (tcpcopy --compare)', async (t) => {
+  await withLab(t, async (lab) => {
+    const { aux } = lab.hosts;
+    const sent = 50;
+    const outgoingOf = async (outgoing: boolean): Promise<number> => {
+      const capture = lab.spawnAgent('prod', 'capture', {
+        devices: ['any'],
+        filter: `tcp and dst port ${DISCARD_PORT}`,
+        timeoutMs: 10_000,
+        quiet: true,
+        direction: 'both',
+        outgoing,
+      });
+      await capture.waitFor(/"event":"ready"/);
+      const segment = toDiscardPort(lab, 33_336, Buffer.alloc(100));
+      const inject = lab.spawnAgent('prod', 'inject', {
+        packets: [{ hex: segment.toString('hex'), dst: aux.ip }],
+        repeat: sent,
+      });
+      await inject.succeeded();
+      await new Promise((r) => setTimeout(r, CATCH_UP_MS));
+      await capture.stop('SIGTERM', 5000);
+      const done = capture.jsonLines<{ event: string; outgoingSeen?: number }>().find((e) => e.event === 'done');
+      assert.ok(done?.outgoingSeen !== undefined, capture.stderr);
+      return done.outgoingSeen;
+    };
+    assert.equal(await outgoingOf(true), sent, 'every packet prod sent, flagged outgoing');
+    assert.equal(await outgoingOf(false), 0, 'none once told not to: the kernel skips the ring');
+  });
+});
+
 test('RawSocketSink counts a kernel send error (EMSGSIZE) and sends the next packet', async (t) => {
   await withLab(t, async (lab) => {
     const { target } = lab.hosts;

@@ -182,6 +182,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
                                        InstanceMethod("close", &PacketRing::Close),
                                        InstanceMethod("drain", &PacketRing::Drain),
                                        InstanceMethod("setFilter", &PacketRing::SetFilter),
+                                       InstanceMethod("setOutgoing", &PacketRing::SetOutgoing),
                                        InstanceMethod("stats", &PacketRing::Stats)});
     exports.Set("PacketRing", ctor);
     exports.Set("compileFilter", Napi::Function::New(env, &PacketRing::CheckFilter));
@@ -586,6 +587,23 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     return env.Undefined();
   }
 
+  // setOutgoing(seen): whether a ring opened with direction "both" is shown what this host sends.
+  // Not shown, the kernel skips the ring before copying the packet (PACKET_IGNORE_OUTGOING): each
+  // packet the host sends otherwise costs a clone and a filter run, which tcpcopy --compare stops
+  // paying while it is saturated.
+  Napi::Value SetOutgoing(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsBoolean() || fd_ < 0 || !both_) {
+      ErrorWithCode(env, "EINVAL", "setOutgoing(seen) on an open ring of direction both").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    int ignore = info[0].As<Napi::Boolean>().Value() ? 0 : 1;
+    if (setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &ignore, sizeof ignore) < 0) {
+      Errno(env, errno, "PACKET_IGNORE_OUTGOING").ThrowAsJavaScriptException();
+    }
+    return env.Undefined();
+  }
+
   Napi::Value Drain(const Napi::CallbackInfo& info) {
     if (inCallback_ || closed_) return info.Env().Undefined();
     if (spill_ != nullptr) DrainSpill(info.Env(), spillSlots_);
@@ -650,7 +668,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     }
   }
 
-  // { received, kernelDropped, checksumPartial, ringFreezes, spillPeakBytes, spillFull }
+  // { received, kernelDropped, checksumPartial, ringFreezes, spillPeakBytes, spillHeldBytes, spillFull }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     ReadKernelStats();
@@ -661,6 +679,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     s.Set("ringFreezes", Napi::Number::New(env, static_cast<double>(freezes_)));
     std::lock_guard<std::mutex> lock(spillLock_);
     s.Set("spillPeakBytes", Napi::Number::New(env, static_cast<double>(spillPeak_ * blockBytes_)));
+    s.Set("spillHeldBytes", Napi::Number::New(env, static_cast<double>(filledSlots_.size() * blockBytes_)));
     s.Set("spillFull", Napi::Number::New(env, static_cast<double>(spillFull_)));
     return s;
   }

@@ -37,7 +37,7 @@ import { Pipeline } from './daemon/pipeline.js';
 import { openCopySink } from './daemon/copy-sink.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
 import { statsSnapshot } from './daemon/stats.js';
-import { Comparison, watchEventLoop } from './daemon/comparison.js';
+import type { Comparison } from './daemon/comparison.js';
 import type { MetricsServer } from '@tcpcopy/common/metrics';
 import { DIAGNOSIS_SAMPLE_MS, NoReplyWatch, noReplyContext } from './daemon/diagnosis.js';
 
@@ -69,6 +69,8 @@ const CAPTURE_RING_BYTES = 16 * 1024 * 1024;
 const PORT_SHIFT_UNIT = 2048;
 const PORT_SHIFT_RANDOM = 512;
 const BYTES_PER_MB = 1 << 20;
+/** --compare: tcpcopy counts as saturated while more than 1/8 of -B waits in the capture. */
+const SATURATED_SPILL_SHARE = 8;
 
 export function engineConfigOf(config: CopierConfig, random: () => number = Math.random): EngineConfig {
   return {
@@ -168,10 +170,12 @@ export async function main(
     return name;
   };
 
+  // Loaded only to compare: a copier that does not pays nothing for it, not even the modules.
+  const compare = config.compare === undefined ? undefined : await import('./daemon/comparison.js');
   const comparison: Comparison | undefined =
-    config.compare === undefined
+    config.compare === undefined || compare === undefined
       ? undefined
-      : new Comparison(config.compare, engineConfig.targets, {
+      : new compare.Comparison(config.compare, engineConfig.targets, {
           log: log.child({ component: 'compare' }),
           now: () => clock.now(),
           memoryInUse: () => engine.memoryInUse,
@@ -297,14 +301,19 @@ export async function main(
   const captureLoss = setInterval(() => lossWatch.check(clock.now()), CAPTURE_LOSS_POLL_MS);
   captureLoss.unref();
   const stopLoadWatch =
-    comparison === undefined
+    comparison === undefined || compare === undefined
       ? undefined
-      : watchEventLoop((busy) => {
-          comparison.setBusy(busy);
-          if (answers !== busy || !(source instanceof LiveCapture) || config.filter !== undefined) return;
-          answers = !busy;
-          source.setFilter(filterNow());
-        });
+      : compare.watchSaturation(
+          () => source.stats().spillHeldBytes ?? 0,
+          config.captureBufferBytes / SATURATED_SPILL_SHARE,
+          (busy) => {
+            comparison.setBusy(busy);
+            if (answers !== busy || !(source instanceof LiveCapture) || config.filter !== undefined) return;
+            answers = !busy;
+            source.setFilter(filterNow());
+            source.setOutgoing(answers);
+          },
+        );
   const stopFollowing =
     source instanceof LiveCapture && filterNamesHostAddresses(engineConfig.targets, config.filter)
       ? followHostAddresses({

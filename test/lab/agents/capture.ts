@@ -26,6 +26,10 @@ export interface CaptureArgs {
   spillBytes?: number;
   /** Busy-wait this long at the first frame, as a copier busy sending would. */
   stallMs?: number;
+  /** LiveCaptureOptions.direction; with `both`, `outgoing` false hides what the host sends
+   *  (setOutgoing) once capturing. */
+  direction?: 'in' | 'both';
+  outgoing?: boolean;
 }
 
 assertInsideLab();
@@ -36,20 +40,23 @@ const capture = new LiveCapture({
   ringBytes: args.ringBytes,
   initialRingBytes: args.initialRingBytes,
   spillBytes: args.spillBytes,
+  direction: args.direction,
 });
 const gc = (globalThis as { gc?: () => void }).gc;
 let seen = 0;
+let outgoingSeen = 0;
 let rssAtReady = 0;
 
 function finish(timedOut: boolean): void {
   const rssAtEnd = process.memoryUsage.rss();
   capture.stop();
-  emit({ event: 'done', stats: capture.stats(), timedOut, rssAtReady, rssAtEnd });
+  emit({ event: 'done', stats: capture.stats(), timedOut, rssAtReady, rssAtEnd, outgoingSeen });
   process.exit(0);
 }
 
 try {
-  capture.start((buf, offset, length, linkType) => {
+  capture.start((buf, offset, length, linkType, _tsMicros, outgoing) => {
+    if (outgoing === true) outgoingSeen++;
     // The memory is reused for later frames: encode it now.
     if (!args.quiet) emit({ event: 'packet', linkType, hex: buf.toString('hex', offset, offset + length) });
     if (seen === 0 && args.stallMs) {
@@ -65,6 +72,7 @@ try {
   emit({ event: 'error', code: err.code, message: err.message });
   process.exit(2);
 }
+if (args.outgoing !== undefined) capture.setOutgoing(args.outgoing);
 rssAtReady = process.memoryUsage.rss();
 emit({ event: 'ready' });
 const timer = setTimeout(() => finish(true), args.timeoutMs ?? 10_000);

@@ -126,6 +126,8 @@ export interface LiveCaptureStats extends SourceStats {
   /** With spill: the most bytes waiting in the spill area at once, and how often it was full. */
   spillPeakBytes: number;
   spillFull: number;
+  /** With spill: bytes waiting in the spill area now, captured but not read yet. */
+  spillHeldBytes: number;
 }
 
 /** Blocks of the ring held for us (read, or waiting to be): how far behind the reader is. */
@@ -206,6 +208,7 @@ export class LiveCapture implements PacketSource {
   private received = 0;
   private truncated = 0;
   private growths = 0;
+  private outgoingSeen = true;
   /** options.filter, until setFilter replaces it. */
   private filter: string;
   /** options.snapLength, until setSnapLength replaces it; undefined: whole packets. */
@@ -239,6 +242,18 @@ export class LiveCapture implements PacketSource {
     checkCaptureFilter(filter);
     for (const { ring } of this.current.values()) ring.setFilter(filter);
     this.filter = filter;
+  }
+
+  /**
+   * A capture of both directions: whether what this host sends is shown, on every ring being
+   * read and the rings opened later. Each packet the host sends costs the kernel a copy for a
+   * ring shown them, matched by the filter or not; one not shown skips it (tcpcopy --compare
+   * while saturated).
+   */
+  setOutgoing(seen: boolean): void {
+    if (this.options.direction !== 'both') return;
+    for (const { ring } of this.current.values()) ring.setOutgoing(seen);
+    this.outgoingSeen = seen;
   }
 
   /** Opens every device; throws a PacketIoError and opens none if any of them fails. */
@@ -302,6 +317,7 @@ export class LiveCapture implements PacketSource {
       return; // no memory for a larger ring: the old one goes on, and its drops are counted
     }
     this.growths++;
+    if (!this.outgoingSeen) bigger.ring.setOutgoing(false);
     this.rings.push(bigger);
     this.current.set(device, bigger);
     old.droppedWhenReplaced = old.ring.stats().kernelDropped;
@@ -331,12 +347,14 @@ export class LiveCapture implements PacketSource {
     let kernelDropped = 0;
     let checksumPartial = 0;
     let spillPeakBytes = 0;
+    let spillHeldBytes = 0;
     let spillFull = 0;
     for (const r of this.rings) {
       const s = r.ring.stats();
       kernelDropped += r.droppedWhenReplaced ?? s.kernelDropped;
       checksumPartial += s.checksumPartial;
       spillPeakBytes = Math.max(spillPeakBytes, s.spillPeakBytes);
+      spillHeldBytes += s.spillHeldBytes;
       spillFull += s.spillFull;
     }
     let ringBytes = 0;
@@ -349,6 +367,7 @@ export class LiveCapture implements PacketSource {
       ringBytes,
       ringGrowths: this.growths,
       spillPeakBytes,
+      spillHeldBytes,
       spillFull,
     };
   }

@@ -37,6 +37,8 @@ export interface SourceStats {
   /** A live capture with a spill area: the most bytes it held at once, and how often it was full. */
   spillPeakBytes?: number;
   spillFull?: number;
+  /** A live capture with a spill area: the bytes captured and not read yet, now. */
+  spillHeldBytes?: number;
 }
 
 export interface PacketSource {

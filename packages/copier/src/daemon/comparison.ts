@@ -207,7 +207,7 @@ export class Comparison implements TrafficObserver {
   }
 
   /**
-   * Whether tcpcopy is saturated (watchEventLoop). Comparing costs it about as much again as
+   * Whether tcpcopy is saturated (watchSaturation). Comparing costs it about as much again as
    * copying, so while it is, nothing is compared: the copies in flight are dropped (the daemon
    * stops capturing production's answers too) and new sessions are copied, not compared.
    */
@@ -358,15 +358,22 @@ const LOAD_SAMPLE_MS = 1000;
 const NS_PER_MS = 1e6;
 
 /**
- * Tells `onLoad` every second whether tcpcopy's event loop is saturated: its 99th percentile
- * delay over the second past BUSY_LOOP_DELAY_MS (a capture batch or a send burst that keeps the
- * loop longer than that means packets are waiting). Returns the stop function.
+ * Tells `onLoad` every second whether tcpcopy is saturated: packets wait in the capture's spill
+ * area beyond `backlogLimit` bytes (the copier reads them slower than they come), or its event
+ * loop's 99th percentile delay over the second passed BUSY_LOOP_DELAY_MS. The backlog is the
+ * signal that counts under load: the capture hands packets over in short turns, so the loop's
+ * delay stayed low in bench:e2e while 60 MB waited and the kernel dropped packets. Returns the
+ * stop function.
  */
-export function watchEventLoop(onLoad: (busy: boolean) => void): () => void {
+export function watchSaturation(
+  backlogBytes: () => number,
+  backlogLimit: number,
+  onLoad: (busy: boolean) => void,
+): () => void {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const timer = setInterval(() => {
-    onLoad(delay.percentile(99) > BUSY_LOOP_DELAY_MS * NS_PER_MS);
+    onLoad(backlogBytes() > backlogLimit || delay.percentile(99) > BUSY_LOOP_DELAY_MS * NS_PER_MS);
     delay.reset();
   }, LOAD_SAMPLE_MS);
   timer.unref();

@@ -249,6 +249,11 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
     'The most bytes of captured blocks waiting in the spill area (-B) at once.',
     () => parts.source.stats().spillPeakBytes ?? 0,
   );
+  gauge(
+    'capture_spill_held_bytes',
+    'Bytes of captured blocks waiting in the spill area (-B) now: how far tcpcopy is behind the capture.',
+    () => parts.source.stats().spillHeldBytes ?? 0,
+  );
   counter(
     'capture_spill_full',
     'Times a captured block found the spill area (-B) full and waited in the kernel ring.',
