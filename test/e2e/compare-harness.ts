@@ -1,0 +1,132 @@
+/**
+ * Running and reading tcpcopy --compare in the lab (docs/compare.md), beyond the servers of
+ * compare-servers.ts: intercept and tcpcopy started with a diff log, the final stats' compare
+ * counters, the request tags the tests put in their URLs and read back from records and access
+ * logs, and curl clients that hold a keep-alive connection (optionally at a fixed request rate,
+ * so a connection can outlive tcpcopy's start).
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { AccessLogEntry, Lab, LabProcess, NginxServer } from '../lab/index.js';
+import { requestLine, type DiffRecord } from './compare-servers.js';
+import { runAb, startIntercept, startTcpcopy, statAt, type CopierOptions } from './copy-harness.js';
+
+export interface Comparing {
+  intercept: LabProcess;
+  tcpcopy: LabProcess;
+  diffLog: string;
+}
+
+/** intercept for `port`, then tcpcopy --compare (bare: auto) with a diff log in the run's log directory. */
+export async function startComparing(lab: Lab, opts: CopierOptions & { port: number }): Promise<Comparing> {
+  const intercept = await startIntercept(lab, opts.port);
+  const diffLog = join(lab.logDir, 'diff.jsonl');
+  const tcpcopy = await startTcpcopy(lab, {
+    ...opts,
+    extra: ['--compare', '--diff-log', diffLog, ...(opts.extra ?? [])],
+  });
+  return { intercept, tcpcopy, diffLog };
+}
+
+/** The final stats' `compare` object (docs/compare.md), byKind without its zero entries. */
+export interface CompareCounts {
+  copiesCompared: number;
+  copiesShed: { memory: number; connections: number; busy: number };
+  compared: number;
+  identical: number;
+  different: number;
+  notComparable: number;
+  byKind: Record<string, number>;
+  /** Production connections compared in HTTP mode (once each, whatever -n). */
+  httpConnections: number;
+}
+
+export function compareStats(stats: Record<string, unknown>): CompareCounts {
+  const c = statAt(stats, 'compare') as Partial<CompareCounts> | undefined;
+  assert.ok(c !== undefined && typeof c === 'object', `no compare object in the final stats: ${JSON.stringify(stats)}`);
+  const byKind: Record<string, number> = {};
+  for (const [kind, n] of Object.entries(c.byKind ?? {})) if (n !== 0) byKind[kind] = n;
+  const shed = c.copiesShed;
+  return {
+    copiesCompared: c.copiesCompared ?? NaN,
+    copiesShed: { memory: shed?.memory ?? NaN, connections: shed?.connections ?? NaN, busy: shed?.busy ?? NaN },
+    compared: c.compared ?? NaN,
+    identical: c.identical ?? NaN,
+    different: c.different ?? NaN,
+    notComparable: c.notComparable ?? NaN,
+    byKind,
+    httpConnections: c.httpConnections ?? NaN,
+  };
+}
+
+/** A request's query parameter, from a record's request line. */
+export function queryParam(r: DiffRecord, name: string): string | undefined {
+  const query = requestLine(r).split(' ')[1]?.split('?')[1] ?? '';
+  return new URLSearchParams(query).get(name) ?? undefined;
+}
+
+/** A keep-alive request's tag `c/r` (connection, request on it), from a record or an access-log entry. */
+export function tagOf(from: DiffRecord | AccessLogEntry): string | undefined {
+  const query = 'session' in from ? (requestLine(from).split(' ')[1]?.split('?')[1] ?? '') : from.path.split('?')[1];
+  const params = new URLSearchParams(query ?? '');
+  const [c, r] = [params.get('c'), params.get('r')];
+  return c === null || r === null ? undefined : `${c}/${r}`;
+}
+
+/** The URL of request `r` of keep-alive connection `c`: `<path>?s=<style>&c=<c>&r=<r>`. */
+export function taggedUrl(server: NginxServer, path: string, style: string, c: number, r: number): string {
+  return server.url(`${path}?s=${style}&c=${c}&r=${r}`);
+}
+
+/**
+ * curl on client requesting `paths` in order on one connection (`taggedUrl`, connection `c`),
+ * in the background; with `ratePerSecond`, at most that many requests a second (curl --rate),
+ * so the connection stays open for paths.length / rate seconds. Wait with `expectKeepAlive`.
+ */
+export function spawnKeepAlive(
+  lab: Lab,
+  server: NginxServer,
+  c: number,
+  paths: readonly string[],
+  opts: { style: string; ratePerSecond?: number },
+): LabProcess {
+  const args = ['-sS', '-w', '%{http_code} %{num_connects}\\n'];
+  if (opts.ratePerSecond !== undefined) args.push('--rate', `${opts.ratePerSecond}/s`);
+  paths.forEach((p, r) => args.push('-o', '/dev/null', taggedUrl(server, p, opts.style, c, r)));
+  return lab.spawn('client', 'curl', args, { name: `curl-${opts.style}-${c}` });
+}
+
+/** Waits for a spawnKeepAlive curl: it succeeded, every answer 200, all `requests` on one connection. */
+export async function expectKeepAlive(curl: LabProcess, requests: number): Promise<void> {
+  await curl.succeeded();
+  assert.deepEqual(
+    curl.stdout.trim().split('\n'),
+    Array.from({ length: requests }, (_, r) => `200 ${r === 0 ? 1 : 0}`),
+    `${curl.name}: every answer 200, all on one connection`,
+  );
+}
+
+/** Runs spawnKeepAlive curls for connections 0..connections-1, each requesting `paths`, and waits for them. */
+export async function keepAliveCurls(
+  lab: Lab,
+  server: NginxServer,
+  connections: number,
+  paths: readonly string[],
+  style: string,
+): Promise<void> {
+  const curls = Array.from({ length: connections }, (_, c) => spawnKeepAlive(lab, server, c, paths, { style }));
+  await Promise.all(curls.map((curl) => expectKeepAlive(curl, paths.length)));
+}
+
+/** ab from client (HTTP/1.0, a connection per request): `n` requests of `path?s=short` per entry, in turn. */
+export async function shortRequests(
+  lab: Lab,
+  server: NginxServer,
+  counts: Readonly<Record<string, number>>,
+): Promise<void> {
+  for (const [path, n] of Object.entries(counts)) {
+    const url = server.url(`${path}?s=short`);
+    const ab = await runAb(lab, url, { requests: n, concurrency: Math.min(4, n) });
+    assert.deepEqual(ab, { complete: n, failed: 0 }, `ab ${url}`);
+  }
+}
