@@ -1,15 +1,28 @@
 /**
  * Running and reading tcpcopy --compare in the lab (docs/compare.md), beyond the servers of
- * compare-servers.ts: intercept and tcpcopy started with a diff log, the final stats' compare
- * counters, the request tags the tests put in their URLs and read back from records and access
- * logs, and curl clients that hold a keep-alive connection (optionally at a fixed request rate,
- * so a connection can outlive tcpcopy's start).
+ * compare-servers.ts: intercept and tcpcopy started with a diff log and stopped for their final
+ * stats, the compare counters, the request tags the tests put in their URLs and read back from
+ * records and access logs, ab for short connections and curl clients that hold a keep-alive
+ * connection (optionally at a fixed request rate, so a connection can outlive tcpcopy's start),
+ * and a host's TCP retransmission counter (to show a fault was felt).
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { AccessLogEntry, Lab, LabProcess, NginxServer } from '../lab/index.js';
 import { requestLine, type DiffRecord } from './compare-servers.js';
-import { runAb, startIntercept, startTcpcopy, statAt, type CopierOptions } from './copy-harness.js';
+import {
+  runAb,
+  settle,
+  sleep,
+  startIntercept,
+  startTcpcopy,
+  statAt,
+  stopForStats,
+  type CopierOptions,
+} from './copy-harness.js';
+
+/** After the test server logged the last copy: its answers reach the copier, the copies close. */
+const ANSWERS_IN_FLIGHT_MS = 1500;
 
 export interface Comparing {
   intercept: LabProcess;
@@ -129,4 +142,58 @@ export async function shortRequests(
     const ab = await runAb(lab, url, { requests: n, concurrency: Math.min(4, n) });
     assert.deepEqual(ab, { complete: n, failed: 0 }, `ab ${url}`);
   }
+}
+
+/** Keep-alive connections 0..connections-1 of one style, each requesting `paths` in order. */
+export interface KeepAliveSet {
+  style: string;
+  connections: number;
+  paths: readonly string[];
+}
+
+/** Runs a KeepAliveSet's curls, in parallel. */
+export function runKeepAlive(lab: Lab, server: NginxServer, set: KeepAliveSet): Promise<void> {
+  return keepAliveCurls(lab, server, set.connections, set.paths, set.style);
+}
+
+/** Requests and connections of short requests and keep-alive sets. */
+export function totals(short: Readonly<Record<string, number>>, keepAlive: readonly KeepAliveSet[]): [number, number] {
+  const shortTotal = Object.values(short).reduce((a, b) => a + b, 0);
+  return [
+    shortTotal + keepAlive.reduce((n, k) => n + k.connections * k.paths.length, 0),
+    shortTotal + keepAlive.reduce((n, k) => n + k.connections, 0),
+  ];
+}
+
+/** Waits until `arrived()` reaches `expected` (or stops changing), then for the answers in flight; stops tcpcopy. */
+export async function finish(
+  tcpcopy: LabProcess,
+  arrived: () => number,
+  expected: number,
+  what: string,
+  quietMs = 3000,
+): Promise<Record<string, unknown>> {
+  const n = await settle(arrived, expected, { quietMs });
+  assert.equal(n, expected, `${what}: ${n} of ${expected}`);
+  await sleep(ANSWERS_IN_FLIGHT_MS);
+  return stopForStats(tcpcopy);
+}
+
+/**
+ * Production logged `total` requests. Polled: nginx writes a request's log line after sending its
+ * answer, so a client can have its answer (and the test read the log) before the line is there.
+ */
+export async function assertServed(prod: NginxServer, total: number): Promise<void> {
+  const logged = await settle(() => prod.readAccessLog().length, total, { quietMs: 1000 });
+  assert.equal(logged, total, 'production served every request');
+}
+
+/** Segments a host's kernel TCP retransmitted (/proc/net/snmp is the reader's namespace's). */
+export async function retransmittedSegments(lab: Lab, host: string): Promise<number> {
+  const { stdout } = await lab.exec(host, 'cat', ['/proc/net/snmp']);
+  const [names, values] = stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+  const i = names?.split(/\s+/).indexOf('RetransSegs') ?? -1;
+  const v = Number(values?.split(/\s+/)[i]);
+  assert.ok(i > 0 && Number.isInteger(v), `RetransSegs in ${host}'s /proc/net/snmp:\n${stdout}`);
+  return v;
 }

@@ -11,17 +11,22 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { OFFLOAD_PROFILES, withLab, type Lab, type LabProcess, type NginxServer } from '../lab/index.js';
+import { OFFLOAD_PROFILES, withLab, type Lab, type NginxServer } from '../lab/index.js';
 import {
-  startComparing,
+  assertServed,
   compareStats,
   expectKeepAlive,
-  keepAliveCurls,
+  finish,
   queryParam,
+  retransmittedSegments,
+  runKeepAlive,
   shortRequests,
   spawnKeepAlive,
+  startComparing,
   tagOf,
+  totals,
   type CompareCounts,
+  type KeepAliveSet,
 } from './compare-harness.js';
 import {
   EXPECTED_KIND,
@@ -32,11 +37,9 @@ import {
   startNginxPair,
   type DiffRecord,
 } from './compare-servers.js';
-import { numberAt, settle, sleep, stopForStats } from './copy-harness.js';
+import { numberAt, sleep, stopForStats } from './copy-harness.js';
 
 const NO_GUARD_HITS = { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 };
-/** After the test server logged the last copy: its answers reach the copier, the copies close. */
-const ANSWERS_IN_FLIGHT_MS = 1500;
 const NO_SHEDDING = { memory: 0, connections: 0, busy: 0 };
 
 /** The kind a path must be reported with; undefined: it must not be reported. */
@@ -62,13 +65,6 @@ function recordKey(r: DiffRecord): string {
   return `${style} ${style === 'short' ? '-' : (tagOf(r) ?? '?')} ${requestPath(r)} ${r.kind}`;
 }
 
-/** Keep-alive connections 0..connections-1 of one style, each requesting `paths` in order. */
-interface KeepAliveSet {
-  style: string;
-  connections: number;
-  paths: readonly string[];
-}
-
 /** The records expected of short requests (`short`: count per path) and keep-alive ones (one per request). */
 function expectedKeys(
   short: Readonly<Record<string, number>>,
@@ -86,53 +82,6 @@ function expectedKeys(
         if (kind !== undefined) out[`${style} ${c}/${r} ${path} ${kind}`] = 1;
       });
   return out;
-}
-
-/** Runs a KeepAliveSet's curls, in parallel. */
-function runKeepAlive(lab: Lab, server: NginxServer, set: KeepAliveSet): Promise<void> {
-  return keepAliveCurls(lab, server, set.connections, set.paths, set.style);
-}
-
-/** Requests and connections of short requests and keep-alive sets. */
-function totals(short: Readonly<Record<string, number>>, keepAlive: readonly KeepAliveSet[]): [number, number] {
-  const shortTotal = Object.values(short).reduce((a, b) => a + b, 0);
-  return [
-    shortTotal + keepAlive.reduce((n, k) => n + k.connections * k.paths.length, 0),
-    shortTotal + keepAlive.reduce((n, k) => n + k.connections, 0),
-  ];
-}
-
-/** Waits until `arrived()` reaches `expected` (or stops changing), then for the answers in flight; stops tcpcopy. */
-async function finish(
-  tcpcopy: LabProcess,
-  arrived: () => number,
-  expected: number,
-  what: string,
-  quietMs = 3000,
-): Promise<Record<string, unknown>> {
-  const n = await settle(arrived, expected, { quietMs });
-  assert.equal(n, expected, `${what}: ${n} of ${expected}`);
-  await sleep(ANSWERS_IN_FLIGHT_MS);
-  return stopForStats(tcpcopy);
-}
-
-/**
- * Production logged `total` requests. Polled: nginx writes a request's log line after sending its
- * answer, so a client can have its answer (and the test read the log) before the line is there.
- */
-async function assertServed(prod: NginxServer, total: number): Promise<void> {
-  const logged = await settle(() => prod.readAccessLog().length, total, { quietMs: 1000 });
-  assert.equal(logged, total, 'production served every request');
-}
-
-/** Segments a host's kernel TCP retransmitted (/proc/net/snmp is the reader's namespace's). */
-async function retransmittedSegments(lab: Lab, host: string): Promise<number> {
-  const { stdout } = await lab.exec(host, 'cat', ['/proc/net/snmp']);
-  const [names, values] = stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
-  const i = names?.split(/\s+/).indexOf('RetransSegs') ?? -1;
-  const v = Number(values?.split(/\s+/)[i]);
-  assert.ok(i > 0 && Number.isInteger(v), `RetransSegs in ${host}'s /proc/net/snmp:\n${stdout}`);
-  return v;
 }
 
 // 1. Loss on both sides, once per offload profile (what the captures see of production's and the
