@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { DecodeStatus, LinkType, TcpFlag, createLogger, decodeIpv4, decodeTcp, newPacketViews } from '@tcpcopy/common';
 import { buildTcpPacket } from '@tcpcopy/common/testing';
 import type { CompareConfig, EngineHost as CopierEngineHost } from '@tcpcopy/copier';
-import { Comparison, Pipeline } from '@tcpcopy/copier/daemon';
+import { Comparison, Pipeline, watchSaturation } from '@tcpcopy/copier/daemon';
 import { CLIENT_IP, Client, PROD_IP, PROD_PORT, Sim } from '../engine/harness.js';
 
 const REQUEST = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
@@ -227,5 +227,30 @@ describe('tcpcopy --compare: the daemon wiring', () => {
       lines.map((l) => (l.session as { client: string }).client),
       ['192.0.2.10:40000'],
     );
+  });
+});
+
+describe('tcpcopy --compare: telling saturation', () => {
+  test('saturated only after two seconds in a row behind the capture; one burst is not', (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    let held = 0;
+    const seen: boolean[] = [];
+    const stop = watchSaturation(
+      () => held,
+      1000,
+      (busy) => seen.push(busy),
+    );
+    t.after(stop);
+    const second = (bytes: number): void => {
+      held = bytes;
+      t.mock.timers.tick(1000);
+    };
+    second(5000); // a burst
+    second(0);
+    second(5000);
+    second(5000); // behind twice in a row
+    second(5000);
+    second(0);
+    assert.deepEqual(seen, [false, false, false, true, true, false]);
   });
 });

@@ -355,15 +355,21 @@ function payloadOf(buf: Buffer, tcp: TcpView): Buffer {
 /** Event-loop delay (p99 over a second) past which tcpcopy counts as saturated. */
 const BUSY_LOOP_DELAY_MS = 100;
 const LOAD_SAMPLE_MS = 1000;
+/**
+ * Seconds in a row behind before tcpcopy counts as saturated: a burst (a few 1 MiB answers at
+ * once, captured whole while comparing) can put more than the limit in the capture for an
+ * instant, and shedding drops the comparisons in flight.
+ */
+const SATURATED_SAMPLES = 2;
 const NS_PER_MS = 1e6;
 
 /**
- * Tells `onLoad` every second whether tcpcopy is saturated: packets wait in the capture's spill
- * area beyond `backlogLimit` bytes (the copier reads them slower than they come), or its event
- * loop's 99th percentile delay over the second passed BUSY_LOOP_DELAY_MS. The backlog is the
- * signal that counts under load: the capture hands packets over in short turns, so the loop's
- * delay stayed low in bench:e2e while 60 MB waited and the kernel dropped packets. Returns the
- * stop function.
+ * Tells `onLoad` every second whether tcpcopy is saturated: for SATURATED_SAMPLES seconds in a row,
+ * packets waited in the capture's spill area beyond `backlogLimit` bytes (the copier reads them
+ * slower than they come), or its event loop's 99th percentile delay over the second passed
+ * BUSY_LOOP_DELAY_MS. The backlog is the signal that counts under load: the capture hands
+ * packets over in short turns, so the loop's delay stayed low in bench:e2e while 60 MB waited and
+ * the kernel dropped packets. Returns the stop function.
  */
 export function watchSaturation(
   backlogBytes: () => number,
@@ -372,9 +378,12 @@ export function watchSaturation(
 ): () => void {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
+  let behind = 0;
   const timer = setInterval(() => {
-    onLoad(backlogBytes() > backlogLimit || delay.percentile(99) > BUSY_LOOP_DELAY_MS * NS_PER_MS);
+    const now = backlogBytes() > backlogLimit || delay.percentile(99) > BUSY_LOOP_DELAY_MS * NS_PER_MS;
     delay.reset();
+    behind = now ? behind + 1 : 0;
+    onLoad(behind >= SATURATED_SAMPLES);
   }, LOAD_SAMPLE_MS);
   timer.unref();
   return () => {
