@@ -3,6 +3,7 @@ export * from './address-watch.js';
 export * from './capture-filter.js';
 export * from './capture-loss.js';
 export * from './comparison.js';
+export * from './diff-log.js';
 export * from './deadline-timer.js';
 export * from './diagnosis.js';
 export * from './intercept-links.js';
