@@ -1,10 +1,12 @@
 /**
  * Running and reading tcpcopy --compare in the lab (docs/compare.md), beyond the servers of
  * compare-servers.ts: intercept and tcpcopy started with a diff log and stopped for their final
- * stats, the compare counters, the request tags the tests put in their URLs and read back from
- * records and access logs, ab for short connections and curl clients that hold a keep-alive
- * connection (optionally at a fixed request rate, so a connection can outlive tcpcopy's start),
- * and a host's TCP retransmission counter (to show a fault was felt).
+ * stats, whether the copier asked intercept for payloads, the compare counters, what every record
+ * says of its session, the request tags the tests put in their URLs and read back from records and
+ * access logs, ab for short connections and curl clients that hold a keep-alive connection
+ * (optionally at a fixed request rate, so a connection can outlive tcpcopy's start), production's
+ * access log polled until it holds every request, and a host's TCP retransmission counter (to show
+ * a fault was felt).
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -24,21 +26,46 @@ import {
 /** After the test server logged the last copy: its answers reach the copier, the copies close. */
 const ANSWERS_IN_FLIGHT_MS = 1500;
 
+/** lab.guardCounters() when nothing crossed where it must not. */
+export const NO_GUARD_HITS = { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 };
+
 export interface Comparing {
   intercept: LabProcess;
   tcpcopy: LabProcess;
   diffLog: string;
 }
 
-/** intercept for `port`, then tcpcopy --compare (bare: auto) with a diff log in the run's log directory. */
-export async function startComparing(lab: Lab, opts: CopierOptions & { port: number }): Promise<Comparing> {
+/**
+ * intercept for `port`, then tcpcopy --compare `mode` (bare --compare, auto, when undefined) with a
+ * diff log in the run's log directory.
+ */
+export async function startComparing(
+  lab: Lab,
+  opts: CopierOptions & { port: number; mode?: string },
+): Promise<Comparing> {
+  const { mode, ...copier } = opts;
   const intercept = await startIntercept(lab, opts.port);
   const diffLog = join(lab.logDir, 'diff.jsonl');
+  const compare = mode === undefined ? ['--compare'] : ['--compare', mode];
   const tcpcopy = await startTcpcopy(lab, {
-    ...opts,
-    extra: ['--compare', '--diff-log', diffLog, ...(opts.extra ?? [])],
+    ...copier,
+    extra: [...compare, '--diff-log', diffLog, ...(opts.extra ?? [])],
   });
   return { intercept, tcpcopy, diffLog };
+}
+
+/**
+ * The copier connected to intercept, and every control connection asked for payloads (`asked`) or
+ * none did: the `payloads` of intercept's 'copier connected' lines.
+ */
+export function assertPayloadsAsked(intercept: LabProcess, asked: boolean): void {
+  const payloads = intercept.stderr
+    .split('\n')
+    .filter((l) => l.includes('"msg":"copier connected"'))
+    .map((l) => (JSON.parse(l) as Record<string, unknown>)['payloads']);
+  assert.ok(payloads.length > 0, 'the copier connected to intercept');
+  const every = asked ? 'every control connection asked for payloads' : 'no control connection asked for payloads';
+  assert.deepEqual(new Set(payloads), new Set([asked]), every);
 }
 
 /** The final stats' `compare` object (docs/compare.md), byKind without its zero entries. */
@@ -72,6 +99,24 @@ export function compareStats(stats: Record<string, unknown>): CompareCounts {
   };
 }
 
+/** The counts of exchanges alone: CompareCounts without the copies' and connections'. */
+export type ExchangeCounts = Pick<CompareCounts, 'compared' | 'identical' | 'different' | 'notComparable' | 'byKind'>;
+
+export function exchangeCounts(stats: Record<string, unknown>): ExchangeCounts {
+  const { compared, identical, different, notComparable, byKind } = compareStats(stats);
+  return { compared, identical, different, notComparable, byKind };
+}
+
+/** What every record must say of its session, whatever it reports: client, test server, both answers. */
+export function assertSession(lab: Lab, r: DiffRecord, targetPort: number): void {
+  const line = JSON.stringify(r).slice(0, 2000);
+  assert.match(r.session.client, new RegExp(`^${lab.host('client').ip.replaceAll('.', '\\.')}:\\d+$`), line);
+  assert.equal(r.session.target, `${lab.host('target').ip}:${targetPort}`, line);
+  assert.ok(Number.isInteger(r.session.copy), line);
+  assert.notEqual(r.test, null, `the test server answered every copy: ${line}`);
+  assert.match(r.production.sha256, /^[0-9a-f]{64}$/, line);
+}
+
 /** A request's query parameter, from a record's request line. */
 export function queryParam(r: DiffRecord, name: string): string | undefined {
   const query = requestLine(r).split(' ')[1]?.split('?')[1] ?? '';
@@ -86,9 +131,13 @@ export function tagOf(from: DiffRecord | AccessLogEntry): string | undefined {
   return c === null || r === null ? undefined : `${c}/${r}`;
 }
 
-/** The URL of request `r` of keep-alive connection `c`: `<path>?s=<style>&c=<c>&r=<r>`. */
+/**
+ * The URL of request `r` of keep-alive connection `c`: `<path>?s=<style>&c=<c>&r=<r>&d=<style><c>`.
+ * `d` keys the test server's late answers (compare-servers.ts): of two requests for PATHS.late on
+ * one connection, it delays the second.
+ */
 export function taggedUrl(server: NginxServer, path: string, style: string, c: number, r: number): string {
-  return server.url(`${path}?s=${style}&c=${c}&r=${r}`);
+  return server.url(`${path}?s=${style}&c=${c}&r=${r}&d=${style}${c}`);
 }
 
 /**
@@ -131,15 +180,19 @@ export async function keepAliveCurls(
   await Promise.all(curls.map((curl) => expectKeepAlive(curl, paths.length)));
 }
 
-/** ab from client (HTTP/1.0, a connection per request): `n` requests of `path?s=short` per entry, in turn. */
+/**
+ * ab from client (HTTP/1.0, a connection per request): `n` requests of `path?s=short<query>` per
+ * entry, in turn, `concurrency` at a time (default up to 4).
+ */
 export async function shortRequests(
   lab: Lab,
   server: NginxServer,
   counts: Readonly<Record<string, number>>,
+  opts: { query?: string; concurrency?: number } = {},
 ): Promise<void> {
   for (const [path, n] of Object.entries(counts)) {
-    const url = server.url(`${path}?s=short`);
-    const ab = await runAb(lab, url, { requests: n, concurrency: Math.min(4, n) });
+    const url = server.url(`${path}?s=short${opts.query ?? ''}`);
+    const ab = await runAb(lab, url, { requests: n, concurrency: opts.concurrency ?? Math.min(4, n) });
     assert.deepEqual(ab, { complete: n, failed: 0 }, `ab ${url}`);
   }
 }
@@ -168,7 +221,7 @@ export function totals(short: Readonly<Record<string, number>>, keepAlive: reado
 /** Waits until `arrived()` reaches `expected` (or stops changing), then for the answers in flight; stops tcpcopy. */
 export async function finish(
   tcpcopy: LabProcess,
-  arrived: () => number,
+  arrived: () => number | Promise<number>,
   expected: number,
   what: string,
   quietMs = 3000,
@@ -176,6 +229,7 @@ export async function finish(
   const n = await settle(arrived, expected, { quietMs });
   assert.equal(n, expected, `${what}: ${n} of ${expected}`);
   await sleep(ANSWERS_IN_FLIGHT_MS);
+  // SIGTERM: the final stats flush the comparisons of copies not yet released.
   return stopForStats(tcpcopy);
 }
 

@@ -1,7 +1,8 @@
 /**
  * Production and test servers that answer some requests differently, for the response-comparison
  * tests (docs/compare.md): two nginx sites alike but for one thing per differing path, two Redis
- * servers alike but for one key; and the diff log tcpcopy writes, read back.
+ * servers alike but for one key; the requests whose answers got another Date on the test server
+ * (from both access logs); and the diff log tcpcopy writes, read back.
  *
  * Each differing path differs in one way only, so one kind names it: files of the same length and
  * modification time (Last-Modified and ETag are then the same), `return` answers with the same
@@ -9,7 +10,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { patternBytes, type Lab, type NginxServer } from '../lab/index.js';
+import { patternBytes, type AccessLogEntry, type Lab, type NginxServer } from '../lab/index.js';
 import { redisCli } from './redis-helpers.js';
 
 /** Resolves when the wall clock is `ms` into a second (the next such moment). */
@@ -85,6 +86,38 @@ function serverConfig(side: 'prod' | 'target'): string {
     side === 'target' ? `location = ${PATHS.late} { limit_req zone=late burst=1000; }` : '',
   ];
   return lines.filter((l) => l !== '').join('\n    ');
+}
+
+/**
+ * Requests to identical paths (`?s=<style>`) whose answers production and the test server logged
+ * in different seconds: their Date fields differed (nginx takes both from one cached time). A URI
+ * requested several times is paired in the order both logged it.
+ */
+export function dateDiffered(
+  prodLog: readonly AccessLogEntry[],
+  targetLog: readonly AccessLogEntry[],
+  style: string,
+): number {
+  const byUri = (log: readonly AccessLogEntry[]): Map<string, number[]> => {
+    const out = new Map<string, number[]>();
+    for (const e of log) {
+      const path = e.path.replace(/\?.*/, '');
+      if (EXPECTED_KIND[path] !== undefined || !e.path.includes(`s=${style}`)) continue;
+      out.set(
+        e.path,
+        [...(out.get(e.path) ?? []), e.loggedAt].sort((x, y) => x - y),
+      );
+    }
+    return out;
+  };
+  const target = byUri(targetLog);
+  let n = 0;
+  for (const [uri, times] of byUri(prodLog))
+    times.forEach((at, i) => {
+      const copy = target.get(uri)?.[i];
+      if (copy !== undefined && Math.floor(copy) !== Math.floor(at)) n++;
+    });
+  return n;
 }
 
 export interface ComparePair {

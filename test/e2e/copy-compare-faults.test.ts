@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OFFLOAD_PROFILES, withLab, type Lab, type NginxServer } from '../lab/index.js';
 import {
+  NO_GUARD_HITS,
   assertServed,
   compareStats,
   expectKeepAlive,
@@ -39,7 +40,6 @@ import {
 } from './compare-servers.js';
 import { numberAt, sleep, stopForStats } from './copy-harness.js';
 
-const NO_GUARD_HITS = { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 };
 const NO_SHEDDING = { memory: 0, connections: 0, busy: 0 };
 
 /** The kind a path must be reported with; undefined: it must not be reported. */

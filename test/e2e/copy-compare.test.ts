@@ -9,16 +9,22 @@
  * copier's capture depends on it); Redis and the off case once.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { test } from 'node:test';
+import { OFFLOAD_PROFILES, withLab, type Lab, type LabProcess, type NginxServer } from '../lab/index.js';
 import {
-  OFFLOAD_PROFILES,
-  withLab,
-  type AccessLogEntry,
-  type Lab,
-  type LabProcess,
-  type NginxServer,
-} from '../lab/index.js';
+  NO_GUARD_HITS,
+  assertPayloadsAsked,
+  assertServed,
+  assertSession,
+  exchangeCounts,
+  finish,
+  queryParam,
+  runKeepAlive,
+  shortRequests,
+  startComparing,
+  totals,
+  type KeepAliveSet,
+} from './compare-harness.js';
 import {
   BIG_SIZE,
   BIG_TAIL_OFFSET,
@@ -30,173 +36,25 @@ import {
   REDIS_KEYS,
   atMillisecond,
   countBy,
+  dateDiffered,
   readDiffLog,
   redisValue,
-  requestLine,
   requestPath,
   seedRedis,
   startNginxPair,
   type DiffRecord,
 } from './compare-servers.js';
-import { numberAt, runAb, settle, sleep, startIntercept, startTcpcopy, statAt, stopForStats } from './copy-harness.js';
+import { numberAt, settle, startIntercept, startTcpcopy, statAt, stopForStats } from './copy-harness.js';
 import { REDIS_PORT, redisCli } from './redis-helpers.js';
-
-const NO_GUARD_HITS = { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 };
-/** After the test server logged the last copy: its answers reach the copier, the copies close. */
-const ANSWERS_IN_FLIGHT_MS = 1500;
-
-interface Comparing {
-  intercept: LabProcess;
-  tcpcopy: LabProcess;
-  diffLog: string;
-}
-
-/**
- * intercept, then tcpcopy with --compare `mode` (bare --compare when undefined), a diff log and
- * `extra` flags.
- */
-async function startComparing(
-  lab: Lab,
-  port: number,
-  mode?: string,
-  extra: readonly string[] = [],
-): Promise<Comparing> {
-  const intercept = await startIntercept(lab, port);
-  const diffLog = join(lab.logDir, 'diff.jsonl');
-  const compare = mode === undefined ? ['--compare'] : ['--compare', mode];
-  const tcpcopy = await startTcpcopy(lab, { port, extra: [...compare, '--diff-log', diffLog, ...extra] });
-  return { intercept, tcpcopy, diffLog };
-}
-
-/** Intercept's 'copier connected' lines: whether each control connection asked for payloads. */
-function payloadsAsked(intercept: LabProcess): unknown[] {
-  return intercept.stderr
-    .split('\n')
-    .filter((l) => l.includes('"msg":"copier connected"'))
-    .map((l) => (JSON.parse(l) as Record<string, unknown>)['payloads']);
-}
-
-interface CompareCounts {
-  compared: number;
-  identical: number;
-  different: number;
-  notComparable: number;
-  byKind: Record<string, number>;
-}
-
-/** The final stats' `compare` object, byKind without its zero entries. */
-function compareStats(stats: Record<string, unknown>): CompareCounts {
-  const c = statAt(stats, 'compare') as Partial<CompareCounts> | undefined;
-  assert.ok(c !== undefined && typeof c === 'object', `no compare object in the final stats: ${JSON.stringify(stats)}`);
-  const byKind: Record<string, number> = {};
-  for (const [kind, n] of Object.entries(c.byKind ?? {})) if (n !== 0) byKind[kind] = n;
-  return {
-    compared: c.compared ?? NaN,
-    identical: c.identical ?? NaN,
-    different: c.different ?? NaN,
-    notComparable: c.notComparable ?? NaN,
-    byKind,
-  };
-}
-
-/** What every record must say of its session, whatever it reports. */
-function assertSession(lab: Lab, r: DiffRecord, targetPort: number): void {
-  const line = JSON.stringify(r);
-  assert.match(r.session.client, new RegExp(`^${lab.host('client').ip.replaceAll('.', '\\.')}:\\d+$`), line);
-  assert.equal(r.session.target, `${lab.host('target').ip}:${targetPort}`, line);
-  assert.ok(Number.isInteger(r.session.copy), line);
-  assert.notEqual(r.test, null, `the test server answered every copy: ${line}`);
-  assert.match(r.production.sha256, /^[0-9a-f]{64}$/, line);
-}
-
-/** A request's query parameter, from a record's request line. */
-function queryParam(r: DiffRecord, name: string): string | undefined {
-  const query = requestLine(r).split(' ')[1]?.split('?')[1] ?? '';
-  return new URLSearchParams(query).get(name) ?? undefined;
-}
 
 /** Where a record's request was on its connection: `r` on keep-alive ones, else the first. */
 function exchangeOf(r: DiffRecord): number {
   return queryParam(r, 's') === 'ka' ? Number(queryParam(r, 'r')) : 0;
 }
 
-/**
- * curl keep-alive connections from client, in parallel, each requesting `paths` in order on one
- * connection as `<path>?s=ka&c=<connection>&r=<request>&d=ka<connection>`; asserts one connect
- * each and production's statuses.
- */
-async function keepAliveCurls(
-  lab: Lab,
-  server: NginxServer,
-  connections: number,
-  paths: readonly string[],
-): Promise<void> {
-  const runs = Array.from({ length: connections }, async (_, c) => {
-    const args = ['-sS', '-w', '%{http_code} %{num_connects}\\n'];
-    paths.forEach((p, r) => args.push('-o', '/dev/null', server.url(`${p}?s=ka&c=${c}&r=${r}&d=ka${c}`)));
-    const { stdout } = await lab.exec('client', 'curl', args, { timeoutMs: 60_000 });
-    assert.deepEqual(
-      stdout.trim().split('\n'),
-      paths.map((_, r) => `200 ${r === 0 ? 1 : 0}`),
-      `curl ${c}: every answer 200, all on one connection`,
-    );
-  });
-  await Promise.all(runs);
-}
-
-/** ab from client (HTTP/1.0, a connection per request): `requests` of `path?s=short<query>`. */
-async function shortRequests(
-  lab: Lab,
-  server: NginxServer,
-  path: string,
-  requests: number,
-  opts: { query?: string; concurrency?: number } = {},
-): Promise<void> {
-  const url = server.url(`${path}?s=short${opts.query ?? ''}`);
-  const ab = await runAb(lab, url, { requests, concurrency: opts.concurrency ?? Math.min(4, requests) });
-  assert.deepEqual(ab, { complete: requests, failed: 0 }, `ab ${url}`);
-}
-
-/**
- * Requests to identical paths (`?s=<style>`) whose answers production and the test server logged
- * in different seconds: their Date fields differed (nginx takes both from one cached time). A URI
- * requested several times is paired in the order both logged it.
- */
-function dateDiffered(prodLog: readonly AccessLogEntry[], targetLog: readonly AccessLogEntry[], style: string): number {
-  const byUri = (log: readonly AccessLogEntry[]): Map<string, number[]> => {
-    const out = new Map<string, number[]>();
-    for (const e of log) {
-      const path = e.path.replace(/\?.*/, '');
-      if (EXPECTED_KIND[path] !== undefined || !e.path.includes(`s=${style}`)) continue;
-      out.set(
-        e.path,
-        [...(out.get(e.path) ?? []), e.loggedAt].sort((x, y) => x - y),
-      );
-    }
-    return out;
-  };
-  const target = byUri(targetLog);
-  let n = 0;
-  for (const [uri, times] of byUri(prodLog))
-    times.forEach((at, i) => {
-      const copy = target.get(uri)?.[i];
-      if (copy !== undefined && Math.floor(copy) !== Math.floor(at)) n++;
-    });
-  return n;
-}
-
-/** Waits until target logged `expected` requests, then for the answers in flight; stops tcpcopy. */
-async function finish(
-  target: NginxServer,
-  expected: number,
-  tcpcopy: LabProcess,
-): Promise<{ stats: Record<string, unknown>; targetLog: AccessLogEntry[] }> {
-  const arrived = await settle(() => target.readAccessLog().length, expected);
-  assert.equal(arrived, expected, `the test server logged ${arrived} of ${expected} copied requests`);
-  await sleep(ANSWERS_IN_FLIGHT_MS);
-  // SIGTERM: the final stats flush the comparisons of copies not yet released.
-  const stats = await stopForStats(tcpcopy);
-  return { stats, targetLog: target.readAccessLog() };
+/** Waits until target logged `expected` copied requests, then for the answers in flight; stops tcpcopy. */
+function finishCopies(tcpcopy: LabProcess, target: NginxServer, expected: number): Promise<Record<string, unknown>> {
+  return finish(tcpcopy, () => target.readAccessLog().length, expected, 'copied requests the test server logged');
 }
 
 /**
@@ -213,134 +71,114 @@ const SHORT: Readonly<Record<string, number>> = {
 };
 /** Rounds of two short late requests (one ab, one `d`): the test server delays the second. */
 const SHORT_LATE_ROUNDS = 3;
-// Keep-alive (curl, HTTP/1.1): every connection requests this list in order; the test server
-// delays the second late request, and the copier sends the rest of the connection after it.
-const KA_LIST: readonly string[] = [
-  PATHS.same,
-  PATHS.body,
-  PATHS.status,
-  PATHS.headers,
-  PATHS.same,
-  PATHS.late,
-  PATHS.late,
-  PATHS.body,
-  PATHS.same,
-  PATHS.status,
-  PATHS.headers,
-  PATHS.same,
-  PATHS.body,
-];
-const KA_CONNECTIONS = 6;
+// Keep-alive (curl, HTTP/1.1): every connection requests these paths in order; the test server
+// delays the second late request (one `d` per connection), and the copier sends the rest of the
+// connection after it.
+const KA: KeepAliveSet = {
+  style: 'ka',
+  connections: 6,
+  paths: [
+    ...[PATHS.same, PATHS.body, PATHS.status, PATHS.headers, PATHS.same, PATHS.late, PATHS.late],
+    ...[PATHS.body, PATHS.same, PATHS.status, PATHS.headers, PATHS.same, PATHS.body],
+  ],
+};
+
+/**
+ * Short and keep-alive requests to every site path, late ones timed to get another Date on the
+ * test server: each request to a differing path reported once with its kind, nothing else.
+ */
+async function httpCase(lab: Lab): Promise<void> {
+  const { prod, target } = await startNginxPair(lab);
+  const { intercept, tcpcopy, diffLog } = await startComparing(lab, { port: 80 });
+
+  await shortRequests(lab, prod, SHORT);
+  for (let round = 0; round < SHORT_LATE_ROUNDS; round++) {
+    await atMillisecond(LATE_START_MS);
+    await shortRequests(lab, prod, { [PATHS.late]: 2 }, { query: `&d=short${round}`, concurrency: 1 });
+  }
+  await atMillisecond(LATE_START_MS);
+  await runKeepAlive(lab, prod, KA);
+
+  const total = totals(SHORT, [KA])[0] + 2 * SHORT_LATE_ROUNDS;
+  await assertServed(prod, total);
+  const stats = await finishCopies(tcpcopy, target, total);
+  const targetLog = target.readAccessLog();
+
+  // Not vacuous: some identical answers had another Date on the test server (its late answers,
+  // and the requests the copier sent after them), and still nothing was reported for them.
+  const prodLog = prod.readAccessLog();
+  for (const style of ['short', 'ka']) {
+    const n = dateDiffered(prodLog, targetLog, style);
+    assert.ok(n > 0, `${n} identical answers (${style}) with another Date on the test server`);
+  }
+
+  assertPayloadsAsked(intercept, true);
+
+  // Expected records: one per request to a differing path, by style, path and kind.
+  const expected: Record<string, number> = {};
+  const add = (style: string, path: string, n: number): void => {
+    const kind = EXPECTED_KIND[path];
+    if (kind !== undefined) expected[`${style} ${path} ${kind}`] = (expected[`${style} ${path} ${kind}`] ?? 0) + n;
+  };
+  for (const [path, n] of Object.entries(SHORT)) add('short', path, n);
+  for (const path of KA.paths) add('ka', path, KA.connections);
+  const expectedRecords = Object.values(expected).reduce((a, b) => a + b, 0);
+
+  const records = readDiffLog(diffLog);
+  assert.deepEqual(
+    countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)} ${r.kind}`),
+    expected,
+    'diff-log records by connection style, path and kind',
+  );
+
+  for (const r of records) {
+    const line = JSON.stringify(r);
+    assertSession(lab, r, 80);
+    assert.match(r.request.http?.requestLine ?? '', /^GET \/\S+ HTTP\/1\.[01]$/, `HTTP mode's request line: ${line}`);
+    assert.equal(r.exchange, exchangeOf(r), `exchange index: ${line}`);
+    if (r.kind === 'status') {
+      assert.equal(r.production.http?.status, 200, line);
+      assert.equal(r.test?.http?.status, 503, line);
+    } else if (r.kind === 'headers') {
+      const extra = (h: [string, string][] | undefined): boolean =>
+        (h ?? []).some(([name, value]) => name.toLowerCase() === 'x-build' && value === 'canary');
+      assert.ok(extra(r.test?.http?.headers) && !extra(r.production.http?.headers), `X-Build on test only: ${line}`);
+    } else if (r.kind === 'body') {
+      assert.equal(r.test?.length, r.production.length, line);
+      assert.ok(r.excerpt?.production.includes('100') && r.excerpt.test.includes('999'), `excerpt: ${line}`);
+    }
+  }
+  // Each keep-alive connection is one session, and reports its differing requests in it.
+  const perSession = countBy(
+    records.filter((r) => queryParam(r, 's') === 'ka'),
+    (r) => r.session.client,
+  );
+  const differingPerConnection = KA.paths.filter((p) => EXPECTED_KIND[p] !== undefined).length;
+  assert.deepEqual(
+    Object.values(perSession),
+    Array<number>(KA.connections).fill(differingPerConnection),
+    'records per keep-alive session',
+  );
+
+  assert.deepEqual(
+    exchangeCounts(stats),
+    {
+      compared: total,
+      identical: total - expectedRecords,
+      different: expectedRecords,
+      notComparable: 0,
+      byKind: countBy(records, (r) => r.kind),
+    },
+    'the final stats count every exchange',
+  );
+  assert.deepEqual(await lab.guardCounters(), NO_GUARD_HITS);
+}
 
 for (const offloads of OFFLOAD_PROFILES) {
   test(
     `HTTP over short and keep-alive connections: every request to a differing path reported once with its kind, nothing else (offloads ${offloads})`,
     { timeout: 120_000 },
-    async (t) => {
-      await withLab(
-        t,
-        async (lab) => {
-          const { prod, target } = await startNginxPair(lab);
-          const { intercept, tcpcopy, diffLog } = await startComparing(lab, 80);
-
-          for (const [path, n] of Object.entries(SHORT)) await shortRequests(lab, prod, path, n);
-          for (let round = 0; round < SHORT_LATE_ROUNDS; round++) {
-            await atMillisecond(LATE_START_MS);
-            await shortRequests(lab, prod, PATHS.late, 2, { query: `&d=short${round}`, concurrency: 1 });
-          }
-          await atMillisecond(LATE_START_MS);
-          await keepAliveCurls(lab, prod, KA_CONNECTIONS, KA_LIST);
-
-          const shortTotal = Object.values(SHORT).reduce((a, b) => a + b, 0) + 2 * SHORT_LATE_ROUNDS;
-          const total = shortTotal + KA_CONNECTIONS * KA_LIST.length;
-          assert.equal(prod.readAccessLog().length, total, 'production served every request');
-          const { stats, targetLog } = await finish(target, total, tcpcopy);
-
-          // Not vacuous: some identical answers had another Date on the test server (its late answers,
-          // and the requests the copier sent after them), and still nothing was reported for them.
-          const prodLog = prod.readAccessLog();
-          for (const style of ['short', 'ka']) {
-            const n = dateDiffered(prodLog, targetLog, style);
-            assert.ok(n > 0, `${n} identical answers (${style}) with another Date on the test server`);
-          }
-
-          assert.ok(payloadsAsked(intercept).length > 0, 'the copier connected to intercept');
-          assert.deepEqual(
-            new Set(payloadsAsked(intercept)),
-            new Set([true]),
-            'every control connection asked for payloads',
-          );
-
-          // Expected records: one per request to a differing path, by style, path and kind.
-          const expected: Record<string, number> = {};
-          const add = (style: string, path: string, n: number): void => {
-            const kind = EXPECTED_KIND[path];
-            if (kind !== undefined)
-              expected[`${style} ${path} ${kind}`] = (expected[`${style} ${path} ${kind}`] ?? 0) + n;
-          };
-          for (const [path, n] of Object.entries(SHORT)) add('short', path, n);
-          for (const path of KA_LIST) add('ka', path, KA_CONNECTIONS);
-          const expectedRecords = Object.values(expected).reduce((a, b) => a + b, 0);
-
-          const records = readDiffLog(diffLog);
-          assert.deepEqual(
-            countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)} ${r.kind}`),
-            expected,
-            'diff-log records by connection style, path and kind',
-          );
-
-          for (const r of records) {
-            const line = JSON.stringify(r);
-            assertSession(lab, r, 80);
-            assert.match(
-              r.request.http?.requestLine ?? '',
-              /^GET \/\S+ HTTP\/1\.[01]$/,
-              `HTTP mode's request line: ${line}`,
-            );
-            assert.equal(r.exchange, exchangeOf(r), `exchange index: ${line}`);
-            if (r.kind === 'status') {
-              assert.equal(r.production.http?.status, 200, line);
-              assert.equal(r.test?.http?.status, 503, line);
-            } else if (r.kind === 'headers') {
-              const extra = (h: [string, string][] | undefined): boolean =>
-                (h ?? []).some(([name, value]) => name.toLowerCase() === 'x-build' && value === 'canary');
-              assert.ok(
-                extra(r.test?.http?.headers) && !extra(r.production.http?.headers),
-                `X-Build on test only: ${line}`,
-              );
-            } else if (r.kind === 'body') {
-              assert.equal(r.test?.length, r.production.length, line);
-              assert.ok(r.excerpt?.production.includes('100') && r.excerpt.test.includes('999'), `excerpt: ${line}`);
-            }
-          }
-          // Each keep-alive connection is one session, and reports its differing requests in it.
-          const perSession = countBy(
-            records.filter((r) => queryParam(r, 's') === 'ka'),
-            (r) => r.session.client,
-          );
-          const differingPerConnection = KA_LIST.filter((p) => EXPECTED_KIND[p] !== undefined).length;
-          assert.deepEqual(
-            Object.values(perSession),
-            Array<number>(KA_CONNECTIONS).fill(differingPerConnection),
-            'records per keep-alive session',
-          );
-
-          assert.deepEqual(
-            compareStats(stats),
-            {
-              compared: total,
-              identical: total - expectedRecords,
-              different: expectedRecords,
-              notComparable: 0,
-              byKind: countBy(records, (r) => r.kind),
-            },
-            'the final stats count every exchange',
-          );
-          assert.deepEqual(await lab.guardCounters(), NO_GUARD_HITS);
-        },
-        { offloads },
-      );
-    },
+    (t) => withLab(t, (lab) => httpCase(lab), { offloads }),
   );
 }
 
@@ -352,23 +190,22 @@ for (const offloads of OFFLOAD_PROFILES) {
 async function bigAnswers(lab: Lab, compareBytes?: { flag: string }): Promise<void> {
   const { prod, target } = await startNginxPair(lab);
   const extra = compareBytes === undefined ? [] : ['--compare-bytes', compareBytes.flag];
-  const { tcpcopy, diffLog } = await startComparing(lab, 80, 'auto', extra);
+  const { tcpcopy, diffLog } = await startComparing(lab, { port: 80, mode: 'auto', extra });
 
   const SHORT_EACH = 3;
-  await shortRequests(lab, prod, PATHS.big, SHORT_EACH);
-  await shortRequests(lab, prod, PATHS.bigTail, SHORT_EACH);
-  const list = [PATHS.big, PATHS.bigTail, PATHS.big, PATHS.bigTail];
-  const connections = 2;
-  await keepAliveCurls(lab, prod, connections, list);
-  const total = 2 * SHORT_EACH + connections * list.length;
-  const { stats } = await finish(target, total, tcpcopy);
+  const short = { [PATHS.big]: SHORT_EACH, [PATHS.bigTail]: SHORT_EACH };
+  await shortRequests(lab, prod, short);
+  const ka: KeepAliveSet = { style: 'ka', connections: 2, paths: [PATHS.big, PATHS.bigTail, PATHS.big, PATHS.bigTail] };
+  await runKeepAlive(lab, prod, ka);
+  const [total] = totals(short, [ka]);
+  const stats = await finishCopies(tcpcopy, target, total);
 
   const records = readDiffLog(diffLog);
   assert.deepEqual(
     countBy(records, (r) => `${queryParam(r, 's') ?? '?'} ${requestPath(r)}`),
     {
       [`short ${PATHS.bigTail}`]: SHORT_EACH,
-      [`ka ${PATHS.bigTail}`]: connections * list.filter((p) => p === PATHS.bigTail).length,
+      [`ka ${PATHS.bigTail}`]: ka.connections * ka.paths.filter((p) => p === PATHS.bigTail).length,
     },
     'exactly the requests for the differing 1 MiB file reported',
   );
@@ -392,7 +229,7 @@ async function bigAnswers(lab: Lab, compareBytes?: { flag: string }): Promise<vo
       assert.notEqual(r.excerpt, null, line);
     }
   }
-  assert.deepEqual(compareStats(stats), {
+  assert.deepEqual(exchangeCounts(stats), {
     compared: total,
     identical: total - records.length,
     different: records.length,
@@ -427,7 +264,7 @@ test(
       await lab.startRedis('target', { port: REDIS_PORT });
       await seedRedis(lab, 'prod');
       await seedRedis(lab, 'target');
-      const { intercept, tcpcopy, diffLog } = await startComparing(lab, REDIS_PORT);
+      const { intercept, tcpcopy, diffLog } = await startComparing(lab, { port: REDIS_PORT });
 
       // Connections of several commands, in parallel: [args, commands sent].
       const long: [string[], number][] = [
@@ -469,19 +306,9 @@ test(
 
       // The test server has everything once it holds the counter and the other write.
       const copied = (): Promise<number> => onTarget(['MGET', 'counter', 'written:1'], '4\nhello\n');
-      assert.equal(
-        await settle(copied, 1, { quietMs: 5000, timeoutMs: 20_000 }),
-        1,
-        'the writes reached the test server',
-      );
-      await sleep(ANSWERS_IN_FLIGHT_MS);
-      const stats = await stopForStats(tcpcopy);
+      const stats = await finish(tcpcopy, copied, 1, 'the writes reached the test server', 5000);
 
-      assert.deepEqual(
-        new Set(payloadsAsked(intercept)),
-        new Set([true]),
-        'every control connection asked for payloads',
-      );
+      assertPayloadsAsked(intercept, true);
       const records = readDiffLog(diffLog);
       const oddReadsBeforeWrite = 2 * READS_OF_ODD + 3;
       assert.equal(
@@ -508,7 +335,7 @@ test(
         'exchange indices',
       );
       assert.equal(Object.keys(countBy(records, (r) => r.session.client)).length, 2 + 3, 'sessions reported');
-      assert.deepEqual(compareStats(stats), {
+      assert.deepEqual(exchangeCounts(stats), {
         compared: total,
         identical: total - oddReadsBeforeWrite,
         different: oddReadsBeforeWrite,
@@ -530,12 +357,10 @@ test(
       const intercept = await startIntercept(lab, 80);
       const tcpcopy = await startTcpcopy(lab, { port: 80 });
 
-      await shortRequests(lab, prod, '/64k.bin', 10);
-      const { stats } = await finish(target, 10, tcpcopy);
+      await shortRequests(lab, prod, { '/64k.bin': 10 });
+      const stats = await finishCopies(tcpcopy, target, 10);
 
-      const asked = payloadsAsked(intercept);
-      assert.ok(asked.length > 0, 'the copier connected to intercept');
-      assert.deepEqual(new Set(asked), new Set([false]), 'no control connection asked for payloads');
+      assertPayloadsAsked(intercept, false);
       const interceptStats = await stopForStats(intercept);
       assert.equal(statAt(interceptStats, 'sent.payloadBytesSent'), 0, 'no payload on the control channel');
       assert.doesNotMatch(intercept.stderr, /"snapLength":65535/, "intercept's capture stayed at headers");
