@@ -191,14 +191,20 @@ describe('engine: -r sampling', () => {
 });
 
 describe('engine: tuple space', () => {
-  test('allocate() returns undefined when every port of the fake address is taken', () => {
-    const plan = new FakeAddressPlan([toAddress('10.99.0.1')], 0);
-    const all: TupleOccupancy = { has: () => true };
-    assert.equal(plan.allocate(CLIENT_IP, 40000, 0, target, all), undefined);
+  test('allocate(): a full fake address is told in a bounded number of tries; the next pool address takes over', () => {
+    const one = new FakeAddressPlan([toAddress('10.99.0.1')], 0);
+    let tries = 0;
+    const all: TupleOccupancy = { has: () => (tries++, true) };
+    assert.equal(one.allocate(CLIENT_IP, 40000, 0, target, all), undefined);
+    assert.ok(tries <= 512, `${tries} tries, not a scan of every port`);
     const taken = new Set<number>();
     for (let port = FIRST_FAKE_PORT; port <= 0xffff; port++)
       if (port !== 1234) taken.add(endpointKey(toAddress('10.99.0.1'), port));
-    assert.equal(plan.allocate(CLIENT_IP, 40000, 0, target, taken)?.srcPort, 1234, 'the one free port is found');
+    assert.equal(one.allocate(CLIENT_IP, 40000, 0, target, taken), undefined, 'nearly full counts as full');
+    const two = new FakeAddressPlan([toAddress('10.99.0.1'), toAddress('10.99.0.2')], 0);
+    const spilled = two.allocate(CLIENT_IP, 40000, 0, target, taken);
+    assert.equal(spilled?.srcIp, toAddress('10.99.0.2'));
+    assert.equal(spilled?.srcPort, 40000);
   });
 
   test('-H: a loopback client is copied from the -H address, and -c maps that one', () => {
