@@ -6,7 +6,7 @@
  * through the daemon's one validation function, so a file can say nothing a flag cannot.
  */
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
 import {
   flagExpected,
   flagLabel,
@@ -16,6 +16,14 @@ import {
   type RawArgs,
 } from './cli.js';
 import { ConfigError, ErrorCode } from './errors.js';
+
+type Yaml = typeof import('yaml');
+let yaml: Yaml | undefined;
+/** Loaded only to read a settings file: it is 2.7 MiB of an idle daemon's memory otherwise. */
+function loadYaml(): Yaml {
+  yaml ??= createRequire(import.meta.url)('yaml') as Yaml;
+  return yaml;
+}
 
 /** Reads a file as UTF-8 text; tests hand in their own. */
 export type ReadText = (path: string) => string;
@@ -73,6 +81,7 @@ export function readConfigFile<K extends string>(
 
 /** The text of a settings file -> raw flag values (pure). `path` is for messages only. */
 export function parseConfigText<K extends string>(flags: FlagTable<K>, text: string, path: string): RawArgs<K> {
+  const { LineCounter, parseDocument } = loadYaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
   const syntax = doc.errors[0];
