@@ -2,10 +2,12 @@
  * The lab demo (./scripts/demo): brings up the namespace lab, serves HTTP from nginx on prod and
  * on target, starts intercept on aux and tcpcopy on prod as an operator would, drives real
  * clients (curl, ab) against prod, and prints what production served next to what the test
- * server received. A list of steps sharing one context.
+ * server received, and whether its answers were production's (--compare). A list of steps sharing
+ * one context.
  *
  *   ./scripts/demo [--requests N] [--concurrency C]
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab, type Lab, type LabProcess, type NginxServer } from '../lab/index.js';
 import { CONTROL_PORT, fakeRange, lastStats, settle, startIntercept, startTcpcopy } from '../e2e/copy-harness.js';
@@ -26,6 +28,13 @@ interface DemoContext {
   /** Outcome of each request the client side made, as the client saw it: the status code
    *  (curl) or ab's classes 2xx, non-2xx, failed. */
   clientOutcomes: string[];
+}
+
+/** The part of the stats line's `compare` object the demo shows (docs/compare.md). */
+interface CompareStats {
+  compared: number;
+  identical: number;
+  different: number;
 }
 
 interface DemoStep {
@@ -80,8 +89,12 @@ const steps: DemoStep[] = [
       const { lab } = ctx;
       await startIntercept(lab, 80);
       say(`  aux$  intercept -i ${lab.host('aux').iface} -F 'tcp and src port 80'      (control port ${CONTROL_PORT})`);
-      ctx.tcpcopy = await startTcpcopy(lab, { port: 80 });
-      say(`  prod$ tcpcopy -x 80-${lab.host('target').ip}:80 -s ${lab.host('aux').ip} -c ${fakeRange(lab)} -n 1`);
+      // --compare: tcpcopy also tells whether the test server answered what production answered.
+      const compare = ['--compare', '--diff-log', join(lab.logDir, 'diff.log')];
+      ctx.tcpcopy = await startTcpcopy(lab, { port: 80, extra: compare });
+      say(
+        `  prod$ tcpcopy -x 80-${lab.host('target').ip}:80 -s ${lab.host('aux').ip} -c ${fakeRange(lab)} -n 1 ${compare.join(' ')}`,
+      );
     },
   },
   {
@@ -159,10 +172,13 @@ const steps: DemoStep[] = [
     async run(ctx) {
       await ctx.tcpcopy!.stop();
       ctx.copierStats = lastStats(ctx.tcpcopy!);
-      const stats = ctx.copierStats as { sessions?: object; client?: object; injected?: object } | undefined;
+      const stats = ctx.copierStats as
+        { sessions?: object; client?: object; injected?: object; compare?: CompareStats } | undefined;
       say(`  sessions: ${JSON.stringify(stats?.sessions)}`);
       say(`  client:   ${JSON.stringify(stats?.client)}`);
       say(`  injected: ${JSON.stringify(stats?.injected)}`);
+      const c = stats?.compare;
+      say(`  compare:  ${JSON.stringify({ compared: c?.compared, identical: c?.identical, different: c?.different })}`);
     },
   },
   {
@@ -177,6 +193,10 @@ const steps: DemoStep[] = [
       const copied = ctx.target!.readAccessLog();
       say(`  prod logged ${log.length} requests: ${formatCounts(countBy(log, (e) => e.status))}`);
       say(`  target logged ${copied.length} copied requests: ${formatCounts(countBy(copied, (e) => e.status))}`);
+      const compare = (ctx.copierStats as { compare?: CompareStats } | undefined)?.compare;
+      say(
+        `  answers compared: ${compare?.compared ?? 0}, identical ${compare?.identical ?? 0}, different ${compare?.different ?? 0} (both serve the same files: none should differ)`,
+      );
       say(
         `  guards: ${leaks.length === 0 ? 'no packet took a forbidden path' : leaks.map(([k, n]) => `${k}=${n}`).join(', ')}`,
       );
@@ -184,6 +204,8 @@ const steps: DemoStep[] = [
       if (leaks.length > 0) throw new Error('a guard counter is not zero');
       if (copied.length !== log.length)
         throw new Error(`the test server received ${copied.length} of ${log.length} requests`);
+      if (compare === undefined || compare.different !== 0 || compare.compared === 0)
+        throw new Error(`the comparison should find every answer identical: ${JSON.stringify(compare)}`);
     },
   },
 ];
