@@ -119,6 +119,21 @@ describe('copier control connections: native and legacy intercepts', { timeout: 
     assert.deepEqual(records[0], replyHeaders(REPLY));
   });
 
+  test('asked for payloads (--compare), a legacy connection says it cannot carry them; a native one does not', async (t) => {
+    const h = await startDaemon(t);
+    const refused: string[] = [];
+    const legacy = linksTo(t, h.port, {
+      protocol: 'legacy',
+      wantPayloads: true,
+      onPayloadsRefused: (why) => refused.push(why),
+    });
+    await eventually(() => legacy.links.readyCount === 1, 'a legacy connection');
+    assert.deepEqual(refused, ["upstream's legacy protocol cannot carry them"]);
+    const native = linksTo(t, h.port, { wantPayloads: true, onPayloadsRefused: (why) => refused.push(why) });
+    await eventually(() => native.links.readyCount === 1, 'a native connection');
+    assert.equal(refused.length, 1, 'our intercept grants payloads');
+  });
+
   test('--protocol legacy with our intercept: it serves the legacy protocol too', async (t) => {
     const h = await startDaemon(t);
     const { links, records } = linksTo(t, h.port, { protocol: 'legacy' });

@@ -20,7 +20,12 @@ export interface RecordedLinks {
 export function linksTo(
   t: TestContext,
   port: number,
-  options: Partial<Pick<InterceptLinksOptions, 'protocol' | 'authKey' | 'connectionsPerIntercept'>> = {},
+  options: Partial<
+    Pick<
+      InterceptLinksOptions,
+      'protocol' | 'authKey' | 'connectionsPerIntercept' | 'wantPayloads' | 'onPayloadsRefused'
+    >
+  > = {},
 ): RecordedLinks {
   const logs: string[] = [];
   const records: Buffer[] = [];

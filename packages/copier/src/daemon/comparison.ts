@@ -207,7 +207,7 @@ export class Comparison implements TrafficObserver {
   }
 
   /**
-   * Whether tcpcopy is saturated (watchSaturation). Comparing costs it about as much again as
+   * Whether tcpcopy is saturated (watchSaturation). Comparing costs it up to as much again as
    * copying, so while it is, nothing is compared: the copies in flight are dropped (the daemon
    * stops capturing production's answers too) and new sessions are copied, not compared.
    */
@@ -255,7 +255,7 @@ export class Comparison implements TrafficObserver {
   serverSegment(ip: Ipv4View, tcp: TcpView, buf: Buffer, now: number): boolean {
     const ips = this.answerPorts.get(tcp.srcPort);
     // From a -x port, of the -x address or (none given) of this host, which the filter ensures.
-    if (ips === undefined || !ips.some((matchIp) => matchIp === 0 || matchIp === ip.src)) return false;
+    if (ips === undefined || !matchesAny(ips, ip.src)) return false;
     if (carriesStream(tcp)) {
       this.hub.productionSegment(false, ip.dst, tcp.dstPort, tcp.seq, tcp.flags, payloadOf(buf, tcp), now);
     }
@@ -345,6 +345,12 @@ export class Comparison implements TrafficObserver {
  *  packets of short requests): the comparison never sees them. */
 function carriesStream(tcp: TcpView): boolean {
   return tcp.payloadLength > 0 || (tcp.flags & STREAM_FLAGS) !== 0;
+}
+
+/** Whether `src` is one of the -x addresses (0: any), without a closure per packet. */
+function matchesAny(matchIps: readonly number[], src: number): boolean {
+  for (const matchIp of matchIps) if (matchIp === 0 || matchIp === src) return true;
+  return false;
 }
 
 /** A decoded TCP segment's payload, as captured (a view: valid as long as `buf` is). */
