@@ -134,6 +134,23 @@ describe('copier control connections: native and legacy intercepts', { timeout: 
     assert.equal(refused.length, 1, 'our intercept grants payloads');
   });
 
+  test('a connection back after a loss gets the live routes again, of every test server, and no deleted one', async (t) => {
+    const c = new SimulatedCIntercept(t);
+    await c.listening;
+    const { links } = linksTo(t, c.port, { protocol: 'legacy' });
+    await eventually(() => links.readyCount === 1, 'a legacy connection');
+    const otherTarget = { ...TUPLE, dstIp: 0x0a000003 };
+    const deleted = { ...TUPLE, srcPort: 40001 };
+    for (const tuple of [TUPLE, otherTarget, deleted]) links.routeAdd(tuple);
+    links.routeDel(deleted);
+    await eventually(() => c.received[0]!.length === VERSION_RECORD.length + 4 * 14, 'three adds and a delete');
+    c.sockets[0]!.destroy();
+    await eventually(() => c.received[1]?.length === VERSION_RECORD.length + 2 * 14, 'the routes again', 10_000);
+    const again = c.received[1]!.subarray(VERSION_RECORD.length);
+    assert.deepEqual(again.subarray(0, 14), CLIENT_ADD);
+    assert.deepEqual(again.subarray(14), hex('0a090001 | 9c40 | 0001 | 0a000003 | 1f40'));
+  });
+
   test('--protocol legacy with our intercept: it serves the legacy protocol too', async (t) => {
     const h = await startDaemon(t);
     const { links, records } = linksTo(t, h.port, { protocol: 'legacy' });

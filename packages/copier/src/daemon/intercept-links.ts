@@ -15,7 +15,7 @@ import {
   type ControlError,
   type Logger,
 } from '@tcpcopy/common';
-import type { Tuple } from '../engine/index.js';
+import { endpointKey, type Tuple } from '../engine/index.js';
 import type { ControlProtocolChoice } from '../config/flags.js';
 import { HEARTBEAT_MS, Link, type InterceptAddress, type InterceptGroup } from './intercept-link.js';
 
@@ -108,7 +108,7 @@ export class InterceptLinks {
   private flushScheduled = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** Live routes and the connections that carry them: deletes go where the add went. */
-  private readonly routes = new Map<string, { tuple: Tuple; links: Link[] }>();
+  private readonly routes = new RouteTable();
 
   constructor(opts: InterceptLinksOptions) {
     this.log = opts.log;
@@ -176,14 +176,12 @@ export class InterceptLinks {
     }
     if (chosen.length === 0) this.counters.routeAddsUnsent++;
     else this.counters.routesAdded++;
-    this.routes.set(tupleId(t), { tuple: t, links: chosen });
+    this.routes.add({ tuple: t, links: chosen });
     this.scheduleFlush();
   }
 
   routeDel(t: Tuple): void {
-    const id = tupleId(t);
-    const route = this.routes.get(id);
-    this.routes.delete(id);
+    const route = this.routes.take(t);
     if (route === undefined) return;
     for (const link of route.links) link.queueDel(t);
     this.counters.routesDeleted++;
@@ -196,7 +194,7 @@ export class InterceptLinks {
    */
   replayRoutes(link: Link): void {
     const group = this.groups.findIndex((g) => g.includes(link));
-    for (const route of this.routes.values()) {
+    for (const route of this.routes.all()) {
       const carried = route.links.includes(link);
       const uncovered = !route.links.some((l) => this.groups[group]!.includes(l));
       if (!carried && !uncovered) continue;
@@ -256,6 +254,37 @@ export function readCopierAuthKey(
   return readAuthFile(authFile);
 }
 
-function tupleId(t: Tuple): string {
-  return `${t.srcIp}:${t.srcPort}:${t.dstIp}:${t.dstPort}`;
+interface Route {
+  readonly tuple: Tuple;
+  readonly links: Link[];
+}
+
+/**
+ * Live routes by test-server endpoint, then by fake client endpoint, keyed by numbers: a busy
+ * copier holds one per live or lingering session (60,000 at 10,000 requests/s), and a string
+ * key made of the four fields cost ~250 bytes of heap each (docs/benchmarks.md).
+ */
+class RouteTable {
+  private readonly byTarget = new Map<number, Map<number, Route>>();
+
+  add(route: Route): void {
+    const t = route.tuple;
+    const target = endpointKey(t.dstIp, t.dstPort);
+    let routes = this.byTarget.get(target);
+    if (routes === undefined) this.byTarget.set(target, (routes = new Map()));
+    routes.set(endpointKey(t.srcIp, t.srcPort), route);
+  }
+
+  /** Removes the route of `t` and returns it. */
+  take(t: Tuple): Route | undefined {
+    const routes = this.byTarget.get(endpointKey(t.dstIp, t.dstPort));
+    const key = endpointKey(t.srcIp, t.srcPort);
+    const route = routes?.get(key);
+    if (route !== undefined) routes!.delete(key);
+    return route;
+  }
+
+  *all(): IterableIterator<Route> {
+    for (const routes of this.byTarget.values()) yield* routes.values();
+  }
 }
