@@ -37,6 +37,15 @@ export interface CopierOptions {
   nodeArgs?: readonly string[];
 }
 
+/** The node options tcpcopy's first line gives it (#!/usr/bin/env -S node OPTIONS), as a launcher passes them. */
+function binNodeOptions(): string[] {
+  const first = readFileSync(TCPCOPY_BIN, 'utf8').split('\n', 1)[0]!;
+  return first
+    .replace(/^#!\/usr\/bin\/env -S node/, '')
+    .split(' ')
+    .filter((w) => w !== '' && !w.startsWith('#!'));
+}
+
 /** Starts tcpcopy on prod the way the README says, and waits until it captures. */
 export async function startTcpcopy(lab: Lab, opts: CopierOptions = {}): Promise<LabProcess> {
   const port = opts.port ?? 80;
@@ -55,7 +64,9 @@ export async function startTcpcopy(lab: Lab, opts: CopierOptions = {}): Promise<
   const proc =
     opts.nodeArgs === undefined
       ? lab.spawn('prod', TCPCOPY_BIN, args, { name: 'tcpcopy' })
-      : lab.spawn('prod', process.execPath, [...opts.nodeArgs, TCPCOPY_BIN, ...args], { name: 'tcpcopy' });
+      : lab.spawn('prod', process.execPath, [...binNodeOptions(), ...opts.nodeArgs, TCPCOPY_BIN, ...args], {
+          name: 'tcpcopy',
+        });
   // The ring is bound before this line is logged: every packet from here on is captured.
   await proc.waitFor(/"msg":"capturing"/, { stream: 'stderr', timeoutMs: 15_000 });
   return proc;
@@ -65,6 +76,13 @@ export async function startTcpcopy(lab: Lab, opts: CopierOptions = {}): Promise<
 export async function pidsNamed(lab: Lab, cmd: string, args: readonly string[]): Promise<number[]> {
   const { stdout } = await lab.exec('prod', cmd, [...args], { check: false });
   return stdout.trim().split(/\s+/).map(Number);
+}
+
+/** A lab process's resident memory now (VmRSS) or at its peak so far (VmHWM), in MiB. */
+export function residentMiB(proc: LabProcess, field: 'VmRSS' | 'VmHWM'): number {
+  const kib = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1];
+  if (kib === undefined) throw new Error(`no ${field} for ${proc.name}`);
+  return Number(kib) / 1024;
 }
 
 export function sleep(ms: number): Promise<void> {

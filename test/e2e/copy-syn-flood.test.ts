@@ -5,11 +5,19 @@
  * (no sessions, no SYNs to the test server) and grow its memory by little.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { HALF_OPEN_FLOWS_LIMIT } from '@tcpcopy/copier';
-import { withLab, type LabProcess } from '../lab/index.js';
-import { numberAt, runAb, settle, sleep, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
+import { withLab } from '../lab/index.js';
+import {
+  numberAt,
+  residentMiB,
+  runAb,
+  settle,
+  sleep,
+  startIntercept,
+  startTcpcopy,
+  stopForStats,
+} from './copy-harness.js';
 
 const FLOOD_SYNS = 30_000;
 const FLOOD_PER_SECOND = 5000;
@@ -22,12 +30,6 @@ const REQUESTS = 1000;
 const FLOOD_GROWTH_LIMIT_MIB = 48;
 /** The footprint issue's bound on the whole copier during a flood (idle it holds ~78 MiB). */
 const FLOOD_PEAK_LIMIT_MIB = 128;
-
-function residentMiB(proc: LabProcess, field: 'VmRSS' | 'VmHWM'): number {
-  const kib = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1];
-  if (kib === undefined) throw new Error(`no ${field} for ${proc.name}`);
-  return Number(kib) / 1024;
-}
 
 test(
   `${FLOOD_SYNS} spoofed SYNs at ${FLOOD_PER_SECOND}/s beside normal traffic: the normal traffic is copied, the flood costs no sessions, memory stays bounded`,

@@ -37,6 +37,7 @@ import { Pipeline } from './daemon/pipeline.js';
 import { openCopySink } from './daemon/copy-sink.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
 import { statsSnapshot } from './daemon/stats.js';
+import { MemoryGuard, processMemoryReadings, v8FullCollection } from './daemon/memory-guard.js';
 import type { Comparison } from './daemon/comparison.js';
 import type { MetricsServer } from '@tcpcopy/common/metrics';
 import { DIAGNOSIS_SAMPLE_MS, NoReplyWatch, noReplyContext } from './daemon/diagnosis.js';
@@ -179,7 +180,8 @@ export async function main(
           log: log.child({ component: 'compare' }),
           now: () => clock.now(),
           memoryInUse: () => engine.memoryInUse,
-          memoryBudget: () => engineConfig.memoryBudgetBytes,
+          // Near -m (the resident set) comparisons are shed with new sessions.
+          memoryBudget: () => (engine.memoryPressure ? 0 : engineConfig.memoryBudgetBytes),
         });
   let links: InterceptLinks | undefined;
   const engine: Engine = new Engine(
@@ -262,7 +264,14 @@ export async function main(
       snapLength: config.snapLength,
       blockTimeoutMs: CAPTURE_BLOCK_TIMEOUT_MS,
     });
-  const parts = { engine, pipeline, links, source, sink, clock, copies: config.copies, comparison };
+  const memoryGuard = new MemoryGuard(
+    config.memoryLimitBytes,
+    processMemoryReadings(source, source instanceof LiveCapture ? config.captureBufferBytes : 0),
+    v8FullCollection(),
+    (pressure) => (engine.memoryPressure = pressure),
+    log,
+  );
+  const parts = { engine, pipeline, links, source, sink, clock, copies: config.copies, comparison, memoryGuard };
   // prom-client is loaded only when metrics are served: it is a sixth of an idle daemon's memory.
   const metrics: MetricsServer | undefined =
     config.metrics === undefined
@@ -290,10 +299,8 @@ export async function main(
     cli.ready();
   }
 
-  const stats = setInterval(() => {
-    log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now(), comparison), 'stats');
-  }, STATS_INTERVAL_MS);
-  stats.unref();
+  const stats = setInterval(() => log.info(statsSnapshot(parts, clock.now()), 'stats'), STATS_INTERVAL_MS).unref();
+  memoryGuard.start(() => clock.now());
   const watch = new NoReplyWatch(parts, noReplyContext(config), log);
   const diagnosis = setInterval(() => watch.check(clock.now()), DIAGNOSIS_SAMPLE_MS);
   diagnosis.unref();
@@ -353,6 +360,7 @@ export async function main(
   clearInterval(stats);
   clearInterval(diagnosis);
   clearInterval(captureLoss);
+  memoryGuard.stop();
   stopLoadWatch?.();
   stopFollowing?.();
   void metrics?.close();
@@ -361,7 +369,7 @@ export async function main(
   timer.stop();
   links.close();
   await comparison?.close();
-  log.info(statsSnapshot(engine, pipeline, links, source, sink, clock.now(), comparison), 'final stats');
+  log.info(statsSnapshot(parts, clock.now()), 'final stats');
   await Promise.race([sink.close(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))]);
   log.flush();
   // Native capture handles can outlive stop(); nothing is left to do, so don't wait for them.

@@ -4,10 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PacketSink, PacketSource } from '@tcpcopy/common';
+import { createLogger, type PacketSink, type PacketSource } from '@tcpcopy/common';
 import { Engine, FakeAddressPlan } from '@tcpcopy/copier';
-import { Pipeline } from '@tcpcopy/copier/daemon';
-import { statsSnapshot } from '@tcpcopy/copier/daemon';
+import { MemoryGuard, Pipeline, processMemoryReadings, statsSnapshot } from '@tcpcopy/copier/daemon';
 import { engineConfig } from '../engine/harness.js';
 
 /** Every number in a nested stats object, by dotted path. */
@@ -19,13 +18,23 @@ function leaves(value: unknown, path = '', out = new Map<string, number>()): Map
   return out;
 }
 
-test('the stats line carries every engine counter', () => {
-  const config = engineConfig();
-  const engine = new Engine(
-    config,
+const source: PacketSource = { start: () => {}, stop: () => {}, stats: () => ({ received: 0, truncated: 0 }) };
+const sink: PacketSink = {
+  send: () => true,
+  stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }),
+  close: async () => {},
+};
+
+function quietEngine(): Engine {
+  return new Engine(
+    engineConfig(),
     { inject: () => {}, routeAdd: () => {}, routeDel: () => {} },
     new FakeAddressPlan([], 0),
   );
+}
+
+test('the stats line carries every engine counter', () => {
+  const engine = quietEngine();
   // A distinct value per counter, far from anything else in the snapshot.
   const counters = engine.counters as unknown as Record<string, unknown>;
   const expected = new Map<string, number>();
@@ -37,15 +46,22 @@ test('the stats line carries every engine counter', () => {
     expected.set(name, next);
     next += 7;
   }
-  const source: PacketSource = { start: () => {}, stop: () => {}, stats: () => ({ received: 0, truncated: 0 }) };
-  const sink: PacketSink = {
-    send: () => true,
-    stats: () => ({ sent: 0, errors: {}, retried: 0, queueFull: 0, queued: 0 }),
-    close: async () => {},
-  };
   const reported = new Set(
-    leaves(statsSnapshot(engine, new Pipeline(engine, []), undefined, source, sink, 0)).values(),
+    leaves(statsSnapshot({ engine, pipeline: new Pipeline(engine, []), source, sink }, 0)).values(),
   );
   const missing = [...expected].filter(([, v]) => !reported.has(v)).map(([name]) => name);
   assert.deepEqual(missing, [], 'engine counters missing from the stats line');
+});
+
+test("the stats line shows the process's memory as the kernel and V8 count it, and the -m guard's state", () => {
+  const engine = quietEngine();
+  const log = createLogger({ name: 'tcpcopy', level: 'fatal' });
+  const memoryGuard = new MemoryGuard(1 << 20, processMemoryReadings(source, 0), undefined, () => {}, log);
+  memoryGuard.check(0);
+  const line = statsSnapshot({ engine, pipeline: new Pipeline(engine, []), source, sink, memoryGuard }, 0);
+  const memory = line['process'] as Record<string, unknown>;
+  assert.ok((memory['rss'] as number) > 1 << 20);
+  assert.ok((memory['heapUsed'] as number) > 0 && (memory['heapUsed'] as number) <= (memory['heapTotal'] as number));
+  assert.equal(memory['memoryPressure'], true, 'any process is above a 1 MiB cap');
+  assert.equal(memory['pressureEpisodes'], 1);
 });

@@ -1,6 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ESTABLISH_TIMEOUT_MS, SESSION_BYTES, SessionEndReason, type EngineCounters } from '@tcpcopy/copier';
+import {
+  ESTABLISH_TIMEOUT_MS,
+  PRESSED_BUDGET_SHARE,
+  SESSION_BYTES,
+  SessionEndReason,
+  type EngineCounters,
+} from '@tcpcopy/copier';
 import { Client, Sim, bytes, connect } from './harness.js';
 import { isRst } from './packets.js';
 
@@ -68,6 +74,25 @@ describe('engine: timeouts, shutdown, memory', () => {
     d.feed(d.data('after'));
     sim.settle();
     assert.equal(sim.target.conn(d.ip, 3000)?.received.toString(), 'after');
+  });
+
+  test('while the resident set is near -m (memoryPressure) sessions hold at most 1/8 of their budget: new ones are shed, existing ones go on', () => {
+    const sim = new Sim({ config: { memoryBudgetBytes: PRESSED_BUDGET_SHARE * SESSION_BYTES - PRESSED_BUDGET_SHARE } });
+    sim.engine.memoryPressure = true;
+    // Sessions holding nothing, shedding cannot bring the memory down: one is admitted.
+    const a = connect(sim, { port: 1000 });
+    const b = new Client(sim, { port: 2000 });
+    b.feed(b.syn());
+    a.feed(a.data('still copied'));
+    sim.settle();
+    assert.equal(sim.engine.counters.sessionsShed, 1);
+    assert.equal(sim.target.conn(a.ip, 1000)?.received.toString(), 'still copied');
+    sim.engine.memoryPressure = false;
+    const c = connect(sim, { port: 3000 });
+    c.feed(c.data('after'));
+    sim.settle();
+    assert.equal(sim.target.conn(c.ip, 3000)?.received.toString(), 'after');
+    assert.equal(sim.engine.counters.sessionsStarted, 2);
   });
 
   test('the copy lag is the age of the oldest client segment the test server has not acknowledged', () => {

@@ -7,6 +7,7 @@ export * from './diff-log.js';
 export * from './deadline-timer.js';
 export * from './diagnosis.js';
 export * from './intercept-links.js';
+export * from './memory-guard.js';
 export * from './metrics.js';
 export * from './pipeline.js';
 export * from './stats.js';

@@ -11,6 +11,7 @@ import type { PerInterceptCounters, InterceptLinks, LinkCounters } from './inter
 import type { Pipeline, PipelineCounters } from './pipeline.js';
 import type { Comparison } from './comparison.js';
 import { registerComparisonMetrics } from './compare-metrics.js';
+import type { MemoryGuard } from './memory-guard.js';
 
 const P = 'tcpcopy_';
 
@@ -26,6 +27,8 @@ export interface CopierParts {
   readonly copies: number;
   /** --compare: its series are served only when tcpcopy compares. */
   readonly comparison?: Comparison | undefined;
+  /** -m measured on the resident set. */
+  readonly memoryGuard?: MemoryGuard | undefined;
 }
 
 const MS_PER_SECOND = 1000;
@@ -309,6 +312,14 @@ export function registerCopierMetrics(metrics: MetricsRegistry, parts: CopierPar
     "The engine's memory estimate: sessions, held SYNs and buffered packets. New sessions are shed while it is above what -m leaves them.",
     () => engine.memoryInUse,
   );
+  const guard = parts.memoryGuard;
+  if (guard !== undefined) {
+    gauge('memory_pressure', '1 while the resident set is near -m and new sessions are shed for it.', () =>
+      guard.pressure ? 1 : 0,
+    );
+    counter('memory_pressure_episodes', 'Times the resident set came near -m.', () => guard.counters.pressureEpisodes);
+    counter('memory_collections', 'Full garbage collections asked of V8 near -m.', () => guard.counters.collections);
+  }
   gauge('syns_pending', "SYNs held back now, waiting for their client's ACK.", () => engine.pendingSynCount);
   gauge('copies', 'Copies of each session (-n).', () => copies);
 

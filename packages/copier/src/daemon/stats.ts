@@ -4,16 +4,20 @@ import type { Engine } from '../engine/index.js';
 import type { InterceptLinks } from './intercept-links.js';
 import type { Pipeline } from './pipeline.js';
 import type { Comparison } from './comparison.js';
+import type { MemoryGuard } from './memory-guard.js';
 
-export function statsSnapshot(
-  engine: Engine,
-  pipeline: Pipeline,
-  links: InterceptLinks | undefined,
-  source: PacketSource,
-  sink: PacketSink,
-  now: number,
-  comparison?: Comparison,
-): Record<string, unknown> {
+export interface StatsParts {
+  readonly engine: Engine;
+  readonly pipeline: Pipeline;
+  readonly links?: InterceptLinks | undefined;
+  readonly source: PacketSource;
+  readonly sink: PacketSink;
+  readonly comparison?: Comparison | undefined;
+  readonly memoryGuard?: MemoryGuard | undefined;
+}
+
+export function statsSnapshot(parts: StatsParts, now: number): Record<string, unknown> {
+  const { engine, pipeline, links, source, sink, comparison, memoryGuard: guard } = parts;
   engine.refreshCopyLag(now);
   const e = engine.counters;
   return {
@@ -62,6 +66,8 @@ export function statsSnapshot(
     buffered: engine.totalBufferedBytes,
     /** The engine's memory estimate that -m caps (sessions, held SYNs, buffered packets). */
     memoryInUse: engine.memoryInUse,
+    /** What the process holds, as the kernel and V8 count it (docs/metrics.md): -m is measured on rss. */
+    process: { ...processMemory(), memoryPressure: guard?.pressure, ...guard?.counters },
     /** Per test server: sessions, the payload accounting and the copy's lag (docs/metrics.md). */
     targets: engine.targetCounters,
     capture: { ...source.stats(), ...pipeline.counters },
@@ -70,5 +76,16 @@ export function statsSnapshot(
       links === undefined ? undefined : { ready: links.readyCount, ...links.counters, intercepts: links.perIntercept },
     /** --compare: exchanges compared, identical, differing by kind, per test server (docs/compare.md). */
     compare: comparison?.snapshot(),
+  };
+}
+
+function processMemory(): Record<string, number> {
+  const m = process.memoryUsage();
+  return {
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
   };
 }

@@ -147,6 +147,8 @@ export const CLIENT_SILENCE_LIMIT_MS = 10_000;
 export const SESSION_BYTES = 4096;
 export const LINGERING_BYTES = 1024;
 export const PENDING_SYN_BYTES = 512;
+/** While the resident set is near -m, sessions may hold this share of their budget (Engine.memoryPressure). */
+export const PRESSED_BUDGET_SHARE = 8;
 
 /** What the engine holds, estimated: buffered client packets plus the fixed costs above. */
 export function memoryEstimate(

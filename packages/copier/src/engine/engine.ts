@@ -28,6 +28,7 @@ import {
   HALF_OPEN_FLOWS_LIMIT,
   PENDING_SYN_CAPACITY,
   PENDING_SYN_TTL_MS,
+  PRESSED_BUDGET_SHARE,
   matchTarget,
   memoryEstimate,
   packetLimit,
@@ -67,6 +68,9 @@ export class Engine {
   private readonly fakedSyns = new FakedSyns();
   /** -r, or the -g ramp. */
   private readonly share: SampleShare;
+  /** Near -m (daemon/memory-guard.ts) sessions may hold 1/PRESSED_BUDGET_SHARE of their budget, not
+   *  none: once they hold little, the rest is the runtime's, which shedding all would not free. */
+  memoryPressure = false;
   private bufferedBytes = 0;
   private liveSessions = 0;
   /** When the daemon last found the capture's kernel drop count grown. */
@@ -96,9 +100,7 @@ export class Engine {
       arm: (session, deadline) => this.timers.arm(session, deadline),
       ackPending: (session) => this.acksDue.push(session),
       closed: (session, now) => this.onSessionClosed(session, now),
-      buffered: (delta) => {
-        this.bufferedBytes += delta;
-      },
+      buffered: (delta) => void (this.bufferedBytes += delta),
       captureLostSince: (since) => this.captureLossAt >= since - CAPTURE_LOSS_POLL_MS,
     };
   }
@@ -300,7 +302,7 @@ export class Engine {
       counters.sessionsSampledOut++;
       return refuse(PayloadDropReason.SampledOut);
     }
-    if (this.memoryInUse > this.config.memoryBudgetBytes) {
+    if (this.memoryInUse > this.config.memoryBudgetBytes / (this.memoryPressure ? PRESSED_BUDGET_SHARE : 1)) {
       counters.sessionsShed++;
       return refuse(PayloadDropReason.Shed);
     }
