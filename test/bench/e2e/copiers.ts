@@ -65,8 +65,15 @@ export function upstreamFromEnv(env: NodeJS.ProcessEnv): { binaries: UpstreamBin
 /** Ours; with --compare when `diffLog` names the diff log (the `ours-compare` copier). */
 export async function startOurs(lab: Lab, copies = 1, diffLog?: string): Promise<RunningCopier> {
   const intercept = await startIntercept(lab, HTTP_PORT);
-  const extra = diffLog === undefined ? [] : ['--compare', '--diff-log', diffLog];
-  const tcpcopy = await startTcpcopy(lab, { port: HTTP_PORT, copies, extra });
+  // BENCH_TCPCOPY_ARGS='-m 128' adds flags to ours; BENCH_TCPCOPY_NODE_ARGS='--trace-gc' runs it
+  // under those node options (for profiling).
+  const words = (name: string) => process.env[name]?.split(' ').filter((a) => a !== '');
+  const extra = [
+    ...(words('BENCH_TCPCOPY_ARGS') ?? []),
+    ...(diffLog === undefined ? [] : ['--compare', '--diff-log', diffLog]),
+  ];
+  const nodeArgs = words('BENCH_TCPCOPY_NODE_ARGS');
+  const tcpcopy = await startTcpcopy(lab, { port: HTTP_PORT, copies, extra, nodeArgs });
   const name = diffLog === undefined ? 'ours' : 'ours-compare';
   return described(name, tcpcopy, intercept, /^(node|tcpcopy|intercept)$/, diffLog === undefined ? [] : [diffLog]);
 }
