@@ -3,8 +3,9 @@
  * every new session (Engine.memoryInUse), but that counts what sessions hold, not what the
  * process does: V8 lets its heap grow to two or three times the live data between full
  * collections, and at overload the resident set passed -m by half with the estimate well under
- * it (docs/benchmarks.md). So the resident set is also measured, every MEMORY_GUARD_POLL_MS, with
- * the spill area counted as full (it may fill before the next look). Above 11/16 of -m V8 is asked
+ * it (docs/benchmarks.md). So the resident set is also measured (every MEMORY_GUARD_POLL_MS once
+ * past half of -m, else every MEMORY_GUARD_IDLE_POLL_MS: a look costs ~50 µs), with the spill
+ * area counted as full (it may fill before the next look). Above 11/16 of -m V8 is asked
  * for a full collection (at most once per MEMORY_COLLECT_INTERVAL_MS), which gives the heap's
  * garbage back to the system; above 13/16 new sessions are shed until it is back under (what is
  * admitted between two looks, and V8 returning pages late, took up to 1/10 of -m beyond).
@@ -14,9 +15,10 @@ import { runInNewContext } from 'node:vm';
 import type { Logger, PacketSource } from '@tcpcopy/common';
 
 export const MEMORY_GUARD_POLL_MS = 50;
+export const MEMORY_GUARD_IDLE_POLL_MS = 1000;
 export const MEMORY_COLLECT_INTERVAL_MS = 1000;
-const COLLECT_AT = 11 / 16;
-const SHED_AT = 13 / 16;
+export const MEMORY_COLLECT_AT = 11 / 16;
+export const MEMORY_SHED_AT = 13 / 16;
 /** While the pressure goes on, the warning is repeated this rarely. */
 export const MEMORY_PRESSURE_REPEAT_MS = 60_000;
 
@@ -52,14 +54,20 @@ export class MemoryGuard {
     private readonly log: Logger,
   ) {}
 
-  /** Looks every MEMORY_GUARD_POLL_MS until stop(). */
+  /** Looks from now on until stop(), the more often the nearer the cap. */
   start(now: () => number): void {
-    this.poll = setInterval(() => this.check(now()), MEMORY_GUARD_POLL_MS);
-    this.poll.unref();
+    const look = (): void => {
+      this.poll = setTimeout(
+        look,
+        this.check(now()) > this.limitBytes / 2 ? MEMORY_GUARD_POLL_MS : MEMORY_GUARD_IDLE_POLL_MS,
+      );
+      this.poll.unref();
+    };
+    look();
   }
 
   stop(): void {
-    clearInterval(this.poll);
+    clearTimeout(this.poll);
   }
 
   /** The resident set as it could be before the next look: the spill area full. */
@@ -68,10 +76,11 @@ export class MemoryGuard {
     return r.rss() - r.spillHeld() + r.spillCapacity;
   }
 
-  check(now: number): void {
+  /** Returns the projected resident set. */
+  check(now: number): number {
     const projected = this.projectedBytes();
     // Garbage is collected before new sessions are refused for it.
-    if (projected > this.limitBytes * COLLECT_AT && this.collect !== undefined) {
+    if (projected > this.limitBytes * MEMORY_COLLECT_AT && this.collect !== undefined) {
       if (now - this.collectedAt >= MEMORY_COLLECT_INTERVAL_MS) {
         this.collectedAt = now;
         this.counters.collections++;
@@ -79,20 +88,20 @@ export class MemoryGuard {
       }
     }
     // No hysteresis: a resume threshold lower than this one can lie below what the process holds
-    // with no session at all (the runtime, the ring, V8's least heap), which would shed for ever.
-    const pressure = projected > this.limitBytes * SHED_AT;
+    // with few sessions (the runtime, the ring, the pages V8 and malloc keep).
+    const pressure = projected > this.limitBytes * MEMORY_SHED_AT;
     if (pressure !== this.pressure) {
       if (pressure) this.counters.pressureEpisodes++;
       this.pressure = pressure;
       this.onPressure(pressure);
     }
-    if (!pressure) return;
-    if (now - this.warnedAt < MEMORY_PRESSURE_REPEAT_MS) return;
+    if (!pressure || now - this.warnedAt < MEMORY_PRESSURE_REPEAT_MS) return projected;
     this.warnedAt = now;
     this.log.warn(
       { residentMB: mib(this.readings.rss()), projectedMB: mib(projected), maxMemoryMB: mib(this.limitBytes) },
       'resident memory is near -m: new sessions are shed until it falls (raise -m, or lower -B)',
     );
+    return projected;
   }
 }
 
