@@ -6,7 +6,14 @@
 import type { TestContext } from 'node:test';
 import { createLogger, type PacketSink, type PacketSource } from '@tcpcopy/common';
 import { MetricsRegistry } from '@tcpcopy/common/metrics';
-import { Comparison, InterceptLinks, Pipeline, registerCopierMetrics } from '@tcpcopy/copier/daemon';
+import {
+  Comparison,
+  InterceptLinks,
+  MemoryGuard,
+  Pipeline,
+  processMemoryReadings,
+  registerCopierMetrics,
+} from '@tcpcopy/copier/daemon';
 import { registerInterceptMetrics } from '@tcpcopy/intercept';
 import { Sim } from '../engine/harness.js';
 import { startDaemon } from '../intercept/daemon-helpers.js';
@@ -53,6 +60,7 @@ export async function daemonRegistries(
     clock: { now: () => sim.now },
     copies: 1,
     comparison,
+    memoryGuard: new MemoryGuard(1 << 30, processMemoryReadings(source, 0), undefined, () => {}, log),
   });
   // startDaemon only registers its teardown on the context.
   const h = await startDaemon(t as TestContext);

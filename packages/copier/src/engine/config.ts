@@ -147,7 +147,11 @@ export const CLIENT_SILENCE_LIMIT_MS = 10_000;
 export const SESSION_BYTES = 4096;
 export const LINGERING_BYTES = 1024;
 export const PENDING_SYN_BYTES = 512;
-/** While the resident set is near -m, sessions may hold this share of their budget (Engine.memoryPressure). */
+/**
+ * While the resident set is near -m, sessions may hold 1/PRESSED_BUDGET_SHARE of their budget
+ * (Engine.memoryPressure). Not none: once they hold little, the rest is the runtime's (V8 and
+ * malloc keep freed pages a while), which shedding every session would not free.
+ */
 export const PRESSED_BUDGET_SHARE = 8;
 
 /** What the engine holds, estimated: buffered client packets plus the fixed costs above. */

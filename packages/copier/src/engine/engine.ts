@@ -68,8 +68,7 @@ export class Engine {
   private readonly fakedSyns = new FakedSyns();
   /** -r, or the -g ramp. */
   private readonly share: SampleShare;
-  /** Near -m (daemon/memory-guard.ts) sessions may hold 1/PRESSED_BUDGET_SHARE of their budget, not
-   *  none: once they hold little, the rest is the runtime's, which shedding all would not free. */
+  /** Near -m (daemon/memory-guard.ts): sessions may then hold 1/PRESSED_BUDGET_SHARE of their budget. */
   memoryPressure = false;
   private bufferedBytes = 0;
   private liveSessions = 0;
