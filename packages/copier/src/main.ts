@@ -37,7 +37,7 @@ import { Pipeline } from './daemon/pipeline.js';
 import { openCopySink } from './daemon/copy-sink.js';
 import { DeadlineTimer } from './daemon/deadline-timer.js';
 import { statsSnapshot } from './daemon/stats.js';
-import { MemoryGuard, processMemoryReadings, v8FullCollection } from './daemon/memory-guard.js';
+import { MemoryGuard, processMemoryReadings, sessionRoom, v8FullCollection } from './daemon/memory-guard.js';
 import type { Comparison } from './daemon/comparison.js';
 import type { MetricsServer } from '@tcpcopy/common/metrics';
 import { DIAGNOSIS_SAMPLE_MS, NoReplyWatch, noReplyContext } from './daemon/diagnosis.js';
@@ -69,7 +69,6 @@ const CAPTURE_RING_BYTES = 16 * 1024 * 1024;
 /** -f k shifts ports by k * 2048 plus a per-process random offset, as upstream. */
 const PORT_SHIFT_UNIT = 2048;
 const PORT_SHIFT_RANDOM = 512;
-const BYTES_PER_MB = 1 << 20;
 /** --compare: tcpcopy counts as saturated while more than 1/8 of -B waits in the capture. */
 const SATURATED_SPILL_SHARE = 8;
 
@@ -111,15 +110,9 @@ function captureRingBytes(config: CopierConfig): number {
  */
 function memoryBudget(config: CopierConfig, liveCapture: boolean, log: Logger): number {
   const captureBytes = liveCapture ? captureRingBytes(config) + config.captureBufferBytes : 0;
-  const fixed = process.memoryUsage.rss() + captureBytes;
-  const budget = config.memoryLimitBytes - fixed;
-  if (budget <= 0) {
-    log.warn(
-      { maxMemoryMB: config.memoryLimitBytes / BYTES_PER_MB, fixedMB: Math.ceil(fixed / BYTES_PER_MB) },
-      'the -m cap leaves no room for sessions: every new session is shed (raise -m or lower -B)',
-    );
-  }
-  return Math.max(0, budget);
+  const room = sessionRoom(config.memoryLimitBytes, process.memoryUsage.rss() + captureBytes);
+  if (room.warning !== undefined) log.warn(room.fields, room.warning);
+  return room.budgetBytes;
 }
 
 export interface CopierIo {

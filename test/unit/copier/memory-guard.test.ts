@@ -9,6 +9,7 @@ import {
   MEMORY_GUARD_POLL_MS,
   MEMORY_SHED_AT,
   MemoryGuard,
+  sessionRoom,
   v8FullCollection,
 } from '@tcpcopy/copier/daemon';
 
@@ -109,4 +110,15 @@ test('it looks once a second below half of -m, every 50 ms above, and not after 
   g.guard.stop();
   t.mock.timers.tick(MEMORY_GUARD_IDLE_POLL_MS * 2);
   assert.equal(g.reading.looks, 7);
+});
+
+test('what -m leaves sessions, and the warning at start when it is nothing or little', () => {
+  const room = (limitMiB: number, fixedMiB: number) => sessionRoom(limitMiB * MIB, fixedMiB * MIB);
+  assert.deepEqual(room(2048, 160), { budgetBytes: 1888 * MIB, fields: { maxMemoryMB: 2048, fixedMB: 160 } });
+  assert.equal(room(170, 110).warning, undefined, '110 is below 13/16 of 170');
+  assert.equal(room(170, 110).budgetBytes, 60 * MIB);
+  assert.match(room(128, 110).warning ?? '', /leaves little room for sessions: most new sessions will be shed/);
+  assert.equal(room(128, 110).budgetBytes, 18 * MIB);
+  assert.match(room(100, 110).warning ?? '', /leaves no room for sessions: every new session is shed/);
+  assert.equal(room(100, 110).budgetBytes, 0);
 });

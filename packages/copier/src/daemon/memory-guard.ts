@@ -123,6 +123,31 @@ export function v8FullCollection(): (() => void) | undefined {
   }
 }
 
+/** What -m leaves sessions (the engine's budget), and what to warn an operator of at start. */
+export interface SessionRoom {
+  readonly budgetBytes: number;
+  readonly warning?: string;
+  readonly fields: { maxMemoryMB: number; fixedMB: number };
+}
+
+/**
+ * The room -m leaves sessions once `fixedBytes` are held (the runtime at start, the capture ring
+ * and the spill area at its fullest). None: every new session is shed. Little: the guard's
+ * threshold (MEMORY_SHED_AT) is passed before the first packet, so sessions are held to an eighth
+ * of their budget for good.
+ */
+export function sessionRoom(limitBytes: number, fixedBytes: number): SessionRoom {
+  const budgetBytes = Math.max(0, limitBytes - fixedBytes);
+  const fields = { maxMemoryMB: mib(limitBytes), fixedMB: Math.ceil(fixedBytes / (1 << 20)) };
+  const warning =
+    budgetBytes === 0
+      ? 'the -m cap leaves no room for sessions: every new session is shed (raise -m or lower -B)'
+      : fixedBytes > limitBytes * MEMORY_SHED_AT
+        ? 'the -m cap leaves little room for sessions: most new sessions will be shed (raise -m or lower -B)'
+        : undefined;
+  return warning === undefined ? { budgetBytes, fields } : { budgetBytes, fields, warning };
+}
+
 /** This process's resident set, and the spill area of `source` when it has one (-B). */
 export function processMemoryReadings(source: PacketSource, spillCapacity: number): MemoryReadings {
   return {
