@@ -26,9 +26,6 @@ import {
 /** After the test server logged the last copy: its answers reach the copier, the copies close. */
 const ANSWERS_IN_FLIGHT_MS = 1500;
 
-/** lab.guardCounters() when nothing crossed where it must not. */
-export const NO_GUARD_HITS = { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 };
-
 export interface Comparing {
   intercept: LabProcess;
   tcpcopy: LabProcess;

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withLab, type Lab, type LabProcess } from '../lab/index.js';
 import {
+  NO_GUARD_HITS,
   CONTROL_PORT,
   INTERCEPT_BIN,
   TCPCOPY_BIN,
@@ -186,7 +187,7 @@ test(
       assert.ok(intercept.stderr.includes(`"peer":"${aux.ip}:`), 'the source outside --allow logged');
 
       const guards = await lab.guardCounters();
-      assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+      assert.deepEqual(guards, NO_GUARD_HITS);
     });
   },
 );

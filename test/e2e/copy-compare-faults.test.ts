@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OFFLOAD_PROFILES, withLab, type Lab, type NginxServer } from '../lab/index.js';
 import {
-  NO_GUARD_HITS,
   assertServed,
   compareStats,
   expectKeepAlive,
@@ -38,7 +37,7 @@ import {
   startNginxPair,
   type DiffRecord,
 } from './compare-servers.js';
-import { numberAt, sleep, stopForStats } from './copy-harness.js';
+import { NO_GUARD_HITS, numberAt, sleep, stopForStats } from './copy-harness.js';
 
 const NO_SHEDDING = { memory: 0, connections: 0, busy: 0 };
 

@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OFFLOAD_PROFILES, withLab, type Lab, type LabProcess, type NginxServer } from '../lab/index.js';
 import {
-  NO_GUARD_HITS,
   assertPayloadsAsked,
   assertServed,
   assertSession,
@@ -44,7 +43,7 @@ import {
   startNginxPair,
   type DiffRecord,
 } from './compare-servers.js';
-import { numberAt, settle, startIntercept, startTcpcopy, statAt, stopForStats } from './copy-harness.js';
+import { NO_GUARD_HITS, numberAt, settle, startIntercept, startTcpcopy, statAt, stopForStats } from './copy-harness.js';
 import { REDIS_PORT, redisCli } from './redis-helpers.js';
 
 /** Where a record's request was on its connection: `r` on keep-alive ones, else the first. */

@@ -40,11 +40,12 @@ export interface CopierOptions {
 /** The node options tcpcopy's first line gives it (#!/usr/bin/env -S node OPTIONS), as a launcher passes them. */
 function binNodeOptions(): string[] {
   const first = readFileSync(TCPCOPY_BIN, 'utf8').split('\n', 1)[0]!;
-  return first
-    .replace(/^#!\/usr\/bin\/env -S node/, '')
-    .split(' ')
-    .filter((w) => w !== '' && !w.startsWith('#!'));
+  const options = /^#!\/usr\/bin\/env -S node (.*)$/.exec(first)?.[1];
+  return options === undefined ? [] : options.split(' ').filter((w) => w !== '');
 }
+
+/** lab.guardCounters() when nothing crossed where it must not. */
+export const NO_GUARD_HITS = { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 };
 
 /** Starts tcpcopy on prod the way the README says, and waits until it captures. */
 export async function startTcpcopy(lab: Lab, opts: CopierOptions = {}): Promise<LabProcess> {

@@ -18,7 +18,7 @@ import {
   type LabProcess,
   type NginxServer,
 } from '../lab/index.js';
-import { numberAt, settle, sleep, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
+import { NO_GUARD_HITS, numberAt, settle, sleep, startIntercept, startTcpcopy, stopForStats } from './copy-harness.js';
 import type { SentRequest } from './keepalive-client.js';
 
 const CLIENT_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'keepalive-client.js');
@@ -160,7 +160,7 @@ function firstSentSince(sent: readonly SentRequest[], c: number, since: number):
 
 async function assertGuards(lab: Lab): Promise<void> {
   const guards = await lab.guardCounters();
-  assert.deepEqual(guards, { clientFromOthers: 0, prodFromTarget: 0, prodFromFakeSubnet: 0, prodToSelf: 0 });
+  assert.deepEqual(guards, NO_GUARD_HITS);
 }
 
 for (const offloads of OFFLOAD_PROFILES) {

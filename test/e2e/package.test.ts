@@ -278,6 +278,19 @@ describe('scripts/package', () => {
     }
   });
 
+  test("the launchers run node with the node options of the program's first line", () => {
+    const echo = join(dir, 'node-echo');
+    writeFileSync(echo, `#!/bin/sh\n[ "$1" = -p ] && { echo ${NODE_MAJOR}.0.0; exit 0; }\necho "$@"\n`);
+    chmodSync(echo, 0o755);
+    for (const d of DAEMONS) {
+      const r = run(join(EXTRACTED, 'usr/sbin', d), ['-v'], { PATH: '/usr/bin:/bin', TCPCOPY_NODE: echo });
+      assert.equal(r.status, 0, r.stderr);
+      // tcpcopy caps V8's young generation (docs/architecture.md); intercept takes node's defaults.
+      const options = d === 'tcpcopy' ? '--max-semi-space-size=4 ' : '';
+      assert.equal(r.stdout, `${options}${join(EXTRACTED, 'usr/sbin')}/../lib/tcpcopy/${d}/bin/${d} -v\n`);
+    }
+  });
+
   test('dpkg installs it into a temporary root, upgrades keep edited conffiles, remove keeps them, purge deletes them', () => {
     const root = join(dir, 'dpkg-root');
     for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/lib/dpkg/triggers'])
